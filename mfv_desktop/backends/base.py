@@ -1,0 +1,129 @@
+"""The one small protocol every vision-language model sits behind.
+
+fv/ only talks to a model through this: its geometry, batches of encoded tasks, a run that returns
+the logits at the last prompt position, the module whose *input* holds the per-head outputs of
+layer l (the head site), the module whose *output* is the residual stream after layer l (the
+residual site), and the first token of an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Protocol, Sequence
+
+import torch
+from torch import nn
+
+from mfv_desktop.tasks import PromptTemplate, Task
+
+
+class BackendError(RuntimeError):
+    """A model that cannot be loaded or used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    n_layers: int
+    n_heads: int
+    d_head: int
+    d_model: int
+    #: layers that have a gated cross-attention block before them (OpenFlamingo)
+    cross_attn_layers: tuple[int, ...] = ()
+    vocab_size: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cross_attn_layers"] = list(self.cross_attn_layers)
+        return d
+
+
+@dataclass
+class Batch:
+    """Tasks encoded for one forward pass. Rows are left-padded so the last position is the query's."""
+
+    tasks: list[Task]
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T)
+    position_ids: torch.Tensor  # (B, T)
+    vision_x: torch.Tensor  # (B, n_images, 1, 3, H, W)
+    answer_ids: torch.Tensor  # (B,) first token of each answer
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+class Backend(Protocol):
+    model_id: str
+    geometry: Geometry
+    template: PromptTemplate
+    device: torch.device
+    dtype: torch.dtype
+    model: nn.Module
+
+    def provenance(self) -> dict[str, Any]: ...
+
+    def encode(self, tasks: Sequence[Task]) -> Batch: ...
+
+    def run(self, batch: Batch) -> torch.Tensor:
+        """Logits at the last prompt position, (B, vocab), float32."""
+        ...
+
+    def head_site(self, layer: int) -> nn.Module:
+        """The module whose input (B, T, n_heads * d_head) holds layer `layer`'s per-head outputs."""
+        ...
+
+    def residual_site(self, layer: int) -> nn.Module:
+        """The module whose output is the residual stream after layer `layer` (tuple or tensor)."""
+        ...
+
+    def answer_token(self, answer: str) -> int: ...
+
+    def token_count(self, name: str) -> int:
+        """How many tokens `name` takes where an answer stands in the prompt."""
+        ...
+
+    def decode_token(self, token_id: int) -> str: ...
+
+
+def batches(tasks: Sequence[Task], size: int) -> Iterator[list[Task]]:
+    """Consecutive batches of at most `size` tasks with the same number of images."""
+    cur: list[Task] = []
+    for t in tasks:
+        if cur and (len(cur) >= size or len(t.images) != len(cur[0].images)):
+            yield cur
+            cur = []
+        cur.append(t)
+    if cur:
+        yield cur
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise BackendError(f"unknown device {device!r}: use cpu, cuda, cuda:N, mps or auto") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError("device 'cuda' asked for, but torch sees no CUDA GPU here: use --device cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise BackendError("device 'mps' asked for, but it is not available here: use --device cpu")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise BackendError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)} or auto")
+    return DTYPES[dtype]

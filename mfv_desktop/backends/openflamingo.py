@@ -1,0 +1,361 @@
+"""OpenFlamingo behind the backend protocol, built with the real `open_flamingo` package.
+
+Loads fully offline from a model folder (reference/openflamingo.md, "Loading OpenFlamingo-4B"):
+- a language-model folder (config.json, weights, tokenizer files), used as LM and tokenizer;
+- an open_clip vision tower: an architecture name (ViT-L-14-quickgelu for OpenFlamingo-4B: the
+  QuickGELU model it was trained with) and its open_clip state dict file, or a JSON config of our own
+  (the tiny and bundled models);
+- the Flamingo checkpoint (`checkpoint.pt`, loaded with weights_only=True, or `.safetensors`).
+
+A folder describes itself with `mfv_model.json` (the tiny and bundled models write one). A folder
+without it is read as the OpenFlamingo-4B layout: `checkpoint.pt`, an LM subfolder with config.json,
+and `open_clip_pytorch_model.bin` or `open_clip_model.safetensors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Task
+
+from .base import Backend, BackendError, Batch, Geometry, resolve_device, resolve_dtype
+
+MANIFEST = "mfv_model.json"
+CLIP_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+LM_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+#: any one of these sets of files is a tokenizer (fast JSON, BPE vocab + merges, SentencePiece)
+TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.model",))
+OF4B_HINT = (
+    "OpenFlamingo-4B needs: checkpoint.pt from openflamingo/OpenFlamingo-4B-vitl-rpj3b-langinstruct, "
+    "the RedPajama-INCITE-Instruct-3B-v1 folder (config, weights, tokenizer) and the open_clip "
+    "ViT-L-14 OpenAI weights (open_clip_pytorch_model.bin)"
+)
+
+
+@dataclass(frozen=True)
+class OpenFlamingoFiles:
+    folder: Path
+    lm_dir: Path
+    clip_arch: str
+    clip_weights: Path | None
+    clip_config: Path | None
+    checkpoint: Path | None
+    cross_attn_every_n_layers: int
+    model_id: str
+    #: the checkpoint holds every weight (our own models); OpenFlamingo-4B's holds only the new ones
+    checkpoint_complete: bool = False
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "OpenFlamingoFiles":
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise BackendError(f"model folder {folder} does not exist. {OF4B_HINT}.")
+        manifest = folder / MANIFEST
+        files = cls._from_manifest(folder, manifest) if manifest.is_file() else cls._discover_4b(folder)
+        files.validate()
+        return files
+
+    @classmethod
+    def _from_manifest(cls, folder: Path, manifest: Path) -> "OpenFlamingoFiles":
+        try:
+            m = json.loads(manifest.read_text())
+            opt = lambda k: (folder / m[k]) if m.get(k) else None  # noqa: E731
+            return cls(
+                folder=folder,
+                lm_dir=folder / m["lm"],
+                clip_arch=m["clip"],
+                clip_weights=opt("clip_weights"),
+                clip_config=opt("clip_config"),
+                checkpoint=opt("checkpoint"),
+                cross_attn_every_n_layers=int(m["cross_attn_every_n_layers"]),
+                model_id=m.get("model_id", folder.name),
+                checkpoint_complete=bool(m.get("checkpoint_complete", False)),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise BackendError(f"{manifest} is malformed ({type(e).__name__}: {e}); "
+                               "it needs lm, clip and cross_attn_every_n_layers") from e
+
+    @classmethod
+    def _discover_4b(cls, folder: Path) -> "OpenFlamingoFiles":
+        ckpt = folder / "checkpoint.pt"
+        if not ckpt.is_file():
+            raise BackendError(f"{folder} has no {MANIFEST} and no checkpoint.pt. {OF4B_HINT}.")
+        lm_dirs = sorted(p.parent for p in folder.glob("*/config.json"))
+        if (folder / "config.json").is_file():
+            lm_dirs.insert(0, folder)
+        if not lm_dirs:
+            raise BackendError(f"{folder}: no language-model folder (a subfolder with config.json). {OF4B_HINT}.")
+        clip = [p for name in CLIP_WEIGHT_NAMES for p in sorted(folder.glob(f"**/{name}"))]
+        if not clip:
+            raise BackendError(f"{folder}: no open_clip vision weights ({' or '.join(CLIP_WEIGHT_NAMES)}); "
+                               f"OpenAI's TorchScript .pt does not load. {OF4B_HINT}.")
+        return cls(folder, lm_dirs[0], "ViT-L-14-quickgelu", clip[0], None, ckpt, 2,
+                   model_id=f"openflamingo-4b:{folder.name}")
+
+    def validate(self) -> None:
+        lm = self.lm_dir
+        if not (lm / "config.json").is_file():
+            raise BackendError(f"language-model folder {lm} has no config.json. {OF4B_HINT}.")
+        if not any(any(lm.glob(p)) for p in LM_WEIGHT_PATTERNS):
+            raise BackendError(f"language-model folder {lm} has no weights (*.safetensors or pytorch_model*.bin)")
+        if not any(all((lm / f).is_file() for f in group) for group in TOKENIZER_FILES):
+            names = " or ".join("+".join(g) for g in TOKENIZER_FILES)
+            raise BackendError(f"language-model folder {lm} has no tokenizer ({names})")
+        for label, p in (("vision weights", self.clip_weights), ("vision config", self.clip_config),
+                         ("Flamingo checkpoint", self.checkpoint)):
+            if p is not None and not p.is_file():
+                raise BackendError(f"{label} file {p} is missing")
+
+    def fingerprint(self) -> dict[str, str]:
+        """Hashes of the small files and size+mtime of the large ones, for provenance."""
+        out = {}
+        for p in (self.checkpoint, self.clip_weights, self.clip_config, self.lm_dir / "config.json"):
+            if p is not None:
+                st = p.stat()
+                if st.st_size < 64 << 20:
+                    out[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+                else:
+                    out[p.name] = f"size={st.st_size}"
+        return out
+
+
+def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure to parse is the file's fault
+        raise BackendError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); "
+                           "is it a complete download of an OpenFlamingo checkpoint?") from e
+    if isinstance(sd, dict) and "model_state_dict" in sd:
+        sd = sd["model_state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise BackendError(f"checkpoint {path} is not a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def unique_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict without OpenFlamingo's aliases (old_decoder_blocks, gated_cross_attn_layers)."""
+    names = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
+    return {k: v for k, v in model.state_dict().items() if k in names}
+
+
+def load_flamingo(files: OpenFlamingoFiles) -> tuple[nn.Module, Any, Any]:
+    """Build the Flamingo model with open_flamingo's factory and load the checkpoint (on CPU, fp32)."""
+    import open_clip
+    from open_flamingo import create_model_and_transforms
+
+    if files.clip_config is not None:
+        open_clip.add_model_config(files.clip_config)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), _quiet_logs():
+            model, image_processor, tokenizer = create_model_and_transforms(
+                clip_vision_encoder_path=files.clip_arch,
+                clip_vision_encoder_pretrained=str(files.clip_weights) if files.clip_weights else None,
+                lang_encoder_path=str(files.lm_dir),
+                tokenizer_path=str(files.lm_dir),
+                cross_attn_every_n_layers=files.cross_attn_every_n_layers,
+                use_local_files=True,
+                decoder_layers_attr_name="gpt_neox.layers",
+            )
+    except BackendError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise BackendError(f"cannot build OpenFlamingo from {files.folder} ({type(e).__name__}: {e})") from e
+    if files.checkpoint is not None:
+        _load_checkpoint_into(model, files)
+    model.eval()
+    return model, image_processor, tokenizer
+
+
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """open_clip warns that random init is random, transformers that resized embeddings are new: both
+    are overwritten by the checkpoint, so the warnings would only alarm users."""
+    import logging
+
+    import transformers
+
+    root = logging.getLogger()
+    old_root, old_tf = root.level, transformers.logging.get_verbosity()
+    root.setLevel(logging.ERROR)
+    transformers.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        root.setLevel(old_root)
+        transformers.logging.set_verbosity(old_tf)
+
+
+def _load_checkpoint_into(model: nn.Module, files: OpenFlamingoFiles) -> None:
+    path = files.checkpoint
+    assert path is not None
+    sd = _read_checkpoint(path)
+    try:
+        result = model.load_state_dict(sd, strict=False)
+    except RuntimeError as e:
+        msg = str(e)
+        lines = [ln.strip() for ln in msg.splitlines() if "size mismatch" in ln][:3]
+        raise BackendError(
+            f"checkpoint {path} does not fit the model built from {files.folder}: "
+            f"{'; '.join(lines) or msg[:300]}. The checkpoint is for another model size or "
+            f"cross_attn_every_n_layers; use the checkpoint that matches the language model."
+        ) from e
+    if result.unexpected_keys:
+        raise BackendError(f"checkpoint {path} has {len(result.unexpected_keys)} keys the model does not know "
+                           f"(first: {result.unexpected_keys[:3]}): it is for another architecture")
+    # a key missing under one alias may have been loaded under another
+    ptr = {k: v.data_ptr() for k, v in model.state_dict().items()}
+    loaded = {ptr[k] for k in sd if k in ptr}
+    missing = [k for k in result.missing_keys if ptr[k] not in loaded]
+    required = missing if files.checkpoint_complete else [
+        k for k in missing if k.startswith("perceiver.") or "gated_cross_attn" in k]
+    if required:
+        raise BackendError(f"checkpoint {path} lacks {len(required)} weights the model needs "
+                           f"(first: {required[:3]}): the file is incomplete or for another model")
+
+
+class OpenFlamingoBackend(Backend):
+    template = OPENFLAMINGO_TEMPLATE
+
+    def __init__(self, files: OpenFlamingoFiles, device: str | None = "cpu", dtype: str = "fp32",
+                 image_cache_size: int = 1024) -> None:
+        self.files = files
+        self.model_id = files.model_id
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        model, self.image_processor, self.tokenizer = load_flamingo(files)
+        self.tokenizer.padding_side = "left"
+        self.model = model.to(device=self.device, dtype=self.dtype)
+        self.model.requires_grad_(False)
+        lm = self.model.lang_encoder
+        cfg = lm.config
+        n_heads = cfg.num_attention_heads
+        self.geometry = Geometry(
+            n_layers=cfg.num_hidden_layers,
+            n_heads=n_heads,
+            d_head=cfg.hidden_size // n_heads,
+            d_model=cfg.hidden_size,
+            cross_attn_layers=tuple(i for i, g in enumerate(lm.gated_cross_attn_layers) if g is not None),
+            vocab_size=lm.get_output_embeddings().weight.shape[0],
+        )
+        self._layers = lm._get_decoder_layers()
+        self._images: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._image_cache_size = image_cache_size
+        self._answer_prefix = self.tokenizer("A:", add_special_tokens=False)["input_ids"]
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, **kw: Any) -> "OpenFlamingoBackend":
+        return cls(OpenFlamingoFiles.from_folder(folder), **kw)
+
+    # -- protocol --------------------------------------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        import open_clip
+        import transformers
+
+        return {
+            "model_id": self.model_id,
+            "model_folder": str(self.files.folder),
+            "files": self.files.fingerprint(),
+            "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "template": self.template.id,
+            "geometry": self.geometry.to_json(),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "open_clip": open_clip.__version__},
+        }
+
+    def head_site(self, layer: int) -> nn.Module:
+        return self._layers[layer].decoder_layer.attention.dense
+
+    def residual_site(self, layer: int) -> nn.Module:
+        return self._layers[layer]
+
+    def _answer_ids(self, name: str) -> list[int]:
+        """Tokens of `name` where an answer stands (after "A:"); [] when the model does not know it."""
+        ids = self.tokenizer("A:" + name, add_special_tokens=False)["input_ids"]
+        if self.tokenizer.unk_token_id is not None and self.tokenizer.unk_token_id in ids:
+            return []
+        n = len(self._answer_prefix)
+        if ids[:n] != self._answer_prefix:
+            raise BackendError(f"the tokenizer merges 'A:' with {name!r}; the answer token is ambiguous")
+        return ids[n:]
+
+    def answer_token(self, answer: str) -> int:
+        ids = self._answer_ids(answer)
+        if not ids:
+            raise BackendError(f"answer {answer!r} is not in the vocabulary of model {self.model_id}; "
+                               "rename the object to a word the model knows")
+        return ids[0]
+
+    def token_count(self, name: str) -> int:
+        """Tokens `name` takes as an answer; 0 when the model does not know it."""
+        return len(self._answer_ids(name))
+
+    def decode_token(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
+
+    def image_tensor(self, path: str) -> torch.Tensor:
+        t = self._images.get(path)
+        if t is not None:
+            self._images.move_to_end(path)
+            return t
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                t = self.image_processor(im.convert("RGB"))
+        except (OSError, UnidentifiedImageError) as e:
+            raise BackendError(f"cannot read image {path} ({e}); re-import or regenerate it") from e
+        self._images[path] = t
+        if len(self._images) > self._image_cache_size:
+            self._images.popitem(last=False)
+        return t
+
+    def encode(self, tasks: Sequence[Task]) -> Batch:
+        tasks = list(tasks)
+        n_img = {len(t.images) for t in tasks}
+        if len(n_img) != 1:
+            raise ValueError("a batch needs tasks with the same number of images (use backends.batches)")
+        texts = [self.template.render(t) for t in tasks]
+        enc = self.tokenizer(texts, padding="longest", return_tensors="pt", add_special_tokens=False)
+        mask = enc["attention_mask"]
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        vision = torch.stack([torch.stack([self.image_tensor(p) for p in t.images]) for t in tasks])
+        vision = vision.unsqueeze(2)  # (B, n_images, F=1, 3, H, W)
+        answers = torch.tensor([self.answer_token(t.answer) for t in tasks])
+        dev = self.device
+        return Batch(tasks, enc["input_ids"].to(dev), mask.to(dev), position_ids.to(dev),
+                     vision.to(dev, self.dtype), answers.to(dev))
+
+    def run(self, batch: Batch, all_positions: bool = False) -> torch.Tensor:
+        m = self.model
+        m._encode_vision_x(batch.vision_x)
+        m._condition_media_locations(batch.input_ids)
+        try:
+            out = m.lang_encoder(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+                logits_to_keep=0 if all_positions else 1,
+            )
+        finally:
+            m.lang_encoder.clear_conditioned_layers()
+        logits = out.logits
+        return logits.float() if all_positions else logits[:, -1, :].float()

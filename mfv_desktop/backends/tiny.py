@@ -1,0 +1,111 @@
+"""A tiny, randomly initialised OpenFlamingo built offline from the real open_flamingo classes.
+
+For tests and for trying the whole chain without model files: a word-level tokenizer whose object
+names are single tokens, a GPT-NeoX language model, an open_clip ViT from a JSON config, the
+perceiver and gated cross-attention of open_flamingo. Gates are opened (they start at 0, which
+would make the model ignore its images). Built in about a second; seeded, so the same seed gives
+the same weights. The folder it writes loads through the same code as OpenFlamingo-4B.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from .openflamingo import MANIFEST, OpenFlamingoFiles, load_flamingo, unique_state_dict
+
+PROMPT_WORDS = ("Q", "A", ":", ".", ",", "the", "is", "of", "what", "image")
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    seed: int = 0
+    n_layers: int = 4
+    n_heads: int = 4
+    d_model: int = 64
+    cross_attn_every_n_layers: int = 1
+    image_size: int = 64
+    patch_size: int = 16
+    vision_width: int = 64
+    vision_layers: int = 2
+    #: value of every cross-attention gate parameter (open: tanh(1) = 0.76 of the block passes)
+    gate: float = 1.0
+
+
+def tiny_vocabulary(extra: Iterable[str] = ()) -> list[str]:
+    from mfv_desktop.scenes.model import SPATIAL_RELATIONS
+    from mfv_desktop.scenes.objects import KINDS
+
+    words = ["<|endoftext|>", "<unk>", *PROMPT_WORDS, *KINDS, *SPATIAL_RELATIONS, *extra]
+    return list(dict.fromkeys(words))
+
+
+def _save_tokenizer(folder: Path, vocab: list[str]) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                   unk_token="<unk>")
+    fast.save_pretrained(str(folder))
+
+
+def build_tiny_model(folder: str | Path, config: TinyConfig = TinyConfig(), model_id: str | None = None,
+                     vocab: list[str] | None = None) -> Path:
+    """Write a tiny OpenFlamingo model folder (mfv_model.json + lm/ + vision config + checkpoint)."""
+    from safetensors.torch import save_file
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    folder = Path(folder)
+    lm = folder / "lm"
+    lm.mkdir(parents=True, exist_ok=True)
+    vocab = vocab or tiny_vocabulary()
+    _save_tokenizer(lm, vocab)
+    torch.manual_seed(config.seed)
+    cfg = GPTNeoXConfig(
+        vocab_size=len(vocab), hidden_size=config.d_model, num_hidden_layers=config.n_layers,
+        num_attention_heads=config.n_heads, intermediate_size=4 * config.d_model,
+        max_position_embeddings=1024, rotary_pct=0.25, use_parallel_residual=True,
+        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
+    )
+    GPTNeoXForCausalLM(cfg).save_pretrained(str(lm), safe_serialization=True)
+    clip_name = f"mfv-tiny-vit-{config.vision_width}x{config.vision_layers}-{config.image_size}"
+    clip_cfg = {
+        "embed_dim": config.vision_width,
+        "quick_gelu": True,
+        "vision_cfg": {"image_size": config.image_size, "layers": config.vision_layers,
+                       "width": config.vision_width, "patch_size": config.patch_size,
+                       "head_width": max(config.vision_width // 4, 8)},
+        "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1},
+    }
+    (folder / f"{clip_name}.json").write_text(json.dumps(clip_cfg, indent=1))
+    manifest = {
+        "format": "mfv-openflamingo/1",
+        "model_id": model_id or f"tiny-openflamingo-s{config.seed}",
+        "lm": "lm",
+        "clip": clip_name,
+        "clip_config": f"{clip_name}.json",
+        "clip_weights": None,
+        "checkpoint": None,
+        "cross_attn_every_n_layers": config.cross_attn_every_n_layers,
+        "checkpoint_complete": True,
+        "tiny_config": asdict(config),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    torch.manual_seed(config.seed + 1)
+    model, _, _ = load_flamingo(OpenFlamingoFiles.from_folder(folder))
+    with torch.no_grad():
+        for g in model.lang_encoder.gated_cross_attn_layers:
+            if g is not None:
+                g.attn_gate.fill_(config.gate)
+                g.ff_gate.fill_(config.gate)
+    save_file({k: v.contiguous() for k, v in unique_state_dict(model).items()},
+              str(folder / "checkpoint.safetensors"))
+    manifest["checkpoint"] = "checkpoint.safetensors"
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return folder

@@ -1,0 +1,257 @@
+"""`mfv`: every job headless. Each command builds the same job spec the GUI builds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from mfv_desktop import __version__
+
+
+def _csv(s: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in s.split(",") if x.strip())
+
+
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in _csv(s))
+
+
+def _heads(s: str) -> tuple[tuple[int, int], ...]:
+    """'12:3,14:0' -> ((12, 3), (14, 0))"""
+    out = []
+    for part in _csv(s):
+        layer, _, head = part.partition(":")
+        out.append((int(layer), int(head)))
+    return tuple(out)
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="tiny",
+                   help="'tiny' (a random OpenFlamingo built offline) or a model folder "
+                        "(OpenFlamingo-4B files, or a folder with mfv_model.json)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"])
+    g.add_argument("--batch-size", type=int, default=16)
+
+
+def _model_kw(a: argparse.Namespace) -> dict[str, Any]:
+    return dict(model=a.model, device=a.device, dtype=a.dtype, batch_size=a.batch_size)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mfv_desktop.scenes.model import BASE_RELATIONS
+
+    rels = ",".join(BASE_RELATIONS)
+    p = argparse.ArgumentParser(prog="mfv", description="Multimodal function vectors, headless.")
+    p.add_argument("--version", action="version", version=f"mfv {__version__}")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("run", help="the whole chain: scenes -> AIE -> vectors -> layer sweep -> evaluation")
+    s.add_argument("--out", default="runs/demo")
+    s.add_argument("--relations", type=_csv, default=rels)
+    s.add_argument("--n-extract", type=int, default=64)
+    s.add_argument("--n-test", type=int, default=32)
+    s.add_argument("--k", type=int, default=4)
+    s.add_argument("--n-prompts", type=int, default=16)
+    s.add_argument("--top-k", type=int, default=10)
+    s.add_argument("--canvas", type=int, default=800)
+    s.add_argument("--seed", type=int, default=0)
+    _model_args(s)
+
+    s = sub.add_parser("generate", help="generate synthetic scenes (the paper's layout) into a folder")
+    s.add_argument("out")
+    s.add_argument("--n", type=int, default=100, dest="n_scenes")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--split", default="train")
+    s.add_argument("--diagonal", action="store_true", help="neighbours at the anchor's corners")
+    s.add_argument("--novel", action="store_true", help="draw from the held-out object kinds")
+    s.add_argument("--n-novel", type=int, default=4)
+    s.add_argument("--kinds", type=_csv, default=())
+    s.add_argument("--canvas", type=int, default=800)
+    s.add_argument("--min-size", type=int, help="default: 130 px scaled to the canvas (the paper's 800 px)")
+    s.add_argument("--max-size", type=int, help="default: 230 px scaled to the canvas")
+
+    s = sub.add_parser("tasks", help="build a task set (clean, corrupted or zero-shot prompts)")
+    s.add_argument("scenes")
+    s.add_argument("out")
+    s.add_argument("--relations", type=_csv, default=rels)
+    s.add_argument("--k", type=int, default=4)
+    s.add_argument("--kind", dest="task_kind", choices=["clean", "corrupted", "zeroshot"], default="clean")
+    s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--split")
+    s.add_argument("--max-per-relation", type=int)
+
+    s = sub.add_parser("aie", help="mean head activations and average indirect effects per relation")
+    s.add_argument("--scenes", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--relations", type=_csv, default=rels)
+    s.add_argument("--k", type=int, default=4)
+    s.add_argument("--n-prompts", type=int, default=100)
+    s.add_argument("--split")
+    s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--all-prompts", dest="only_correct", action="store_false",
+                   help="average over all clean prompts, not only the correctly answered ones")
+    _model_args(s)
+
+    s = sub.add_parser("extract", help="a function vector from the top heads (or given heads)")
+    s.add_argument("--aie", required=True, help="an `mfv aie` output folder")
+    s.add_argument("--relation", required=True)
+    s.add_argument("--out", required=True, help="vector file (.safetensors)")
+    s.add_argument("--top-k", type=int, default=10)
+    s.add_argument("--heads", type=_heads, default=(), help="explicit heads, e.g. 12:3,14:0")
+    s.add_argument("--bias", choices=["per_head", "none"], default="per_head")
+    s.add_argument("--layer", type=int)
+    s.add_argument("--strength", type=float, default=1.0)
+    s.add_argument("--label", default="")
+    _model_args(s)
+
+    s = sub.add_parser("sweep", help="zero-shot accuracy with the vector injected at each layer")
+    s.add_argument("--vector", required=True)
+    s.add_argument("--scenes", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--split")
+    s.add_argument("--n-prompts", type=int, default=100)
+    s.add_argument("--layers", type=_ints)
+    s.add_argument("--strength", type=float, default=1.0)
+    s.add_argument("--seed", type=int, default=0)
+    _model_args(s)
+
+    s = sub.add_parser("evaluate", help="0-shot, K-shot ICL and 0-shot + vector accuracy per relation")
+    s.add_argument("--scenes", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--relations", type=_csv, default=rels)
+    s.add_argument("--split")
+    s.add_argument("--ks", type=_ints, default=(0, 1, 4))
+    s.add_argument("--vectors", nargs="*", default=())
+    s.add_argument("--layer", type=int)
+    s.add_argument("--strength", type=float)
+    s.add_argument("--n-prompts", type=int, default=100)
+    s.add_argument("--seed", type=int, default=0)
+    _model_args(s)
+
+    s = sub.add_parser("info", help="load a model and print its geometry and provenance")
+    _model_args(s)
+    s.add_argument("--check-names", type=_csv, default=(), help="object names to check are single tokens")
+    return p
+
+
+def _spec_from_args(a: argparse.Namespace):
+    from mfv_desktop import jobs
+
+    cmd = a.command
+    if cmd == "run":
+        return jobs.ChainSpec(out=a.out, relations=a.relations, n_extract=a.n_extract, n_test=a.n_test, k=a.k,
+                              n_prompts=a.n_prompts, top_k=a.top_k, canvas=a.canvas, seed=a.seed, **_model_kw(a))
+    if cmd == "generate":
+        return jobs.GenerateSpec(out=a.out, n_scenes=a.n_scenes, seed=a.seed, split=a.split, diagonal=a.diagonal,
+                                 novel=a.novel, n_novel=a.n_novel, kinds=a.kinds, canvas=a.canvas,
+                                 min_size=a.min_size, max_size=a.max_size)
+    if cmd == "tasks":
+        return jobs.TasksSpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, task_kind=a.task_kind,
+                              corruption=a.corruption, seed=a.seed, split=a.split,
+                              max_per_relation=a.max_per_relation)
+    if cmd == "aie":
+        return jobs.AIESpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
+                            split=a.split, corruption=a.corruption, seed=a.seed, only_correct=a.only_correct,
+                            **_model_kw(a))
+    if cmd == "extract":
+        return jobs.ExtractSpec(aie=a.aie, relation=a.relation, out=a.out, top_k=a.top_k, heads=a.heads,
+                                bias=a.bias, layer=a.layer, strength=a.strength, label=a.label, **_model_kw(a))
+    if cmd == "sweep":
+        return jobs.SweepSpec(vector=a.vector, scenes=a.scenes, out=a.out, split=a.split, n_prompts=a.n_prompts,
+                              layers=a.layers, strength=a.strength, seed=a.seed, **_model_kw(a))
+    if cmd == "evaluate":
+        return jobs.EvaluateSpec(scenes=a.scenes, out=a.out, relations=a.relations, split=a.split, ks=a.ks,
+                                 vectors=tuple(a.vectors), layer=a.layer, strength=a.strength,
+                                 n_prompts=a.n_prompts, seed=a.seed, **_model_kw(a))
+    raise SystemExit(f"unknown command {cmd}")
+
+
+def _out_folder(spec) -> Path:
+    out = Path(getattr(spec, "out"))
+    return out.parent if out.suffix else out
+
+
+def _info(a: argparse.Namespace) -> int:
+    from mfv_desktop.backends import load_backend
+    from mfv_desktop.scenes import check_single_token
+
+    b = load_backend(a.model, a.device, a.dtype)
+    print(json.dumps(b.provenance(), indent=1))
+    if a.check_names:
+        check_single_token(a.check_names, b.token_count, b.model_id)
+        print(f"all {len(a.check_names)} names are single tokens for {b.model_id}")
+    return 0
+
+
+class _Bar:
+    """A tqdm progress bar on stderr, driven by job Progress."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+
+    def __call__(self, p) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None or self.bar.total != p.total:
+            if self.bar is not None:
+                self.bar.close()
+            self.bar = tqdm(total=p.total, file=sys.stderr, dynamic_ncols=True, leave=True)
+        self.bar.set_description_str(p.message[:48])
+        self.bar.n = p.done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mfv_desktop.backends.base import BackendError
+    from mfv_desktop.scenes.model import SceneError
+    from mfv_desktop.tasks import TaskError
+
+    try:
+        if args.command == "info":
+            return _info(args)
+        from mfv_desktop.jobs import JOBS, execute
+
+        spec = _spec_from_args(args)
+        bar = _Bar(args.quiet)
+        try:
+            summary = execute(spec, JOBS[spec.kind][1], _out_folder(spec), on_progress=bar)
+        finally:
+            bar.close()
+    except (BackendError, SceneError, TaskError, FileNotFoundError, ValueError) as e:
+        print(f"mfv {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mfv {args.command}: interrupted", file=sys.stderr)
+        return 130
+    if args.command == "run":
+        _print_table(summary["evaluation"])
+        print(f"results in {Path(spec.out).resolve()}")
+    else:
+        print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def _print_table(rows: list[list[Any]]) -> None:
+    print(f"{'relation':<12} {'condition':<40} {'n':>4} {'accuracy':>9}")
+    for rel, cond, n, acc, _ in rows:
+        print(f"{rel:<12} {cond:<40} {n:>4} {acc:>9.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

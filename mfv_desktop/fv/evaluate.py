@@ -1,0 +1,72 @@
+"""Top-1 first-token accuracy, with or without interventions."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Generator, Sequence
+
+import numpy as np
+import torch
+
+from mfv_desktop.backends import Backend, Batch, batches
+from mfv_desktop.tasks import Task
+
+from mfv_desktop.progress import Progress
+
+#: something that, given a batch, returns a context in which the model runs with an intervention
+Intervention = Callable[[Batch], ContextManager[None]]
+
+
+def no_intervention(_batch: Batch) -> ContextManager[None]:
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Scores:
+    answer_ids: torch.Tensor  # (B,) first token of the true answer
+    answer_prob: torch.Tensor  # (B,) its probability
+    predicted: torch.Tensor  # (B,) top-1 token id
+
+    @property
+    def correct(self) -> torch.Tensor:
+        return self.predicted == self.answer_ids
+
+
+@torch.no_grad()
+def score(backend: Backend, batch: Batch, intervention: Intervention = no_intervention) -> Scores:
+    with intervention(batch):
+        logits = backend.run(batch)
+    probs = logits.softmax(-1)
+    return Scores(batch.answer_ids, probs.gather(1, batch.answer_ids[:, None])[:, 0], logits.argmax(-1))
+
+
+@dataclass
+class EvalResult:
+    n: int
+    accuracy: float
+    mean_answer_prob: float
+    predictions: list[str]
+    correct: np.ndarray  # (n,) bool
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "accuracy": self.accuracy, "mean_answer_prob": self.mean_answer_prob}
+
+
+def evaluate(backend: Backend, tasks: Sequence[Task], batch_size: int = 16,
+             intervention: Intervention = no_intervention,
+             label: str = "evaluate") -> Generator[Progress, None, EvalResult]:
+    correct, probs, preds = [], [], []
+    done = 0
+    for chunk in batches(tasks, batch_size):
+        batch = backend.encode(chunk)
+        s = score(backend, batch, intervention)
+        correct.append(s.correct.cpu().numpy())
+        probs.append(s.answer_prob.float().cpu().numpy())
+        preds.extend(backend.decode_token(int(t)) for t in s.predicted)
+        done += len(chunk)
+        yield Progress(done, len(tasks), label)
+    c = np.concatenate(correct) if correct else np.zeros(0, bool)
+    p = np.concatenate(probs) if probs else np.zeros(0)
+    return EvalResult(len(c), float(c.mean()) if len(c) else 0.0, float(p.mean()) if len(p) else 0.0,
+                      preds, c)

@@ -1,0 +1,104 @@
+"""Causal mediation (method.md §3): mean head activations and the average indirect effect (AIE).
+
+This is the plain, exact reference: for every batch of corrupted prompts, one forward pass per head,
+with that head's last-token output set to its mean activation over clean prompts. Fast paths must
+agree with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generator, Sequence
+
+import numpy as np
+import torch
+
+from mfv_desktop.backends import Backend, batches
+from mfv_desktop.tasks import Task
+
+from .evaluate import score
+from .hooks import patch_heads, record_heads
+from mfv_desktop.progress import Progress
+
+
+@dataclass
+class MeanActivations:
+    mean: torch.Tensor  # (n_layers, n_heads, d_head) float32
+    n_used: int  # prompts averaged over
+    n_total: int
+    clean_accuracy: float
+    #: True when the mean is over correct prompts only (the paper); False when no clean prompt was
+    #: answered correctly and the mean fell back to all prompts
+    only_correct: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def mean_head_activations(backend: Backend, clean: Sequence[Task], batch_size: int = 16,
+                          only_correct: bool = True) -> Generator[Progress, None, MeanActivations]:
+    """a(l, h) = mean of z(l, h) at the last token over clean prompts the model answers correctly."""
+    g = backend.geometry
+    sum_correct = torch.zeros(g.n_layers, g.n_heads, g.d_head)
+    sum_all = torch.zeros_like(sum_correct)
+    n_correct = n = 0
+    for chunk in batches(clean, batch_size):
+        batch = backend.encode(chunk)
+        with record_heads(backend) as z:
+            s = score(backend, batch)
+        acts = torch.stack([z[layer] for layer in range(g.n_layers)], 1).cpu()  # (B, L, H, Dh)
+        ok = s.correct.cpu()
+        sum_all += acts.sum(0)
+        sum_correct += acts[ok].sum(0)
+        n_correct += int(ok.sum())
+        n += len(chunk)
+        yield Progress(n, len(clean), "mean activations")
+    if n == 0:
+        raise ValueError("no clean prompts to average over")
+    notes = []
+    use_correct = only_correct and n_correct > 0
+    if only_correct and n_correct == 0:
+        notes.append(f"no clean prompt was answered correctly (0 of {n}): the mean is over all {n} prompts")
+    mean = sum_correct / n_correct if use_correct else sum_all / n
+    return MeanActivations(mean, n_correct if use_correct else n, n, n_correct / n, use_correct, notes)
+
+
+@dataclass
+class AIEResult:
+    aie: np.ndarray  # (n_layers, n_heads) mean indirect effect
+    n_prompts: int
+    base_prob: float  # mean P(answer | corrupted prompt)
+    #: running sums, so that an interrupted computation can resume
+    ie_sum: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n_prompts": self.n_prompts, "base_prob": self.base_prob,
+                "max": float(self.aie.max()), "argmax": list(np.unravel_index(self.aie.argmax(), self.aie.shape))}
+
+
+@torch.no_grad()
+def average_indirect_effect(backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor,
+                            batch_size: int = 16,
+                            start: AIEResult | None = None) -> Generator[Progress, None, AIEResult]:
+    """AIE(l, h) = mean over corrupted prompts p of P(y | p, z(l,h) := a(l,h)) - P(y | p).
+
+    Yields after each batch of prompts with the AIE so far in `partial["aie"]`. `start` continues
+    a partial result over the prompts after its first `start.n_prompts`.
+    """
+    g = backend.geometry
+    mean = mean.to(backend.device)
+    ie_sum = np.zeros((g.n_layers, g.n_heads)) if start is None else start.ie_sum.copy()
+    done = 0 if start is None else start.n_prompts
+    base_sum = 0.0 if start is None else start.base_prob * start.n_prompts
+    for chunk in batches(corrupted[done:], batch_size):
+        batch = backend.encode(chunk)
+        base = score(backend, batch).answer_prob
+        for layer in range(g.n_layers):
+            for head in range(g.n_heads):
+                with patch_heads(backend, {layer: [(head, mean[layer, head])]}):
+                    patched = score(backend, batch).answer_prob
+                ie_sum[layer, head] += float((patched - base).sum())
+        done += len(chunk)
+        base_sum += float(base.sum())
+        yield Progress(done, len(corrupted), "indirect effects", {"aie": ie_sum / done, "n_prompts": done})
+    if done == 0:
+        raise ValueError("no corrupted prompts to measure indirect effects on")
+    return AIEResult(ie_sum / done, done, base_sum / done, ie_sum)

@@ -1,0 +1,97 @@
+"""Function vectors (method.md §4): build from heads, inject at a layer, sweep layers."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import ContextManager, Generator, Literal, Sequence
+
+import numpy as np
+import torch
+
+from mfv_desktop.backends import Backend, Batch
+from mfv_desktop.tasks import Task
+
+from .evaluate import EvalResult, evaluate
+from .hooks import add_vector
+from mfv_desktop.progress import Progress, within
+
+#: "per_head": the output projection's bias is added once per head (the reference code);
+#: "none": the heads' outputs only
+BiasMode = Literal["per_head", "none"]
+Head = tuple[int, int]
+
+
+def top_heads(aie: np.ndarray, k: int = 10) -> list[Head]:
+    """The k heads with the largest AIE, best first."""
+    order = np.argsort(-aie, axis=None, kind="stable")[:k]
+    return [tuple(int(i) for i in np.unravel_index(j, aie.shape)) for j in order]  # type: ignore[misc]
+
+
+@torch.no_grad()
+def function_vector(backend: Backend, mean: torch.Tensor, heads: Sequence[Head],
+                    bias: BiasMode = "per_head") -> torch.Tensor:
+    """v = sum over heads of dense_l(pad_h(a(l, h))), float32 on the CPU, shape (d_model,)."""
+    if not heads:
+        raise ValueError("a function vector needs at least one head")
+    g = backend.geometry
+    v = torch.zeros(g.d_model)
+    for layer, head in heads:
+        if not (0 <= layer < g.n_layers and 0 <= head < g.n_heads):
+            raise ValueError(f"head ({layer}, {head}) is outside the model's {g.n_layers} x {g.n_heads} heads")
+        dense = backend.head_site(layer)
+        w = dense.weight.detach().float().cpu()  # (d_model, n_heads * d_head)
+        sl = slice(head * g.d_head, (head + 1) * g.d_head)
+        v += w[:, sl] @ mean[layer, head].float().cpu()
+        if bias == "per_head" and dense.bias is not None:
+            v += dense.bias.detach().float().cpu()
+    return v
+
+
+def default_layer(n_layers: int) -> int:
+    """The reference code's injection layer (index 18 of 32), scaled to the model's depth."""
+    return min(n_layers - 1, round(18 / 32 * n_layers))
+
+
+def injection(backend: Backend, vector: torch.Tensor | None, layer: int,
+              strength: float = 1.0):
+    """An intervention (for fv.evaluate) that adds the vector at `layer`, or nothing if vector is None."""
+    def make(_batch: Batch) -> ContextManager[None]:
+        if vector is None:
+            return contextlib.nullcontext()
+        return add_vector(backend, layer, vector, strength)
+    return make
+
+
+@dataclass
+class SweepResult:
+    layers: list[int]
+    accuracy: list[float]
+    mean_answer_prob: list[float]
+    baseline: EvalResult  # the same prompts without the vector
+
+    @property
+    def best_layer(self) -> int:
+        return self.layers[int(np.argmax(self.accuracy))] if self.layers else 0
+
+    def to_json(self) -> dict:
+        return {"layers": self.layers, "accuracy": self.accuracy, "mean_answer_prob": self.mean_answer_prob,
+                "baseline": self.baseline.to_json(), "best_layer": self.best_layer}
+
+
+def layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tensor,
+                layers: Sequence[int] | None = None, strength: float = 1.0,
+                batch_size: int = 16) -> Generator[Progress, None, SweepResult]:
+    """Accuracy on `tasks` (usually zero-shot) with the vector injected at each layer in turn."""
+    layers = list(range(backend.geometry.n_layers)) if layers is None else list(layers)
+    n = len(tasks)
+    total = n * (len(layers) + 1)
+    baseline = yield from within(evaluate(backend, tasks, batch_size), 0, total, "baseline")
+    acc, prob = [], []
+    for i, layer in enumerate(layers, 1):
+        r = yield from within(evaluate(backend, tasks, batch_size, injection(backend, vector, layer, strength)),
+                              i * n, total, f"layer {layer}")
+        acc.append(r.accuracy)
+        prob.append(r.mean_answer_prob)
+        yield Progress((i + 1) * n, total, f"layer {layer}", {"layers": layers[:i], "accuracy": list(acc)})
+    return SweepResult(layers, acc, prob, baseline)

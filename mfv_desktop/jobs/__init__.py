@@ -1,0 +1,21 @@
+"""Every long computation as a job: a typed spec in, a generator of progress out (see base.py)."""
+
+from .base import Cancelled, JobGen, JobSpec, execute, write_json
+from .chain import ChainSpec, run_chain
+from .data import GenerateSpec, TasksSpec, run_generate, run_tasks
+from .science import AIESpec, EvaluateSpec, ExtractSpec, SweepSpec, run_aie, run_evaluate, run_extract, run_sweep
+
+#: job kind -> (spec class, job function): the GUI and the CLI both start jobs through this
+JOBS = {
+    spec.kind: (spec, fn)
+    for spec, fn in [
+        (GenerateSpec, run_generate), (TasksSpec, run_tasks), (AIESpec, run_aie), (ExtractSpec, run_extract),
+        (SweepSpec, run_sweep), (EvaluateSpec, run_evaluate), (ChainSpec, run_chain),
+    ]
+}
+
+__all__ = [
+    "JOBS", "AIESpec", "Cancelled", "ChainSpec", "EvaluateSpec", "ExtractSpec", "GenerateSpec", "JobGen", "JobSpec",
+    "SweepSpec", "TasksSpec", "execute", "run_aie", "run_chain", "run_evaluate", "run_extract", "run_generate",
+    "run_sweep", "run_tasks", "write_json",
+]

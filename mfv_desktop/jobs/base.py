@@ -1,0 +1,89 @@
+"""Jobs: a typed spec in, a generator of Progress out, results written as files.
+
+A job function takes its spec and returns a generator; it yields `Progress` (with partial results
+for viewers) and returns a summary dict. Cancelling means no longer iterating: the generator is
+closed at a yield, so work stops between batches and nothing half-written is left (files are
+written whole, at the end, or as complete partial snapshots). `execute` drives a job, records a
+`run.json` beside its results (spec, status, timings, provenance, error) and reports progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Generator
+
+from mfv_desktop.progress import Progress
+
+JobGen = Generator[Progress, None, dict]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Base of every job spec: plain, JSON-serialisable fields only."""
+
+    kind: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, **_plain(dataclasses.asdict(self))}
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+class Cancelled(Exception):
+    pass
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_plain(data), indent=1, sort_keys=True, default=str))
+    tmp.replace(path)
+    return path
+
+
+def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path,
+            on_progress: Callable[[Progress], None] | None = None,
+            should_cancel: Callable[[], bool] | None = None) -> dict:
+    """Run a job to its end (or until should_cancel() is true at a yield), recording run.json in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"spec": spec.to_json(), "status": "running", "started": time.time()}
+    write_json(out / "run.json", record)
+    gen = job(spec)
+    try:
+        while True:
+            try:
+                p = next(gen)
+            except StopIteration as stop:
+                summary = stop.value or {}
+                break
+            if on_progress:
+                on_progress(p)
+            if should_cancel and should_cancel():
+                gen.close()
+                raise Cancelled(f"{spec.kind} cancelled at {p.done}/{p.total}")
+    except Cancelled:
+        record.update(status="cancelled", finished=time.time())
+        write_json(out / "run.json", record)
+        raise
+    except BaseException as e:
+        record.update(status="failed", finished=time.time(), error=f"{type(e).__name__}: {e}",
+                      traceback=traceback.format_exc())
+        write_json(out / "run.json", record)
+        raise
+    record.update(status="done", finished=time.time(), seconds=round(time.time() - record["started"], 3),
+                  result=summary)
+    write_json(out / "run.json", record)
+    return summary

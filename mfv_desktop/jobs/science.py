@@ -1,0 +1,271 @@
+"""The science jobs: causal mediation, vector extraction, layer sweeps, evaluation.
+
+Each writes its results as files into its output folder (arrays as safetensors, tables as CSV,
+metadata and provenance as JSON) until the store takes over.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mfv_desktop.scenes import BASE_RELATIONS, check_single_token, load_scene_set
+from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
+
+from mfv_desktop.progress import Progress
+
+from .base import JobGen, JobSpec, write_json
+
+
+@dataclass(frozen=True)
+class ModelJobSpec(JobSpec):
+    model: str = "tiny"
+    device: str = "cpu"
+    dtype: str = "fp32"
+    batch_size: int = 16
+
+
+def _backend(spec: ModelJobSpec):
+    from mfv_desktop.backends import load_backend
+
+    return load_backend(spec.model, spec.device, spec.dtype)
+
+
+def build_tasks(scenes: str | Path, spec: TaskSpec) -> TaskSet:
+    return build_task_set(load_scene_set(scenes), scenes, spec)
+
+
+def check_answers(backend, tasks: Sequence[Task]) -> None:
+    """Every answer must be one token for this model, or first-token accuracy means nothing."""
+    names = sorted({t.answer for t in tasks} | {d.answer for t in tasks for d in t.demos})
+    check_single_token(names, backend.token_count, backend.model_id)
+
+
+def _save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    import json
+
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}, str(path),
+              metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+# -- causal mediation ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AIESpec(ModelJobSpec):
+    kind = "aie"
+    scenes: str = ""
+    out: str = ""
+    relations: tuple[str, ...] = BASE_RELATIONS
+    k: int = 4
+    #: corrupted prompts per relation (the clean ones for mean activations are the same number)
+    n_prompts: int = 100
+    split: str | None = None
+    corruption: str = "paper"
+    seed: int = 0
+    only_correct: bool = True
+
+
+def run_aie(spec: AIESpec) -> JobGen:
+    from mfv_desktop.fv import average_indirect_effect, mean_head_activations, within
+
+    backend = _backend(spec)
+    out = Path(spec.out)
+    n_rel = len(spec.relations)
+    summary: dict[str, Any] = {"relations": {}}
+    for i, rel in enumerate(spec.relations):
+        base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
+        clean = build_tasks(spec.scenes, TaskSpec(kind="clean", **base))
+        corrupted = build_tasks(spec.scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base))  # type: ignore[arg-type]
+        check_answers(backend, clean.tasks)
+        n = len(clean.tasks)
+        total = 2 * n * n_rel
+        mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
+                                 2 * n * i, total, f"{rel}: mean activations", {"relation": rel})
+        res = yield from within(average_indirect_effect(backend, corrupted.tasks, mean.mean, spec.batch_size),
+                                2 * n * i + n, total, f"{rel}: indirect effects", {"relation": rel})
+        meta = {
+            "relation": rel, "k": spec.k, "n_prompts": res.n_prompts, "base_prob": res.base_prob,
+            "clean_accuracy": mean.clean_accuracy, "mean_over": mean.n_used, "only_correct": mean.only_correct,
+            "notes": mean.notes, "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
+            "corruption": spec.corruption, "provenance": backend.provenance(),
+        }
+        _save_arrays(out / rel / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
+        _save_arrays(out / rel / "aie.safetensors", {"aie": res.aie}, meta)
+        write_csv(out / rel / "aie.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
+                  [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
+        write_json(out / rel / "aie.json", {**meta, **res.to_json()})
+        summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy}
+    return summary
+
+
+# -- function vectors ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExtractSpec(ModelJobSpec):
+    kind = "extract"
+    #: an AIE job's output folder
+    aie: str = ""
+    relation: str = "above"
+    out: str = ""
+    top_k: int = 10
+    #: explicit heads ((layer, head), ...) instead of the top-k
+    heads: tuple[tuple[int, int], ...] = ()
+    bias: str = "per_head"
+    #: injection layer recorded with the vector (None: the reference default scaled to the model)
+    layer: int | None = None
+    strength: float = 1.0
+    label: str = ""
+
+
+def run_extract(spec: ExtractSpec) -> JobGen:
+    import json
+
+    import torch
+    from safetensors import safe_open
+
+    from mfv_desktop.fv import default_layer, function_vector, top_heads
+    from mfv_desktop.fv.vector_file import FunctionVector
+
+    backend = _backend(spec)
+    folder = Path(spec.aie) / spec.relation
+    if not (folder / "aie.safetensors").is_file():
+        raise FileNotFoundError(f"no AIE results for relation '{spec.relation}' in {spec.aie}: run `mfv aie` first")
+    aie = load_arrays(folder / "aie.safetensors")["aie"]
+    mean = torch.from_numpy(load_arrays(folder / "mean_activations.safetensors")["mean"])
+    with safe_open(str(folder / "aie.safetensors"), framework="np") as f:
+        aie_meta = json.loads((f.metadata() or {}).get("meta", "{}"))
+    g = backend.geometry
+    if mean.shape != (g.n_layers, g.n_heads, g.d_head):
+        raise ValueError(f"AIE results in {folder} are for a model with {tuple(mean.shape)} heads; "
+                         f"{backend.model_id} has {(g.n_layers, g.n_heads, g.d_head)}: run `mfv aie` on this model")
+    heads = [tuple(h) for h in spec.heads] if spec.heads else top_heads(aie, spec.top_k)
+    yield Progress(0, 1, "building vector")
+    v = function_vector(backend, mean, heads, spec.bias)  # type: ignore[arg-type]
+    layer = default_layer(g.n_layers) if spec.layer is None else spec.layer
+    fv = FunctionVector(
+        vector=v, label=spec.label or f"{spec.relation} top{len(heads)}", relation=spec.relation,
+        model_id=backend.model_id, d_model=g.d_model, n_layers=g.n_layers, layer=layer, heads=heads,  # type: ignore[arg-type]
+        bias=spec.bias, strength=spec.strength,
+        provenance={"aie": str(folder), "aie_meta": {k: aie_meta.get(k) for k in
+                    ("k", "n_prompts", "clean_tasks_hash", "corrupted_tasks_hash", "corruption")},
+                    "heads_aie": [float(aie[h]) for h in heads], **backend.provenance()},
+    )
+    fv.save(spec.out)
+    yield Progress(1, 1, "vector saved")
+    return {"vector": spec.out, "heads": heads, "norm": float(v.norm()), "layer": layer}
+
+
+def _load_vector(path: str, backend):
+    from mfv_desktop.fv.vector_file import FunctionVector
+
+    fv = FunctionVector.load(path)
+    fv.check_fits(backend)
+    return fv
+
+
+@dataclass(frozen=True)
+class SweepSpec(ModelJobSpec):
+    kind = "sweep"
+    vector: str = ""
+    scenes: str = ""
+    out: str = ""
+    split: str | None = None
+    n_prompts: int = 100
+    layers: tuple[int, ...] | None = None
+    strength: float = 1.0
+    seed: int = 0
+
+
+def run_sweep(spec: SweepSpec) -> JobGen:
+    from mfv_desktop.fv import layer_sweep
+
+    backend = _backend(spec)
+    fv = _load_vector(spec.vector, backend)
+    tasks = build_tasks(spec.scenes, TaskSpec(relations=(fv.relation,), kind="zeroshot", seed=spec.seed,
+                                              split=spec.split, max_per_relation=spec.n_prompts)).tasks
+    check_answers(backend, tasks)
+    res = yield from layer_sweep(backend, tasks, fv.vector, spec.layers, spec.strength, spec.batch_size)
+    out = Path(spec.out)
+    write_csv(out / "sweep.csv", ["layer", "accuracy", "mean_answer_prob"],
+              list(zip(res.layers, res.accuracy, res.mean_answer_prob)))
+    write_json(out / "sweep.json", {**res.to_json(), "relation": fv.relation, "vector": spec.vector,
+                                    "n_prompts": len(tasks), "provenance": backend.provenance()})
+    return res.to_json()
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluateSpec(ModelJobSpec):
+    kind = "evaluate"
+    scenes: str = ""
+    out: str = ""
+    relations: tuple[str, ...] = BASE_RELATIONS
+    split: str | None = None
+    #: K-shot ICL conditions (0 = zero-shot)
+    ks: tuple[int, ...] = (0, 1, 4)
+    #: function vector files; each is applied to zero-shot prompts of its relation
+    vectors: tuple[str, ...] = ()
+    #: injection layer (None: each vector's own)
+    layer: int | None = None
+    strength: float | None = None
+    n_prompts: int = 100
+    seed: int = 0
+
+
+def run_evaluate(spec: EvaluateSpec) -> JobGen:
+    from mfv_desktop.fv import evaluate, injection, within
+
+    backend = _backend(spec)
+    vectors = [_load_vector(p, backend) for p in spec.vectors]
+    jobs: list[tuple[str, str, list[Task], Any]] = []
+    for rel in spec.relations:
+        for k in spec.ks:
+            ts = build_tasks(spec.scenes, TaskSpec(relations=(rel,), k=k, kind="zeroshot" if k == 0 else "clean",
+                                                   seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts))
+            jobs.append((rel, "0-shot" if k == 0 else f"{k}-shot ICL", ts.tasks, None))
+        for fv in (v for v in vectors if v.relation == rel):
+            ts = build_tasks(spec.scenes, TaskSpec(relations=(rel,), kind="zeroshot", seed=spec.seed,
+                                                   split=spec.split, max_per_relation=spec.n_prompts))
+            layer = fv.layer if spec.layer is None else spec.layer
+            strength = fv.strength if spec.strength is None else spec.strength
+            jobs.append((rel, f"0-shot + FV '{fv.label}' @L{layer}", ts.tasks,
+                         injection(backend, fv.vector, layer, strength)))
+    for _, _, tasks, _ in jobs:
+        check_answers(backend, tasks)
+    total = sum(len(t) for _, _, t, _ in jobs)
+    rows, done = [], 0
+    for rel, cond, tasks, interv in jobs:
+        kw = {"intervention": interv} if interv else {}
+        r = yield from within(evaluate(backend, tasks, spec.batch_size, **kw), done, total, f"{rel}: {cond}")
+        done += len(tasks)
+        rows.append([rel, cond, r.n, round(r.accuracy, 4), round(r.mean_answer_prob, 4)])
+        yield Progress(done, total, f"{rel}: {cond}", {"rows": list(rows)})
+    out = Path(spec.out)
+    header = ["relation", "condition", "n", "accuracy", "mean_answer_prob"]
+    write_csv(out / "evaluation.csv", header, rows)
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    (out / "evaluation.md").write_text("\n".join(md) + "\n")
+    write_json(out / "evaluation.json", {"rows": [dict(zip(header, r)) for r in rows],
+                                         "provenance": backend.provenance()})
+    return {"rows": rows}

@@ -1,0 +1,34 @@
+"""What long computations yield: how far they are, and what they have found so far (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generator, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    message: str = ""
+    #: plain data (numpy arrays, numbers) a viewer can draw before the job ends
+    partial: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+def within(gen: Generator[Progress, None, T], offset: int, total: int, label: str | None = None,
+           extra: dict[str, Any] | None = None) -> Generator[Progress, None, T]:
+    """Run a sub-computation as one stretch of a larger one: its progress is shifted by `offset` and
+    reported out of `total`, `extra` is added to its partial results. Returns the sub-computation's
+    result (use with `yield from`)."""
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(offset + p.done, total, label or p.message, {**p.partial, **(extra or {})})

@@ -1,0 +1,18 @@
+"""In-context tasks from scenes (no torch, no Qt)."""
+
+from .model import (
+    OPENFLAMINGO_TEMPLATE,
+    PromptTemplate,
+    Shot,
+    Task,
+    TaskError,
+    TaskKind,
+    TaskSet,
+    TaskSpec,
+)
+from .sampling import build_task_set, scenes_hash
+
+__all__ = [
+    "OPENFLAMINGO_TEMPLATE", "PromptTemplate", "Shot", "Task", "TaskError", "TaskKind", "TaskSet",
+    "TaskSpec", "build_task_set", "scenes_hash",
+]

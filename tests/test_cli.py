@@ -1,0 +1,92 @@
+"""`mfv` end to end on the tiny OpenFlamingo: the whole chain and single commands, as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mfv_desktop.cli import main
+
+
+def mfv(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mfv_desktop.cli", *args], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=600)
+
+
+def test_run_the_whole_chain_from_the_command_line(tmp_path):
+    out = tmp_path / "demo"
+    r = mfv("run", "--model", "tiny", "--out", str(out), "--n-extract", "16", "--n-test", "8", "--k", "2",
+            "--n-prompts", "4", "--top-k", "3", "--canvas", "256")
+    assert r.returncode == 0, r.stderr
+    assert "%|" in r.stderr  # a progress bar was drawn
+    assert "0-shot + FV" in r.stdout and "results in" in r.stdout
+    scenes = (out / "scenes" / "scenes.jsonl").read_text().splitlines()
+    assert len(scenes) == 24
+    for rel in ("above", "below", "left", "right"):
+        assert (out / "aie" / rel / "aie.safetensors").is_file()
+        assert (out / "aie" / rel / "mean_activations.safetensors").is_file()
+        assert (out / "vectors" / f"{rel}.safetensors").is_file()
+        sweep = list(csv.DictReader((out / "sweeps" / rel / "sweep.csv").open()))
+        assert [int(row["layer"]) for row in sweep] == [0, 1, 2, 3]
+    rows = list(csv.DictReader((out / "evaluation" / "evaluation.csv").open()))
+    assert {r["condition"].split(" '")[0] for r in rows} == {"0-shot", "1-shot ICL", "2-shot ICL", "0-shot + FV"}
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["n"]) == 4 for r in rows)
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "done" and run["spec"]["kind"] == "chain"
+    aie_meta = json.loads((out / "aie" / "above" / "aie.json").read_text())
+    prov = aie_meta["provenance"]
+    assert prov["model_id"] == "tiny-openflamingo-s0" and prov["dtype"] == "float32"
+    assert len(aie_meta["clean_tasks_hash"]) == 64
+
+
+def test_single_commands(tmp_path, capsys):
+    scenes = tmp_path / "scenes"
+    assert main(["-q", "generate", str(scenes), "--n", "10", "--canvas", "256", "--split", "x"]) == 0
+    assert main(["-q", "generate", str(scenes), "--n", "6", "--canvas", "256", "--split", "y", "--diagonal"]) == 0
+    lines = [json.loads(s) for s in (scenes / "scenes.jsonl").read_text().splitlines()]
+    assert {s["split"] for s in lines} == {"x", "y"}  # a second split does not replace the first
+    assert main(["-q", "tasks", str(scenes), str(tmp_path / "t.json"), "--split", "y", "--k", "1",
+                 "--relations", "above_left,below_right"]) == 0
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert {task["relation"] for task in t["tasks"]} == {"above_left", "below_right"}
+    capsys.readouterr()
+    assert main(["info", "--model", "tiny", "--check-names", "apple,cup"]) == 0
+    assert "all 2 names are single tokens" in capsys.readouterr().out
+
+
+def test_errors_are_named_and_exit_nonzero(tmp_path, capsys):
+    assert main(["-q", "aie", "--scenes", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no scene set at" in err and "mfv generate" in err
+    assert main(["info", "--model", str(tmp_path / "nomodel")]) == 2
+    assert "neither 'tiny' nor an existing model folder" in capsys.readouterr().err
+    assert main(["info", "--model", "tiny", "--check-names", "apple,zebracorn"]) == 2
+    assert "zebracorn" in capsys.readouterr().err
+
+
+def test_a_failed_job_records_its_error(tmp_path):
+    from mfv_desktop.jobs import ExtractSpec, execute, run_extract
+
+    with pytest.raises(FileNotFoundError):
+        execute(ExtractSpec(aie=str(tmp_path / "none"), out=str(tmp_path / "v.safetensors")), run_extract, tmp_path)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == "failed" and "run `mfv aie` first" in run["error"]
+
+
+def test_a_cancelled_job_stops_at_a_yield(tmp_path, scene_folder):
+    from mfv_desktop.jobs import AIESpec, Cancelled, execute, run_aie
+
+    seen = []
+    spec = AIESpec(scenes=str(scene_folder), out=str(tmp_path), relations=("above",), k=1, n_prompts=6,
+                   split="a", batch_size=1)
+    with pytest.raises(Cancelled):
+        execute(spec, run_aie, Path(tmp_path), on_progress=seen.append, should_cancel=lambda: len(seen) >= 3)
+    assert len(seen) == 3
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "cancelled"
+    assert not (tmp_path / "above" / "aie.safetensors").exists()
