@@ -12,6 +12,7 @@ fi
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 c=(-c "$root/installer/constraints.txt")
 "${pip[@]}" "${c[@]}" torch torchvision
-"${pip[@]}" --no-deps "${c[@]}" open_flamingo
 "${pip[@]}" "${c[@]}" -e "$root[test]"
+# last, so that pip never checks open_flamingo's stale pins against what is installed
+"${pip[@]}" --no-deps "${c[@]}" open_flamingo
 echo "mfv_desktop is set up in $venv" >&2

@@ -206,7 +206,8 @@ class _Bar:
         if self.bar is None or self.bar.total != p.total:
             if self.bar is not None:
                 self.bar.close()
-            self.bar = tqdm(total=p.total, file=sys.stderr, dynamic_ncols=True, leave=True)
+            self.bar = tqdm(total=p.total, file=sys.stderr, dynamic_ncols=True, leave=True,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
         self.bar.set_description_str(p.message[:48])
         self.bar.n = p.done
         self.bar.refresh()

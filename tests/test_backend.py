@@ -166,3 +166,11 @@ def test_partial_torch_checkpoint_loads_with_weights_only(tiny_folder, tiny, tmp
     torch.save({"perceiver.latents": sd["perceiver.latents"]}, folder / "checkpoint.pt")
     with pytest.raises(BackendError, match="lacks .* weights the model needs"):
         OpenFlamingoBackend.from_folder(folder)
+
+
+def test_bf16_runs_and_stays_close_to_fp32(tiny_folder, tiny, tasks):
+    half = OpenFlamingoBackend.from_folder(tiny_folder, dtype="bf16")
+    assert half.dtype == torch.bfloat16 and next(half.model.parameters()).dtype == torch.bfloat16
+    p16 = half.run(half.encode(tasks[:3])).softmax(-1)
+    p32 = tiny.run(tiny.encode(tasks[:3])).softmax(-1)
+    assert (p16 - p32).abs().max() < 0.05

@@ -26,6 +26,10 @@ def test_run_the_whole_chain_from_the_command_line(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "%|" in r.stderr  # a progress bar was drawn
     assert "0-shot + FV" in r.stdout and "results in" in r.stdout
+    from mfv_desktop.fv.vector_file import FunctionVector
+
+    sweep = json.loads((out / "stages" / "04-sweep.json").read_text())["result"]  # the first relation's
+    assert FunctionVector.load(out / "vectors" / "above.safetensors").layer == sweep["best_layer"]
     scenes = (out / "scenes" / "scenes.jsonl").read_text().splitlines()
     assert len(scenes) == 24
     for rel in ("above", "below", "left", "right"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mfv_desktop.progress import Progress
@@ -32,40 +32,49 @@ class ChainSpec(ModelJobSpec):
 
 
 def run_chain(spec: ChainSpec) -> JobGen:
+    """Vectors are extracted and their injection layer chosen (by a zero-shot layer sweep) on the
+    extract split; the evaluation runs on the held-out test split."""
     out = Path(spec.out)
     scenes = str(out / "scenes")
     model = dict(model=spec.model, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
-    stages = [
-        ("scenes (extract)", run_generate, GenerateSpec(out=scenes, n_scenes=spec.n_extract, seed=spec.seed,
-                                                         split="extract", canvas=spec.canvas)),
-        ("scenes (test)", run_generate, GenerateSpec(out=scenes, n_scenes=spec.n_test, seed=spec.seed + 1,
-                                                      split="test", canvas=spec.canvas)),
-        ("AIE", run_aie, AIESpec(scenes=scenes, out=str(out / "aie"), relations=spec.relations, k=spec.k,
-                                 n_prompts=spec.n_prompts, split="extract", seed=spec.seed, **model)),
-    ]
-    vectors = [str(out / "vectors" / f"{r}.safetensors") for r in spec.relations]
-    for rel, vec in zip(spec.relations, vectors):
-        stages.append((f"vector ({rel})", run_extract, ExtractSpec(aie=str(out / "aie"), relation=rel, out=vec,
-                                                                   top_k=spec.top_k, **model)))
-    for rel, vec in zip(spec.relations, vectors):
-        stages.append((f"layer sweep ({rel})", run_sweep, SweepSpec(
-            vector=vec, scenes=scenes, out=str(out / "sweeps" / rel), split="test", n_prompts=spec.n_prompts,
-            seed=spec.seed, **model)))
-    stages.append(("evaluation", run_evaluate, EvaluateSpec(
-        scenes=scenes, out=str(out / "evaluation"), relations=spec.relations, split="test", ks=(0, 1, spec.k),
-        vectors=tuple(vectors), n_prompts=spec.n_prompts, seed=spec.seed, **model)))
+    n_stages = 4 + 3 * len(spec.relations)
+    done = 0
 
-    results = {}
-    n = len(stages)
-    for i, (name, job, sub) in enumerate(stages):
+    def run(name: str, job, sub) -> JobGen:
+        """One stage; its progress fills one of n_stages equal units of the chain's bar."""
+        nonlocal done
         gen = job(sub)
         while True:
             try:
                 p = next(gen)
             except StopIteration as stop:
-                results[name] = stop.value
+                result = stop.value
                 break
-            # progress in stage units, each stage's own fraction inside its unit
-            yield Progress(i * 1000 + int(1000 * p.fraction), n * 1000, f"{name}: {p.message}", p.partial)
-        write_json(out / "stages" / f"{i:02d}-{sub.kind}.json", {"spec": sub.to_json(), "result": results[name]})
-    return {"stages": list(results), "evaluation": results["evaluation"]["rows"]}
+            yield Progress(done * 1000 + int(1000 * p.fraction), n_stages * 1000, f"{name}: {p.message}",
+                           p.partial)
+        write_json(out / "stages" / f"{done:02d}-{sub.kind}.json", {"spec": sub.to_json(), "result": result})
+        done += 1
+        return result
+
+    for split, n, seed in (("extract", spec.n_extract, spec.seed), ("test", spec.n_test, spec.seed + 1)):
+        yield from run(f"scenes ({split})", run_generate,
+                       GenerateSpec(out=scenes, n_scenes=n, seed=seed, split=split, canvas=spec.canvas))
+    aie = str(out / "aie")
+    yield from run("AIE", run_aie, AIESpec(scenes=scenes, out=aie, relations=spec.relations, k=spec.k,
+                                           n_prompts=spec.n_prompts, split="extract", seed=spec.seed, **model))
+    vectors = []
+    for rel in spec.relations:
+        vec = str(out / "vectors" / f"{rel}.safetensors")
+        extract = ExtractSpec(aie=aie, relation=rel, out=vec, top_k=spec.top_k, **model)
+        yield from run(f"vector ({rel})", run_extract, extract)
+        sweep = yield from run(f"layer sweep ({rel})", run_sweep, SweepSpec(
+            vector=vec, scenes=scenes, out=str(out / "sweeps" / rel), split="extract", n_prompts=spec.n_prompts,
+            seed=spec.seed, **model))
+        # the vector records the layer where it worked best
+        yield from run(f"vector ({rel}) at layer {sweep['best_layer']}", run_extract,
+                       replace(extract, layer=sweep["best_layer"]))
+        vectors.append(vec)
+    result = yield from run("evaluation", run_evaluate, EvaluateSpec(
+        scenes=scenes, out=str(out / "evaluation"), relations=spec.relations, split="test", ks=(0, 1, spec.k),
+        vectors=tuple(vectors), n_prompts=spec.n_prompts, seed=spec.seed, **model))
+    return {"stages": done, "evaluation": result["rows"]}
