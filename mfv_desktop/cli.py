@@ -19,6 +19,10 @@ def _ints(s: str) -> tuple[int, ...]:
     return tuple(int(x) for x in _csv(s))
 
 
+def _floats(s: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in _csv(s))
+
+
 def _heads(s: str) -> tuple[tuple[int, int], ...]:
     """'12:3,14:0' -> ((12, 3), (14, 0))"""
     out = []
@@ -59,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=4)
     s.add_argument("--n-prompts", type=int, default=16)
     s.add_argument("--top-k", type=int, default=10)
+    s.add_argument("--strengths", type=_floats, default=(1.0, 2.0, 4.0), help="strengths the layer sweep tries")
     s.add_argument("--canvas", type=int, default=800)
     s.add_argument("--seed", type=int, default=0)
     _model_args(s)
@@ -119,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split")
     s.add_argument("--n-prompts", type=int, default=100)
     s.add_argument("--layers", type=_ints)
-    s.add_argument("--strength", type=float, default=1.0)
+    s.add_argument("--strengths", type=_floats, default=(1.0,), help="e.g. 1,2,4,8")
     s.add_argument("--seed", type=int, default=0)
     _model_args(s)
 
@@ -136,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     _model_args(s)
 
+    s = sub.add_parser("train-bundled", help="train the bundled small OpenFlamingo (resumes from --work)")
+    s.add_argument("--work", default="runs/bundled-training")
+    s.add_argument("--minutes", type=float, help="stop after this many minutes (run again to continue)")
+    s.add_argument("--max-prompts", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--export", default="", help="write the trained model folder here at the end")
+
+    s = sub.add_parser("measure", help="the paper's measurements of a model on fresh scenes (ICL, AIE, "
+                                       "vectors, sweeps, novel objects, analogies), as a Markdown report")
+    s.add_argument("--out", default="runs/measure")
+    s.add_argument("--n-prompts", type=int, default=500)
+    s.add_argument("--n-aie", type=int, default=500)
+    s.add_argument("--top-k", type=int, default=10)
+    s.add_argument("--strengths", type=_floats, default=(1.0, 2.0, 4.0, 8.0))
+    s.add_argument("--seed", type=int, default=1000)
+    _model_args(s)
+
     s = sub.add_parser("info", help="load a model and print its geometry and provenance")
     _model_args(s)
     s.add_argument("--check-names", type=_csv, default=(), help="object names to check are single tokens")
@@ -148,7 +170,8 @@ def _spec_from_args(a: argparse.Namespace):
     cmd = a.command
     if cmd == "run":
         return jobs.ChainSpec(out=a.out, relations=a.relations, n_extract=a.n_extract, n_test=a.n_test, k=a.k,
-                              n_prompts=a.n_prompts, top_k=a.top_k, canvas=a.canvas, seed=a.seed, **_model_kw(a))
+                              n_prompts=a.n_prompts, top_k=a.top_k, strengths=a.strengths, canvas=a.canvas,
+                              seed=a.seed, **_model_kw(a))
     if cmd == "generate":
         return jobs.GenerateSpec(out=a.out, n_scenes=a.n_scenes, seed=a.seed, split=a.split, diagonal=a.diagonal,
                                  novel=a.novel, n_novel=a.n_novel, kinds=a.kinds, canvas=a.canvas,
@@ -166,11 +189,17 @@ def _spec_from_args(a: argparse.Namespace):
                                 bias=a.bias, layer=a.layer, strength=a.strength, label=a.label, **_model_kw(a))
     if cmd == "sweep":
         return jobs.SweepSpec(vector=a.vector, scenes=a.scenes, out=a.out, split=a.split, n_prompts=a.n_prompts,
-                              layers=a.layers, strength=a.strength, seed=a.seed, **_model_kw(a))
+                              layers=a.layers, strengths=a.strengths, seed=a.seed, **_model_kw(a))
     if cmd == "evaluate":
         return jobs.EvaluateSpec(scenes=a.scenes, out=a.out, relations=a.relations, split=a.split, ks=a.ks,
                                  vectors=tuple(a.vectors), layer=a.layer, strength=a.strength,
                                  n_prompts=a.n_prompts, seed=a.seed, **_model_kw(a))
+    if cmd == "measure":
+        return jobs.MeasureSpec(out=a.out, n_prompts=a.n_prompts, n_aie=a.n_aie, top_k=a.top_k,
+                                strengths=a.strengths, seed=a.seed, **_model_kw(a))
+    if cmd == "train-bundled":
+        return jobs.TrainBundledSpec(work=a.work, minutes=a.minutes, max_prompts=a.max_prompts, seed=a.seed,
+                                     export=a.export)
     raise SystemExit(f"unknown command {cmd}")
 
 
@@ -248,10 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _print_table(rows: list[list[Any]]) -> None:
+def _print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'relation':<12} {'condition':<40} {'n':>4} {'accuracy':>9}")
-    for rel, cond, n, acc, _ in rows:
-        print(f"{rel:<12} {cond:<40} {n:>4} {acc:>9.3f}")
+    for r in rows:
+        print(f"{r['relation']:<12} {r['condition']:<40} {r['n']:>4} {r['accuracy']:>9.3f}")
 
 
 if __name__ == "__main__":

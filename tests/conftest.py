@@ -20,9 +20,9 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_folder(tmp_path_factory) -> Path:
-    from mfv_desktop.backends.tiny import TinyConfig, build_tiny_model
+    from mfv_desktop.backends.small import SmallConfig, build_small_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"), TinyConfig(seed=0))
+    return build_small_model(tmp_path_factory.mktemp("tiny"), SmallConfig(seed=0))
 
 
 @pytest.fixture(scope="session")

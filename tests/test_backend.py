@@ -119,9 +119,9 @@ def test_openflamingo_4b_layout_is_discovered_and_its_pieces_named(tmp_path):
 
 
 def _small_model(tmp_path, name, **kw):
-    from mfv_desktop.backends.tiny import TinyConfig, build_tiny_model
+    from mfv_desktop.backends.small import SmallConfig, build_small_model
 
-    return build_tiny_model(tmp_path / name, TinyConfig(**kw))
+    return build_small_model(tmp_path / name, SmallConfig(**kw))
 
 
 def test_checkpoint_of_the_wrong_shape(tiny_folder, tmp_path):

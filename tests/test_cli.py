@@ -22,7 +22,7 @@ def mfv(*args: str) -> subprocess.CompletedProcess:
 def test_run_the_whole_chain_from_the_command_line(tmp_path):
     out = tmp_path / "demo"
     r = mfv("run", "--model", "tiny", "--out", str(out), "--n-extract", "16", "--n-test", "8", "--k", "2",
-            "--n-prompts", "4", "--top-k", "3", "--canvas", "256")
+            "--n-prompts", "4", "--top-k", "3", "--canvas", "256", "--strengths", "1,2")
     assert r.returncode == 0, r.stderr
     assert "%|" in r.stderr  # a progress bar was drawn
     assert "0-shot + FV" in r.stdout and "results in" in r.stdout
@@ -37,7 +37,8 @@ def test_run_the_whole_chain_from_the_command_line(tmp_path):
         assert (out / "aie" / rel / "mean_activations.safetensors").is_file()
         assert (out / "vectors" / f"{rel}.safetensors").is_file()
         sweep = list(csv.DictReader((out / "sweeps" / rel / "sweep.csv").open()))
-        assert [int(row["layer"]) for row in sweep] == [0, 1, 2, 3]
+        assert [(float(row["strength"]), int(row["layer"])) for row in sweep] == [
+            (s, layer) for s in (1.0, 2.0) for layer in range(4)]
     rows = list(csv.DictReader((out / "evaluation" / "evaluation.csv").open()))
     assert {r["condition"].split(" '")[0] for r in rows} == {"0-shot", "1-shot ICL", "2-shot ICL", "0-shot + FV"}
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["n"]) == 4 for r in rows)
@@ -69,7 +70,7 @@ def test_errors_are_named_and_exit_nonzero(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no scene set at" in err and "mfv generate" in err
     assert main(["info", "--model", str(tmp_path / "nomodel")]) == 2
-    assert "neither 'tiny' nor an existing model folder" in capsys.readouterr().err
+    assert "neither 'bundled', 'tiny' nor an existing model folder" in capsys.readouterr().err
     assert main(["info", "--model", "tiny", "--check-names", "apple,zebracorn"]) == 2
     assert "zebracorn" in capsys.readouterr().err
 

@@ -161,9 +161,11 @@ def test_injection_and_layer_sweep(tiny, scenes, scene_folder):
     pushed = drain(evaluate(tiny, zs, intervention=injection(tiny, v, 2)))
     assert base.n == pushed.n == len(zs)
     assert pushed.predictions != base.predictions
-    sweep = drain(layer_sweep(tiny, zs, v, layers=[1, 2]))
-    assert sweep.layers == [1, 2] and sweep.accuracy[1] == pushed.accuracy
+    sweep = drain(layer_sweep(tiny, zs, v, layers=[1, 2], strengths=[0.5, 1.0]))
+    assert sweep.layers == [1, 2] and sweep.accuracy[1][1] == pushed.accuracy
     assert sweep.baseline.accuracy == base.accuracy
+    assert sweep.best in [(layer, s) for s in (0.5, 1.0) for layer in (1, 2)]
+    assert len(sweep.rows()) == 4
 
 
 def test_vector_file_round_trip_and_geometry_check(tiny, tmp_path):

@@ -1,6 +1,7 @@
 """Turn a model reference into a loaded backend, once per (model, device, dtype).
 
 A model reference is one of:
+- ``bundled``: the small OpenFlamingo trained by this project (resources/bundled, or $MFV_BUNDLED_MODEL);
 - ``tiny`` or ``tiny:SEED``: the tiny random OpenFlamingo, built on first use into the cache folder;
 - a path to a model folder (OpenFlamingo-4B files, or a folder with mfv_model.json).
 """
@@ -27,10 +28,21 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("mfv_desktop", appauthor=False))
 
 
+def bundled_folder() -> Path:
+    env = os.environ.get("MFV_BUNDLED_MODEL")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "resources" / "bundled"
+
+
 def model_folder(ref: str) -> Path:
     """The folder a reference points to, building the tiny model there if needed."""
+    if ref == "bundled":
+        folder = bundled_folder()
+        if not (folder / "mfv_model.json").is_file():
+            raise BackendError(f"the bundled model is not at {folder}: train it with "
+                               "`mfv train-bundled --export resources/bundled`, or use --model tiny")
+        return folder
     if ref == "tiny" or ref.startswith("tiny:"):
-        from .tiny import TinyConfig, build_tiny_model
+        from .small import SmallConfig, build_small_model
 
         try:
             seed = int(ref.partition(":")[2] or 0)
@@ -40,13 +52,13 @@ def model_folder(ref: str) -> Path:
         if not (folder / "checkpoint.safetensors").is_file():
             tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
-            build_tiny_model(tmp, TinyConfig(seed=seed))
+            build_small_model(tmp, SmallConfig(seed=seed))
             shutil.rmtree(folder, ignore_errors=True)
             tmp.replace(folder)
         return folder
     folder = Path(ref).expanduser()
     if not folder.exists():
-        raise BackendError(f"model {ref!r} is neither 'tiny' nor an existing model folder")
+        raise BackendError(f"model {ref!r} is neither 'bundled', 'tiny' nor an existing model folder")
     return folder
 
 

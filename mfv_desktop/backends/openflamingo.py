@@ -55,6 +55,10 @@ class OpenFlamingoFiles:
     model_id: str
     #: the checkpoint holds every weight (our own models); OpenFlamingo-4B's holds only the new ones
     checkpoint_complete: bool = False
+    #: PerceiverResampler / GatedCrossAttentionBlock arguments when they differ from open_flamingo's
+    #: defaults (small models)
+    perceiver: tuple[tuple[str, int], ...] = ()
+    cross_attn: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "OpenFlamingoFiles":
@@ -81,6 +85,8 @@ class OpenFlamingoFiles:
                 cross_attn_every_n_layers=int(m["cross_attn_every_n_layers"]),
                 model_id=m.get("model_id", folder.name),
                 checkpoint_complete=bool(m.get("checkpoint_complete", False)),
+                perceiver=tuple(sorted((str(k), int(v)) for k, v in (m.get("perceiver") or {}).items())),
+                cross_attn=tuple(sorted((str(k), int(v)) for k, v in (m.get("cross_attn") or {}).items())),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise BackendError(f"{manifest} is malformed ({type(e).__name__}: {e}); "
@@ -177,6 +183,19 @@ def load_flamingo(files: OpenFlamingoFiles) -> tuple[nn.Module, Any, Any]:
         raise
     except Exception as e:  # noqa: BLE001
         raise BackendError(f"cannot build OpenFlamingo from {files.folder} ({type(e).__name__}: {e})") from e
+    if files.perceiver:
+        from open_flamingo.src.helpers import PerceiverResampler
+
+        model.perceiver = PerceiverResampler(dim=model.vis_dim, **dict(files.perceiver))
+    if files.cross_attn:
+        from open_flamingo.src.helpers import GatedCrossAttentionBlock
+
+        lm = model.lang_encoder
+        lm.gated_cross_attn_layers = nn.ModuleList([
+            None if g is None else GatedCrossAttentionBlock(dim=model.lang_dim, dim_visual=model.vis_dim,
+                                                           **dict(files.cross_attn))
+            for g in lm.gated_cross_attn_layers])
+        lm.init_flamingo_layers(gradient_checkpointing=False)
     if files.checkpoint is not None:
         _load_checkpoint_into(model, files)
     model.eval()

@@ -66,32 +66,58 @@ def injection(backend: Backend, vector: torch.Tensor | None, layer: int,
 @dataclass
 class SweepResult:
     layers: list[int]
-    accuracy: list[float]
-    mean_answer_prob: list[float]
+    strengths: list[float]
+    accuracy: list[list[float]]  # [strength][layer]
+    mean_answer_prob: list[list[float]]
     baseline: EvalResult  # the same prompts without the vector
 
     @property
+    def best(self) -> tuple[int, float]:
+        """(layer, strength) with the highest accuracy (the earliest layer, smallest strength on ties)."""
+        if not self.layers:
+            return 0, 1.0
+        acc = np.asarray(self.accuracy)
+        s, layer = np.unravel_index(int(np.argmax(acc)), acc.shape)
+        return self.layers[int(layer)], self.strengths[int(s)]
+
+    @property
     def best_layer(self) -> int:
-        return self.layers[int(np.argmax(self.accuracy))] if self.layers else 0
+        return self.best[0]
+
+    def rows(self) -> list[tuple[float, int, float, float]]:
+        return [(s, layer, self.accuracy[i][j], self.mean_answer_prob[i][j])
+                for i, s in enumerate(self.strengths) for j, layer in enumerate(self.layers)]
 
     def to_json(self) -> dict:
-        return {"layers": self.layers, "accuracy": self.accuracy, "mean_answer_prob": self.mean_answer_prob,
-                "baseline": self.baseline.to_json(), "best_layer": self.best_layer}
+        layer, strength = self.best
+        return {"layers": self.layers, "strengths": self.strengths, "accuracy": self.accuracy,
+                "mean_answer_prob": self.mean_answer_prob, "baseline": self.baseline.to_json(),
+                "best_layer": layer, "best_strength": strength,
+                "best_accuracy": max(max(a) for a in self.accuracy) if self.layers else 0.0}
 
 
 def layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tensor,
-                layers: Sequence[int] | None = None, strength: float = 1.0,
+                layers: Sequence[int] | None = None, strengths: Sequence[float] = (1.0,),
                 batch_size: int = 16) -> Generator[Progress, None, SweepResult]:
-    """Accuracy on `tasks` (usually zero-shot) with the vector injected at each layer in turn."""
+    """Accuracy on `tasks` (usually zero-shot) with the vector injected at each layer in turn, at each
+    strength (an extracted vector can be small next to the residual stream: sweep strength too)."""
     layers = list(range(backend.geometry.n_layers)) if layers is None else list(layers)
+    strengths = list(strengths)
     n = len(tasks)
-    total = n * (len(layers) + 1)
+    total = n * (len(layers) * len(strengths) + 1)
     baseline = yield from within(evaluate(backend, tasks, batch_size), 0, total, "baseline")
-    acc, prob = [], []
-    for i, layer in enumerate(layers, 1):
-        r = yield from within(evaluate(backend, tasks, batch_size, injection(backend, vector, layer, strength)),
-                              i * n, total, f"layer {layer}")
-        acc.append(r.accuracy)
-        prob.append(r.mean_answer_prob)
-        yield Progress((i + 1) * n, total, f"layer {layer}", {"layers": layers[:i], "accuracy": list(acc)})
-    return SweepResult(layers, acc, prob, baseline)
+    acc: list[list[float]] = []
+    prob: list[list[float]] = []
+    done = n
+    for strength in strengths:
+        acc.append([])
+        prob.append([])
+        for layer in layers:
+            r = yield from within(evaluate(backend, tasks, batch_size, injection(backend, vector, layer, strength)),
+                                  done, total, f"layer {layer} x{strength:g}")
+            done += n
+            acc[-1].append(r.accuracy)
+            prob[-1].append(r.mean_answer_prob)
+            yield Progress(done, total, f"layer {layer} x{strength:g}",
+                           {"layers": layers, "strengths": strengths, "accuracy": [list(a) for a in acc]})
+    return SweepResult(layers, strengths, acc, prob, baseline)

@@ -27,6 +27,8 @@ class ChainSpec(ModelJobSpec):
     #: prompts per relation for AIE, sweep and evaluation
     n_prompts: int = 16
     top_k: int = 10
+    #: injection strengths the layer sweep tries
+    strengths: tuple[float, ...] = (1.0, 2.0, 4.0)
     canvas: int = 800
     seed: int = 0
 
@@ -69,10 +71,10 @@ def run_chain(spec: ChainSpec) -> JobGen:
         yield from run(f"vector ({rel})", run_extract, extract)
         sweep = yield from run(f"layer sweep ({rel})", run_sweep, SweepSpec(
             vector=vec, scenes=scenes, out=str(out / "sweeps" / rel), split="extract", n_prompts=spec.n_prompts,
-            seed=spec.seed, **model))
-        # the vector records the layer where it worked best
+            strengths=spec.strengths, seed=spec.seed, **model))
+        # the vector records the layer and strength where it worked best
         yield from run(f"vector ({rel}) at layer {sweep['best_layer']}", run_extract,
-                       replace(extract, layer=sweep["best_layer"]))
+                       replace(extract, layer=sweep["best_layer"], strength=sweep["best_strength"]))
         vectors.append(vec)
     result = yield from run("evaluation", run_evaluate, EvaluateSpec(
         scenes=scenes, out=str(out / "evaluation"), relations=spec.relations, split="test", ks=(0, 1, spec.k),

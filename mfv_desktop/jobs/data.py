@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import (
-    BASE_RELATIONS, KINDS, GeneratorSpec, generate_scenes, load_scene_set, save_scene_set, split_kinds,
+    BASE_RELATIONS, KINDS, OBJECTS_PER_SCENE, GeneratorSpec, generate_scenes, load_scene_set, save_scene_set, split_kinds,
 )
 from mfv_desktop.tasks import TaskSpec
 
@@ -38,7 +38,10 @@ def scene_kinds(spec: GenerateSpec) -> tuple[str, ...]:
     if spec.kinds:
         return tuple(spec.kinds)
     train, novel = split_kinds(KINDS, spec.n_novel, seed=0)
-    return tuple(novel if spec.novel else train)
+    if not spec.novel:
+        return tuple(train)
+    # a scene shows six different objects: pad the held-out kinds with as few training kinds as needed
+    return tuple(novel) + tuple(train[: max(0, OBJECTS_PER_SCENE - len(novel))])
 
 
 def run_generate(spec: GenerateSpec) -> JobGen:

@@ -192,7 +192,7 @@ class SweepSpec(ModelJobSpec):
     split: str | None = None
     n_prompts: int = 100
     layers: tuple[int, ...] | None = None
-    strength: float = 1.0
+    strengths: tuple[float, ...] = (1.0,)
     seed: int = 0
 
 
@@ -204,10 +204,9 @@ def run_sweep(spec: SweepSpec) -> JobGen:
     tasks = build_tasks(spec.scenes, TaskSpec(relations=(fv.relation,), kind="zeroshot", seed=spec.seed,
                                               split=spec.split, max_per_relation=spec.n_prompts)).tasks
     check_answers(backend, tasks)
-    res = yield from layer_sweep(backend, tasks, fv.vector, spec.layers, spec.strength, spec.batch_size)
+    res = yield from layer_sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size)
     out = Path(spec.out)
-    write_csv(out / "sweep.csv", ["layer", "accuracy", "mean_answer_prob"],
-              list(zip(res.layers, res.accuracy, res.mean_answer_prob)))
+    write_csv(out / "sweep.csv", ["strength", "layer", "accuracy", "mean_answer_prob"], res.rows())
     write_json(out / "sweep.json", {**res.to_json(), "relation": fv.relation, "vector": spec.vector,
                                     "n_prompts": len(tasks), "provenance": backend.provenance()})
     return res.to_json()
@@ -266,6 +265,6 @@ def run_evaluate(spec: EvaluateSpec) -> JobGen:
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     (out / "evaluation.md").write_text("\n".join(md) + "\n")
-    write_json(out / "evaluation.json", {"rows": [dict(zip(header, r)) for r in rows],
-                                         "provenance": backend.provenance()})
-    return {"rows": rows}
+    records = [dict(zip(header, r)) for r in rows]
+    write_json(out / "evaluation.json", {"rows": records, "provenance": backend.provenance()})
+    return {"rows": records}

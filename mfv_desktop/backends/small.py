@@ -1,10 +1,13 @@
-"""A tiny, randomly initialised OpenFlamingo built offline from the real open_flamingo classes.
+"""Small OpenFlamingo models built offline from the real open_flamingo classes.
 
-For tests and for trying the whole chain without model files: a word-level tokenizer whose object
-names are single tokens, a GPT-NeoX language model, an open_clip ViT from a JSON config, the
-perceiver and gated cross-attention of open_flamingo. Gates are opened (they start at 0, which
-would make the model ignore its images). Built in about a second; seeded, so the same seed gives
-the same weights. The folder it writes loads through the same code as OpenFlamingo-4B.
+A word-level tokenizer whose object names are single tokens, a GPT-NeoX language model, an
+open_clip ViT from a JSON config, the perceiver and gated cross-attention of open_flamingo. Gates
+are opened (they start at 0, which would make the model ignore its images). Seeded: the same
+config gives the same weights. The folder written loads through the same code as OpenFlamingo-4B.
+
+With the default config this is the *tiny* random model (for tests and for trying the chain
+without model files; built in about a second); the bundled model starts from a larger config and
+is then trained (backends/bundled.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ PROMPT_WORDS = ("Q", "A", ":", ".", ",", "the", "is", "of", "what", "image")
 
 
 @dataclass(frozen=True)
-class TinyConfig:
+class SmallConfig:
     seed: int = 0
     n_layers: int = 4
     n_heads: int = 4
@@ -34,9 +37,14 @@ class TinyConfig:
     vision_layers: int = 2
     #: value of every cross-attention gate parameter (open: tanh(1) = 0.76 of the block passes)
     gate: float = 1.0
+    rotary_pct: float = 0.25
+    #: PerceiverResampler arguments (empty: open_flamingo's defaults, 6 layers x 64 latents)
+    perceiver: tuple[tuple[str, int], ...] = ()
+    #: GatedCrossAttentionBlock arguments (empty: open_flamingo's defaults, 8 heads x 64)
+    cross_attn: tuple[tuple[str, int], ...] = ()
 
 
-def tiny_vocabulary(extra: Iterable[str] = ()) -> list[str]:
+def small_vocabulary(extra: Iterable[str] = ()) -> list[str]:
     from mfv_desktop.scenes.model import SPATIAL_RELATIONS
     from mfv_desktop.scenes.objects import KINDS
 
@@ -55,22 +63,22 @@ def _save_tokenizer(folder: Path, vocab: list[str]) -> None:
     fast.save_pretrained(str(folder))
 
 
-def build_tiny_model(folder: str | Path, config: TinyConfig = TinyConfig(), model_id: str | None = None,
-                     vocab: list[str] | None = None) -> Path:
-    """Write a tiny OpenFlamingo model folder (mfv_model.json + lm/ + vision config + checkpoint)."""
+def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), model_id: str | None = None,
+                      vocab: list[str] | None = None) -> Path:
+    """Write a small OpenFlamingo model folder (mfv_model.json + lm/ + vision config + checkpoint)."""
     from safetensors.torch import save_file
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     folder = Path(folder)
     lm = folder / "lm"
     lm.mkdir(parents=True, exist_ok=True)
-    vocab = vocab or tiny_vocabulary()
+    vocab = vocab or small_vocabulary()
     _save_tokenizer(lm, vocab)
     torch.manual_seed(config.seed)
     cfg = GPTNeoXConfig(
         vocab_size=len(vocab), hidden_size=config.d_model, num_hidden_layers=config.n_layers,
         num_attention_heads=config.n_heads, intermediate_size=4 * config.d_model,
-        max_position_embeddings=1024, rotary_pct=0.25, use_parallel_residual=True,
+        max_position_embeddings=1024, rotary_pct=config.rotary_pct, use_parallel_residual=True,
         tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
     )
     GPTNeoXForCausalLM(cfg).save_pretrained(str(lm), safe_serialization=True)
@@ -94,7 +102,9 @@ def build_tiny_model(folder: str | Path, config: TinyConfig = TinyConfig(), mode
         "checkpoint": None,
         "cross_attn_every_n_layers": config.cross_attn_every_n_layers,
         "checkpoint_complete": True,
-        "tiny_config": asdict(config),
+        "perceiver": dict(config.perceiver),
+        "cross_attn": dict(config.cross_attn),
+        "small_config": asdict(config),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     torch.manual_seed(config.seed + 1)
