@@ -34,9 +34,9 @@ def _heads(s: str) -> tuple[tuple[int, int], ...]:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="tiny",
-                   help="'tiny' (a random OpenFlamingo built offline) or a model folder "
-                        "(OpenFlamingo-4B files, or a folder with mfv_model.json)")
+    g.add_argument("--model", default="bundled",
+                   help="'bundled' (the small OpenFlamingo trained by this project), 'tiny' (a random one, "
+                        "for tests) or a model folder (OpenFlamingo-4B files, or a folder with mfv_model.json)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"])
     g.add_argument("--batch-size", type=int, default=16)
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-prompts", type=int)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--export", default="", help="write the trained model folder here at the end")
+    s.add_argument("--init-from", default="", help="continue from an exported model folder (e.g. resources/bundled)")
 
     s = sub.add_parser("measure", help="the paper's measurements of a model on fresh scenes (ICL, AIE, "
                                        "vectors, sweeps, novel objects, analogies), as a Markdown report")
@@ -199,7 +200,7 @@ def _spec_from_args(a: argparse.Namespace):
                                 strengths=a.strengths, seed=a.seed, **_model_kw(a))
     if cmd == "train-bundled":
         return jobs.TrainBundledSpec(work=a.work, minutes=a.minutes, max_prompts=a.max_prompts, seed=a.seed,
-                                     export=a.export)
+                                     export=a.export, init_from=a.init_from)
     raise SystemExit(f"unknown command {cmd}")
 
 

@@ -79,7 +79,7 @@ def test_a_failed_job_records_its_error(tmp_path):
     from mfv_desktop.jobs import ExtractSpec, execute, run_extract
 
     with pytest.raises(FileNotFoundError):
-        execute(ExtractSpec(aie=str(tmp_path / "none"), out=str(tmp_path / "v.safetensors")), run_extract, tmp_path)
+        execute(ExtractSpec(aie=str(tmp_path / "none"), out=str(tmp_path / "v.safetensors"), model="tiny"), run_extract, tmp_path)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "failed" and "run `mfv aie` first" in run["error"]
 
@@ -89,7 +89,7 @@ def test_a_cancelled_job_stops_at_a_yield(tmp_path, scene_folder):
 
     seen = []
     spec = AIESpec(scenes=str(scene_folder), out=str(tmp_path), relations=("above",), k=1, n_prompts=6,
-                   split="a", batch_size=1)
+                   split="a", batch_size=1, model="tiny")
     with pytest.raises(Cancelled):
         execute(spec, run_aie, Path(tmp_path), on_progress=seen.append, should_cancel=lambda: len(seen) >= 3)
     assert len(seen) == 3

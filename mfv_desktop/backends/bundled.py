@@ -28,6 +28,7 @@ the last checkpoint in its work folder.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ STAGES: tuple[dict[str, float], ...] = (
     {"named": 0.1, "relate": 0.1, "bridge": 0.2, "paper": 0.6},
 )
 STAGE_GOAL = ("named", "relate", "bridge", None)
+#: where an exported model records how it was trained
+TRAINING_STATE = "training_state.json"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class BundledConfig:
     arch: SmallConfig = SmallConfig(
         seed=0, n_layers=6, n_heads=8, d_model=128, cross_attn_every_n_layers=1, image_size=64, patch_size=8,
         vision_width=128, vision_layers=3, gate=0.5, rotary_pct=0.5,
-        perceiver=(("depth", 1), ("dim_head", 32), ("heads", 4), ("num_latents", 32)),
+        perceiver=(("depth", 1), ("dim_head", 32), ("heads", 4), ("num_latents", 64)),
         cross_attn=(("dim_head", 32), ("heads", 4)),
     )
     n_novel: int = 4
@@ -67,6 +70,7 @@ class BundledConfig:
     pool_novel: int = 2000
     pool_val: int = 1000
     vision_steps: int = 600
+    perceiver_steps: int = 400
     lr: float = 1e-3
     batch: int = 32
     max_k: int = 8
@@ -151,14 +155,20 @@ def _normalise(images: np.ndarray, processor) -> torch.Tensor:
 # -- 2. the vision tower ------------------------------------------------------------------------------
 def pretrain_vision(model: nn.Module, processor, pools: list[dict[str, np.ndarray]], steps: int,
                     seed: int) -> Generator[Progress, None, float]:
-    """Per-patch object-kind classification on all kinds; returns the final patch accuracy."""
+    """Per-patch objective on all kinds: which object kind covers each patch, and where the patch is
+    (row and column), so that the tokens carry both what and where. Returns the patch kind accuracy."""
+    from mfv_desktop.scenes import KINDS
+
     vis = model.vision_encoder
     images = np.concatenate([p["images"] for p in pools])
     labels = torch.from_numpy(np.concatenate([p["patches"] for p in pools]).astype(np.int64)).flatten(1)
-    from mfv_desktop.scenes import KINDS
-
-    head = nn.Linear(vis.transformer.width, len(KINDS) + 1)
-    params = list(vis.parameters()) + list(head.parameters())
+    n_patch = labels.shape[1]
+    side = int(round(math.sqrt(n_patch)))
+    rows, cols = torch.arange(n_patch) // side, torch.arange(n_patch) % side
+    width = vis.transformer.width
+    heads = nn.ModuleDict({"kind": nn.Linear(width, len(KINDS) + 1), "row": nn.Linear(width, side),
+                           "col": nn.Linear(width, side)})
+    params = list(vis.parameters()) + list(heads.parameters())
     for p in vis.parameters():
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.01)
@@ -167,19 +177,59 @@ def pretrain_vision(model: nn.Module, processor, pools: list[dict[str, np.ndarra
     vis.train()
     for step in range(steps):
         idx = torch.randint(0, len(images), (128,), generator=gen)
-        x = _normalise(images[idx.numpy()], processor)
-        tokens = vis(x)[1]  # (B, n_patches, width)
-        logits = head(tokens)
-        loss = nn.functional.cross_entropy(logits.flatten(0, 1), labels[idx].flatten())
+        tokens = vis(_normalise(images[idx.numpy()], processor))[1]  # (B, n_patches, width)
+        kind = heads["kind"](tokens)
+        loss = (nn.functional.cross_entropy(kind.flatten(0, 1), labels[idx].flatten())
+                + nn.functional.cross_entropy(heads["row"](tokens).flatten(0, 1), rows.repeat(len(idx)))
+                + nn.functional.cross_entropy(heads["col"](tokens).flatten(0, 1), cols.repeat(len(idx))))
         opt.zero_grad()
         loss.backward()
         opt.step()
-        acc = 0.9 * acc + 0.1 * float((logits.argmax(-1) == labels[idx]).float().mean()) if step else 0.0
+        hit = float((kind.argmax(-1) == labels[idx]).float().mean())
+        acc = 0.9 * acc + 0.1 * hit if step else hit
         if step % 20 == 0 or step == steps - 1:
             yield Progress(step + 1, steps, f"vision tower: loss {loss.item():.3f} patch acc {acc:.3f}")
     vis.eval()
     for p in vis.parameters():
         p.requires_grad_(False)
+    return acc
+
+
+def pretrain_perceiver(model: nn.Module, feats: torch.Tensor, patches: np.ndarray, steps: int,
+                       seed: int) -> Generator[Progress, None, float]:
+    """Latent i of the perceiver learns to say what is at patch i and where patch i is, so that the
+    language model's cross-attention finds clean (object, position) slots, one per patch, from the
+    start. Needs as many latents as patches. Returns the final per-latent kind accuracy."""
+    from mfv_desktop.scenes import KINDS
+
+    per = model.perceiver
+    n_lat, d = per.latents.shape
+    n_patch = feats.shape[1]
+    if n_lat != n_patch:
+        raise ValueError(f"perceiver pretraining needs one latent per patch ({n_patch}), got {n_lat}")
+    side = int(round(math.sqrt(n_patch)))
+    labels = torch.from_numpy(patches.astype(np.int64)).flatten(1)
+    rows = torch.arange(n_patch) // side
+    cols = torch.arange(n_patch) % side
+    heads = nn.ModuleDict({"kind": nn.Linear(d, len(KINDS) + 1), "row": nn.Linear(d, side),
+                           "col": nn.Linear(d, side)})
+    opt = torch.optim.AdamW(list(per.parameters()) + list(heads.parameters()), lr=1e-3, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(seed)
+    acc = 0.0
+    for step in range(steps):
+        idx = torch.randint(0, len(feats), (64,), generator=gen)
+        lat = per(feats[idx].float()[:, None, None])[:, 0]  # (B, n_latents, d)
+        kind = heads["kind"](lat)
+        loss = (nn.functional.cross_entropy(kind.flatten(0, 1), labels[idx].flatten())
+                + nn.functional.cross_entropy(heads["row"](lat).flatten(0, 1), rows.repeat(len(idx)))
+                + nn.functional.cross_entropy(heads["col"](lat).flatten(0, 1), cols.repeat(len(idx))))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hit = float((kind.argmax(-1) == labels[idx]).float().mean())
+        acc = 0.9 * acc + 0.1 * hit if step else hit
+        if step % 20 == 0 or step == steps - 1:
+            yield Progress(step + 1, steps, f"perceiver: loss {loss.item():.3f} latent kind acc {acc:.3f}")
     return acc
 
 
@@ -315,9 +365,12 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def train(work: str | Path, cfg: BundledConfig = BundledConfig(),
-          max_seconds: float | None = None) -> Generator[Progress, None, TrainState]:
-    """Train (or resume) in `work`. Stops at cfg.max_prompts or after max_seconds of this call."""
+def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: float | None = None,
+          init_from: str | Path | None = None) -> Generator[Progress, None, TrainState]:
+    """Train (or resume) in `work`. Stops at cfg.max_prompts or after max_seconds of this call.
+
+    `init_from`: an exported model folder to continue from when `work` has no checkpoint yet (the
+    training state it recorded is continued; the optimizer starts afresh)."""
     from mfv_desktop.scenes import KINDS, split_kinds
 
     from .openflamingo import OpenFlamingoFiles, load_flamingo
@@ -329,7 +382,7 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(),
     if not (model_dir / "mfv_model.json").is_file():
         build_small_model(model_dir, cfg.arch, model_id="mfv-bundled-openflamingo", vocab=vocabulary())
     model, processor, tokenizer = load_flamingo(OpenFlamingoFiles.from_folder(model_dir))
-    train_kinds, novel_kinds = split_kinds(KINDS, cfg.n_novel, seed=0)
+    train_kinds, _ = split_kinds(KINDS, cfg.n_novel, seed=0)
     size = cfg.arch.image_size
     yield Progress(0, 1, "rendering the scene pool (once)")
     pool = build_pool(work / "pool_train.npz", train_kinds, cfg.pool_train, cfg.seed, "train", size)
@@ -340,6 +393,17 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(),
     ckpt_path = work / "checkpoint.pt"
     state = TrainState()
     vision_path = work / "vision.safetensors"
+    perceiver_path = work / "perceiver.safetensors"
+    if init_from is not None and not ckpt_path.is_file():
+        from safetensors.torch import load_file, save_file
+
+        init = Path(init_from)
+        model.load_state_dict({k: v.float() for k, v in load_file(str(init / "checkpoint.safetensors")).items()},
+                              strict=False)
+        for path, module in ((vision_path, model.vision_encoder), (perceiver_path, model.perceiver)):
+            save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+        if (init / TRAINING_STATE).is_file():
+            state = TrainState(**json.loads((init / TRAINING_STATE).read_text()))
     if vision_path.is_file():
         from safetensors.torch import load_file
 
@@ -358,6 +422,15 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(),
         p.requires_grad_(False)
     feats = vision_features(model, processor, pool["images"])
     val_feats = vision_features(model, processor, val["images"])
+    if not ckpt_path.is_file():
+        from safetensors.torch import load_file, save_file
+
+        if perceiver_path.is_file():
+            model.perceiver.load_state_dict(load_file(str(perceiver_path)))
+        else:
+            acc = yield from pretrain_perceiver(model, feats, pool["patches"], cfg.perceiver_steps, cfg.seed)
+            save_file({k: v.contiguous() for k, v in model.perceiver.state_dict().items()}, str(perceiver_path),
+                      metadata={"latent_kind_accuracy": f"{acc:.4f}"})
     trainable = [p for n, p in model.named_parameters() if not n.startswith("vision_encoder.")]
     for p in trainable:
         p.requires_grad_(True)
@@ -459,4 +532,6 @@ def export(work: str | Path, out: str | Path, model_id: str = "mfv-bundled-openf
               str(out / "checkpoint.safetensors"))
     manifest.update(model_id=model_id, checkpoint="checkpoint.safetensors", checkpoint_complete=True)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    if (work / "state.json").is_file():
+        shutil.copy(work / "state.json", out / TRAINING_STATE)
     return out

@@ -17,7 +17,7 @@ import numpy as np
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS, load_scene_set
-from mfv_desktop.tasks import Shot, Task, TaskSpec, build_task_set
+from mfv_desktop.tasks import Task, TaskSpec, build_task_set
 
 from .base import JobGen, write_json
 from .data import GenerateSpec, run_generate
@@ -30,7 +30,6 @@ from .science import (
 @dataclass(frozen=True)
 class MeasureSpec(ModelJobSpec):
     kind = "measure"
-    model: str = "bundled"
     out: str = "runs/measure"
     #: prompts per relation for every measurement
     n_prompts: int = 500

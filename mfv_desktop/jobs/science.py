@@ -23,7 +23,7 @@ from .base import JobGen, JobSpec, write_json
 
 @dataclass(frozen=True)
 class ModelJobSpec(JobSpec):
-    model: str = "tiny"
+    model: str = "bundled"
     device: str = "cpu"
     dtype: str = "fp32"
     batch_size: int = 16

@@ -18,6 +18,8 @@ class TrainBundledSpec(JobSpec):
     seed: int = 0
     #: when set, write the trained model folder here at the end
     export: str = ""
+    #: an exported model folder to continue training from (when the work folder is new)
+    init_from: str = ""
 
     @property
     def out(self) -> str:
@@ -30,7 +32,8 @@ def run_train_bundled(spec: TrainBundledSpec) -> JobGen:
     cfg = BundledConfig(seed=spec.seed)
     if spec.max_prompts is not None:
         cfg = replace(cfg, max_prompts=spec.max_prompts)
-    state = yield from train(spec.work, cfg, None if spec.minutes is None else spec.minutes * 60)
+    state = yield from train(spec.work, cfg, None if spec.minutes is None else spec.minutes * 60,
+                             spec.init_from or None)
     if spec.export:
         export(spec.work, spec.export)
     last = next((h for h in reversed(state.history) if "loss" in h), {})
