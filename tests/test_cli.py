@@ -95,3 +95,18 @@ def test_a_cancelled_job_stops_at_a_yield(tmp_path, scene_folder):
     assert len(seen) == 3
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "cancelled"
     assert not (tmp_path / "above" / "aie.safetensors").exists()
+
+
+def test_measure_writes_every_section_of_the_report(tmp_path):
+    out = tmp_path / "m"
+    assert main(["-q", "measure", "--model", "tiny", "--out", str(out), "--n-prompts", "4", "--n-aie", "2",
+                 "--strengths", "1,4"]) == 0
+    md = (out / "measurements.md").read_text()
+    for section in ("## In-context learning", "## AIE", "## Layer x strength sweep", "## Zero-shot + FV",
+                    "## Novel objects", "## Analogies on the unseen diagonal relations"):
+        assert section in md
+    card = json.loads((out / "measurements.json").read_text())
+    assert {r["condition"] for r in card["icl"]} == {"0-shot", "1-shot ICL", "4-shot ICL", "8-shot ICL"}
+    for weights in card["analogy"]["mean weights"].values():
+        assert abs(sum(weights.values()) - 1) < 1e-2 and set(weights) == {"above", "below", "left", "right"}
+    assert all(0 <= a["top_share"] <= 1 for a in card["aie"].values())

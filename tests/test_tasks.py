@@ -49,6 +49,13 @@ def test_paper_corruption_keeps_images_and_query_and_labels_one_relation_each(sc
             assert by_id[d.scene_id].target(d.anchor, d.relation) == d.answer
 
 
+def test_a_one_relation_task_set_is_corrupted_with_all_relations(scenes, scene_folder):
+    """AIE builds its corrupted prompts one relation at a time: they must still mix the relations."""
+    bad = build_task_set(scenes, scene_folder, TaskSpec(relations=("left",), k=4, split="a", kind="corrupted"))
+    for t in bad.tasks:
+        assert sorted(d.relation for d in t.demos) == sorted(BASE_RELATIONS)
+
+
 def test_todd_corruption_permutes_answers_among_demonstrations(scenes, scene_folder):
     clean = _build(scenes, scene_folder, k=4, split="a", seed=5)
     bad = _build(scenes, scene_folder, k=4, split="a", seed=5, kind="corrupted", corruption="todd")

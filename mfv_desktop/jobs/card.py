@@ -8,6 +8,7 @@ vectors, against 0-shot, 1-shot and 4-shot ICL.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,10 +65,14 @@ def run_measure(spec: MeasureSpec) -> JobGen:
             yield from _drive(run_generate(GenerateSpec(out=scenes, n_scenes=n_scenes, seed=spec.seed + i,
                                                         split=split, **kw)), 0.02 * i, 0.02, f"scenes ({split})")
     card: dict[str, Any] = {"spec": spec.to_json()}
-    icl = yield from _drive(run_evaluate(EvaluateSpec(
-        scenes=scenes, out=str(out / "icl"), split="test", ks=(0, 1, 4, 8), n_prompts=spec.n_prompts, **model)),
-        0.08, 0.08, "ICL")
-    card["icl"] = icl["rows"]
+    icl_file = out / "icl" / "evaluation.json"
+    if icl_file.is_file():  # a measurement interrupted after this stage reuses it
+        card["icl"] = json.loads(icl_file.read_text())["rows"]
+    else:
+        icl = yield from _drive(run_evaluate(EvaluateSpec(
+            scenes=scenes, out=str(out / "icl"), split="test", ks=(0, 1, 4, 8), n_prompts=spec.n_prompts,
+            **model)), 0.08, 0.08, "ICL")
+        card["icl"] = icl["rows"]
     aie_dir = str(out / "aie")
     aie = yield from _drive(run_aie(AIESpec(scenes=scenes, out=aie_dir, k=spec.k, n_prompts=spec.n_aie,
                                             split="extract", **model)), 0.16, 0.5, "AIE")

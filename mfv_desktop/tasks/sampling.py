@@ -5,7 +5,8 @@
 - Its K demonstrations come from *other* scenes of the same split, drawn at random (seeded).
 - clean: every demonstration shows the task's relation.
 - corrupted, "paper": the same images and query, but the demonstrations are labelled one relation
-  each, cycling through all R relations in a random order (so no relation dominates), then shuffled.
+  each, cycling in a random order through every relation the split's scenes have at their anchors
+  (not only the task set's: a one-relation task set is corrupted too), then shuffled.
 - corrupted, "todd" (Todd et al.): the clean demonstrations' answers are permuted among them so
   that no demonstration keeps its own answer (when two answers are the same word, as far as
   possible), so an answer no longer belongs to its image's anchor.
@@ -59,6 +60,9 @@ def build_task_set(scenes: Sequence[Scene], folder: str | Path, spec: TaskSpec) 
     for r, shots in shots_by_rel.items():
         if not shots:
             raise TaskError(f"no scene in split {spec.split!r} has an anchor with a '{r}' target")
+    # the paper's corruption relabels demonstrations with every relation the scenes have at their
+    # anchors, even when the task set asks for one relation only
+    label_rels = tuple(sorted({t.relation for s in pool for t in s.relations if t.object == s.anchor}))
     need = spec.k + 1 if spec.kind != "zeroshot" else 1
     tasks: list[Task] = []
     count = {r: 0 for r in rels}
@@ -78,21 +82,22 @@ def build_task_set(scenes: Sequence[Scene], folder: str | Path, spec: TaskSpec) 
             )
         demos = rng.sample(others, spec.k) if spec.kind != "zeroshot" else []
         if spec.kind == "corrupted":
-            demos = _corrupt(demos, pool_by_id={s.id: s for s in pool}, folder=folder, spec=spec, rng=rng)
+            demos = _corrupt(demos, pool_by_id={s.id: s for s in pool}, folder=folder, spec=spec, rng=rng,
+                             label_rels=label_rels)
         tasks.append(Task(r, spec.kind, tuple(demos), query))
         count[r] += 1
     return TaskSet(spec, tasks, scenes_hash(pool))
 
 
 def _corrupt(demos: list[Shot], pool_by_id: dict[str, Scene], folder: Path, spec: TaskSpec,
-             rng: random.Random) -> list[Shot]:
+             rng: random.Random, label_rels: tuple[str, ...]) -> list[Shot]:
     if spec.corruption == "todd":
         answers = [d.answer for d in demos]
         perm = _derangement(answers, rng)
         return [Shot(d.scene_id, d.image, d.anchor, answers[j], "none") for d, j in zip(demos, perm)]
     if spec.corruption != "paper":
         raise TaskError(f"unknown corruption scheme {spec.corruption!r}: use 'paper' or 'todd'")
-    order = list(spec.relations)
+    order = list(label_rels)
     rng.shuffle(order)
     out = []
     for j, d in enumerate(demos):
