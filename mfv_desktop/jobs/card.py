@@ -137,7 +137,8 @@ def _analogies(spec: MeasureSpec, scenes: str, vector_files: list[str]):
     one_shot = [Task(i.target.relation, "clean", (i.source.query,), i.target.query) for i in items]
     four_shot = []
     for i in items:
-        demos = rng.sample([s.query for s in by_rel[i.target.relation] if s.query.scene_id != i.target.query.scene_id], 4)
+        others = [s.query for s in by_rel[i.target.relation] if s.query.scene_id != i.target.query.scene_id]
+        demos = rng.sample(others, min(4, len(others)))
         four_shot.append(Task(i.target.relation, "clean", tuple(demos), i.target.query))
     n = len(items)
     res = {}
