@@ -32,3 +32,12 @@ def within(gen: Generator[Progress, None, T], offset: int, total: int, label: st
         except StopIteration as stop:
             return stop.value
         yield Progress(offset + p.done, total, label or p.message, {**p.partial, **(extra or {})})
+
+
+def run_to_end(gen: Generator[Progress, None, T]) -> T:
+    """Drive a computation without watching it; returns its result."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mfv_desktop.backends.loading import bundled_folder
+from mfv_desktop.progress import run_to_end
 
-
-def _drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +15,7 @@ def fresh(tmp_path_factory):
     from mfv_desktop.scenes import load_scene_set
 
     folder = tmp_path_factory.mktemp("fresh")
-    _drain(run_generate(GenerateSpec(out=str(folder), n_scenes=200, seed=4242, split="fresh")))
+    run_to_end(run_generate(GenerateSpec(out=str(folder), n_scenes=200, seed=4242, split="fresh")))
     return folder, load_scene_set(folder)
 
 
@@ -44,6 +38,6 @@ def test_four_shot_beats_zero_shot_by_forty_points(fresh):
     four = build_task_set(scenes, folder, TaskSpec(relations=BASE_RELATIONS, k=4, seed=7)).tasks
     zero = build_task_set(scenes, folder, TaskSpec(relations=BASE_RELATIONS, kind="zeroshot", seed=7)).tasks
     assert len(four) == len(zero) == 200
-    acc4 = _drain(evaluate(backend, four, batch_size=40)).accuracy
-    acc0 = _drain(evaluate(backend, zero, batch_size=100)).accuracy
+    acc4 = run_to_end(evaluate(backend, four, batch_size=40)).accuracy
+    acc0 = run_to_end(evaluate(backend, zero, batch_size=100)).accuracy
     assert acc4 - acc0 >= 0.40, (acc4, acc0)

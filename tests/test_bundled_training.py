@@ -11,6 +11,7 @@ from mfv_desktop.backends.openflamingo import OpenFlamingoBackend, OpenFlamingoF
 from mfv_desktop.backends.small import SmallConfig, build_small_model
 from mfv_desktop.scenes import KINDS
 from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Shot, Task
+from mfv_desktop.progress import run_to_end
 
 SMALL = SmallConfig(n_layers=2, n_heads=2, d_model=32, image_size=32, patch_size=8, vision_width=32,
                     perceiver=(("depth", 1), ("dim_head", 8), ("heads", 2), ("num_latents", 16)),
@@ -67,20 +68,13 @@ def _tiny_run_config(**kw):
                          max_prompts=24, eval_every=3, **kw)
 
 
-def _drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
 
 def test_training_is_reproducible_and_resumes(tmp_path):
     from mfv_desktop.backends.bundled import export, train
 
     cfg = _tiny_run_config()
-    a = _drain(train(tmp_path / "a", cfg))
-    b = _drain(train(tmp_path / "b", cfg))
+    a = run_to_end(train(tmp_path / "a", cfg))
+    b = run_to_end(train(tmp_path / "b", cfg))
     assert a.prompts == b.prompts == 24 and a.step == 6
     assert [h.get("loss") for h in a.history] == [h.get("loss") for h in b.history]
     sa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
@@ -89,7 +83,7 @@ def test_training_is_reproducible_and_resumes(tmp_path):
     # a larger budget continues from the checkpoint instead of starting over
     from dataclasses import replace
 
-    c = _drain(train(tmp_path / "a", replace(cfg, max_prompts=32)))
+    c = run_to_end(train(tmp_path / "a", replace(cfg, max_prompts=32)))
     assert c.prompts == 32 and c.step == 8
     out = export(tmp_path / "a", tmp_path / "exported")
     backend = OpenFlamingoBackend.from_folder(out)

@@ -12,14 +12,8 @@ from mfv_desktop.fv import (
 )
 from mfv_desktop.fv.vector_file import FunctionVector
 from mfv_desktop.tasks import TaskSpec, build_task_set
+from mfv_desktop.progress import run_to_end
 
-
-def drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 @pytest.fixture(scope="module")
@@ -97,18 +91,18 @@ def test_patching_a_head_with_its_own_activation_gives_zero_indirect_effect(tiny
 
 
 def test_mean_activations_and_aie_are_the_same_batched_or_one_at_a_time(tiny, clean, corrupted):
-    m1 = drain(mean_head_activations(tiny, clean, batch_size=1, only_correct=False))
-    m5 = drain(mean_head_activations(tiny, clean, batch_size=5, only_correct=False))
+    m1 = run_to_end(mean_head_activations(tiny, clean, batch_size=1, only_correct=False))
+    m5 = run_to_end(mean_head_activations(tiny, clean, batch_size=5, only_correct=False))
     torch.testing.assert_close(m1.mean, m5.mean, atol=1e-5, rtol=1e-5)
-    a1 = drain(average_indirect_effect(tiny, corrupted[:6], m1.mean, batch_size=1))
-    a4 = drain(average_indirect_effect(tiny, corrupted[:6], m1.mean, batch_size=4))
+    a1 = run_to_end(average_indirect_effect(tiny, corrupted[:6], m1.mean, batch_size=1))
+    a4 = run_to_end(average_indirect_effect(tiny, corrupted[:6], m1.mean, batch_size=4))
     assert a1.aie.shape == (4, 4) and abs(a1.aie).max() > 0
     assert abs(a1.aie - a4.aie).max() < 1e-5
 
 
 def test_aie_matches_a_direct_computation_and_resumes(tiny, clean, corrupted):
-    mean = drain(mean_head_activations(tiny, clean, only_correct=False)).mean
-    res = drain(average_indirect_effect(tiny, corrupted[:5], mean, batch_size=2))
+    mean = run_to_end(mean_head_activations(tiny, clean, only_correct=False)).mean
+    res = run_to_end(average_indirect_effect(tiny, corrupted[:5], mean, batch_size=2))
     # direct: one prompt, one head, by definition
     layer, head = top_heads(res.aie, 1)[0]
     ies = []
@@ -119,13 +113,13 @@ def test_aie_matches_a_direct_computation_and_resumes(tiny, clean, corrupted):
             ies.append(float(score(tiny, b).answer_prob - base))
     assert abs(sum(ies) / 5 - res.aie[layer, head]) < 1e-6
     # an interrupted run continued from its partial result gives the same matrix
-    first = drain(average_indirect_effect(tiny, corrupted[:2], mean, batch_size=2))
-    resumed = drain(average_indirect_effect(tiny, corrupted[:5], mean, batch_size=2, start=first))
+    first = run_to_end(average_indirect_effect(tiny, corrupted[:2], mean, batch_size=2))
+    resumed = run_to_end(average_indirect_effect(tiny, corrupted[:5], mean, batch_size=2, start=first))
     assert abs(resumed.aie - res.aie).max() < 1e-6
 
 
 def test_mean_over_correct_prompts_falls_back_with_a_note(tiny, clean):
-    m = drain(mean_head_activations(tiny, clean, only_correct=True))
+    m = run_to_end(mean_head_activations(tiny, clean, only_correct=True))
     if m.clean_accuracy == 0:
         assert not m.only_correct and "no clean prompt" in m.notes[0]
     else:
@@ -157,11 +151,11 @@ def test_top_heads_and_function_vector(tiny):
 def test_injection_and_layer_sweep(tiny, scenes, scene_folder):
     zs = build_task_set(scenes, scene_folder, TaskSpec(relations=("left",), kind="zeroshot", split="b")).tasks
     v = torch.randn(tiny.geometry.d_model) * 20
-    base = drain(evaluate(tiny, zs))
-    pushed = drain(evaluate(tiny, zs, intervention=injection(tiny, v, 2)))
+    base = run_to_end(evaluate(tiny, zs))
+    pushed = run_to_end(evaluate(tiny, zs, intervention=injection(tiny, v, 2)))
     assert base.n == pushed.n == len(zs)
     assert pushed.predictions != base.predictions
-    sweep = drain(layer_sweep(tiny, zs, v, layers=[1, 2], strengths=[0.5, 1.0]))
+    sweep = run_to_end(layer_sweep(tiny, zs, v, layers=[1, 2], strengths=[0.5, 1.0]))
     assert sweep.layers == [1, 2] and sweep.accuracy[1][1] == pushed.accuracy
     assert sweep.baseline.accuracy == base.accuracy
     assert sweep.best in [(layer, s) for s in (0.5, 1.0) for layer in (1, 2)]

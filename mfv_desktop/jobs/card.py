@@ -144,25 +144,17 @@ def _analogies(spec: MeasureSpec, scenes: str, vector_files: list[str]):
     res = {}
     for j, (name, tasks) in enumerate((("0-shot", [i.target for i in items]), ("1-shot ICL", one_shot),
                                        ("4-shot ICL", four_shot))):
-        r = yield from _scaled(evaluate(backend, tasks, spec.batch_size), j, 4)
+        r = yield from _drive(evaluate(backend, tasks, spec.batch_size), j / 4, 1 / 4, name)
         res[name] = _per_relation(items, r.correct)
-    results = yield from _scaled(solve_all(backend, items, [f.vector for f in fvs], [f.layer for f in fvs],
-                                           strength=float(np.mean([f.strength for f in fvs]))), 3, 4)
+    results = yield from _drive(solve_all(backend, items, [f.vector for f in fvs], [f.layer for f in fvs],
+                                          strength=float(np.mean([f.strength for f in fvs]))), 3 / 4, 1 / 4,
+                                "composite FV")
     res["composite FV"] = _per_relation(items, np.array([r.correct for r in results]))
     weights = np.array([r.weights for r in results])
     res["mean weights"] = {rel: dict(zip([f.relation for f in fvs], weights[[i.target.relation == rel for i in items]]
                                          .mean(0).round(3).tolist())) for rel in DIAGONAL_RELATIONS}
     res["n"] = n
     return res
-
-
-def _scaled(gen, part: int, parts: int):
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        yield Progress(part * 1000 + int(1000 * p.fraction), parts * 1000, p.message)
 
 
 def _per_relation(items, correct: np.ndarray) -> dict[str, float]:
