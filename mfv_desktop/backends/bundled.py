@@ -153,31 +153,24 @@ def _normalise(images: np.ndarray, processor) -> torch.Tensor:
 
 
 # -- 2. the vision tower ------------------------------------------------------------------------------
-def pretrain_vision(model: nn.Module, processor, pools: list[dict[str, np.ndarray]], steps: int,
-                    seed: int) -> Generator[Progress, None, float]:
-    """Per-patch objective on all kinds: which object kind covers each patch, and where the patch is
-    (row and column), so that the tokens carry both what and where. Returns the patch kind accuracy."""
+def _what_and_where(encode, params: list[nn.Parameter], width: int, patches: np.ndarray, n_items: int,
+                    batch: int, lr: float, steps: int, seed: int, label: str) -> Generator[Progress, None, float]:
+    """Train `params` so that token i of encode(indices) (B, n_patches, width) says which object kind
+    covers patch i and where patch i is (row, column). Returns the kind accuracy (EMA)."""
     from mfv_desktop.scenes import KINDS
 
-    vis = model.vision_encoder
-    images = np.concatenate([p["images"] for p in pools])
-    labels = torch.from_numpy(np.concatenate([p["patches"] for p in pools]).astype(np.int64)).flatten(1)
+    labels = torch.from_numpy(patches.astype(np.int64)).flatten(1)
     n_patch = labels.shape[1]
     side = int(round(math.sqrt(n_patch)))
     rows, cols = torch.arange(n_patch) // side, torch.arange(n_patch) % side
-    width = vis.transformer.width
     heads = nn.ModuleDict({"kind": nn.Linear(width, len(KINDS) + 1), "row": nn.Linear(width, side),
                            "col": nn.Linear(width, side)})
-    params = list(vis.parameters()) + list(heads.parameters())
-    for p in vis.parameters():
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.01)
+    opt = torch.optim.AdamW(params + list(heads.parameters()), lr=lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(seed)
     acc = 0.0
-    vis.train()
     for step in range(steps):
-        idx = torch.randint(0, len(images), (128,), generator=gen)
-        tokens = vis(_normalise(images[idx.numpy()], processor))[1]  # (B, n_patches, width)
+        idx = torch.randint(0, n_items, (batch,), generator=gen)
+        tokens = encode(idx)
         kind = heads["kind"](tokens)
         loss = (nn.functional.cross_entropy(kind.flatten(0, 1), labels[idx].flatten())
                 + nn.functional.cross_entropy(heads["row"](tokens).flatten(0, 1), rows.repeat(len(idx)))
@@ -188,7 +181,23 @@ def pretrain_vision(model: nn.Module, processor, pools: list[dict[str, np.ndarra
         hit = float((kind.argmax(-1) == labels[idx]).float().mean())
         acc = 0.9 * acc + 0.1 * hit if step else hit
         if step % 20 == 0 or step == steps - 1:
-            yield Progress(step + 1, steps, f"vision tower: loss {loss.item():.3f} patch acc {acc:.3f}")
+            yield Progress(step + 1, steps, f"{label}: loss {loss.item():.3f} kind acc {acc:.3f}")
+    return acc
+
+
+def pretrain_vision(model: nn.Module, processor, pools: list[dict[str, np.ndarray]], steps: int,
+                    seed: int) -> Generator[Progress, None, float]:
+    """Per-patch objective on all kinds: which object kind covers each patch, and where the patch is
+    (row and column), so that the tokens carry both what and where. Returns the patch kind accuracy."""
+    vis = model.vision_encoder
+    images = np.concatenate([p["images"] for p in pools])
+    patches = np.concatenate([p["patches"] for p in pools])
+    for p in vis.parameters():
+        p.requires_grad_(True)
+    vis.train()
+    acc = yield from _what_and_where(lambda idx: vis(_normalise(images[idx.numpy()], processor))[1],
+                                     list(vis.parameters()), vis.transformer.width, patches, len(images),
+                                     batch=128, lr=5e-4, steps=steps, seed=seed, label="vision tower")
     vis.eval()
     for p in vis.parameters():
         p.requires_grad_(False)
@@ -200,37 +209,13 @@ def pretrain_perceiver(model: nn.Module, feats: torch.Tensor, patches: np.ndarra
     """Latent i of the perceiver learns to say what is at patch i and where patch i is, so that the
     language model's cross-attention finds clean (object, position) slots, one per patch, from the
     start. Needs as many latents as patches. Returns the final per-latent kind accuracy."""
-    from mfv_desktop.scenes import KINDS
-
     per = model.perceiver
     n_lat, d = per.latents.shape
-    n_patch = feats.shape[1]
-    if n_lat != n_patch:
-        raise ValueError(f"perceiver pretraining needs one latent per patch ({n_patch}), got {n_lat}")
-    side = int(round(math.sqrt(n_patch)))
-    labels = torch.from_numpy(patches.astype(np.int64)).flatten(1)
-    rows = torch.arange(n_patch) // side
-    cols = torch.arange(n_patch) % side
-    heads = nn.ModuleDict({"kind": nn.Linear(d, len(KINDS) + 1), "row": nn.Linear(d, side),
-                           "col": nn.Linear(d, side)})
-    opt = torch.optim.AdamW(list(per.parameters()) + list(heads.parameters()), lr=1e-3, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(seed)
-    acc = 0.0
-    for step in range(steps):
-        idx = torch.randint(0, len(feats), (64,), generator=gen)
-        lat = per(feats[idx].float()[:, None, None])[:, 0]  # (B, n_latents, d)
-        kind = heads["kind"](lat)
-        loss = (nn.functional.cross_entropy(kind.flatten(0, 1), labels[idx].flatten())
-                + nn.functional.cross_entropy(heads["row"](lat).flatten(0, 1), rows.repeat(len(idx)))
-                + nn.functional.cross_entropy(heads["col"](lat).flatten(0, 1), cols.repeat(len(idx))))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        hit = float((kind.argmax(-1) == labels[idx]).float().mean())
-        acc = 0.9 * acc + 0.1 * hit if step else hit
-        if step % 20 == 0 or step == steps - 1:
-            yield Progress(step + 1, steps, f"perceiver: loss {loss.item():.3f} latent kind acc {acc:.3f}")
-    return acc
+    if n_lat != feats.shape[1]:
+        raise ValueError(f"perceiver pretraining needs one latent per patch ({feats.shape[1]}), got {n_lat}")
+    return (yield from _what_and_where(lambda idx: per(feats[idx].float()[:, None, None])[:, 0],
+                                       list(per.parameters()), d, patches, len(feats),
+                                       batch=64, lr=1e-3, steps=steps, seed=seed, label="perceiver"))
 
 
 @torch.no_grad()
