@@ -41,3 +41,15 @@ def run_to_end(gen: Generator[Progress, None, T]) -> T:
             next(gen)
         except StopIteration as stop:
             return stop.value
+
+
+def as_part(gen: Generator[Progress, None, T], offset: float, width: float,
+            label: str) -> Generator[Progress, None, T]:
+    """Run a sub-computation as the [offset, offset + width) fraction of a 0..1000 progress bar,
+    its messages prefixed with `label`. Returns its result (use with `yield from`)."""
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(int(1000 * (offset + width * p.fraction)), 1000, f"{label}: {p.message}", p.partial)

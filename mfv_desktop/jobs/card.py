@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mfv_desktop.progress import Progress
+from mfv_desktop.progress import as_part
 from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS, load_scene_set
 from mfv_desktop.tasks import Task, TaskSpec, build_task_set
 
@@ -43,16 +43,6 @@ class MeasureSpec(ModelJobSpec):
     batch_size: int = 32
 
 
-def _drive(gen, offset: float, width: float, label: str):
-    """Run a job as the [offset, offset + width) part of a 0..1000 progress bar."""
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        yield Progress(int(1000 * (offset + width * p.fraction)), 1000, f"{label}: {p.message}", p.partial)
-
-
 def run_measure(spec: MeasureSpec) -> JobGen:
     out = Path(spec.out)
     scenes = str(out / "scenes")
@@ -62,19 +52,19 @@ def run_measure(spec: MeasureSpec) -> JobGen:
     have = {s.split for s in load_scene_set(scenes)} if (Path(scenes) / "scenes.jsonl").is_file() else set()
     for i, (split, kw) in enumerate(splits):
         if split not in have:
-            yield from _drive(run_generate(GenerateSpec(out=scenes, n_scenes=n_scenes, seed=spec.seed + i,
+            yield from as_part(run_generate(GenerateSpec(out=scenes, n_scenes=n_scenes, seed=spec.seed + i,
                                                         split=split, **kw)), 0.02 * i, 0.02, f"scenes ({split})")
     card: dict[str, Any] = {"spec": spec.to_json()}
     icl_file = out / "icl" / "evaluation.json"
     if icl_file.is_file():  # a measurement interrupted after this stage reuses it
         card["icl"] = json.loads(icl_file.read_text())["rows"]
     else:
-        icl = yield from _drive(run_evaluate(EvaluateSpec(
+        icl = yield from as_part(run_evaluate(EvaluateSpec(
             scenes=scenes, out=str(out / "icl"), split="test", ks=(0, 1, 4, 8), n_prompts=spec.n_prompts,
             **model)), 0.08, 0.08, "ICL")
         card["icl"] = icl["rows"]
     aie_dir = str(out / "aie")
-    aie = yield from _drive(run_aie(AIESpec(scenes=scenes, out=aie_dir, k=spec.k, n_prompts=spec.n_aie,
+    aie = yield from as_part(run_aie(AIESpec(scenes=scenes, out=aie_dir, k=spec.k, n_prompts=spec.n_aie,
                                             split="extract", **model)), 0.16, 0.5, "AIE")
     card["aie"] = {}
     for rel in BASE_RELATIONS:
@@ -86,25 +76,25 @@ def run_measure(spec: MeasureSpec) -> JobGen:
     for j, rel in enumerate(BASE_RELATIONS):
         vec = str(out / "vectors" / f"{rel}.safetensors")
         ex = ExtractSpec(aie=aie_dir, relation=rel, out=vec, top_k=spec.top_k, **model)
-        yield from _drive(run_extract(ex), 0.66, 0.0, f"vector ({rel})")
-        sw = yield from _drive(run_sweep(SweepSpec(vector=vec, scenes=scenes, out=str(out / "sweeps" / rel),
+        yield from as_part(run_extract(ex), 0.66, 0.0, f"vector ({rel})")
+        sw = yield from as_part(run_sweep(SweepSpec(vector=vec, scenes=scenes, out=str(out / "sweeps" / rel),
                                                    split="extract", n_prompts=spec.n_prompts,
                                                    strengths=spec.strengths, **model)),
                                0.66 + 0.03 * j, 0.03, f"sweep ({rel})")
-        yield from _drive(run_extract(replace(ex, layer=sw["best_layer"], strength=sw["best_strength"])),
+        yield from as_part(run_extract(replace(ex, layer=sw["best_layer"], strength=sw["best_strength"])),
                           0.78, 0.0, f"vector ({rel})")
         sweeps[rel] = sw
         vectors.append(vec)
     card["sweeps"] = sweeps
-    fv = yield from _drive(run_evaluate(EvaluateSpec(
+    fv = yield from as_part(run_evaluate(EvaluateSpec(
         scenes=scenes, out=str(out / "fv"), split="test", ks=(0,), vectors=tuple(vectors),
         n_prompts=spec.n_prompts, **model)), 0.78, 0.06, "0-shot + FV")
     card["fv"] = fv["rows"]
-    novel = yield from _drive(run_evaluate(EvaluateSpec(
+    novel = yield from as_part(run_evaluate(EvaluateSpec(
         scenes=scenes, out=str(out / "novel"), split="novel", ks=(0, 1, 4), vectors=tuple(vectors),
         n_prompts=spec.n_prompts, **model)), 0.84, 0.06, "novel objects")
     card["novel"] = novel["rows"]
-    card["analogy"] = yield from _drive(_analogies(spec, scenes, vectors), 0.9, 0.1, "analogies")
+    card["analogy"] = yield from as_part(_analogies(spec, scenes, vectors), 0.9, 0.1, "analogies")
     write_json(out / "measurements.json", card)
     (out / "measurements.md").write_text(render_card(card))
     return {"file": str(out / "measurements.md")}
@@ -144,9 +134,9 @@ def _analogies(spec: MeasureSpec, scenes: str, vector_files: list[str]):
     res = {}
     for j, (name, tasks) in enumerate((("0-shot", [i.target for i in items]), ("1-shot ICL", one_shot),
                                        ("4-shot ICL", four_shot))):
-        r = yield from _drive(evaluate(backend, tasks, spec.batch_size), j / 4, 1 / 4, name)
+        r = yield from as_part(evaluate(backend, tasks, spec.batch_size), j / 4, 1 / 4, name)
         res[name] = _per_relation(items, r.correct)
-    results = yield from _drive(solve_all(backend, items, [f.vector for f in fvs], [f.layer for f in fvs],
+    results = yield from as_part(solve_all(backend, items, [f.vector for f in fvs], [f.layer for f in fvs],
                                           strength=float(np.mean([f.strength for f in fvs]))), 3 / 4, 1 / 4,
                                 "composite FV")
     res["composite FV"] = _per_relation(items, np.array([r.correct for r in results]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mfv_desktop.progress import Progress
+from mfv_desktop.progress import as_part
 from mfv_desktop.scenes import BASE_RELATIONS
 
 from .base import JobGen, write_json
@@ -45,15 +45,7 @@ def run_chain(spec: ChainSpec) -> JobGen:
     def run(name: str, job, sub) -> JobGen:
         """One stage; its progress fills one of n_stages equal units of the chain's bar."""
         nonlocal done
-        gen = job(sub)
-        while True:
-            try:
-                p = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            yield Progress(done * 1000 + int(1000 * p.fraction), n_stages * 1000, f"{name}: {p.message}",
-                           p.partial)
+        result = yield from as_part(job(sub), done / n_stages, 1 / n_stages, name)
         write_json(out / "stages" / f"{done:02d}-{sub.kind}.json", {"spec": sub.to_json(), "result": result})
         done += 1
         return result
