@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,27 @@ def test_a_cancelled_job_stops_at_a_yield(tmp_path, scene_folder):
     assert len(seen) == 3
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "cancelled"
     assert not (tmp_path / "above" / "aie.safetensors").exists()
+
+
+def test_an_interrupted_aie_job_resumes_after_its_finished_relations(tmp_path, scene_folder):
+    from mfv_desktop.jobs import AIESpec, Cancelled, execute, run_aie
+
+    spec = AIESpec(scenes=str(scene_folder), out=str(tmp_path), relations=("above", "left"), k=1, n_prompts=4,
+                   split="a", batch_size=2, model="tiny")
+    with pytest.raises(Cancelled):  # cancelled while computing "left"
+        execute(spec, run_aie, tmp_path, should_cancel=lambda: (tmp_path / "above" / "aie.json").exists())
+    first = (tmp_path / "above" / "aie.safetensors").read_bytes()
+    seen: list = []
+    result = execute(spec, run_aie, tmp_path, on_progress=seen.append)
+    assert not any("above" in p.message for p in seen)  # "above" was not computed again
+    assert any("left" in p.message for p in seen)
+    assert (tmp_path / "above" / "aie.safetensors").read_bytes() == first
+    assert set(result["relations"]) == {"above", "left"}
+    assert result["relations"]["above"]["n_prompts"] == 4
+    # another model (or other prompts) does not reuse it
+    seen.clear()
+    execute(replace(spec, model="tiny:1"), run_aie, tmp_path, on_progress=seen.append)
+    assert any("above" in p.message for p in seen)
 
 
 def test_measure_writes_every_section_of_the_report(tmp_path):

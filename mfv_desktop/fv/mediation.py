@@ -98,7 +98,8 @@ def average_indirect_effect(backend: Backend, corrupted: Sequence[Task], mean: t
                 ie_sum[layer, head] += float((patched - base).sum())
         done += len(chunk)
         base_sum += float(base.sum())
-        yield Progress(done, len(corrupted), "indirect effects", {"aie": ie_sum / done, "n_prompts": done})
+        yield Progress(done, len(corrupted), "indirect effects",
+                       {"aie": ie_sum / done, "n_prompts": done, "ie_sum": ie_sum.copy(), "base_sum": base_sum})
     if done == 0:
         raise ValueError("no corrupted prompts to measure indirect effects on")
     return AIEResult(ie_sum / done, done, base_sum / done, ie_sum)

@@ -45,14 +45,16 @@ def check_answers(backend, tasks: Sequence[Task]) -> None:
     check_single_token(names, backend.token_count, backend.model_id)
 
 
-def _save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+def _save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any], dtype=np.float32) -> None:
     import json
 
     from safetensors.numpy import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}, str(path),
+    tmp = path.with_suffix(".tmp")  # written whole, then renamed: a crash never leaves half a file
+    save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, str(tmp),
               metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
+    tmp.replace(path)
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -97,13 +99,23 @@ def run_aie(spec: AIESpec) -> JobGen:
         base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
         clean = build_tasks(spec.scenes, TaskSpec(kind="clean", **base))
         corrupted = build_tasks(spec.scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base))  # type: ignore[arg-type]
+        key = {"clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
+               **{k: backend.provenance()[k] for k in _SAME_MODEL}}
+        done = _finished_aie(out / rel, key)
+        if done is not None:  # an interrupted job resumes after its last finished relation
+            summary["relations"][rel] = done
+            continue
         check_answers(backend, clean.tasks)
         n = len(clean.tasks)
         total = 2 * n * n_rel
-        mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
-                                 2 * n * i, total, f"{rel}: mean activations", {"relation": rel})
-        res = yield from within(average_indirect_effect(backend, corrupted.tasks, mean.mean, spec.batch_size),
-                                2 * n * i + n, total, f"{rel}: indirect effects", {"relation": rel})
+        checkpoint = out / rel / "partial.safetensors"
+        mean, start = _partial_aie(checkpoint, key)
+        if mean is None:
+            mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
+                                     2 * n * i, total, f"{rel}: mean activations", {"relation": rel})
+        ie = average_indirect_effect(backend, corrupted.tasks, mean.mean, spec.batch_size, start=start)
+        res = yield from within(_checkpointing(ie, checkpoint, mean, key), 2 * n * i + n, total,
+                                f"{rel}: indirect effects", {"relation": rel})
         meta = {
             "relation": rel, "k": spec.k, "n_prompts": res.n_prompts, "base_prob": res.base_prob,
             "clean_accuracy": mean.clean_accuracy, "mean_over": mean.n_used, "only_correct": mean.only_correct,
@@ -117,6 +129,72 @@ def run_aie(spec: AIESpec) -> JobGen:
         write_json(out / rel / "aie.json", {**meta, **res.to_json()})
         summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy}
     return summary
+
+
+#: provenance that must match for saved work to be reused
+_SAME_MODEL = ("model_id", "files", "dtype", "template")
+#: seconds between checkpoints of a relation's running sums
+CHECKPOINT_EVERY_S = 2.0
+
+
+def _finished_aie(folder: Path, key: dict[str, Any]) -> dict | None:
+    """The summary of a relation this job already finished with the same prompts and model, else None."""
+    import json
+
+    try:
+        meta = json.loads((folder / "aie.json").read_text())
+    except (OSError, ValueError):
+        return None
+    prov = meta.get("provenance", {})
+    same = (all(meta.get(k, prov.get(k)) == v for k, v in key.items())
+            and (folder / "aie.safetensors").is_file() and (folder / "mean_activations.safetensors").is_file())
+    if not same:
+        return None
+    return {k: meta[k] for k in ("n_prompts", "base_prob", "max", "argmax", "clean_accuracy")}
+
+
+def _partial_aie(path: Path, key: dict[str, Any]):
+    """(mean activations, partial AIE) checkpointed by an interrupted run with the same key, else (None, None)."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+
+    from mfv_desktop.fv.mediation import AIEResult, MeanActivations
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = json.loads(f.metadata()["meta"])
+            ie_sum, mean = f.get_tensor("ie_sum").astype(np.float64), f.get_tensor("mean")
+    except Exception:  # noqa: BLE001 - no checkpoint, or a damaged one: start the relation over
+        return None, None
+    if meta.get("key") != json.loads(json.dumps(key, default=str)):
+        return None, None
+    n, m = meta["n_prompts"], meta["mean"]
+    means = MeanActivations(torch.from_numpy(mean).float(), m["n_used"], m["n_total"], m["clean_accuracy"],
+                            m["only_correct"], m["notes"])
+    return means, AIEResult(ie_sum / n, n, meta["base_sum"] / n, ie_sum)
+
+
+def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
+    """Pass a running AIE computation through, saving its running sums every few seconds."""
+    import time
+
+    last = 0.0  # the first batch is saved at once, then every few seconds
+    about_mean = {"n_used": mean.n_used, "n_total": mean.n_total, "clean_accuracy": mean.clean_accuracy,
+                  "only_correct": mean.only_correct, "notes": mean.notes}
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            path.unlink(missing_ok=True)
+            return stop.value
+        if time.time() - last >= CHECKPOINT_EVERY_S:
+            _save_arrays(path, {"ie_sum": p.partial["ie_sum"], "mean": mean.mean.double().numpy()},
+                         {"key": key, "n_prompts": p.partial["n_prompts"], "base_sum": p.partial["base_sum"],
+                          "mean": about_mean}, dtype=np.float64)
+            last = time.time()
+        yield p
 
 
 # -- function vectors ---------------------------------------------------------------------------
