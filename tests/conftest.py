@@ -53,3 +53,22 @@ def scenes(scene_folder):
     from mfv_desktop.scenes import load_scene_set
 
     return load_scene_set(scene_folder)
+
+
+@pytest.fixture(scope="session")
+def abs_scenes(scene_folder, scenes):
+    """The scenes with absolute image paths, as they come into the store."""
+    from mfv_desktop.scenes import resolve_image
+
+    return [s.with_(image=str(resolve_image(scene_folder, s))) for s in scenes]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh store in a temporary data folder (closed after the test)."""
+    from mfv_desktop.store import open_store
+
+    monkeypatch.setenv("MFV_DATA_DIR", str(tmp_path / "data"))
+    s = open_store(tmp_path / "data")
+    yield s
+    s.close()

@@ -1,0 +1,13 @@
+"""The local store: one SQLite database (SQLAlchemy 2, Alembic migrations in database/), managed
+image copies and content-addressed array artifacts in one data folder. No torch, no Qt."""
+
+from . import models
+from .artifacts import Artifacts
+from .db import Store, backup, database_revision, interrupted_runs, known_revisions, open_store
+from .errors import ArtifactCorrupt, StoreError, StoreLocked, StoreReadOnly, StoreTooNew
+from .paths import default_data_dir
+
+__all__ = [
+    "ArtifactCorrupt", "Artifacts", "Store", "StoreError", "StoreLocked", "StoreReadOnly", "StoreTooNew", "backup",
+    "database_revision", "default_data_dir", "interrupted_runs", "known_revisions", "models", "open_store",
+]

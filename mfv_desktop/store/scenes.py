@@ -1,0 +1,313 @@
+"""Scenes in the store: images copied into the data folder, objects, relation labels, paging.
+
+Each function is one unit of work (its own session). Bulk adds commit in batches, so a crash
+keeps every batch before it. Scenes come in and go out as `mfv_desktop.scenes.Scene`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Generator, Iterable, Sequence
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from mfv_desktop.progress import Progress
+from mfv_desktop.scenes import Box, RelationTriple, SceneObject, save_scene_set, suggest_relations
+from mfv_desktop.scenes import Scene as SceneData
+from mfv_desktop.scenes.importers import check_image
+
+from . import models as m
+from .db import Store
+from .errors import StoreError
+
+
+@dataclass(frozen=True)
+class Label:
+    id: int
+    subject: str
+    relation: str
+    object: str
+    source: str
+    status: str
+
+
+@dataclass(frozen=True)
+class SceneSummary:
+    """A row of the scene library."""
+
+    id: int
+    name: str
+    dataset: str
+    split: str
+    image: Path
+    width: int
+    height: int
+    n_objects: int
+    n_confirmed: int
+    n_suggested: int
+
+
+# -- data sets and the relations vocabulary -----------------------------------------------------------
+def dataset_id(s: Session, name: str, create: bool = True, description: str = "") -> int:
+    found = s.scalar(select(m.Dataset.id).where(m.Dataset.name == name))
+    if found is not None:
+        return found
+    if not create:
+        raise StoreError(f"there is no data set named {name!r} in the store (see `mfv datasets`)")
+    ds = m.Dataset(name=name, description=description)
+    s.add(ds)
+    s.flush()
+    return ds.id
+
+
+def datasets(store: Store) -> list[dict]:
+    """Every data set with its scene count, by name."""
+    with store.session() as s:
+        q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
+             .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
+        return [dict(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+
+
+def ensure_relation(s: Session, name: str) -> None:
+    if s.get(m.Relation, name) is None:
+        s.add(m.Relation(name=name, kind="user"))
+        s.flush()
+
+
+def relations(store: Store) -> list[m.Relation]:
+    with store.session() as s:
+        return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))
+
+
+# -- images ---------------------------------------------------------------------------------
+def add_image(store: Store, s: Session, path: str | Path) -> m.Image:
+    """The image row for a file, copying the file into the data folder once (by content)."""
+    info = check_image(path)
+    found = s.scalar(select(m.Image).where(m.Image.sha256 == info.sha256))
+    if found is not None:
+        return found
+    suffix = Path(path).suffix.lower() or f".{info.format.lower()}"
+    rel = Path("images") / info.sha256[:2] / f"{info.sha256}{suffix}"
+    dest = store.data_dir / rel
+    if not dest.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(dest.suffix + ".tmp")
+        shutil.copyfile(path, tmp)
+        tmp.replace(dest)
+    img = m.Image(path=rel.as_posix(), sha256=info.sha256, size=info.size, width=info.width, height=info.height,
+                  original_name=Path(path).name)
+    s.add(img)
+    s.flush()
+    return img
+
+
+def image_path(store: Store, img: m.Image) -> Path:
+    return store.data_dir / img.path
+
+
+# -- scenes ---------------------------------------------------------------------------------
+#: a label as it comes in: (subject, relation, object, source, status)
+LabelIn = tuple[str, str, str, str, str]
+
+
+def _insert_scene(store: Store, s: Session, ds: int, scene: SceneData, origin: str,
+                  labels: Iterable[LabelIn]) -> m.Scene:
+    img = add_image(store, s, scene.image)
+    row = m.Scene(dataset_id=ds, name=scene.id, image_id=img.id, split=scene.split, anchor=scene.anchor,
+                  origin=origin, meta=scene.meta)
+    row.objects = [m.SceneObject(name=o.name, x0=o.box.x0, y0=o.box.y0, x1=o.box.x1, y1=o.box.y1, stamp=o.stamp)
+                   for o in scene.objects]
+    s.add(row)
+    s.flush()
+    by_name = {o.name: o for o in row.objects}
+    for subject, relation, obj, source, status in labels:
+        if source not in m.LABEL_SOURCES or status not in m.LABEL_STATUSES:
+            raise StoreError(f"scene {scene.id!r}: label source must be one of {m.LABEL_SOURCES} and status one "
+                             f"of {m.LABEL_STATUSES}, got {source!r}, {status!r}")
+        if subject not in by_name or obj not in by_name or subject == obj:
+            raise StoreError(f"scene {scene.id!r}: label ({subject!r}, {relation!r}, {obj!r}) needs two of its objects")
+        ensure_relation(s, relation)
+        s.add(m.RelationLabel(scene_id=row.id, subject_id=by_name[subject].id, relation=relation,
+                              object_id=by_name[obj].id, source=source, status=status))
+    return row
+
+
+def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: str = "imported",
+               label_source: str = "import", label_status: str = "confirmed", batch: int = 200,
+               labels: Callable[[SceneData], Iterable[LabelIn]] | None = None) -> Generator[Progress, None, dict]:
+    """Add scenes (their images are copied in); a scene whose name the data set has is skipped.
+
+    A scene's relations become labels with `label_source` and `label_status`, unless `labels` gives
+    each scene's labels itself. Commits every `batch` scenes, so an interrupted import keeps what
+    it finished."""
+    if labels is None:
+        def labels(sc: SceneData) -> list[LabelIn]:
+            return [(t.subject, t.relation, t.object, label_source, label_status) for t in sc.relations]
+    scenes = list(scenes)
+    added = skipped = 0
+    for i in range(0, len(scenes), batch):
+        with store.session() as s:
+            ds = dataset_id(s, dataset)
+            names = {sc.id for sc in scenes[i:i + batch]}
+            have = set(s.scalars(select(m.Scene.name).where(m.Scene.dataset_id == ds, m.Scene.name.in_(names))))
+            for sc in scenes[i:i + batch]:
+                if sc.id in have:
+                    skipped += 1
+                    continue
+                _insert_scene(store, s, ds, sc, origin, labels(sc))
+                have.add(sc.id)
+                added += 1
+        yield Progress(min(i + batch, len(scenes)), len(scenes), f"{added} scenes added to {dataset!r}")
+    return {"dataset": dataset, "added": added, "skipped": skipped}
+
+
+def _filtered(q: Select, dataset: str | None, split: str | None, relation: str | None, object_name: str | None,
+              status: str | None) -> Select:
+    if dataset is not None:
+        q = q.join(m.Dataset, m.Scene.dataset_id == m.Dataset.id).where(m.Dataset.name == dataset)
+    if split is not None:
+        q = q.where(m.Scene.split == split)
+    if relation is not None or status is not None:
+        lab = select(m.RelationLabel.scene_id)
+        if relation is not None:
+            lab = lab.where(m.RelationLabel.relation == relation)
+        if status is not None:
+            lab = lab.where(m.RelationLabel.status == status)
+        q = q.where(m.Scene.id.in_(lab))
+    if object_name is not None:
+        q = q.where(m.Scene.id.in_(select(m.SceneObject.scene_id).where(m.SceneObject.name == object_name)))
+    return q
+
+
+def count_scenes(store: Store, dataset: str | None = None, split: str | None = None, relation: str | None = None,
+                 object_name: str | None = None, status: str | None = None) -> int:
+    with store.session() as s:
+        q = _filtered(select(func.count(m.Scene.id)), dataset, split, relation, object_name, status)
+        return int(s.scalar(q) or 0)
+
+
+def page_scenes(store: Store, offset: int = 0, limit: int = 100, dataset: str | None = None,
+                split: str | None = None, relation: str | None = None, object_name: str | None = None,
+                status: str | None = None) -> list[SceneSummary]:
+    """One page of the scene library, in insertion order, with counts for the list view."""
+    n_obj = select(func.count(m.SceneObject.id)).where(m.SceneObject.scene_id == m.Scene.id).scalar_subquery()
+
+    def n_status(st: str):
+        return (select(func.count(m.RelationLabel.id))
+                .where(m.RelationLabel.scene_id == m.Scene.id, m.RelationLabel.status == st).scalar_subquery())
+
+    q = (select(m.Scene.id, m.Scene.name, m.Dataset.name, m.Scene.split, m.Image.path, m.Image.width,
+                m.Image.height, n_obj, n_status("confirmed"), n_status("suggested"))
+         .join(m.Image, m.Scene.image_id == m.Image.id))
+    if dataset is None:
+        q = q.join(m.Dataset, m.Scene.dataset_id == m.Dataset.id)
+    q = _filtered(q, dataset, split, relation, object_name, status)
+    q = q.order_by(m.Scene.id).offset(offset).limit(limit)
+    with store.session() as s:
+        return [SceneSummary(i, n, d, sp, store.data_dir / p, w, h, no, nc, ns)
+                for i, n, d, sp, p, w, h, no, nc, ns in s.execute(q)]
+
+
+def _to_data(store: Store, row: m.Scene, statuses: Sequence[str]) -> SceneData:
+    names = {o.id: o.name for o in row.objects}
+    return SceneData(
+        id=row.name, image=str(store.data_dir / row.image.path), width=row.image.width, height=row.image.height,
+        objects=tuple(SceneObject(o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in row.objects),
+        relations=tuple(RelationTriple(names[lb.subject_id], lb.relation, names[lb.object_id])
+                        for lb in row.labels if lb.status in statuses),
+        anchor=row.anchor, split=row.split, meta=dict(row.meta or {}))
+
+
+def get_scene(store: Store, scene_id: int, statuses: Sequence[str] = ("confirmed",)) -> tuple[SceneData, list[Label]]:
+    """The scene (with the relations of the given statuses) and all its labels."""
+    with store.session() as s:
+        row = s.get(m.Scene, scene_id, options=[selectinload(m.Scene.objects), selectinload(m.Scene.labels),
+                                                 selectinload(m.Scene.image)])
+        if row is None:
+            raise StoreError(f"there is no scene with id {scene_id} in the store")
+        names = {o.id: o.name for o in row.objects}
+        labels = [Label(lb.id, names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status)
+                  for lb in row.labels]
+        return _to_data(store, row, statuses), labels
+
+
+def iter_scenes(store: Store, dataset: str, statuses: Sequence[str] = ("confirmed",),
+                chunk: int = 500) -> Iterable[SceneData]:
+    """Every scene of a data set, read in chunks."""
+    last = 0
+    while True:
+        with store.session() as s:
+            rows = list(s.scalars(
+                select(m.Scene).join(m.Dataset).where(m.Dataset.name == dataset, m.Scene.id > last)
+                .order_by(m.Scene.id).limit(chunk)
+                .options(selectinload(m.Scene.objects), selectinload(m.Scene.labels), selectinload(m.Scene.image))))
+            data = [_to_data(store, r, statuses) for r in rows]
+        if not rows:
+            return
+        yield from data
+        last = rows[-1].id
+
+
+def write_scene_set(store: Store, dataset: str, folder: str | Path,
+                    statuses: Sequence[str] = ("confirmed",)) -> Path:
+    """The data set as a scene-set folder the engine's jobs read (image paths point into the store)."""
+    with store.session() as s:
+        dataset_id(s, dataset, create=False)
+    scenes = list(iter_scenes(store, dataset, statuses))
+    if not scenes:
+        raise StoreError(f"data set {dataset!r} has no scenes")
+    save_scene_set(folder, scenes, meta={"dataset": dataset, "statuses": list(statuses)})
+    return Path(folder)
+
+
+# -- labels ---------------------------------------------------------------------------------
+def _object_id(s: Session, scene_id: int, name: str) -> int:
+    oid = s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == scene_id, m.SceneObject.name == name))
+    if oid is None:
+        raise StoreError(f"scene {scene_id} has no object named {name!r}")
+    return oid
+
+
+def add_label(store: Store, scene_id: int, subject: str, relation: str, object: str, source: str = "user",
+              status: str = "confirmed") -> int:
+    """Label (subject, relation, object); labelling a pair again updates the label's status."""
+    if status not in m.LABEL_STATUSES or source not in m.LABEL_SOURCES:
+        raise StoreError(f"status must be one of {m.LABEL_STATUSES} and source one of {m.LABEL_SOURCES}")
+    with store.session() as s:
+        sid, oid = _object_id(s, scene_id, subject), _object_id(s, scene_id, object)
+        if sid == oid:
+            raise StoreError(f"a relation needs two objects; got {subject!r} twice")
+        ensure_relation(s, relation)
+        found = s.scalar(select(m.RelationLabel).where(m.RelationLabel.subject_id == sid,
+                                                       m.RelationLabel.relation == relation,
+                                                       m.RelationLabel.object_id == oid))
+        if found is not None:
+            found.status = status
+            return found.id
+        row = m.RelationLabel(scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid,
+                              source=source, status=status)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def set_label_status(store: Store, label_id: int, status: str) -> None:
+    if status not in m.LABEL_STATUSES:
+        raise StoreError(f"status must be one of {m.LABEL_STATUSES}, got {status!r}")
+    with store.session() as s:
+        row = s.get(m.RelationLabel, label_id)
+        if row is None:
+            raise StoreError(f"there is no label with id {label_id}")
+        row.status = status
+
+
+def suggest_labels(store: Store, scene_id: int, relations: Sequence[str] | None = None) -> list[int]:
+    """Suggested labels from the geometry of the boxes, for pairs that have no label yet."""
+    data, labels = get_scene(store, scene_id)
+    have = {(lb.subject, lb.object) for lb in labels}
+    kw = {} if relations is None else {"relations": relations}
+    return [add_label(store, scene_id, t.subject, t.relation, t.object, "geometry", "suggested")
+            for t in suggest_relations(data.objects, **kw) if (t.subject, t.object) not in have]
