@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mfv", description="Multimodal function vectors, headless.")
     p.add_argument("--version", action="version", version=f"mfv {__version__}")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--store", nargs="?", const="", default=None, metavar="DATA_DIR",
+                   help="record runs and read/write data in the store in DATA_DIR (alone: the default data "
+                        "folder, or $MFV_DATA_DIR). Jobs then write into the store's runs/ folder and "
+                        "--scenes may name a data set as dataset:NAME")
+    p.add_argument("--read-only", action="store_true", help="open the store read-only (beside a running app)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("run", help="the whole chain: scenes -> AIE -> vectors -> layer sweep -> evaluation")
@@ -68,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     _model_args(s)
 
-    s = sub.add_parser("generate", help="generate synthetic scenes (the paper's layout) into a folder")
-    s.add_argument("out")
+    s = sub.add_parser("generate", help="generate synthetic scenes (the paper's layout) into a folder "
+                                        "(or, with --store, into a data set)")
+    s.add_argument("out", nargs="?", default="", help="scene folder (not with --store)")
+    s.add_argument("--dataset", default="generated", help="with --store: the data set to add the scenes to")
     s.add_argument("--n", type=int, default=100, dest="n_scenes")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--split", default="train")
@@ -94,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("aie", help="mean head activations and average indirect effects per relation")
     s.add_argument("--scenes", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
     s.add_argument("--relations", type=_csv, default=rels)
     s.add_argument("--k", type=int, default=4)
     s.add_argument("--n-prompts", type=int, default=100)
@@ -108,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("extract", help="a function vector from the top heads (or given heads)")
     s.add_argument("--aie", required=True, help="an `mfv aie` output folder")
     s.add_argument("--relation", required=True)
-    s.add_argument("--out", required=True, help="vector file (.safetensors)")
+    s.add_argument("--out", default="", help="vector file (.safetensors; with --store: in the run's folder)")
     s.add_argument("--top-k", type=int, default=10)
     s.add_argument("--heads", type=_heads, default=(), help="explicit heads, e.g. 12:3,14:0")
     s.add_argument("--bias", choices=["per_head", "none"], default="per_head")
@@ -120,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="zero-shot accuracy with the vector injected at each layer")
     s.add_argument("--vector", required=True)
     s.add_argument("--scenes", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
     s.add_argument("--split")
     s.add_argument("--n-prompts", type=int, default=100)
     s.add_argument("--layers", type=_ints)
@@ -130,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="0-shot, K-shot ICL and 0-shot + vector accuracy per relation")
     s.add_argument("--scenes", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
     s.add_argument("--relations", type=_csv, default=rels)
     s.add_argument("--split")
     s.add_argument("--ks", type=_ints, default=(0, 1, 4))
@@ -159,10 +166,60 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1000)
     _model_args(s)
 
+    _store_commands(sub)
+
     s = sub.add_parser("info", help="load a model and print its geometry and provenance")
     _model_args(s)
     s.add_argument("--check-names", type=_csv, default=(), help="object names to check are single tokens")
     return p
+
+
+def _store_commands(sub) -> None:
+    """Commands on the store's contents (they need --store)."""
+    sub.add_parser("datasets", help="list the store's data sets")
+    sub.add_parser("runs", help="list the store's runs with their status")
+    sub.add_parser("vectors", help="list the store's function vectors")
+    sub.add_parser("results", help="list the store's AIE results")
+    s = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run")
+    s.add_argument("run", type=int)
+
+    s = sub.add_parser("import", help="add outside data to the store")
+    what = s.add_subparsers(dest="what", required=True)
+    w = what.add_parser("images", help="image files or folders (searched recursively)")
+    w.add_argument("paths", nargs="+")
+    w.add_argument("--dataset", default="imported")
+    w = what.add_parser("gqa", help="GQA scene graphs (JSON) with their images folder")
+    w.add_argument("scene_graphs")
+    w.add_argument("--images", required=True)
+    w.add_argument("--dataset", default="gqa")
+    w = what.add_parser("metadata", help="the paper authors' synthetic metadata.csv with its images")
+    w.add_argument("csv")
+    w.add_argument("--images", help="images folder (default: the CSV's folder)")
+    w.add_argument("--dataset", default="synthetic")
+    w = what.add_parser("dataset", help="a data set exported with `mfv export dataset`")
+    w.add_argument("folder")
+    w.add_argument("--dataset", help="name to give it (default: its own)")
+    w = what.add_parser("vector", help="a function vector file (.safetensors)")
+    w.add_argument("file")
+    w.add_argument("--model", help="check that the vector fits this model before adding it")
+
+    s = sub.add_parser("export", help="write store contents to files")
+    what = s.add_subparsers(dest="what", required=True)
+    w = what.add_parser("dataset", help="a data set as dataset.json + images/")
+    w.add_argument("name")
+    w.add_argument("folder")
+    w = what.add_parser("vector", help="a vector as .safetensors + .json")
+    w.add_argument("id", type=int)
+    w.add_argument("folder")
+    w = what.add_parser("aie", help="an AIE matrix as CSV and NPY")
+    w.add_argument("id", type=int)
+    w.add_argument("folder")
+    w = what.add_parser("evaluations", help="evaluation results as CSV")
+    w.add_argument("file")
+    w.add_argument("--run", type=int)
+
+
+STORE_COMMANDS = {"datasets", "runs", "vectors", "results", "resume", "import", "export"}
 
 
 def _spec_from_args(a: argparse.Namespace):
@@ -249,32 +306,121 @@ class _Bar:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from mfv_desktop.backends.base import BackendError
+    from mfv_desktop.errors import BackendError
     from mfv_desktop.scenes.model import SceneError
+    from mfv_desktop.store.errors import StoreError
     from mfv_desktop.tasks import TaskError
 
+    store = None
     try:
         if args.command == "info":
             return _info(args)
-        from mfv_desktop.jobs import JOBS, execute
+        if args.store is None and args.command in STORE_COMMANDS:
+            raise StoreError("this command needs a store: add --store (the default data folder) or --store DATA_DIR")
+        if args.store is None and getattr(args, "out", None) == "":
+            raise StoreError("say where the results go: --out PATH (or --store to keep them in the store)")
+        if args.store is not None:
+            from mfv_desktop.store import open_store
 
-        spec = _spec_from_args(args)
+            store = open_store(args.store or None, read_only=args.read_only)
         bar = _Bar(args.quiet)
         try:
-            summary = execute(spec, JOBS[spec.kind][1], _out_folder(spec), on_progress=bar)
+            if args.command in STORE_COMMANDS:
+                return _store_command(store, args, bar)
+            summary, out = _run_job(store, args, bar)
         finally:
             bar.close()
-    except (BackendError, SceneError, TaskError, FileNotFoundError, ValueError) as e:
+    except (BackendError, SceneError, TaskError, StoreError, FileNotFoundError, ValueError) as e:
         print(f"mfv {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mfv {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if store is not None:
+            store.close()
     if args.command == "run":
         _print_table(summary["evaluation"])
-        print(f"results in {Path(spec.out).resolve()}")
+        print(f"results in {out.resolve()}")
     else:
         print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def _run_job(store, args: argparse.Namespace, bar) -> tuple[dict, Path]:
+    from mfv_desktop.jobs import JOBS, execute
+
+    spec = _spec_from_args(args)
+    if store is None:
+        return execute(spec, JOBS[spec.kind][1], _out_folder(spec), on_progress=bar), Path(getattr(spec, "out", "."))
+    from mfv_desktop.jobs.stored import run_in_store
+
+    run_id, summary = run_in_store(store, spec, on_progress=bar, dataset=getattr(args, "dataset", None))
+    print(f"run {run_id} done", file=sys.stderr)
+    return summary, store.runs_dir / str(run_id)
+
+
+def _store_command(store, a: argparse.Namespace, bar) -> int:
+    from mfv_desktop.store import exchange, models as m
+    from mfv_desktop.store import scenes as repo
+
+    def show(rows: list[dict]) -> None:
+        for r in rows:
+            print(json.dumps(r, default=str))
+
+    def drive(gen):
+        while True:
+            try:
+                bar(next(gen))
+            except StopIteration as stop:
+                return stop.value
+
+    cmd = a.command
+    if cmd == "datasets":
+        show(repo.datasets(store))
+    elif cmd in ("runs", "vectors", "results"):
+        from sqlalchemy import select
+
+        table = {"runs": m.Run, "vectors": m.VectorRow, "results": m.AIEResultRow}[cmd]
+        cols = {"runs": ["id", "kind", "status", "done", "total", "message", "seconds", "out"],
+                "vectors": ["id", "label", "relation", "kind", "model_id", "layer", "strength", "heads"],
+                "results": ["id", "relation", "model_id", "k", "n_prompts", "clean_accuracy", "run_id"]}[cmd]
+        with store.session() as s:
+            show([{c: getattr(r, c) for c in cols} for r in s.scalars(select(table).order_by(table.id))])
+    elif cmd == "resume":
+        from mfv_desktop.jobs.stored import resume
+
+        run_id, summary = resume(store, a.run, on_progress=bar)
+        print(json.dumps(summary, indent=1, default=str))
+    elif cmd == "import":
+        if a.what == "images":
+            res = drive(exchange.import_images(store, a.paths, a.dataset))
+        elif a.what == "gqa":
+            res = drive(exchange.import_gqa(store, a.scene_graphs, a.images, a.dataset))
+        elif a.what == "metadata":
+            res = drive(exchange.import_synthetic_metadata(store, a.csv, a.dataset, a.images))
+        elif a.what == "dataset":
+            res = drive(exchange.import_dataset_export(store, a.folder, a.dataset))
+        else:
+            from mfv_desktop.jobs.stored import import_vector
+
+            if a.model:
+                from mfv_desktop.backends import load_backend
+                from mfv_desktop.fv.vector_file import FunctionVector
+
+                FunctionVector.load(a.file).check_fits(load_backend(a.model))
+            res = {"vector": import_vector(store, a.file)}
+        print(json.dumps(res, indent=1, default=str))
+    else:  # export
+        if a.what == "dataset":
+            res = exchange.export_dataset(store, a.name, a.folder)
+        elif a.what == "vector":
+            res = exchange.export_vector(store, a.id, a.folder)
+        elif a.what == "aie":
+            res = exchange.export_aie(store, a.id, a.folder)
+        else:
+            res = exchange.export_evaluations(store, a.file, a.run)
+        print(res)
     return 0
 
 

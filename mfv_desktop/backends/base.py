@@ -14,11 +14,8 @@ from typing import Any, Iterator, Protocol, Sequence
 import torch
 from torch import nn
 
+from mfv_desktop.errors import BackendError
 from mfv_desktop.tasks import PromptTemplate, Task
-
-
-class BackendError(RuntimeError):
-    """A model that cannot be loaded or used; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,228 @@
+"""Jobs that record themselves in the store.
+
+`run_in_store` writes a run row when the job starts, updates it as the job yields (at most a few
+times a second), and finishes it as done (with its results ingested: AIE matrices and mean
+activations as artifacts, vectors, evaluations, generated scenes), failed (with the error) or
+cancelled. A process killed mid-job leaves the row "running"; the next writer to open the store
+marks it "interrupted", and `resume` runs the same spec in the same folder, where each job picks up
+what it finished (AIE: finished relations, and the prompts of a relation checkpointed so far).
+Inputs may name a data set of the store: `scenes="dataset:NAME"`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from mfv_desktop.progress import Progress
+from mfv_desktop.store import Store, models as m
+from mfv_desktop.store.errors import StoreError
+from mfv_desktop.store.scenes import add_scenes, dataset_id, write_scene_set
+from mfv_desktop.scenes import load_scene_set, resolve_image
+
+from .base import Cancelled, JobSpec, execute
+
+DATASET_PREFIX = "dataset:"
+UPDATE_EVERY_S = 0.5
+
+
+def spec_from_json(d: dict[str, Any]) -> JobSpec:
+    """The spec a run row recorded (lists back to tuples)."""
+    from . import JOBS
+
+    if d.get("kind") not in JOBS:
+        raise StoreError(f"run of unknown job kind {d.get('kind')!r}")
+    cls = JOBS[d["kind"]][0]
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v)
+          for k, v in d.items() if k in names}
+    return cls(**kw)
+
+
+def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], None] | None = None,
+                 should_cancel: Callable[[], bool] | None = None, dataset: str | None = None,
+                 run_id: int | None = None) -> tuple[int, dict]:
+    """Run a job recorded as a run row; returns (run id, summary). `dataset`: where a generate
+    job's scenes go. `run_id`: an existing run to continue (see `resume`)."""
+    with store.session() as s:
+        if run_id is None:
+            row = m.Run(kind=spec.kind, spec=spec.to_json(), status="pending",
+                        provenance={"dataset": dataset} if dataset else {})
+            s.add(row)
+            s.flush()
+            run_id = row.id
+        folder = store.runs_dir / str(run_id)
+        row = s.get(m.Run, run_id)
+        row.out = str(folder.relative_to(store.data_dir))
+        row.status, row.pid, row.started, row.error = "running", os.getpid(), time.time(), None
+    last = [0.0]
+
+    def progress(p: Progress) -> None:
+        if on_progress:
+            on_progress(p)
+        now = time.time()
+        if now - last[0] >= UPDATE_EVERY_S or p.done >= p.total:
+            last[0] = now
+            with store.session() as s:
+                r = s.get(m.Run, run_id)
+                r.done, r.total, r.message, r.updated = p.done, p.total, p.message[:200], now
+
+    from . import JOBS
+
+    started = time.time()
+    try:
+        job_spec = _materialise(store, spec, folder)
+        summary = execute(job_spec, JOBS[spec.kind][1], folder, on_progress=progress, should_cancel=should_cancel)
+        ingest(store, run_id, folder, spec, dataset)
+    except Cancelled:
+        _finish(store, run_id, "cancelled", started)
+        raise
+    except BaseException as e:
+        _finish(store, run_id, "failed", started, error=f"{type(e).__name__}: {e}")
+        raise
+    _finish(store, run_id, "done", started, result=summary)
+    return run_id, summary
+
+
+def _finish(store: Store, run_id: int, status: str, started: float, error: str | None = None,
+            result: dict | None = None) -> None:
+    with store.session() as s:
+        r = s.get(m.Run, run_id)
+        r.status, r.error, r.finished = status, error, time.time()
+        r.seconds = round((r.seconds or 0.0) + r.finished - started, 3)
+        r.message = {"done": "done", "cancelled": "cancelled", "failed": error or "failed"}[status][:200]
+        if result is not None:
+            r.result = json.loads(json.dumps(result, default=str))
+            r.done = r.total = max(r.total, 1)
+
+
+def resume(store: Store, run_id: int, on_progress: Callable[[Progress], None] | None = None,
+           should_cancel: Callable[[], bool] | None = None) -> tuple[int, dict]:
+    """Continue an interrupted, cancelled or failed run in its own folder."""
+    with store.session() as s:
+        row = s.get(m.Run, run_id)
+        if row is None:
+            raise StoreError(f"there is no run {run_id} in the store (see `mfv runs`)")
+        if row.status in ("running", "done"):
+            raise StoreError(f"run {run_id} is {row.status}; only interrupted, cancelled or failed runs resume")
+        spec, dataset = spec_from_json(row.spec), (row.provenance or {}).get("dataset")
+    return run_in_store(store, spec, on_progress, should_cancel, dataset=dataset, run_id=run_id)
+
+
+def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
+    """The spec with its outputs in the run's folder and data-set inputs written as scene sets."""
+    changes: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(spec)}
+    if "out" in names:
+        out = getattr(spec, "out")
+        if spec.kind == "extract":
+            changes["out"] = str(folder / (Path(out).name if out else f"{getattr(spec, 'relation')}.safetensors"))
+        elif spec.kind == "tasks":
+            changes["out"] = str(folder / (Path(out).name if out else "tasks.json"))
+        elif spec.kind == "generate":
+            changes["out"] = str(folder / "scenes")
+        else:
+            changes["out"] = str(folder)
+    scenes = getattr(spec, "scenes", "")
+    if isinstance(scenes, str) and scenes.startswith(DATASET_PREFIX):
+        changes["scenes"] = str(write_scene_set(store, scenes[len(DATASET_PREFIX):], folder / "input-scenes"))
+    return dataclasses.replace(spec, **changes)
+
+
+# -- results into the store -----------------------------------------------------------------------
+def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str | None = None) -> None:
+    """Record what a finished run wrote: generated scenes, AIE results, vectors, evaluations."""
+    if spec.kind == "generate":
+        scenes = [s.with_(image=str(resolve_image(folder / "scenes", s)))
+                  for s in load_scene_set(folder / "scenes") if s.split == getattr(spec, "split")]
+        from mfv_desktop.progress import run_to_end
+
+        run_to_end(add_scenes(store, dataset or "generated", scenes, origin="generated",
+                              label_source="geometry", label_status="confirmed"))
+    for aie_json in sorted(folder.rglob("aie.json")):
+        _ingest_aie(store, run_id, aie_json)
+    for f in sorted(folder.rglob("*.safetensors")):
+        if _vector_meta(f) is not None:
+            _ingest_vector(store, run_id, f)
+    for ev in sorted(folder.rglob("evaluation.json")):
+        _ingest_evaluation(store, run_id, ev, getattr(spec, "split", None) or "")
+
+
+def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
+    meta = json.loads(aie_json.read_text())
+    from safetensors.numpy import load_file
+
+    aie = load_file(str(aie_json.parent / "aie.safetensors"))["aie"]
+    mean = load_file(str(aie_json.parent / "mean_activations.safetensors"))["mean"]
+    prov = meta.get("provenance", {})
+    keep = {k: meta[k] for k in ("relation", "k", "n_prompts", "corruption", "clean_tasks_hash",
+                                 "corrupted_tasks_hash", "base_prob", "mean_over", "only_correct")}
+    with store.session() as s:
+        s.add(m.AIEResultRow(
+            run_id=run_id, relation=meta["relation"], model_id=prov.get("model_id", ""), k=meta["k"],
+            n_prompts=meta["n_prompts"], corruption=meta["corruption"], clean_accuracy=meta["clean_accuracy"],
+            n_layers=int(aie.shape[0]), n_heads=int(aie.shape[1]), clean_tasks_hash=meta["clean_tasks_hash"],
+            corrupted_tasks_hash=meta["corrupted_tasks_hash"],
+            aie_artifact=store.artifacts.put({"aie": aie}, keep),
+            mean_artifact=store.artifacts.put({"mean": mean}, keep),
+            provenance=prov))
+
+
+def _vector_meta(path: Path) -> dict[str, Any] | None:
+    from safetensors import safe_open
+
+    from mfv_desktop.fv.vector_file import FORMAT
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            header = f.metadata() or {}
+    except Exception:  # noqa: BLE001 - not a safetensors file: not a vector
+        return None
+    return json.loads(header["meta"]) if header.get("format") == FORMAT else None
+
+
+def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str = "extracted") -> int:
+    meta = _vector_meta(path)
+    if meta is None:
+        raise StoreError(f"{path} is not a function vector file")
+    digest = store.artifacts.put_file(path)
+    with store.session() as s:
+        existing = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == digest))
+        if existing is not None:
+            return existing
+        row = m.VectorRow(
+            label=meta["label"], relation=meta["relation"], kind=kind, model_id=meta["model_id"],
+            d_model=meta["d_model"], n_layers=meta["n_layers"], layer=meta["layer"], heads=meta["heads"],
+            strength=meta["strength"], bias=meta["bias"], hook_point=meta["hook_point"], artifact=digest,
+            source_run_id=run_id, provenance=meta.get("provenance", {}))
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _ingest_evaluation(store: Store, run_id: int, path: Path, split: str) -> None:
+    d = json.loads(path.read_text())
+    prov = d.get("provenance", {})
+    with store.session() as s:
+        for r in d["rows"]:
+            cond = r["condition"]
+            k = int(cond.split("-shot")[0]) if cond[0].isdigit() else 0
+            s.add(m.EvaluationRow(run_id=run_id, model_id=prov.get("model_id", ""), relation=r["relation"],
+                                  condition=cond, k=k, n=r["n"], accuracy=r["accuracy"], split=split,
+                                  provenance=prov))
+
+
+def import_vector(store: Store, path: str | Path) -> int:
+    """Add a function-vector file made elsewhere (checked when it is applied to a model)."""
+    return _ingest_vector(store, None, Path(path), kind="imported")
+
+
+def runs(store: Store) -> list[m.Run]:
+    with store.session() as s:
+        return list(s.scalars(select(m.Run).order_by(m.Run.id)))
