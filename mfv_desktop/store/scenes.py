@@ -199,13 +199,13 @@ def page_scenes(store: Store, offset: int = 0, limit: int = 100, dataset: str | 
         return (select(func.count(m.RelationLabel.id))
                 .where(m.RelationLabel.scene_id == m.Scene.id, m.RelationLabel.status == st).scalar_subquery())
 
+    # the page's ids first (cheap to skip over), then the columns for those rows only
+    page = _filtered(select(m.Scene.id), dataset, split, relation, object_name, status)
+    page = page.order_by(m.Scene.id).offset(offset).limit(limit).scalar_subquery()
     q = (select(m.Scene.id, m.Scene.name, m.Dataset.name, m.Scene.split, m.Image.path, m.Image.width,
                 m.Image.height, n_obj, n_status("confirmed"), n_status("suggested"))
-         .join(m.Image, m.Scene.image_id == m.Image.id))
-    if dataset is None:
-        q = q.join(m.Dataset, m.Scene.dataset_id == m.Dataset.id)
-    q = _filtered(q, dataset, split, relation, object_name, status)
-    q = q.order_by(m.Scene.id).offset(offset).limit(limit)
+         .join(m.Image, m.Scene.image_id == m.Image.id).join(m.Dataset, m.Scene.dataset_id == m.Dataset.id)
+         .where(m.Scene.id.in_(page)).order_by(m.Scene.id))
     with store.session() as s:
         return [SceneSummary(i, n, d, sp, store.data_dir / p, w, h, no, nc, ns)
                 for i, n, d, sp, p, w, h, no, nc, ns in s.execute(q)]
