@@ -266,3 +266,17 @@ def test_hostile_dataset_exports_give_clear_errors_and_change_nothing(store, abs
     with pytest.raises(BadImport, match="needs two of its objects"):
         run_to_end(import_dataset_export(store, folder, "hostile"))
     assert repo.count_scenes(store) == before  # the batch with the bad scene was rolled back whole
+
+
+def test_the_data_folder_is_the_users_unless_named(monkeypatch, tmp_path):
+    from mfv_desktop.store import default_data_dir
+
+    monkeypatch.setenv("MFV_DATA_DIR", str(tmp_path / "mine"))
+    assert default_data_dir() == tmp_path / "mine"
+    monkeypatch.delenv("MFV_DATA_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
+    folder = default_data_dir()
+    assert folder.name == "mfv_desktop" and folder.is_relative_to(tmp_path / "home")
+    repo_root = Path(__file__).resolve().parents[1]
+    assert not folder.is_relative_to(repo_root)  # never the install folder

@@ -81,6 +81,16 @@ def test_a_job_records_its_run_and_its_results(store, abs_scenes):
         rows = s.query(m.EvaluationRow).filter_by(run_id=rid3).all()
         assert {r.condition.split(" '")[0] for r in rows} == {"0-shot", "1-shot ICL", "0-shot + FV"}
         assert all(r.n == 3 and r.split == "b" for r in rows)
+        aie_id = s.query(m.AIEResultRow).one().id
+    # tables and matrices go out as CSV and NPY
+    from mfv_desktop.store.exchange import export_aie, export_evaluations
+
+    csv_path, npy_path = export_aie(store, aie_id, store.data_dir / "out")
+    np.testing.assert_array_equal(np.load(npy_path, allow_pickle=False), aie)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "layer,head0,head1,head2,head3" and len(lines) == 5
+    table = export_evaluations(store, store.data_dir / "out" / "ev.csv", run_id=rid3).read_text().splitlines()
+    assert len(table) == 1 + len(rows) and table[0].startswith("run_id,model_id,relation,condition")
 
 
 def test_a_failed_job_is_recorded_with_its_error(store):
