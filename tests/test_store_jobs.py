@@ -65,6 +65,8 @@ def test_a_job_records_its_run_and_its_results(store, abs_scenes):
         (res,) = s.query(m.AIEResultRow).all()
         assert res.run_id == rid and res.relation == "above" and res.model_id == "tiny-openflamingo-s0"
         assert (res.n_layers, res.n_heads, res.n_prompts) == (4, 4, 4)
+        sets = {t.hash: t.spec["kind"] for t in s.query(m.TaskSetRow)}
+        assert sets == {res.clean_tasks_hash: "clean", res.corrupted_tasks_hash: "corrupted"}
         aie = store.artifacts.get(res.aie_artifact)["aie"]
         assert aie.shape == (4, 4) and summary["relations"]["above"]["max"] == pytest.approx(aie.max(), abs=1e-6)
     assert (store.runs_dir / str(rid) / "run.json").is_file()

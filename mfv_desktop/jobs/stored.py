@@ -164,6 +164,11 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
     keep = {k: meta[k] for k in ("relation", "k", "n_prompts", "corruption", "clean_tasks_hash",
                                  "corrupted_tasks_hash", "base_prob", "mean_over", "only_correct")}
     with store.session() as s:
+        for kind, digest in (("clean", meta["clean_tasks_hash"]), ("corrupted", meta["corrupted_tasks_hash"])):
+            if s.scalar(select(m.TaskSetRow.id).where(m.TaskSetRow.hash == digest)) is None:
+                s.add(m.TaskSetRow(hash=digest, n_tasks=meta["n_prompts"], spec={
+                    "kind": kind, "relations": [meta["relation"]], "k": meta["k"],
+                    "corruption": meta["corruption"] if kind == "corrupted" else None}))
         s.add(m.AIEResultRow(
             run_id=run_id, relation=meta["relation"], model_id=prov.get("model_id", ""), k=meta["k"],
             n_prompts=meta["n_prompts"], corruption=meta["corruption"], clean_accuracy=meta["clean_accuracy"],
