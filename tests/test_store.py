@@ -280,3 +280,27 @@ def test_the_data_folder_is_the_users_unless_named(monkeypatch, tmp_path):
     assert folder.name == "mfv_desktop" and folder.is_relative_to(tmp_path / "home")
     repo_root = Path(__file__).resolve().parents[1]
     assert not folder.is_relative_to(repo_root)  # never the install folder
+
+
+def test_object_edits_and_their_undo_data(store, abs_scenes):
+    from mfv_desktop.scenes import Box
+
+    sid = repo.create_scene(store, "mine", abs_scenes[0].image, "photo")
+    assert repo.create_scene(store, "mine", abs_scenes[0].image, "photo") != sid  # a second one gets "photo_2"
+    a = repo.add_object(store, sid, "cup", Box(10, 10, 40, 40))
+    b = repo.add_object(store, sid, "apple", Box(10, 60, 40, 90))
+    with pytest.raises(StoreError, match="already has an object named 'cup'"):
+        repo.add_object(store, sid, "cup", Box(0, 0, 5, 5))
+    with pytest.raises(StoreError, match="outside the 256x256 image"):
+        repo.set_box(store, a, Box(200, 200, 300, 300))
+    repo.set_box(store, a, Box(12, 10, 42, 40))
+    repo.rename_object(store, b, "pear")
+    repo.add_label(store, sid, "cup", "above", "pear")
+    gone = repo.delete_object(store, a)
+    assert [o.name for o in repo.objects(store, sid)] == ["pear"] and repo.get_scene(store, sid)[1] == []
+    repo.restore_object(store, gone)
+    data, labels = repo.get_scene(store, sid)
+    assert data.object("cup").box == Box(12, 10, 42, 40)
+    assert [(lb.subject, lb.relation, lb.object) for lb in labels] == [("cup", "above", "pear")]
+    repo.set_label_relation(store, labels[0].id, "left")
+    assert repo.delete_label(store, labels[0].id).relation == "left" and repo.get_scene(store, sid)[1] == []

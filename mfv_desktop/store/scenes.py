@@ -311,3 +311,144 @@ def suggest_labels(store: Store, scene_id: int, relations: Sequence[str] | None 
     kw = {} if relations is None else {"relations": relations}
     return [add_label(store, scene_id, t.subject, t.relation, t.object, "geometry", "suggested")
             for t in suggest_relations(data.objects, **kw) if (t.subject, t.object) not in have]
+
+
+# -- edits the desktop app makes (each is undoable: the GUI's commands call these both ways) --------
+@dataclass(frozen=True)
+class ObjectView:
+    id: int
+    name: str
+    box: Box
+    stamp: str | None
+
+
+@dataclass(frozen=True)
+class DeletedObject:
+    """Everything needed to bring a deleted object back with its labels."""
+
+    scene_id: int
+    name: str
+    box: Box
+    stamp: str | None
+    labels: tuple[tuple[str, str, str, str, str], ...]  # (subject, relation, object, source, status)
+
+
+def objects(store: Store, scene_id: int) -> list[ObjectView]:
+    with store.session() as s:
+        rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
+        return [ObjectView(o.id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows]
+
+
+def create_scene(store: Store, dataset: str, image: str | Path, name: str | None = None, split: str = "train",
+                 origin: str = "imported", objects: Sequence[SceneObject] = (), anchor: str | None = None) -> int:
+    """A new scene for an image file (copied in), with optional objects; returns its id."""
+    from mfv_desktop.scenes.importers import scene_from_image
+
+    data = scene_from_image(image, name, split).with_(objects=tuple(objects), anchor=anchor)
+    with store.session() as s:
+        ds = dataset_id(s, dataset)
+        base, k = data.id, 1
+        while s.scalar(select(m.Scene.id).where(m.Scene.dataset_id == ds, m.Scene.name == data.id)) is not None:
+            k += 1
+            data = data.with_(id=f"{base}_{k}")
+        return _insert_scene(store, s, ds, data, origin, []).id
+
+
+def delete_scene(store: Store, scene_id: int) -> None:
+    with store.session() as s:
+        row = s.get(m.Scene, scene_id)
+        if row is not None:
+            s.delete(row)
+
+
+def _check_box(s: Session, scene_id: int, box: Box) -> None:
+    img = s.scalar(select(m.Image).join(m.Scene, m.Scene.image_id == m.Image.id).where(m.Scene.id == scene_id))
+    if img is None:
+        raise StoreError(f"there is no scene with id {scene_id}")
+    if not box.inside(img.width, img.height):
+        raise StoreError(f"box {box.as_list()} is outside the {img.width}x{img.height} image")
+
+
+def add_object(store: Store, scene_id: int, name: str, box: Box, stamp: str | None = None) -> int:
+    name = name.strip()
+    if not name:
+        raise StoreError("an object needs a name")
+    with store.session() as s:
+        _check_box(s, scene_id, box)
+        if s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == scene_id,
+                                                   m.SceneObject.name == name)) is not None:
+            raise StoreError(f"this scene already has an object named {name!r}: names in a scene are unique")
+        row = m.SceneObject(scene_id=scene_id, name=name, x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1, stamp=stamp)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def set_box(store: Store, object_id: int, box: Box) -> None:
+    with store.session() as s:
+        o = _object(s, object_id)
+        _check_box(s, o.scene_id, box)
+        o.x0, o.y0, o.x1, o.y1 = box.x0, box.y0, box.x1, box.y1
+
+
+def rename_object(store: Store, object_id: int, name: str) -> None:
+    name = name.strip()
+    with store.session() as s:
+        o = _object(s, object_id)
+        if not name:
+            raise StoreError("an object needs a name")
+        clash = s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == o.scene_id,
+                                                        m.SceneObject.name == name, m.SceneObject.id != object_id))
+        if clash is not None:
+            raise StoreError(f"this scene already has an object named {name!r}: names in a scene are unique")
+        scene = s.get(m.Scene, o.scene_id)
+        if scene.anchor == o.name:
+            scene.anchor = name
+        o.name = name
+
+
+def delete_object(store: Store, object_id: int) -> DeletedObject:
+    """Delete an object and its labels; returns what `restore_object` needs to undo it."""
+    with store.session() as s:
+        o = _object(s, object_id)
+        names = {x.id: x.name for x in s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == o.scene_id))}
+        labels = s.scalars(select(m.RelationLabel).where(
+            (m.RelationLabel.subject_id == object_id) | (m.RelationLabel.object_id == object_id)))
+        gone = DeletedObject(o.scene_id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp, tuple(
+            (names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status) for lb in labels))
+        s.delete(o)
+        return gone
+
+
+def restore_object(store: Store, gone: DeletedObject) -> int:
+    oid = add_object(store, gone.scene_id, gone.name, gone.box, gone.stamp)
+    for subject, relation, obj, source, status in gone.labels:
+        add_label(store, gone.scene_id, subject, relation, obj, source, status)
+    return oid
+
+
+def delete_label(store: Store, label_id: int) -> Label | None:
+    """Delete a label; returns it (for undo), None if it was not there."""
+    with store.session() as s:
+        lb = s.get(m.RelationLabel, label_id)
+        if lb is None:
+            return None
+        out = Label(lb.id, lb.subject.name, lb.relation, lb.object.name, lb.source, lb.status)
+        s.delete(lb)
+        return out
+
+
+def set_label_relation(store: Store, label_id: int, relation: str) -> None:
+    with store.session() as s:
+        lb = s.get(m.RelationLabel, label_id)
+        if lb is None:
+            raise StoreError(f"there is no label with id {label_id}")
+        ensure_relation(s, relation)
+        lb.relation = relation
+
+
+def _object(s: Session, object_id: int) -> m.SceneObject:
+    o = s.get(m.SceneObject, object_id)
+    if o is None:
+        raise StoreError(f"there is no object with id {object_id}")
+    return o
