@@ -361,19 +361,13 @@ def _run_job(store, args: argparse.Namespace, bar) -> tuple[dict, Path]:
 
 
 def _store_command(store, a: argparse.Namespace, bar) -> int:
+    from mfv_desktop.progress import drive
     from mfv_desktop.store import exchange, models as m
     from mfv_desktop.store import scenes as repo
 
     def show(rows: list[dict]) -> None:
         for r in rows:
             print(json.dumps(r, default=str))
-
-    def drive(gen):
-        while True:
-            try:
-                bar(next(gen))
-            except StopIteration as stop:
-                return stop.value
 
     cmd = a.command
     if cmd == "datasets":
@@ -394,13 +388,13 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
         print(json.dumps(summary, indent=1, default=str))
     elif cmd == "import":
         if a.what == "images":
-            res = drive(exchange.import_images(store, a.paths, a.dataset))
+            res = drive(exchange.import_images(store, a.paths, a.dataset), bar)
         elif a.what == "gqa":
-            res = drive(exchange.import_gqa(store, a.scene_graphs, a.images, a.dataset))
+            res = drive(exchange.import_gqa(store, a.scene_graphs, a.images, a.dataset), bar)
         elif a.what == "metadata":
-            res = drive(exchange.import_synthetic_metadata(store, a.csv, a.dataset, a.images))
+            res = drive(exchange.import_synthetic_metadata(store, a.csv, a.dataset, a.images), bar)
         elif a.what == "dataset":
-            res = drive(exchange.import_dataset_export(store, a.folder, a.dataset))
+            res = drive(exchange.import_dataset_export(store, a.folder, a.dataset), bar)
         else:
             from mfv_desktop.jobs.stored import import_vector
 

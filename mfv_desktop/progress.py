@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generator, TypeVar
+from typing import Any, Callable, Generator, TypeVar
 
 T = TypeVar("T")
 
@@ -34,13 +34,29 @@ def within(gen: Generator[Progress, None, T], offset: int, total: int, label: st
         yield Progress(offset + p.done, total, label or p.message, {**p.partial, **(extra or {})})
 
 
-def run_to_end(gen: Generator[Progress, None, T]) -> T:
-    """Drive a computation without watching it; returns its result."""
+class Cancelled(Exception):
+    """A computation stopped at a yield because it was asked to."""
+
+
+def drive(gen: Generator[Progress, None, T], on_progress: Callable[[Progress], None] | None = None,
+          should_cancel: Callable[[], bool] | None = None) -> T:
+    """Run a computation to its end, reporting each step; closes it and raises Cancelled at the
+    first yield after should_cancel() turns true. Returns its result."""
     while True:
         try:
-            next(gen)
+            p = next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_progress:
+            on_progress(p)
+        if should_cancel and should_cancel():
+            gen.close()
+            raise Cancelled(f"cancelled at {p.done}/{p.total}")
+
+
+def run_to_end(gen: Generator[Progress, None, T]) -> T:
+    """Drive a computation without watching it; returns its result."""
+    return drive(gen)
 
 
 def as_part(gen: Generator[Progress, None, T], offset: float, width: float,

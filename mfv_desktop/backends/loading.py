@@ -13,24 +13,12 @@ import shutil
 import threading
 from pathlib import Path
 
+from mfv_desktop.locations import bundled_folder, cache_dir
+
 from .base import Backend, BackendError
 
 _LOADED: dict[tuple[str, str, str], Backend] = {}
 _LOCK = threading.Lock()
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("MFV_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("mfv_desktop", appauthor=False))
-
-
-def bundled_folder() -> Path:
-    env = os.environ.get("MFV_BUNDLED_MODEL")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "resources" / "bundled"
 
 
 def model_folder(ref: str) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Generator
 
-from mfv_desktop.progress import Progress
+from mfv_desktop.progress import Cancelled, Progress, drive
 
 JobGen = Generator[Progress, None, dict]
 
@@ -42,10 +42,6 @@ def _plain(x: Any) -> Any:
     return x
 
 
-class Cancelled(Exception):
-    pass
-
-
 def write_json(path: Path, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -61,19 +57,8 @@ def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path,
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"spec": spec.to_json(), "status": "running", "started": time.time()}
     write_json(out / "run.json", record)
-    gen = job(spec)
     try:
-        while True:
-            try:
-                p = next(gen)
-            except StopIteration as stop:
-                summary = stop.value or {}
-                break
-            if on_progress:
-                on_progress(p)
-            if should_cancel and should_cancel():
-                gen.close()
-                raise Cancelled(f"{spec.kind} cancelled at {p.done}/{p.total}")
+        summary = drive(job(spec), on_progress, should_cancel) or {}
     except Cancelled:
         record.update(status="cancelled", finished=time.time())
         write_json(out / "run.json", record)

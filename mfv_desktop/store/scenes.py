@@ -452,3 +452,33 @@ def _object(s: Session, object_id: int) -> m.SceneObject:
     if o is None:
         raise StoreError(f"there is no object with id {object_id}")
     return o
+
+
+# -- drawn scenes: object stamps on a blank canvas, rendered to the scene's image -----------------
+def create_drawn_scene(store: Store, dataset: str, size: int = 800, name: str = "drawing") -> int:
+    """A blank square canvas to place stamps on; its image is drawn again after each edit."""
+    from mfv_desktop.scenes import render_scene
+
+    blank = SceneData(id=name, image="", width=size, height=size, objects=(), relations=())
+    tmp = store.data_dir / "tmp" / f"blank-{size}.png"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    render_scene(blank).convert("RGB").save(tmp)
+    sid = create_scene(store, dataset, tmp, name, split="drawn", origin="drawn")
+    with store.session() as s:
+        s.get(m.Scene, sid).meta = {"drawn": True}
+    return sid
+
+
+def render_drawn_scene(store: Store, scene_id: int) -> Path:
+    """Draw a drawn scene's image again from its objects' stamps; returns the new image file."""
+    from mfv_desktop.scenes import render_scene
+
+    data, _ = get_scene(store, scene_id)
+    tmp = store.data_dir / "tmp" / f"drawn-{scene_id}.png"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    render_scene(data).convert("RGB").save(tmp)
+    with store.session() as s:
+        img = add_image(store, s, tmp)
+        s.get(m.Scene, scene_id).image_id = img.id
+    tmp.unlink()
+    return store.data_dir / img.path
