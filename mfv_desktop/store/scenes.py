@@ -189,6 +189,15 @@ def count_scenes(store: Store, dataset: str | None = None, split: str | None = N
         return int(s.scalar(q) or 0)
 
 
+def count_scenes_before(store: Store, scene_id: int, dataset: str | None = None, split: str | None = None,
+                        relation: str | None = None, object_name: str | None = None, status: str | None = None) -> int:
+    """How many scenes under the filters come before this one (its row in the library)."""
+    with store.session() as s:
+        q = _filtered(select(func.count(m.Scene.id)).where(m.Scene.id < scene_id), dataset, split, relation,
+                      object_name, status)
+        return int(s.scalar(q) or 0)
+
+
 def page_scenes(store: Store, offset: int = 0, limit: int = 100, dataset: str | None = None,
                 split: str | None = None, relation: str | None = None, object_name: str | None = None,
                 status: str | None = None) -> list[SceneSummary]:

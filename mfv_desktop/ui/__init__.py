@@ -1,1 +1,9 @@
-"""The desktop app (PySide6). The only package that imports Qt."""
+"""The desktop app (PySide6): `MainWindow(data_dir=...)` builds the whole window in-process."""
+
+
+def __getattr__(name: str):
+    if name == "MainWindow":
+        from .main_window import MainWindow
+
+        return MainWindow
+    raise AttributeError(name)

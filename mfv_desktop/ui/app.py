@@ -1,4 +1,5 @@
-"""`mfv-desktop`: the app's entry point. For now a minimal window; torch is never imported here."""
+"""`mfv-desktop`: the app's entry point. The window opens before torch is ever imported; models
+load in workers when a job needs them."""
 
 from __future__ import annotations
 
@@ -9,33 +10,34 @@ from typing import Sequence
 from mfv_desktop import __version__
 
 
-def build_window():
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QLabel, QMainWindow
-
-    win = QMainWindow()
-    win.setWindowTitle(f"mfv_desktop {__version__}")
-    label = QLabel(
-        "<h2>mfv_desktop</h2><p>Multimodal function vectors for spatial relations.</p>"
-        "<p>The engine runs headless for now: <code>mfv run</code> runs the whole chain "
-        "(scenes, causal mediation, function vectors, layer sweep, evaluation).</p>"
-    )
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    win.setCentralWidget(label)
-    win.resize(720, 420)
-    return win
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mfv-desktop")
     p.add_argument("--version", action="version", version=f"mfv-desktop {__version__}")
+    p.add_argument("--data-dir", help="the store's data folder (default: the settings' or the per-user one)")
+    p.add_argument("--settings", help="an INI file to keep settings in (default: the user's settings)")
+    p.add_argument("--quit-after-show", action="store_true",
+                   help="print the time the window was shown (seconds since the epoch) and quit: for start-up timing")
     args, qt_args = p.parse_known_args(argv)
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
-    win = build_window()
+    app.setApplicationName("mfv_desktop")
+    from .main_window import MainWindow, apply_user_theme
+    from .settings import app_settings
+
+    settings = app_settings(args.settings)
+    apply_user_theme(settings)
+    win = MainWindow(data_dir=args.data_dir, settings=settings)
     win.show()
+    if args.quit_after_show:
+        import time
+
+        def shown() -> None:
+            print(f"shown {time.time():.6f}", flush=True)
+            win.close()
+
+        QTimer.singleShot(0, shown)
     return app.exec()
 
 

@@ -1,0 +1,111 @@
+"""Every action of the window: an id, a text, a default shortcut, a menu. Shortcuts are remapped in
+the settings (QSettings "shortcuts/<id>") and listed in the cheat sheet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    text: str
+    shortcut: str
+    menu: str
+    tip: str = ""
+
+
+#: relation keys: "1".."9" label the current pair with the n-th relation of the vocabulary
+RELATION_KEYS = 9
+
+SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec("file.import_images", "Import images…", "Ctrl+I", "&File", "add image files as new scenes"),
+    ActionSpec("file.import_folder", "Import folder…", "Ctrl+Shift+I", "&File", "add every image in a folder"),
+    ActionSpec("file.generate", "Generate scenes…", "Ctrl+G", "&File", "synthetic scenes in the paper's layout"),
+    ActionSpec("file.new_drawing", "New drawn scene", "Ctrl+N", "&File", "a blank canvas to place object stamps on"),
+    ActionSpec("file.settings", "Settings…", "Ctrl+,", "&File"),
+    ActionSpec("file.quit", "Quit", "Ctrl+Q", "&File"),
+    ActionSpec("edit.undo", "Undo", "Ctrl+Z", "&Edit"),
+    ActionSpec("edit.redo", "Redo", "Ctrl+Shift+Z", "&Edit"),
+    ActionSpec("edit.select", "Select and move", "V", "&Edit", "select, move and resize boxes"),
+    ActionSpec("edit.new_box", "New box", "B", "&Edit", "drag on the image to draw an object's box"),
+    ActionSpec("edit.stamp", "Place stamp", "S", "&Edit", "click to place the stamp chosen in the palette"),
+    ActionSpec("edit.rename", "Rename object", "F2", "&Edit"),
+    ActionSpec("edit.delete", "Delete object", "Delete", "&Edit"),
+    ActionSpec("scene.next", "Next scene", "PgDown", "&Scene"),
+    ActionSpec("scene.previous", "Previous scene", "PgUp", "&Scene"),
+    ActionSpec("scene.delete", "Delete scene", "Ctrl+Delete", "&Scene"),
+    ActionSpec("label.suggest", "Suggest relations", "G", "&Relations", "from the geometry of the boxes"),
+    ActionSpec("label.confirm", "Confirm relation", "Y", "&Relations"),
+    ActionSpec("label.reject", "Reject relation", "X", "&Relations"),
+    ActionSpec("label.next", "Next relation", "J", "&Relations"),
+    ActionSpec("label.previous", "Previous relation", "K", "&Relations"),
+    ActionSpec("label.add", "Add relation…", "A", "&Relations", "a relation between two objects, any name"),
+    *(ActionSpec(f"label.relation.{i}", f"Relation {i}", str(i), "&Relations",
+                 f"label the current pair with relation {i} and confirm it") for i in range(1, RELATION_KEYS + 1)),
+    ActionSpec("view.zoom_in", "Zoom in", "Ctrl++", "&View"),
+    ActionSpec("view.zoom_out", "Zoom out", "Ctrl+-", "&View"),
+    ActionSpec("view.fit", "Fit to window", "Ctrl+0", "&View"),
+    ActionSpec("help.shortcuts", "Keyboard shortcuts", "F1", "&Help"),
+)
+
+
+class Actions:
+    """The window's QActions by id, with the user's shortcuts applied."""
+
+    def __init__(self, parent: QWidget, settings: QSettings):
+        self.settings = settings
+        self.by_id: dict[str, QAction] = {}
+        for spec in SPECS:
+            a = QAction(spec.text, parent)
+            a.setObjectName(spec.id)
+            a.setStatusTip(spec.tip)
+            self.by_id[spec.id] = a
+        self.apply_shortcuts()
+
+    def __getitem__(self, action_id: str) -> QAction:
+        return self.by_id[action_id]
+
+    def shortcut(self, action_id: str) -> str:
+        default = next(s.shortcut for s in SPECS if s.id == action_id)
+        return str(self.settings.value(f"shortcuts/{action_id}", default))
+
+    def set_shortcut(self, action_id: str, keys: str) -> None:
+        """Remap an action (an empty string removes its shortcut)."""
+        self.settings.setValue(f"shortcuts/{action_id}", keys)
+        self.apply_shortcuts()
+
+    def apply_shortcuts(self) -> None:
+        for spec in SPECS:
+            keys = self.shortcut(spec.id)
+            self.by_id[spec.id].setShortcut(QKeySequence(keys))
+            if spec.id == "edit.redo" and keys == spec.shortcut:
+                self.by_id[spec.id].setShortcuts([QKeySequence(keys), QKeySequence("Ctrl+Y")])
+
+
+class CheatSheet(QDialog):
+    """Every action with its current shortcut."""
+
+    def __init__(self, actions: Actions, relations: list[str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        table = QTableWidget(len(SPECS), 3, self)
+        table.setHorizontalHeaderLabels(["menu", "action", "keys"])
+        for row, spec in enumerate(SPECS):
+            text = spec.text
+            if spec.id.startswith("label.relation."):
+                i = int(spec.id.rsplit(".", 1)[1])
+                text = f"Relation {i}: {relations[i - 1]}" if i <= len(relations) else text
+            for col, value in enumerate((spec.menu.replace("&", ""), text, actions.shortcut(spec.id))):
+                table.setItem(row, col, QTableWidgetItem(value))
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = table
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        self.resize(520, 640)

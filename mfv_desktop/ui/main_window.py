@@ -1,0 +1,432 @@
+"""The main window: scene library, scene canvas, relation panel and stamp palette in docks; menus
+and a toolbar of actions with ids and shortcuts; a status bar with the store, the model and the
+device, and the running job's progress. Every edit goes through the undo stack into the store at
+once (nothing waits for a save). No torch here: models load in workers, when a job needs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import (
+    QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QVBoxLayout,
+    QWidget,
+)
+
+from mfv_desktop import __version__
+from mfv_desktop.progress import Progress, drive
+from mfv_desktop.scenes import Box, stamp_from_id
+from mfv_desktop.store import Store, StoreError, StoreLocked, open_store
+from mfv_desktop.store import scenes as repo
+
+from . import commands as cmd
+from .actions import SPECS, Actions, CheatSheet
+from .canvas import SceneCanvas
+from .dialogs import GenerateDialog, NameDialog
+from .library import SceneLibrary
+from .palette import StampPalette
+from .relations import RelationPanel
+from .settings import SettingsDialog, app_settings, apply_theme, get
+from .workers import Worker
+
+SAMPLE_SCENES = 200
+#: a stamp's long side on a drawn canvas, as a fraction of the canvas (the paper: 130-230 of 800 px)
+STAMP_SIZE = 0.22
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, data_dir: str | Path | None = None, settings: QSettings | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings if settings is not None else app_settings()
+        self.store, self.read_only_reason = _open(data_dir or get(self.settings, "data_dir") or None)
+        self.undo = QUndoStack(self)
+        self.scene_id: int | None = None
+        self.worker: Worker | None = None
+        #: replaceable by tests and scripts: ask for a name, confirm a question
+        self.ask_name: Callable[[list[str], str], str | None] = lambda known, current: NameDialog.ask(
+            self, known, self.model, current)
+        self.confirm: Callable[[str], bool] = lambda q: QMessageBox.question(self, "mfv_desktop", q) == \
+            QMessageBox.StandardButton.Yes
+
+        self.setWindowTitle(f"mfv_desktop {__version__}")
+        self.acts = Actions(self, self.settings)
+        self.canvas = SceneCanvas(self)
+        self.banner = self._make_banner()
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.canvas)
+        self.setCentralWidget(central)
+        self.library = SceneLibrary(self.store, self)
+        self.relations = RelationPanel(self)
+        self.palette = StampPalette(self.store.data_dir / "stamps", self)
+        self.docks = {name: self._dock(name, title, w, area) for name, title, w, area in (
+            ("library", "Scenes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("relations", "Relations", self.relations, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("stamps", "Stamps", self.palette, Qt.DockWidgetArea.RightDockWidgetArea))}
+        self._make_status_bar()
+        self._make_menus()
+        self._connect()
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.refresh_vocabulary()
+        self._update_banner()
+        first = self.library.current_scene_id()
+        if first is not None:
+            self.show_scene(first)
+
+    # -- building ----------------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return get(self.settings, "model")
+
+    def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock.{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _make_banner(self) -> QWidget:
+        banner = QWidget(self)
+        row = QHBoxLayout(banner)
+        self.banner_text = QLabel(banner)
+        self.banner_text.setWordWrap(True)
+        row.addWidget(self.banner_text, 1)
+        self.sample_button = QPushButton(f"Add {SAMPLE_SCENES} sample scenes", banner)
+        self.sample_button.clicked.connect(self.add_sample_scenes)
+        row.addWidget(self.sample_button)
+        banner.setStyleSheet("background: #fff6d6; color: #4a3b00;")
+        return banner
+
+    def _make_status_bar(self) -> None:
+        sb = self.statusBar()
+        ro = " (read-only)" if self.store.read_only else ""
+        self.store_label = QLabel(f"store: {self.store.data_dir}{ro}")
+        self.model_label = QLabel()
+        self.job_label = QLabel()
+        self.job_bar = QProgressBar()
+        self.job_bar.setMaximumWidth(220)
+        self.job_cancel = QPushButton("Cancel")
+        self.job_cancel.clicked.connect(self.cancel_job)
+        for w in (self.job_label, self.job_bar, self.job_cancel):
+            w.hide()
+            sb.addPermanentWidget(w)
+        sb.addPermanentWidget(self.store_label)
+        sb.addPermanentWidget(self.model_label)
+        self._update_model_label()
+
+    def _update_model_label(self) -> None:
+        self.model_label.setText(f"model: {self.model} · {get(self.settings, 'device')} · {get(self.settings, 'dtype')}")
+
+    def _make_menus(self) -> None:
+        menus: dict[str, Any] = {}
+        for spec in SPECS:
+            if spec.menu not in menus:
+                menus[spec.menu] = self.menuBar().addMenu(spec.menu)
+            menus[spec.menu].addAction(self.acts[spec.id])
+        for spec in SPECS:  # window-wide shortcuts, also with the menus closed
+            self.addAction(self.acts[spec.id])
+        tb = self.addToolBar("Tools")
+        tb.setObjectName("toolbar.tools")
+        for action_id in ("file.import_images", "file.generate", "file.new_drawing", None, "edit.undo", "edit.redo",
+                          None, "edit.select", "edit.new_box", "edit.stamp", None, "label.suggest", "label.confirm",
+                          "label.reject", None, "view.fit"):
+            tb.addSeparator() if action_id is None else tb.addAction(self.acts[action_id])
+
+    def _connect(self) -> None:
+        a = self.acts
+        handlers: dict[str, Callable[[], Any]] = {
+            "file.import_images": self.ask_import_images, "file.import_folder": self.ask_import_folder,
+            "file.generate": self.ask_generate, "file.new_drawing": self.new_drawing,
+            "file.settings": self.open_settings, "file.quit": self.close,
+            "edit.undo": self.undo.undo, "edit.redo": self.undo.redo,
+            "edit.select": lambda: self.canvas.set_mode("select"), "edit.new_box": lambda: self.canvas.set_mode("box"),
+            "edit.stamp": lambda: self.canvas.set_mode("stamp"),
+            "edit.rename": lambda: self._on_selected(self.rename_object),
+            "edit.delete": lambda: self._on_selected(self.delete_object),
+            "scene.next": self.library.next_scene, "scene.previous": self.library.previous_scene,
+            "scene.delete": self.delete_scene,
+            "label.suggest": self.suggest, "label.confirm": self.relations.confirm, "label.reject": self.relations.reject,
+            "label.next": lambda: self.relations.move(1), "label.previous": lambda: self.relations.move(-1),
+            "label.add": self.relations.ask_add,
+            "view.zoom_in": self.canvas.zoom_in, "view.zoom_out": self.canvas.zoom_out, "view.fit": self.canvas.fit,
+            "help.shortcuts": self.show_cheat_sheet,
+        }
+        for i in range(1, 10):
+            handlers[f"label.relation.{i}"] = lambda *_, i=i: self.relations.relation_key(i)
+        for action_id, fn in handlers.items():
+            a[action_id].triggered.connect(fn)
+        self.undo.canUndoChanged.connect(a["edit.undo"].setEnabled)
+        self.undo.canRedoChanged.connect(a["edit.redo"].setEnabled)
+        a["edit.undo"].setEnabled(False)
+        a["edit.redo"].setEnabled(False)
+        self.library.sceneActivated.connect(self.show_scene)
+        self.library.countChanged.connect(lambda _: self._update_banner())
+        self.canvas.boxDrawn.connect(self.add_box)
+        self.canvas.boxChanged.connect(self.move_box)
+        self.canvas.deleteRequested.connect(self.delete_object)
+        self.canvas.renameRequested.connect(self.rename_object)
+        self.canvas.stampPlaced.connect(self.place_stamp)
+        self.palette.stampChosen.connect(self.arm_stamp)
+        self.relations.statusRequested.connect(lambda t, status: self.edit(cmd.SetLabel, *t, status))
+        self.relations.relabelRequested.connect(lambda t, new: self.edit(cmd.Relabel, t[0], t[1], t[2], new))
+        self.relations.addRequested.connect(lambda s, r, o: self.edit(cmd.SetLabel, s, r, o, "confirmed"))
+        self.relations.suggestRequested.connect(self.suggest)
+
+    # -- showing -----------------------------------------------------------------------------------
+    def show_scene(self, scene_id: int | None) -> None:
+        self.scene_id = scene_id
+        if scene_id is None:
+            self.canvas.clear()
+            self.relations.show_labels([], [])
+            return
+        try:
+            data, labels = repo.get_scene(self.store, scene_id)
+        except StoreError:  # deleted meanwhile
+            return self.show_scene(None)
+        objects = repo.objects(self.store, scene_id)
+        image = None if data.meta.get("drawn") else data.image
+        self.canvas.show_scene(image, data.width, data.height, objects, labels)
+        self.relations.show_labels(labels, [o.name for o in objects])
+        self.setWindowTitle(f"{data.id} — mfv_desktop {__version__}")
+
+    def refresh_vocabulary(self) -> None:
+        self.relations.set_vocabulary([r.name for r in repo.relations(self.store)])
+
+    def _changed(self, scene_id: int) -> None:
+        """After every edit, its undo and its redo: redraw a drawn scene's image, show, recount."""
+        data, _ = repo.get_scene(self.store, scene_id)
+        if data.meta.get("drawn"):
+            repo.render_drawn_scene(self.store, scene_id)
+        if scene_id != self.scene_id:
+            self.library.select_scene(scene_id)
+        self.show_scene(scene_id)
+        self.library.refresh()
+        self.refresh_vocabulary()
+
+    def notify(self, message: str, error: bool = False) -> None:
+        self.statusBar().showMessage(("⚠ " if error else "") + message, 10000 if error else 5000)
+
+    def _update_banner(self) -> None:
+        empty = repo.count_scenes(self.store) == 0
+        if self.read_only_reason:
+            self.banner_text.setText(self.read_only_reason)
+        else:
+            self.banner_text.setText("No scenes yet. Add the sample data set, import images (drop them here), "
+                                     "or draw a scene.")
+        self.sample_button.setVisible(empty and not self.store.read_only)
+        self.banner.setVisible(empty or bool(self.read_only_reason))
+
+    # -- edits ---------------------------------------------------------------------------------------
+    def edit(self, kind: type[cmd.Edit], *args: Any) -> bool:
+        if self.scene_id is None:
+            return False
+        error = cmd.apply(self.undo, kind(self.store, self.scene_id, self._changed, *args))
+        if error:
+            self.notify(error, error=True)
+        return error is None
+
+    def _object_named(self, object_id: int) -> repo.ObjectView | None:
+        return next((o for o in repo.objects(self.store, self.scene_id) if o.id == object_id), None) \
+            if self.scene_id is not None else None
+
+    def _on_selected(self, fn: Callable[[int], Any]) -> None:
+        oid = self.canvas.selected_object()
+        if oid is not None:
+            fn(oid)
+
+    def _known_names(self) -> list[str]:
+        from sqlalchemy import select
+
+        from mfv_desktop.store import models as m
+
+        with self.store.session() as s:
+            return list(s.scalars(select(m.SceneObject.name).distinct().limit(5000)))
+
+    def add_box(self, box: Box) -> None:
+        name = self.ask_name(self._known_names(), "")
+        if name:
+            self.edit(cmd.AddObject, name, box)
+
+    def move_box(self, object_id: int, box: Box) -> None:
+        o = self._object_named(object_id)
+        if o is not None and o.box != box:
+            self.edit(cmd.MoveObject, o.name, o.box, box)
+
+    def rename_object(self, object_id: int) -> None:
+        o = self._object_named(object_id)
+        if o is None:
+            return
+        name = self.ask_name(self._known_names(), o.name)
+        if name and name != o.name:
+            self.edit(cmd.RenameObject, o.name, name)
+
+    def delete_object(self, object_id: int) -> None:
+        o = self._object_named(object_id)
+        if o is not None:
+            self.edit(cmd.DeleteObject, o.name)
+
+    def arm_stamp(self, stamp_id: str, _name: str) -> None:
+        size = 800
+        if self.scene_id is not None:
+            data, _ = repo.get_scene(self.store, self.scene_id)
+            size = max(data.width, data.height)
+        self.canvas.set_stamp(stamp_id, round(STAMP_SIZE * size))
+        self.canvas.set_mode("stamp")
+
+    def place_stamp(self, stamp_id: str, box: Box) -> None:
+        self.edit(cmd.AddObject, stamp_from_id(stamp_id).name, box, stamp_id)
+
+    def suggest(self) -> None:
+        self.edit(cmd.Suggest)
+
+    def new_drawing(self) -> None:
+        if self.store.read_only:
+            return self.notify("the store is open read-only", error=True)
+        sid = repo.create_drawn_scene(self.store, "drawn")
+        self.library.refresh()
+        self.library.select_scene(sid)
+        self.show_scene(sid)
+        self.canvas.set_mode("stamp")
+        self.docks["stamps"].raise_()
+        self._update_banner()
+
+    def delete_scene(self) -> None:
+        if self.scene_id is not None and self.confirm("Delete this scene with its objects and labels? "
+                                                      "This cannot be undone."):
+            repo.delete_scene(self.store, self.scene_id)
+            self.undo.clear()  # its edits point at a scene that is gone
+            self.library.refresh()
+            self.show_scene(self.library.current_scene_id())
+
+    # -- imports and jobs ------------------------------------------------------------------------
+    def ask_import_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import images", "",
+                                                "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)")
+        if paths:
+            self.import_paths(paths)
+
+    def ask_import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of images")
+        if folder:
+            self.import_paths([folder])
+
+    def import_paths(self, paths: list[str], dataset: str = "imported") -> Worker | None:
+        """Image files and folders (menu, drag and drop) into a data set, in the background."""
+        from mfv_desktop.store.exchange import import_images
+
+        return self.run(lambda p, c: drive(import_images(self.store, paths, dataset), p, c), "import",
+                        self._imported)
+
+    def _imported(self, result: dict) -> None:
+        skipped = result.get("not_images", [])
+        self.notify(f"{result['added']} images added to {result['dataset']!r}"
+                    + (f"; {len(skipped)} skipped: {skipped[0]}" if skipped else ""), error=bool(skipped))
+        self._jobs_changed()
+
+    def ask_generate(self) -> None:
+        d = GenerateDialog(self)
+        if d.exec():
+            self.generate(d.spec(), d.dataset.text().strip() or "generated")
+
+    def generate(self, spec, dataset: str) -> Worker | None:
+        from mfv_desktop.jobs.stored import run_in_store
+
+        return self.run(lambda p, c: run_in_store(self.store, spec, p, c, dataset=dataset), "generate",
+                        lambda _: self._jobs_changed())
+
+    def add_sample_scenes(self) -> Worker | None:
+        from mfv_desktop.jobs import GenerateSpec
+
+        return self.generate(GenerateSpec(n_scenes=SAMPLE_SCENES, seed=0, split="sample"), "sample")
+
+    def run(self, work: Callable, what: str, on_done: Callable[[Any], None]) -> Worker | None:
+        """Run one job in a worker thread, with its progress in the status bar."""
+        if self.worker is not None and self.worker.is_running():
+            self.notify("a job is running: wait for it or cancel it", error=True)
+            return None
+        if self.store.read_only:
+            self.notify("the store is open read-only", error=True)
+            return None
+        w = Worker(work, self)
+        w.progress.connect(self._job_progress)
+        w.finished.connect(on_done)
+        w.failed.connect(lambda msg: self.notify(f"{what} failed: {msg}", error=True))
+        w.cancelled.connect(lambda: self.notify(f"{what} cancelled"))
+        w.done.connect(self._job_done)
+        self.job_label.setText(what)
+        for widget in (self.job_label, self.job_bar, self.job_cancel):
+            widget.show()
+        self.worker = w
+        w.start()
+        return w
+
+    def _job_progress(self, p: Progress) -> None:
+        self.job_bar.setMaximum(max(p.total, 1))
+        self.job_bar.setValue(p.done)
+        self.job_label.setText(p.message[:60])
+
+    def _job_done(self) -> None:
+        for widget in (self.job_label, self.job_bar, self.job_cancel):
+            widget.hide()
+
+    def _jobs_changed(self) -> None:
+        self.library.refresh()
+        self._update_banner()
+        if self.scene_id is None:
+            self.show_scene(self.library.current_scene_id())
+
+    def cancel_job(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    # -- settings and help --------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        if SettingsDialog(self.settings, self.acts, self).exec():
+            self._update_model_label()
+
+    def show_cheat_sheet(self) -> None:
+        CheatSheet(self.acts, self.relations.vocabulary, self).exec()
+
+    # -- drag and drop, closing ---------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.import_paths(paths)
+            event.acceptProposedAction()
+
+    def closeEvent(self, event) -> None:
+        if self.worker is not None and self.worker.is_running():
+            self.worker.cancel()
+            self.worker.wait(30000)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        self.store.close()
+        super().closeEvent(event)
+
+
+def _open(data_dir: str | Path | None) -> tuple[Store, str]:
+    """The store, or (when another process writes to it) the store read-only with the reason."""
+    try:
+        return open_store(data_dir), ""
+    except StoreLocked as e:
+        return open_store(data_dir, read_only=True), f"Read-only: {e}"
+
+
+def apply_user_theme(settings: QSettings) -> None:
+    apply_theme(get(settings, "theme"))

@@ -1,0 +1,50 @@
+"""Is an object name usable as an answer? One word (validate_name), and one token for the model in
+use — checked with the model's own tokenizer file, without loading the model or torch."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from mfv_desktop.locations import bundled_folder
+from mfv_desktop.scenes import SceneError, validate_name
+
+
+def tokenizer_file(model: str) -> Path | None:
+    """The tokenizer.json of a model reference ('bundled' or a model folder), None if unknown."""
+    folder = bundled_folder() if model == "bundled" else Path(model)
+    manifest = folder / "mfv_model.json"
+    if manifest.is_file():
+        candidates = [folder / json.loads(manifest.read_text()).get("lm", "lm") / "tokenizer.json"]
+    else:  # OpenFlamingo-4B files: the language model's folder
+        candidates = sorted(folder.glob("*/tokenizer.json")) if folder.is_dir() else []
+    return next((c for c in candidates if c.is_file()), None)
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(path: str):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(path)
+
+
+def check_name(name: str, model: str) -> tuple[bool, str]:
+    """(usable, message): the message says why not, or how many tokens the name takes."""
+    try:
+        validate_name(name)
+    except SceneError as e:
+        return False, str(e)
+    path = tokenizer_file(model)
+    if path is None:
+        return True, "one word (no tokenizer to check single tokens for this model)"
+    tok = _tokenizer(str(path))
+    prefix = tok.encode("A:", add_special_tokens=False).ids
+    enc = tok.encode("A:" + name, add_special_tokens=False)
+    unk = tok.token_to_id("<unk>") if tok.token_to_id("<unk>") is not None else tok.token_to_id("[UNK]")
+    ids = enc.ids[len(prefix):] if enc.ids[: len(prefix)] == prefix else enc.ids
+    if not ids or (unk is not None and unk in ids):
+        return False, f"{name!r} is not in the model's vocabulary: pick a word the model knows"
+    if len(ids) > 1:
+        return False, f"{name!r} takes {len(ids)} tokens; answers are scored on the first token, use a one-token name"
+    return True, f"{name!r} is one token"

@@ -1,0 +1,122 @@
+"""Settings: data folder, model, device, dtype, theme and shortcuts, kept in QSettings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QColor, QKeySequence, QPalette
+from PySide6.QtWidgets import (
+    QApplication, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
+    QKeySequenceEdit, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from .actions import SPECS, Actions
+
+DEFAULTS = {"data_dir": "", "model": "bundled", "device": "cpu", "dtype": "fp32", "theme": "system"}
+
+
+def app_settings(path: str | Path | None = None) -> QSettings:
+    """The user's settings, or an INI file (tests and scripts use their own)."""
+    if path is not None:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings("mfv_desktop", "mfv_desktop")
+
+
+def get(settings: QSettings, key: str) -> str:
+    return str(settings.value(key, DEFAULTS[key]))
+
+
+def apply_theme(theme: str) -> None:
+    app = QApplication.instance()
+    if app is None:
+        return
+    app.setStyle("Fusion")
+    if theme != "dark":
+        app.setPalette(app.style().standardPalette())
+        return
+    p = QPalette()
+    for role, colour in ((QPalette.ColorRole.Window, "#2b2b2b"), (QPalette.ColorRole.WindowText, "#e6e6e6"),
+                         (QPalette.ColorRole.Base, "#1f1f1f"), (QPalette.ColorRole.AlternateBase, "#2b2b2b"),
+                         (QPalette.ColorRole.Text, "#e6e6e6"), (QPalette.ColorRole.Button, "#353535"),
+                         (QPalette.ColorRole.ButtonText, "#e6e6e6"), (QPalette.ColorRole.Highlight, "#3d6fb4"),
+                         (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.ToolTipBase, "#353535"),
+                         (QPalette.ColorRole.ToolTipText, "#e6e6e6")):
+        p.setColor(role, QColor(colour))
+    app.setPalette(p)
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: QSettings, actions: Actions, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings, self.actions = settings, actions
+        self.setWindowTitle("Settings")
+        tabs = QTabWidget(self)
+
+        general = QWidget()
+        form = QFormLayout(general)
+        self.data_dir = QLineEdit(get(settings, "data_dir"))
+        self.data_dir.setPlaceholderText("the default per-user data folder")
+        form.addRow("Data folder (after a restart)", self._with_browse(self.data_dir, folder=True))
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.addItems(["bundled", "tiny"])
+        self.model.setCurrentText(get(settings, "model"))
+        self.model.setToolTip("'bundled', or an OpenFlamingo-4B folder (checkpoint.pt, the language model folder, "
+                              "the open_clip weights)")
+        form.addRow("Model", self._with_browse(self.model.lineEdit(), folder=True))
+        self.device = QComboBox()
+        self.device.addItems(["cpu", "cuda", "mps", "auto"])
+        self.device.setCurrentText(get(settings, "device"))
+        form.addRow("Device", self.device)
+        self.dtype = QComboBox()
+        self.dtype.addItems(["fp32", "bf16", "fp16", "auto"])
+        self.dtype.setCurrentText(get(settings, "dtype"))
+        form.addRow("Precision", self.dtype)
+        self.theme = QComboBox()
+        self.theme.addItems(["system", "light", "dark"])
+        self.theme.setCurrentText(get(settings, "theme"))
+        form.addRow("Theme", self.theme)
+        tabs.addTab(general, "General")
+
+        self.keys = QTableWidget(len(SPECS), 2)
+        self.keys.setHorizontalHeaderLabels(["action", "keys"])
+        self.editors: dict[str, QKeySequenceEdit] = {}
+        for row, spec in enumerate(SPECS):
+            self.keys.setItem(row, 0, QTableWidgetItem(f"{spec.menu.replace('&', '')}: {spec.text}"))
+            ed = QKeySequenceEdit(QKeySequence(actions.shortcut(spec.id)))
+            self.keys.setCellWidget(row, 1, ed)
+            self.editors[spec.id] = ed
+        self.keys.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.keys.verticalHeader().hide()
+        tabs.addTab(self.keys, "Shortcuts")
+
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(box)
+        self.resize(560, 520)
+
+    def _with_browse(self, edit: QLineEdit, folder: bool) -> QWidget:
+        w = QWidget()
+        row = QHBoxLayout(w)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit)
+        b = QPushButton("Browse…")
+        b.clicked.connect(lambda: edit.setText(QFileDialog.getExistingDirectory(self, "Choose a folder") or edit.text()))
+        row.addWidget(b)
+        return w
+
+    def accept(self) -> None:
+        for key, value in (("data_dir", self.data_dir.text().strip()), ("model", self.model.currentText().strip()),
+                           ("device", self.device.currentText()), ("dtype", self.dtype.currentText()),
+                           ("theme", self.theme.currentText())):
+            self.settings.setValue(key, value)
+        for action_id, ed in self.editors.items():
+            keys = ed.keySequence().toString()
+            if keys != self.actions.shortcut(action_id):
+                self.actions.set_shortcut(action_id, keys)
+        apply_theme(self.theme.currentText())
+        super().accept()

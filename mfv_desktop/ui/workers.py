@@ -1,0 +1,71 @@
+"""Jobs off the GUI thread. A worker thread runs a job generator (recorded in the store) and sends
+plain Progress values back by signal; slots on the GUI thread draw them. Cancel stops the job at its
+next yield. Workers never touch widgets."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from mfv_desktop.progress import Cancelled, Progress
+
+
+class _Runner(QObject):
+    progress = Signal(object)  # Progress
+    finished = Signal(object)  # the job's result
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, work: Callable[[Callable[[Progress], None], Callable[[], bool]], Any]):
+        super().__init__()
+        self.work = work
+        self.cancel_flag = threading.Event()
+
+    def run(self) -> None:
+        try:
+            result = self.work(self.progress.emit, self.cancel_flag.is_set)
+        except Cancelled:
+            self.cancelled.emit()
+        except Exception as e:  # noqa: BLE001 - reported to the user, never raised into Qt
+            self.failed.emit(f"{e}\n\n{traceback.format_exc(limit=3)}" if not str(e) else str(e))
+        else:
+            self.finished.emit(result)
+
+
+class Worker(QObject):
+    """One background job: `Worker(work)` where work(on_progress, should_cancel) does the job."""
+
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    done = Signal()  # after any of finished / failed / cancelled
+
+    def __init__(self, work: Callable[[Callable[[Progress], None], Callable[[], bool]], Any],
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.runner = _Runner(work)
+        self.runner.moveToThread(self.thread)
+        self.thread.started.connect(self.runner.run)
+        for sig, mine in ((self.runner.progress, self.progress), (self.runner.finished, self.finished),
+                          (self.runner.failed, self.failed), (self.runner.cancelled, self.cancelled)):
+            sig.connect(mine)
+        for sig in (self.runner.finished, self.runner.failed, self.runner.cancelled):
+            sig.connect(self.thread.quit)
+        self.thread.finished.connect(self.done)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.runner.cancel_flag.set()
+
+    def wait(self, ms: int = 30000) -> bool:
+        return self.thread.wait(ms)
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()

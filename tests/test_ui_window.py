@@ -1,0 +1,204 @@
+"""The main window, driven through its real widgets (offscreen): draw and name boxes, place stamps,
+confirm a suggestion with a key, undo and redo, restart and find every edit saved."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+
+from mfv_desktop.store import scenes as repo
+
+pytestmark = pytest.mark.usefixtures("qapp")
+
+
+def open_window(qtbot, tmp_path, names=()):
+    from mfv_desktop.ui import MainWindow
+    from mfv_desktop.ui.settings import app_settings
+
+    w = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "settings.ini"))
+    queue = list(names)
+    w.ask_name = lambda known, current: queue.pop(0) if queue else None
+    w.confirm = lambda question: True
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    return w
+
+
+def drag(qtbot, canvas, a, b):
+    vp = canvas.viewport()
+    pa, pb = canvas.mapFromScene(*a), canvas.mapFromScene(*b)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=pa)
+    for t in (0.25, 0.5, 0.75, 1.0):
+        qtbot.mouseMove(vp, QPoint(round(pa.x() + t * (pb.x() - pa.x())), round(pa.y() + t * (pb.y() - pa.y()))))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=pb)
+
+
+def key(qtbot, w, keys: str):
+    """Press a shortcut as the user does (through the window's shortcut map)."""
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtTest import QTest
+
+    seq = QKeySequence(keys)[0]
+    if not w.isActiveWindow():  # shortcuts go to the active window
+        w.activateWindow()
+        qtbot.waitUntil(w.isActiveWindow, timeout=2000)
+    QTest.keyClick(w.canvas.viewport(), seq.key(), seq.keyboardModifiers())
+
+
+def labels_of(w):
+    return {(lb.subject, lb.relation, lb.object): lb.status for lb in repo.get_scene(w.store, w.scene_id)[1]}
+
+
+def test_draw_name_confirm_undo_redo_and_find_it_all_after_a_restart(qtbot, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (300, 300), "white").save(photo)
+    w = open_window(qtbot, tmp_path, names=["cup", "apple"])
+    assert w.banner.isVisible() and w.sample_button.isVisible()  # first run: the sample data set is offered
+    w.import_paths([str(photo)])
+    qtbot.waitUntil(lambda: w.scene_id is not None, timeout=20000)
+    assert not w.banner.isVisible()
+    key(qtbot, w, w.acts.shortcut("edit.new_box"))
+    drag(qtbot, w.canvas, (100, 120), (160, 180))
+    drag(qtbot, w.canvas, (100, 20), (160, 80))  # the apple above the cup
+    objs = {o.name: o.box for o in repo.objects(w.store, w.scene_id)}
+    assert set(objs) == {"cup", "apple"}
+    assert objs["cup"].x0 == pytest.approx(100, abs=3) and objs["cup"].y1 == pytest.approx(180, abs=3)
+    key(qtbot, w, w.acts.shortcut("label.suggest"))
+    assert labels_of(w) == {("apple", "above", "cup"): "suggested", ("cup", "below", "apple"): "suggested"}
+    assert len([a for a in w.canvas.arrow_items()]) == 2  # suggestions are drawn as arrows
+    w.relations.table.selectRow(0)
+    first = w.relations.current()
+    key(qtbot, w, "Y")
+    assert labels_of(w)[first] == "confirmed"
+    second = w.relations.current()  # the next suggestion is current now
+    assert second != first and labels_of(w)[second] == "suggested"
+    key(qtbot, w, "J")  # J and K move through the list
+    assert w.relations.current() == first
+    key(qtbot, w, "K")
+    assert w.relations.current() == second
+    # relabel it with key 4 ("right", a deliberate mistake)
+    key(qtbot, w, "4")
+    assert (second[0], "right", second[2]) in labels_of(w) and second not in labels_of(w)
+    key(qtbot, w, "Ctrl+Z")  # undo the relabel
+    assert labels_of(w)[second] == "suggested"
+    key(qtbot, w, "Ctrl+Z")  # undo the confirm
+    assert labels_of(w)[first] == "suggested"
+    key(qtbot, w, "Ctrl+Shift+Z")  # redo the confirm
+    assert labels_of(w)[first] == "confirmed"
+    w.relations.table.selectRow(0)
+    assert w.relations.current() == second
+    key(qtbot, w, "X")  # reject it
+    assert labels_of(w)[second] == "rejected"
+    assert len(w.canvas.arrow_items()) == 1  # rejected relations are not drawn
+    saved = labels_of(w)
+    scene = w.scene_id
+    w.close()
+
+    again = open_window(qtbot, tmp_path)
+    again.library.select_scene(scene)
+    qtbot.waitUntil(lambda: again.scene_id == scene, timeout=5000)
+    assert labels_of(again) == saved
+    assert {o.name: o.box for o in repo.objects(again.store, scene)} == objs
+    again.close()
+
+
+def test_place_stamps_on_a_drawn_scene_and_undo_a_move(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path)
+    w.new_drawing()
+    sid = w.scene_id
+    assert sid is not None
+    blank = Image.open(repo.get_scene(w.store, sid)[0].image).convert("L")
+    assert blank.getextrema() == (255, 255)
+    w.palette.choose("procedural:apple")
+    qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=w.canvas.mapFromScene(400, 200))
+    w.palette.choose("procedural:cup")
+    qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=w.canvas.mapFromScene(400, 560))
+    objs = {o.name: o for o in repo.objects(w.store, sid)}
+    assert set(objs) == {"apple", "cup"} and objs["apple"].stamp == "procedural:apple"
+    cx, cy = objs["apple"].box.center
+    assert (cx, cy) == (pytest.approx(400, abs=2), pytest.approx(200, abs=2))
+    drawn = Image.open(repo.get_scene(w.store, sid)[0].image).convert("L")
+    assert drawn.getextrema()[0] < 200  # the image was drawn again with the stamps on it
+    w.suggest()
+    assert labels_of(w)[("apple", "above", "cup")] == "suggested"
+    # move the apple by dragging it (select mode), then undo the move
+    key(qtbot, w, "V")
+    before = objs["apple"].box
+    drag(qtbot, w.canvas, (cx, cy), (cx + 100, cy))
+    moved = next(o.box for o in repo.objects(w.store, sid) if o.name == "apple")
+    assert moved.x0 == pytest.approx(before.x0 + 100, abs=3)
+    key(qtbot, w, "Ctrl+Z")
+    assert next(o.box for o in repo.objects(w.store, sid) if o.name == "apple") == before
+    w.close()
+
+
+def test_shortcuts_are_remapped_and_remembered_with_the_layout(qtbot, tmp_path):
+    from mfv_desktop.ui.actions import CheatSheet
+
+    w = open_window(qtbot, tmp_path)
+    w.acts.set_shortcut("label.confirm", "C")
+    w.resize(w.width(), 640)
+    w.docks["stamps"].hide()
+    sheet = CheatSheet(w.acts, w.relations.vocabulary)
+    rows = {sheet.table.item(r, 1).text(): sheet.table.item(r, 2).text() for r in range(sheet.table.rowCount())}
+    assert rows["Confirm relation"] == "C" and rows["Relation 1: above"] == "1"
+    w.close()
+    again = open_window(qtbot, tmp_path)
+    assert again.acts["label.confirm"].shortcut().toString() == "C"
+    assert again.height() == 640 and again.docks["stamps"].isHidden() and not again.docks["relations"].isHidden()
+    again.close()
+
+
+def test_a_second_window_on_the_same_store_is_read_only(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path)
+    other = open_window(qtbot, tmp_path / "x")  # another data folder: writable
+    assert not other.store.read_only
+    other.close()
+    from mfv_desktop.ui import MainWindow
+    from mfv_desktop.ui.settings import app_settings
+
+    second = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "s2.ini"))
+    qtbot.addWidget(second)
+    assert second.store.read_only and "Read-only" in second.banner_text.text()
+    second.close()
+    w.close()
+
+
+def test_generating_scenes_runs_in_the_background_and_fills_the_library(qtbot, tmp_path):
+    from mfv_desktop.jobs import GenerateSpec
+
+    w = open_window(qtbot, tmp_path)
+    worker = w.generate(GenerateSpec(n_scenes=6, canvas=256, split="x"), "gen")
+    assert worker is not None and w.job_bar.isVisible()
+    qtbot.waitUntil(lambda: not worker.is_running(), timeout=60000)
+    qtbot.waitUntil(lambda: w.scene_id is not None, timeout=5000)
+    assert repo.count_scenes(w.store, "gen") == 6 and not w.banner.isVisible()
+    assert len(labels_of(w)) > 0  # generated scenes come with their relations
+    w.close()
+
+
+def test_opening_the_window_imports_no_torch(tmp_path):
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from mfv_desktop.ui import MainWindow
+        from mfv_desktop.ui.settings import app_settings
+        w = MainWindow(data_dir={str(tmp_path / 'data')!r}, settings=app_settings({str(tmp_path / 's.ini')!r}))
+        w.show()
+        app.processEvents()
+        assert w.isVisible()
+        print(sorted(m for m in ("torch", "transformers", "open_clip", "open_flamingo") if m in sys.modules))
+        w.close()
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
