@@ -114,6 +114,8 @@ class SceneCanvas(QGraphicsView):
         self._stamp_pixmaps: dict[tuple[str, int, int], QPixmap] = {}
         self._drag: dict | None = None
         self.rubber: QGraphicsRectItem | None = None
+        #: fitted to the window (and kept fitted as it resizes) until the user zooms
+        self.auto_fit = True
 
     # -- what is shown -------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -173,14 +175,19 @@ class SceneCanvas(QGraphicsView):
     def _arrow(self, info: ArrowInfo) -> QGraphicsPathItem:
         colour = CONFIRMED if info.status == "confirmed" else SUGGESTED
         line = QLineF(info.start, info.end)
-        path = QPainterPath(info.start)
-        path.lineTo(info.end)
+        if line.length() > 1e-6:  # a pair labelled both ways gets two arrows side by side
+            n = line.normalVector().unitVector()
+            shift = 0.01 * max(self.size)
+            line.translate(QPointF(n.dx() * shift, n.dy() * shift))
+        start, end = line.p1(), line.p2()
+        path = QPainterPath(start)
+        path.lineTo(end)
         if line.length() > 1e-6:  # the head at the object (anchor) end
             angle = math.atan2(line.dy(), line.dx())
-            size = max(6.0, 0.04 * max(self.size))
+            size = max(6.0, 0.03 * max(self.size))
             for da in (2.6, -2.6):
-                path.moveTo(info.end)
-                path.lineTo(info.end + QPointF(size * math.cos(angle + da), size * math.sin(angle + da)))
+                path.moveTo(end)
+                path.lineTo(end + QPointF(size * math.cos(angle + da), size * math.sin(angle + da)))
         pen = QPen(colour, 2, Qt.PenStyle.SolidLine if info.status == "confirmed" else Qt.PenStyle.DashLine)
         pen.setCosmetic(True)
         item = self.scene().addPath(path, pen)
@@ -188,7 +195,7 @@ class SceneCanvas(QGraphicsView):
         text = self.scene().addSimpleText(info.relation)
         text.setBrush(QBrush(colour))
         text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
-        text.setPos(line.center())
+        text.setPos(line.pointAt(0.3))  # near the subject, so that the two directions' names part
         text.setZValue(4)
         return item
 
@@ -202,6 +209,7 @@ class SceneCanvas(QGraphicsView):
     def zoom(self, factor: float) -> None:
         scale = self.transform().m11() * factor
         if 0.02 <= scale <= 64:
+            self.auto_fit = False
             self.scale(factor, factor)
             self._update_smoothing()
 
@@ -215,7 +223,13 @@ class SceneCanvas(QGraphicsView):
         if self.size != (0, 0):
             self.setTransform(QTransform())
             self.fitInView(QRectF(0, 0, *self.size), Qt.AspectRatioMode.KeepAspectRatio)
+            self.auto_fit = True
             self._update_smoothing()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.auto_fit:
+            self.fit()
 
     def _update_smoothing(self) -> None:
         """Crisp pixels when zoomed in beyond 100%, smooth when zoomed out."""

@@ -95,9 +95,10 @@ class SceneListModel(QAbstractListModel):
         if s is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{s.name}  ·  {s.split}  ·  {s.n_objects} obj  ·  {s.n_confirmed} ✓  {s.n_suggested} ?"
+            return f"{s.name}   {s.n_objects} obj · {s.n_confirmed}✓ {s.n_suggested}?"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{s.dataset} / {s.name}: {s.width}x{s.height}, {s.n_objects} objects"
+            return (f"{s.dataset} / {s.name} ({s.split}): {s.width}x{s.height}, {s.n_objects} objects, "
+                    f"{s.n_confirmed} confirmed and {s.n_suggested} suggested relations")
         if role == Qt.ItemDataRole.UserRole:
             return s.id
         if role == Qt.ItemDataRole.DecorationRole:

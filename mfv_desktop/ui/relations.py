@@ -33,8 +33,10 @@ class RelationPanel(QWidget):
         self._advance = False
         self.vocabulary: list[str] = []
         self.table = QTableWidget(0, 4, self)
-        self.table.setHorizontalHeaderLabels(["subject", "relation", "object (anchor)", "status"])
+        self.table.setHorizontalHeaderLabels(["subject", "relation", "object", "status"])
+        self.table.horizontalHeaderItem(2).setToolTip("the anchor: the subject is <relation> of it")
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
