@@ -32,6 +32,12 @@ def test_a_new_store_is_at_the_newest_revision_with_wal_and_foreign_keys(store):
     assert names["above"] == "base" and names["below_left"] == "composite"
 
 
+def test_the_app_knows_every_migration():
+    from mfv_desktop.store.db import REVISIONS, migration_revisions
+
+    assert migration_revisions() == (set(REVISIONS), REVISIONS[-1])
+
+
 def test_the_schema_the_migrations_build_is_the_models_schema(store):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -95,7 +95,17 @@ def _alembic_config(connection=None):
     return cfg
 
 
+#: the schema revisions this app knows, oldest first (database/versions/; a test keeps them in step),
+#: so that opening a store at the newest revision does not need to import Alembic
+REVISIONS: tuple[str, ...] = ("0001", "0002")
+
+
 def known_revisions() -> tuple[set[str], str]:
+    return set(REVISIONS), REVISIONS[-1]
+
+
+def migration_revisions() -> tuple[set[str], str]:
+    """What the migration scripts in database/ say (the source of truth for REVISIONS)."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_alembic_config())

@@ -161,8 +161,6 @@ class SceneLibrary(QWidget):
         self.view.setModel(self.model)
         self.view.setUniformItemSizes(True)
         self.view.setIconSize(QSize(THUMB // 2, THUMB // 2))
-        self.view.setLayoutMode(QListView.LayoutMode.Batched)
-        self.view.setBatchSize(100)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
         self.view.activated.connect(lambda idx: self.sceneActivated.emit(idx.data(Qt.ItemDataRole.UserRole)))
         top = QHBoxLayout()

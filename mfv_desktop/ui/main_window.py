@@ -63,7 +63,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.library = SceneLibrary(self.store, self)
         self.relations = RelationPanel(self)
-        self.palette = StampPalette(self.store.data_dir / "stamps", self)
+        self.palette = StampPalette(self.store.data_dir / "stamps", self.store.data_dir / "cache" / "stamps", self)
         self.docks = {name: self._dock(name, title, w, area) for name, title, w, area in (
             ("library", "Scenes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("relations", "Relations", self.relations, Qt.DockWidgetArea.RightDockWidgetArea),

@@ -15,8 +15,15 @@ from mfv_desktop.scenes import CutoutStamp, SceneError, Stamp, procedural_stamps
 ICON = 48
 
 
-def _icon(stamp: Stamp) -> QIcon:
+def _icon(stamp: Stamp, cache: Path) -> QIcon:
+    """The stamp's icon; a procedural stamp's is drawn once into the disk cache (start-up stays fast)."""
+    cached = cache / f"{stamp.id.replace(':', '-')}-{ICON}.png"
+    if stamp.id.startswith("procedural:") and cached.is_file():
+        return QIcon(str(cached))
     img = stamp.render(ICON).convert("RGBA")
+    if stamp.id.startswith("procedural:"):
+        cache.mkdir(parents=True, exist_ok=True)
+        img.save(cached)
     q = QImage(img.tobytes("raw", "RGBA"), img.width, img.height, 4 * img.width, QImage.Format.Format_RGBA8888)
     return QIcon(QPixmap.fromImage(q.copy()))
 
@@ -26,9 +33,9 @@ class StampPalette(QWidget):
 
     stampChosen = Signal(str, str)
 
-    def __init__(self, stamps_dir: Path, parent: QWidget | None = None):
+    def __init__(self, stamps_dir: Path, cache: Path, parent: QWidget | None = None):
         super().__init__(parent)
-        self.stamps_dir = stamps_dir
+        self.stamps_dir, self.cache = stamps_dir, cache
         self.list = QListWidget(self)
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setIconSize(QSize(ICON, ICON))
@@ -52,7 +59,7 @@ class StampPalette(QWidget):
                 continue
 
     def _add(self, stamp: Stamp) -> QListWidgetItem:
-        item = QListWidgetItem(_icon(stamp), stamp.name)
+        item = QListWidgetItem(_icon(stamp, self.cache), stamp.name)
         item.setData(Qt.ItemDataRole.UserRole, stamp.id)
         item.setToolTip(stamp.id)
         self.list.addItem(item)
