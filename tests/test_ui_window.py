@@ -202,3 +202,49 @@ def test_opening_the_window_imports_no_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from mfv_desktop.scenes import Box
+    from mfv_desktop.ui.settings import SettingsDialog
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    Image.new("RGB", (200, 200), "white").save(folder / "one.png")
+    Image.new("RGB", (200, 100), "grey").save(folder / "two.jpg")
+    w = open_window(qtbot, tmp_path, names=["mug"])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    w.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                           Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: repo.count_scenes(w.store, "imported") == 2, timeout=20000)
+    qtbot.waitUntil(lambda: w.scene_id is not None, timeout=5000)
+    sid = w.scene_id
+    repo.add_object(w.store, sid, "cup", Box(10, 10, 50, 50))
+    repo.add_object(w.store, sid, "key", Box(100, 10, 140, 50))
+    w.show_scene(sid)
+    cup = next(o.id for o in repo.objects(w.store, sid) if o.name == "cup")
+    w.canvas.select_object(cup)
+    key(qtbot, w, "F2")  # rename cup -> mug
+    assert {o.name for o in repo.objects(w.store, sid)} == {"mug", "key"}
+    w.relations.addRequested.emit("mug", "next_to", "key")  # a relation of the user's own
+    assert labels_of(w) == {("mug", "next_to", "key"): "confirmed"}
+    assert "next_to" in w.relations.vocabulary
+    w.canvas.select_object(next(o.id for o in repo.objects(w.store, sid) if o.name == "key"))
+    key(qtbot, w, "Delete")
+    assert {o.name for o in repo.objects(w.store, sid)} == {"mug"} and labels_of(w) == {}
+    key(qtbot, w, "Ctrl+Z")  # the object comes back with its relation
+    assert labels_of(w) == {("mug", "next_to", "key"): "confirmed"}
+    d = SettingsDialog(w.settings, w.acts, w)
+    d.model.setCurrentText("/models/openflamingo-4b")
+    d.device.setCurrentText("cuda")
+    d.dtype.setCurrentText("bf16")
+    d.editors["scene.next"].setKeySequence("N")
+    d.accept()
+    w._update_model_label()
+    assert w.settings.value("device") == "cuda" and w.acts.shortcut("scene.next") == "N"
+    assert "openflamingo-4b · cuda · bf16" in w.model_label.text()
+    w.close()
