@@ -23,7 +23,7 @@ from sqlalchemy import select
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
 from mfv_desktop.store.errors import StoreError
-from mfv_desktop.store.scenes import add_scenes, dataset_id, write_scene_set
+from mfv_desktop.store.scenes import add_scenes, write_scene_set
 from mfv_desktop.scenes import load_scene_set, resolve_image
 
 from .base import Cancelled, JobSpec, execute

@@ -8,24 +8,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from PIL import Image
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF, QTransform
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
-    QGraphicsView, QWidget,
+    QGraphicsView, QStyle, QStyleOptionGraphicsItem, QWidget,
 )
 
-from mfv_desktop.scenes import Box, stamp_from_id
+from mfv_desktop.scenes import Box, SceneError, stamp_from_id
 from mfv_desktop.store.scenes import Label, ObjectView
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 CONFIRMED, SUGGESTED = QColor("#1b7a2f"), QColor("#e08a00")
 HANDLE_PX = 8  # on screen, whatever the zoom
-MIN_BOX = 4  # image pixels
+MIN_BOX = 4  # a drawn box must be larger than this (image pixels) both ways
+MODES = ("select", "box", "stamp")
+_IGNORE_ZOOM = QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
 
 
-def _pixmap(img) -> QPixmap:
-    """A PIL RGBA image as a QPixmap."""
+def _pixmap(img: Image.Image) -> QPixmap:
+    """A PIL image as a QPixmap (RGBA)."""
     rgba = img.convert("RGBA")
     q = QImage(rgba.tobytes("raw", "RGBA"), rgba.width, rgba.height, 4 * rgba.width, QImage.Format.Format_RGBA8888)
     return QPixmap.fromImage(q.copy())
@@ -35,8 +38,33 @@ def _box(r: QRectF) -> Box:
     return Box(r.left(), r.top(), r.right(), r.bottom())
 
 
+def _cosmetic(colour: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    """A pen of `width` screen pixels whatever the zoom."""
+    pen = QPen(colour, width, style)
+    pen.setCosmetic(True)
+    return pen
+
+
+def _tag(text: str, ink: QColor, fill: QColor, parent: QGraphicsItem | None,
+         above: bool) -> tuple[QGraphicsRectItem, QGraphicsSimpleTextItem]:
+    """A text on a filled rectangle, of constant on-screen size; its position is its bottom-left
+    corner (`above`) or its centre."""
+    tag = QGraphicsRectItem(parent)
+    tag.setFlag(_IGNORE_ZOOM, True)
+    tag.setBrush(QBrush(fill))
+    tag.setPen(QPen(Qt.PenStyle.NoPen))
+    label = QGraphicsSimpleTextItem(text, tag)
+    label.setBrush(QBrush(ink))
+    w, h = label.boundingRect().width() + 6, label.boundingRect().height() + 2
+    tag.setRect(QRectF(0, -h, w, h) if above else QRectF(-w / 2, -h / 2, w, h))
+    label.setPos(tag.rect().left() + 3, tag.rect().top() + 1)
+    return tag, label
+
+
 @dataclass
 class ArrowInfo:
+    """A drawn relation: an arrow from the subject's box centre to the object's (the anchor's)."""
+
     subject: str
     relation: str
     object: str
@@ -45,50 +73,73 @@ class ArrowInfo:
     end: QPointF
 
 
+@dataclass
+class _Drag:
+    kind: str  # "draw" | "move" | "resize" | "pan"
+    start: QPointF  # scene position ("pan": viewport position)
+    oid: int = -1
+    rect: QRectF | None = None  # the box before the drag
+    handle: str = ""
+
+
 class BoxItem(QGraphicsRectItem):
-    """One object's box with its name; the selected one shows 8 resize handles."""
+    """One object's box with its name in a tag above it; the selected one is drawn thicker and shows
+    8 resize handles ("tl", "t", "tr", "l", "r", "bl", "b", "br") of constant on-screen size."""
 
     def __init__(self, obj: ObjectView, colour: QColor):
-        super().__init__(obj.box.x0, obj.box.y0, obj.box.width, obj.box.height)
-        self.obj = obj
-        self.colour = colour
-        pen = QPen(colour, 2)
-        pen.setCosmetic(True)
-        self.setPen(pen)
+        super().__init__()
+        self.obj, self.colour = obj, colour
         self.setBrush(QBrush(QColor(colour.red(), colour.green(), colour.blue(), 28)))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setZValue(2)
-        self.label = QGraphicsSimpleTextItem(obj.name, self)
-        self.label.setBrush(QBrush(colour))
-        self.label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
-        self.label.setPos(obj.box.x0, obj.box.y0)
+        self.tag, self.label = _tag(obj.name, QColor("white"), colour, self, above=True)
+        self.handle_items: dict[str, QGraphicsRectItem] = {}
+        for name in self._points():
+            h = QGraphicsRectItem(-HANDLE_PX / 2, -HANDLE_PX / 2, HANDLE_PX, HANDLE_PX, self)
+            h.setFlag(_IGNORE_ZOOM, True)
+            h.setPen(_cosmetic(colour, 1))
+            h.setBrush(QBrush(QColor("white")))
+            self.handle_items[name] = h
+        self.set_rect(QRectF(obj.box.x0, obj.box.y0, obj.box.width, obj.box.height))
+        self._show_selected(False)
 
-    def handles(self, scale: float) -> dict[str, QRectF]:
-        """Handle name ("tl", "t", ..., "br") -> its rectangle in scene coordinates."""
-        r, h = self.rect(), HANDLE_PX / scale
-        xs = {"l": r.left(), "c": r.center().x(), "r": r.right()}
-        ys = {"t": r.top(), "m": r.center().y(), "b": r.bottom()}
-        out = {}
-        for yk, y in ys.items():
-            for xk, x in xs.items():
-                if (xk, yk) != ("c", "m"):
-                    out[(yk + xk).replace("m", "").replace("c", "")] = QRectF(x - h / 2, y - h / 2, h, h)
-        return out
+    def _points(self) -> dict[str, QPointF]:
+        r = self.rect()
+        xs = {"l": r.left(), "": r.center().x(), "r": r.right()}
+        ys = {"t": r.top(), "": r.center().y(), "b": r.bottom()}
+        return {yk + xk: QPointF(x, y) for yk, y in ys.items() for xk, x in xs.items() if yk + xk}
 
-    def paint(self, painter: QPainter, option, widget=None) -> None:
+    def set_rect(self, r: QRectF) -> None:
+        """Move the box (with its tag and handles) to `r`, in image pixels."""
+        self.setRect(r)
+        self.tag.setPos(r.topLeft())
+        for name, p in self._points().items():
+            self.handle_items[name].setPos(p)
+
+    def handle_at(self, at: QPointF, scale: float) -> str | None:
+        """The handle under scene point `at` at view scale `scale` (corners first), or None."""
+        reach = (HANDLE_PX / 2 + 2) / scale
+        hits = [n for n, p in self._points().items() if abs(at.x() - p.x()) <= reach and abs(at.y() - p.y()) <= reach]
+        return max(hits, key=len, default=None)
+
+    def _show_selected(self, selected: bool) -> None:
+        self.setPen(_cosmetic(self.colour, 3 if selected else 2))
+        for h in self.handle_items.values():
+            h.setVisible(selected)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        option.state &= ~QStyle.StateFlag.State_Selected  # no dashed outline: a thick pen and handles instead
         super().paint(painter, option, widget)
-        if self.isSelected():
-            scale = painter.worldTransform().m11() or 1.0
-            painter.setPen(QPen(self.colour, 0))
-            painter.setBrush(QBrush(QColor("white")))
-            for rect in self.handles(scale).values():
-                painter.drawRect(rect)
 
-    def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-HANDLE_PX, -HANDLE_PX, HANDLE_PX, HANDLE_PX)
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self._show_selected(bool(value))
+        return super().itemChange(change, value)
 
 
 class SceneCanvas(QGraphicsView):
+    """Shows a scene (`show_scene`) and emits intents; modes "select", "box" and "stamp" (`set_mode`)."""
+
     boxDrawn = Signal(object)  # Box
     boxChanged = Signal(int, object)  # object id, Box
     objectSelected = Signal(int)  # -1: nothing
@@ -104,99 +155,106 @@ class SceneCanvas(QGraphicsView):
         self.setMouseTracking(True)
         self.setBackgroundBrush(QBrush(QColor("#3a3a3a")))
         self.mode = "select"
-        self.size = (0, 0)
-        self.key: tuple | None = None  # what scene is shown (for keeping the zoom)
+        self.image_size = (0, 0)
         self.image_item: QGraphicsPixmapItem | None = None
         self.boxes: dict[int, BoxItem] = {}
         self.arrows: list[tuple[ArrowInfo, QGraphicsPathItem]] = []
-        self.stamp: tuple[str, int] | None = None
+        self.stamp: tuple[str, QPixmap] | None = None  # the armed stamp and its picture
         self.preview: QGraphicsPixmapItem | None = None
-        self._stamp_pixmaps: dict[tuple[str, int, int], QPixmap] = {}
-        self._drag: dict | None = None
         self.rubber: QGraphicsRectItem | None = None
+        self._drag: _Drag | None = None
+        self._shown: tuple | None = None  # (image path, width, height, object ids): to keep the zoom
+        self._stamp_pixmaps: dict[tuple[str, int, int], QPixmap | None] = {}
         #: fitted to the window (and kept fitted as it resizes) until the user zooms
         self.auto_fit = True
 
     # -- what is shown -------------------------------------------------------------------------------
     def clear(self) -> None:
+        """Show nothing."""
         self.scene().clear()
-        self.image_item, self.preview, self.rubber, self.key = None, None, None, None
+        self.scene().setSceneRect(QRectF())
+        self.image_size = (0, 0)
+        self.image_item = self.preview = self.rubber = self._drag = self._shown = None
         self.boxes, self.arrows = {}, []
 
     def show_scene(self, image_path: str | None, width: int, height: int, objects: list[ObjectView],
                    labels: list[Label]) -> None:
-        selected = self.selected_object()
-        key = (image_path is None, width, height, tuple(sorted(o.name for o in objects)) if image_path is None
-               else image_path)
-        same = self.key is not None and self.key[1:3] == key[1:3] and (image_path is None) == self.key[0]
+        """Show an image (None: a white width x height canvas with the objects' stamps) with boxes and
+        arrows. The zoom and the selection stay when the same scene is shown again; a new one is fitted."""
+        path = None if image_path is None else str(image_path)
+        ids = frozenset(o.id for o in objects)
+        prev, selected = self._shown, self.selected_object()
+        # the same scene: same image and size, and (for drawn scenes, all of one size) objects in common
+        same = (prev is not None and prev[:3] == (path, width, height)
+                and not (prev[3] and ids and prev[3].isdisjoint(ids)))
         self.clear()
-        self.size = (width, height)
+        self.image_size = (width, height)
         self.scene().setSceneRect(QRectF(0, 0, width, height))
-        if image_path is not None:
-            pm = QPixmap(image_path)
+        if path is not None:
+            pm = QPixmap(path)
         else:
             pm = QPixmap(width, height)
             pm.fill(QColor("white"))
         self.image_item = self.scene().addPixmap(pm)
-        self.image_item.setZValue(0)
-        if image_path is None:
-            for o in objects:
-                if o.stamp:
-                    self._draw_stamp(o)
         for i, o in enumerate(objects):
-            item = BoxItem(o, QColor(PALETTE[i % len(PALETTE)]))
-            self.scene().addItem(item)
-            self.boxes[o.id] = item
+            if path is None and o.stamp:
+                self._draw_stamp(o)
+            self.boxes[o.id] = BoxItem(o, QColor(PALETTE[i % len(PALETTE)]))
+            self.scene().addItem(self.boxes[o.id])
         names = {o.name: o for o in objects}
         for lb in labels:
-            if lb.status == "rejected" or lb.subject not in names or lb.object not in names:
-                continue
-            a, b = names[lb.subject].box.center, names[lb.object].box.center
-            info = ArrowInfo(lb.subject, lb.relation, lb.object, lb.status, QPointF(*a), QPointF(*b))
-            self.arrows.append((info, self._arrow(info)))
-        self.key = key
-        self._update_smoothing()
-        if not same:
+            if lb.status != "rejected" and lb.subject in names and lb.object in names:
+                info = ArrowInfo(lb.subject, lb.relation, lb.object, lb.status,
+                                 QPointF(*names[lb.subject].box.center), QPointF(*names[lb.object].box.center))
+                self.arrows.append((info, self._arrow(info)))
+        self._shown = (path, width, height, ids)
+        if same:
+            self._update_smoothing()
+        else:
             self.fit()
-        if selected is not None and selected in self.boxes:
+        if selected in self.boxes:
             self.select_object(selected)
 
+    def _stamp_pixmap(self, stamp_id: str, w: int, h: int) -> QPixmap | None:
+        """The stamp drawn to fill w x h (cached); None if it cannot be drawn (e.g. a missing cut-out)."""
+        key = (stamp_id, w, h)
+        if key not in self._stamp_pixmaps:
+            if len(self._stamp_pixmaps) > 256:
+                self._stamp_pixmaps.clear()
+            try:
+                img = stamp_from_id(stamp_id).render(max(w, h)).resize((w, h), Image.Resampling.LANCZOS)
+                self._stamp_pixmaps[key] = _pixmap(img)
+            except (SceneError, OSError):
+                self._stamp_pixmaps[key] = None
+        return self._stamp_pixmaps[key]
+
     def _draw_stamp(self, o: ObjectView) -> None:
-        w, h = max(1, round(o.box.width)), max(1, round(o.box.height))
-        k = (o.stamp or "", w, h)
-        if k not in self._stamp_pixmaps:
-            img = stamp_from_id(o.stamp).render(max(w, h))
-            self._stamp_pixmaps[k] = _pixmap(img).scaled(w, h, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                                        Qt.TransformationMode.SmoothTransformation)
-        item = self.scene().addPixmap(self._stamp_pixmaps[k])
-        item.setPos(o.box.x0, o.box.y0)
-        item.setZValue(1)
+        pm = self._stamp_pixmap(o.stamp or "", max(1, round(o.box.width)), max(1, round(o.box.height)))
+        if pm is not None:
+            item = self.scene().addPixmap(pm)
+            item.setPos(o.box.x0, o.box.y0)
+            item.setZValue(1)
 
     def _arrow(self, info: ArrowInfo) -> QGraphicsPathItem:
         colour = CONFIRMED if info.status == "confirmed" else SUGGESTED
-        line = QLineF(info.start, info.end)
-        if line.length() > 1e-6:  # a pair labelled both ways gets two arrows side by side
-            n = line.normalVector().unitVector()
-            shift = 0.01 * max(self.size)
+        line, path = QLineF(info.start, info.end), QPainterPath()
+        if line.length() > 1e-6:
+            n = line.normalVector().unitVector()  # a pair labelled both ways gets two arrows side by side
+            shift = 0.01 * max(self.image_size)
             line.translate(QPointF(n.dx() * shift, n.dy() * shift))
-        start, end = line.p1(), line.p2()
-        path = QPainterPath(start)
-        path.lineTo(end)
-        if line.length() > 1e-6:  # the head at the object (anchor) end
-            angle = math.atan2(line.dy(), line.dx())
-            size = max(6.0, 0.03 * max(self.size))
-            for da in (2.6, -2.6):
-                path.moveTo(end)
-                path.lineTo(end + QPointF(size * math.cos(angle + da), size * math.sin(angle + da)))
-        pen = QPen(colour, 2, Qt.PenStyle.SolidLine if info.status == "confirmed" else Qt.PenStyle.DashLine)
-        pen.setCosmetic(True)
-        item = self.scene().addPath(path, pen)
+            path.moveTo(line.p1())
+            path.lineTo(line.p2())
+            angle, size = math.atan2(line.dy(), line.dx()), max(6.0, 0.03 * max(self.image_size))
+            for da in (2.6, -2.6):  # the head at the object (anchor) end
+                path.moveTo(line.p2())
+                path.lineTo(line.p2() + QPointF(size * math.cos(angle + da), size * math.sin(angle + da)))
+        style = Qt.PenStyle.SolidLine if info.status == "confirmed" else Qt.PenStyle.DashLine
+        item = self.scene().addPath(path, _cosmetic(colour, 2, style))
         item.setZValue(3)
-        text = self.scene().addSimpleText(info.relation)
-        text.setBrush(QBrush(colour))
-        text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
-        text.setPos(line.pointAt(0.3))  # near the subject, so that the two directions' names part
-        text.setZValue(4)
+        tag, _ = _tag(info.relation, colour, QColor(255, 255, 255, 200), None, above=False)
+        self.scene().addItem(tag)
+        tag.setPos(line.pointAt(0.4))  # off the middle, toward the subject, so that both directions' names part
+        tag.setZValue(4)
         return item
 
     def arrow_items(self) -> list[ArrowInfo]:
@@ -220,9 +278,10 @@ class SceneCanvas(QGraphicsView):
         self.zoom(0.8)
 
     def fit(self) -> None:
-        if self.size != (0, 0):
+        """Fit the whole image in the window (and keep it fitted as the window resizes)."""
+        if self.image_size != (0, 0):
             self.setTransform(QTransform())
-            self.fitInView(QRectF(0, 0, *self.size), Qt.AspectRatioMode.KeepAspectRatio)
+            self.fitInView(QRectF(0, 0, *self.image_size), Qt.AspectRatioMode.KeepAspectRatio)
             self.auto_fit = True
             self._update_smoothing()
 
@@ -246,22 +305,19 @@ class SceneCanvas(QGraphicsView):
 
     # -- modes and selection --------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
-        if mode not in ("select", "box", "stamp"):
-            raise ValueError(mode)
+        if mode not in MODES:
+            raise ValueError(f"unknown canvas mode {mode!r}: use one of {MODES}")
         self.mode = mode
-        self.setDragMode(QGraphicsView.DragMode.NoDrag)
-        self.viewport().setCursor(Qt.CursorShape.CrossCursor if mode != "select" else Qt.CursorShape.ArrowCursor)
-        if mode != "stamp" and self.preview is not None:
-            self.scene().removeItem(self.preview)
-            self.preview = None
+        self.viewport().setCursor(Qt.CursorShape.ArrowCursor if mode == "select" else Qt.CursorShape.CrossCursor)
+        self._hide_preview()
 
     def set_stamp(self, stamp_id: str, long_side: int) -> None:
-        self.stamp = (stamp_id, long_side)
-        if self.preview is not None:
-            self.scene().removeItem(self.preview)
-            self.preview = None
+        """Arm a stamp for "stamp" mode (SceneError if it cannot be drawn)."""
+        self.stamp = (stamp_id, _pixmap(stamp_from_id(stamp_id).render(long_side)))
+        self._hide_preview()
 
     def select_object(self, object_id: int) -> None:
+        """Select a box (an unknown id, e.g. -1: none)."""
         self.scene().clearSelection()
         if object_id in self.boxes:
             self.boxes[object_id].setSelected(True)
@@ -269,121 +325,134 @@ class SceneCanvas(QGraphicsView):
     def selected_object(self) -> int | None:
         return next((oid for oid, item in self.boxes.items() if item.isSelected()), None)
 
-    # -- mouse ------------------------------------------------------------------------------------------
+    # -- mouse and keys ------------------------------------------------------------------------------------
+    def _scale(self) -> float:
+        return self.transform().m11() or 1.0
+
     def _clip(self, r: QRectF) -> QRectF:
-        return r.normalized().intersected(QRectF(0, 0, *self.size))
+        return r.normalized().intersected(QRectF(0, 0, *self.image_size))
+
+    def _hit(self, at: QPointF) -> int | None:
+        """The smallest box under scene point `at`."""
+        under = [(item.rect().width() * item.rect().height(), oid) for oid, item in self.boxes.items()
+                 if item.rect().contains(at)]
+        return min(under)[1] if under else None
 
     def _stamp_box(self, at: QPointF) -> Box | None:
-        if self.stamp is None:
+        """Where the armed stamp goes when clicked at `at`: centred there, shrunk and moved into the image."""
+        if self.stamp is None or self.image_size == (0, 0):
             return None
-        stamp_id, side = self.stamp
-        img = stamp_from_id(stamp_id).render(side)
-        w, h = min(img.width, self.size[0]), min(img.height, self.size[1])
-        x0 = min(max(at.x() - w / 2, 0), self.size[0] - w)
-        y0 = min(max(at.y() - h / 2, 0), self.size[1] - h)
+        pm, (iw, ih) = self.stamp[1], self.image_size
+        s = min(1.0, iw / pm.width(), ih / pm.height())
+        w, h = pm.width() * s, pm.height() * s
+        x0, y0 = min(max(at.x() - w / 2, 0), iw - w), min(max(at.y() - h / 2, 0), ih - h)
         return Box(x0, y0, x0 + w, y0 + h)
-
-    def mousePressEvent(self, event) -> None:
-        at = self.mapToScene(event.position().toPoint())
-        if event.button() != Qt.MouseButton.LeftButton or self.size == (0, 0):
-            return super().mousePressEvent(event)
-        if self.mode == "box":
-            self._drag = {"kind": "draw", "start": at}
-            self.rubber = self.scene().addRect(QRectF(at, at), QPen(QColor("#00a0ff"), 0, Qt.PenStyle.DashLine))
-            self.rubber.setZValue(5)
-            return
-        if self.mode == "stamp":
-            box = self._stamp_box(at)
-            if box is not None:
-                self.stampPlaced.emit(self.stamp[0], box)
-            return
-        scale = self.transform().m11() or 1.0
-        sel = self.selected_object()
-        if sel is not None:  # a handle of the selected box?
-            for name, rect in self.boxes[sel].handles(scale).items():
-                if rect.contains(at):
-                    self._drag = {"kind": "resize", "id": sel, "handle": name, "rect": self.boxes[sel].rect()}
-                    return
-        hit = next((oid for oid, item in sorted(self.boxes.items(), key=lambda kv: kv[1].rect().width()
-                                                * kv[1].rect().height()) if item.rect().contains(at)), None)
-        self.select_object(hit if hit is not None else -1)
-        self.objectSelected.emit(hit if hit is not None else -1)
-        if hit is not None:
-            self._drag = {"kind": "move", "id": hit, "start": at, "rect": self.boxes[hit].rect()}
-        else:
-            self._drag = {"kind": "pan", "start": event.position()}
-
-    def mouseMoveEvent(self, event) -> None:
-        at = self.mapToScene(event.position().toPoint())
-        if self.mode == "stamp" and self.stamp is not None and self.size != (0, 0):
-            self._move_preview(at)
-        d = self._drag
-        if d is None:
-            return super().mouseMoveEvent(event)
-        if d["kind"] == "draw" and self.rubber is not None:
-            self.rubber.setRect(QRectF(d["start"], at).normalized())
-        elif d["kind"] == "move":
-            r = QRectF(d["rect"]).translated(at - d["start"])
-            r.moveLeft(min(max(r.left(), 0), self.size[0] - r.width()))
-            r.moveTop(min(max(r.top(), 0), self.size[1] - r.height()))
-            self.boxes[d["id"]].setRect(r)
-            self.boxes[d["id"]].label.setPos(r.topLeft())
-        elif d["kind"] == "resize":
-            r = QRectF(d["rect"])
-            h = d["handle"]
-            if "l" in h:
-                r.setLeft(at.x())
-            if "r" in h:
-                r.setRight(at.x())
-            if "t" in h:
-                r.setTop(at.y())
-            if "b" in h:
-                r.setBottom(at.y())
-            r = self._clip(r)
-            self.boxes[d["id"]].setRect(r)
-            self.boxes[d["id"]].label.setPos(r.topLeft())
-        elif d["kind"] == "pan":
-            delta = event.position() - d["start"]
-            d["start"] = event.position()
-            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
-            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
-
-    def mouseReleaseEvent(self, event) -> None:
-        d, self._drag = self._drag, None
-        if d is None or event.button() != Qt.MouseButton.LeftButton:
-            return super().mouseReleaseEvent(event)
-        if d["kind"] == "draw" and self.rubber is not None:
-            r = self._clip(self.rubber.rect())
-            self.scene().removeItem(self.rubber)
-            self.rubber = None
-            if r.width() >= MIN_BOX and r.height() >= MIN_BOX:
-                self.boxDrawn.emit(_box(r))
-        elif d["kind"] in ("move", "resize"):
-            r = self._clip(self.boxes[d["id"]].rect())
-            if r != d["rect"] and r.width() >= 1 and r.height() >= 1:
-                self.boxChanged.emit(d["id"], _box(r))
-
-    def mouseDoubleClickEvent(self, event) -> None:
-        oid = self.selected_object()
-        if oid is not None and self.mode == "select":
-            self.renameRequested.emit(oid)
-        else:
-            super().mouseDoubleClickEvent(event)
-
-    def keyPressEvent(self, event) -> None:
-        oid = self.selected_object()
-        if oid is not None and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
-            self.deleteRequested.emit(oid)
-            return
-        super().keyPressEvent(event)
 
     def _move_preview(self, at: QPointF) -> None:
         box = self._stamp_box(at)
         if box is None:
             return
         if self.preview is None:
-            stamp_id, side = self.stamp
-            self.preview = self.scene().addPixmap(_pixmap(stamp_from_id(stamp_id).render(side)))
+            self.preview = self.scene().addPixmap(self.stamp[1])
             self.preview.setOpacity(0.5)
             self.preview.setZValue(6)
+        self.preview.setScale(box.width / self.stamp[1].width())
         self.preview.setPos(box.x0, box.y0)
+
+    def _hide_preview(self) -> None:
+        if self.preview is not None:
+            self.scene().removeItem(self.preview)
+            self.preview = None
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or self.image_size == (0, 0):
+            return super().mousePressEvent(event)
+        at = self.mapToScene(event.position().toPoint())
+        if self.mode == "box":
+            self._drag = _Drag("draw", at)
+            self.rubber = self.scene().addRect(QRectF(at, at), _cosmetic(QColor("#00a0ff"), 1, Qt.PenStyle.DashLine))
+            self.rubber.setZValue(5)
+        elif self.mode == "stamp":
+            box = self._stamp_box(at)
+            if box is not None:
+                self.stampPlaced.emit(self.stamp[0], box)
+        else:
+            sel = self.selected_object()
+            handle = self.boxes[sel].handle_at(at, self._scale()) if sel is not None else None
+            if handle is not None:
+                self._drag = _Drag("resize", at, sel, self.boxes[sel].rect(), handle)
+                return
+            hit = self._hit(at)
+            self.select_object(-1 if hit is None else hit)
+            self.objectSelected.emit(-1 if hit is None else hit)  # the window may show the scene again
+            if hit in self.boxes:
+                self._drag = _Drag("move", at, hit, self.boxes[hit].rect())
+            else:
+                self._drag = _Drag("pan", event.position())
+
+    def _dragged(self, d: _Drag, at: QPointF) -> QRectF:
+        """The box being moved or resized, with the mouse at scene point `at`, kept in the image."""
+        r = QRectF(d.rect)
+        if d.kind == "move":
+            r.translate(at - d.start)
+            r.moveLeft(min(max(r.left(), 0), self.image_size[0] - r.width()))
+            r.moveTop(min(max(r.top(), 0), self.image_size[1] - r.height()))
+            return r
+        for side, setter, value in (("l", r.setLeft, at.x()), ("r", r.setRight, at.x()),
+                                    ("t", r.setTop, at.y()), ("b", r.setBottom, at.y())):
+            if side in d.handle:
+                setter(value)
+        return self._clip(r)
+
+    def mouseMoveEvent(self, event) -> None:
+        at = self.mapToScene(event.position().toPoint())
+        if self.mode == "stamp":
+            self._move_preview(at)
+        d = self._drag
+        if d is None:
+            return super().mouseMoveEvent(event)
+        if d.kind == "draw" and self.rubber is not None:
+            self.rubber.setRect(QRectF(d.start, at).normalized())
+        elif d.kind == "pan":
+            delta, d.start = event.position() - d.start, event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+        elif d.oid in self.boxes:
+            self.boxes[d.oid].set_rect(self._dragged(d, at))
+
+    def mouseReleaseEvent(self, event) -> None:
+        d, self._drag = self._drag, None
+        if d is None or event.button() != Qt.MouseButton.LeftButton:
+            return super().mouseReleaseEvent(event)
+        if d.kind == "draw" and self.rubber is not None:
+            r = self._clip(self.rubber.rect())
+            self.scene().removeItem(self.rubber)
+            self.rubber = None
+            if r.width() > MIN_BOX and r.height() > MIN_BOX:
+                self.boxDrawn.emit(_box(r))
+        elif d.kind in ("move", "resize") and d.oid in self.boxes:
+            item = self.boxes[d.oid]
+            r = self._clip(item.rect())
+            if r != d.rect and r.width() >= 1 and r.height() >= 1:
+                self.boxChanged.emit(d.oid, _box(r))  # once, on release; the window shows the scene again
+            else:
+                item.set_rect(d.rect)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        hit = self._hit(self.mapToScene(event.position().toPoint())) if self.mode == "select" else None
+        if hit is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.select_object(hit)
+            self.renameRequested.emit(hit)
+        else:
+            self.mousePressEvent(event)  # a second click, as QWidget does
+
+    def keyPressEvent(self, event) -> None:
+        oid = self.selected_object()
+        if oid is not None and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.deleteRequested.emit(oid)
+        else:
+            super().keyPressEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        self._hide_preview()
+        super().leaveEvent(event)

@@ -30,7 +30,7 @@ class _Runner(QObject):
         except Cancelled:
             self.cancelled.emit()
         except Exception as e:  # noqa: BLE001 - reported to the user, never raised into Qt
-            self.failed.emit(f"{e}\n\n{traceback.format_exc(limit=3)}" if not str(e) else str(e))
+            self.failed.emit(str(e) or f"{type(e).__name__}\n{traceback.format_exc(limit=3)}")
         else:
             self.finished.emit(result)
 
