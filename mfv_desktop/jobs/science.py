@@ -92,6 +92,7 @@ def run_aie(spec: AIESpec) -> JobGen:
     from mfv_desktop.fv import average_indirect_effect, mean_head_activations, within
 
     backend = _backend(spec)
+    provenance = backend.provenance()  # hashes the model's files: once per job
     out = Path(spec.out)
     n_rel = len(spec.relations)
     summary: dict[str, Any] = {"relations": {}}
@@ -100,7 +101,7 @@ def run_aie(spec: AIESpec) -> JobGen:
         clean = build_tasks(spec.scenes, TaskSpec(kind="clean", **base))
         corrupted = build_tasks(spec.scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base))  # type: ignore[arg-type]
         key = {"clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-               **{k: backend.provenance()[k] for k in _SAME_MODEL}}
+               **{k: provenance[k] for k in _SAME_MODEL}}
         done = _finished_aie(out / rel, key)
         if done is not None:  # an interrupted job resumes after its last finished relation
             summary["relations"][rel] = done
@@ -120,7 +121,7 @@ def run_aie(spec: AIESpec) -> JobGen:
             "relation": rel, "k": spec.k, "n_prompts": res.n_prompts, "base_prob": res.base_prob,
             "clean_accuracy": mean.clean_accuracy, "mean_over": mean.n_used, "only_correct": mean.only_correct,
             "notes": mean.notes, "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-            "corruption": spec.corruption, "provenance": backend.provenance(),
+            "corruption": spec.corruption, "provenance": provenance,
         }
         _save_arrays(out / rel / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
         _save_arrays(out / rel / "aie.safetensors", {"aie": res.aie}, meta)

@@ -61,14 +61,15 @@ def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], 
         row = s.get(m.Run, run_id)
         row.out = str(folder.relative_to(store.data_dir))
         row.status, row.pid, row.started, row.error = "running", os.getpid(), time.time(), None
-    last = [0.0]
+    last = 0.0
 
     def progress(p: Progress) -> None:
+        nonlocal last
         if on_progress:
             on_progress(p)
         now = time.time()
-        if now - last[0] >= UPDATE_EVERY_S or p.done >= p.total:
-            last[0] = now
+        if now - last >= UPDATE_EVERY_S or p.done >= p.total:
+            last = now
             with store.session() as s:
                 r = s.get(m.Run, run_id)
                 r.done, r.total, r.message, r.updated = p.done, p.total, p.message[:200], now

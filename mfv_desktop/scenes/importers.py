@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import os
 import re
 import stat
 import warnings
-from collections import Counter
+from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -111,16 +112,29 @@ def _regular_file(path: Path, fix: str, max_bytes: int | None = None) -> int:
     return st.st_size
 
 
+#: sha256 -> (width, height, format) of images already decoded in full: an import checks a file,
+#: then the store checks it again as it copies it in, and many scenes may share one image
+_DECODED: "OrderedDict[tuple[str, int], tuple[int, int, str]]" = OrderedDict()
+_DECODED_MAX = 4096
+
+
 def check_image(path: StrPath, max_pixels: int = MAX_PIXELS) -> ImageInfo:
-    """Open, size-check and fully decode an image; BadImport (naming the file) if it is not usable."""
+    """Open, size-check and fully decode an image; BadImport (naming the file) if it is not usable.
+    Bytes already decoded in this process (same sha256) are not decoded again."""
     p = Path(path)
     size = _regular_file(p, _IMAGE_FIX)
     limit = f"over the pixel limit of {max_pixels:,}; use a smaller image"
     try:
+        data = p.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        known = _DECODED.get((digest, max_pixels))
+        if known is not None:
+            _DECODED.move_to_end((digest, max_pixels))
+            return ImageInfo(p.resolve(), *known, digest, size)
         with warnings.catch_warnings():
             # our own limit applies (below), whatever Pillow's global MAX_IMAGE_PIXELS says
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p, formats=IMAGE_FORMATS) as img:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
                 width, height = img.size
                 if width <= 0 or height <= 0:
                     raise BadImport(f"{p} has no pixels ({width}x{height}); {_IMAGE_FIX}")
@@ -128,8 +142,6 @@ def check_image(path: StrPath, max_pixels: int = MAX_PIXELS) -> ImageInfo:
                     raise BadImport(f"{p} is {width}x{height} = {width * height:,} pixels, {limit}")
                 img.load()
                 fmt = str(img.format)
-        with p.open("rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
     except BadImport:
         raise
     except Image.DecompressionBombError as e:
@@ -137,6 +149,9 @@ def check_image(path: StrPath, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     except Exception as e:  # Pillow's decoders raise many kinds of errors on hostile bytes
         raise BadImport(f"{p} is not a readable image, or is truncated or corrupt ({type(e).__name__}: {e}); "
                         f"{_IMAGE_FIX}") from e
+    _DECODED[(digest, max_pixels)] = (width, height, fmt)
+    if len(_DECODED) > _DECODED_MAX:
+        _DECODED.popitem(last=False)
     return ImageInfo(p.resolve(), width, height, fmt, digest, size)
 
 
