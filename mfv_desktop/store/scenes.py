@@ -77,6 +77,18 @@ def ensure_relation(s: Session, name: str) -> None:
         s.flush()
 
 
+def splits(store: Store) -> list[str]:
+    with store.session() as s:
+        return list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
+
+
+def object_names(store: Store, limit: int = 2000) -> list[str]:
+    """Object names, the most used first (for completion)."""
+    with store.session() as s:
+        return list(s.scalars(select(m.SceneObject.name).group_by(m.SceneObject.name)
+                              .order_by(func.count().desc(), m.SceneObject.name).limit(limit)))
+
+
 def relations(store: Store) -> list[m.Relation]:
     with store.session() as s:
         return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))

@@ -20,10 +20,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QListView, QStyledItemDelegate,
     QStyleOptionViewItem, QToolButton, QVBoxLayout, QWidget,
 )
-from sqlalchemy import func, select
 
 from mfv_desktop.store import Store
-from mfv_desktop.store import models as m
 from mfv_desktop.store import scenes as repo
 
 PAGE = 200  #: rows fetched from the store at a time
@@ -57,15 +55,6 @@ def make_thumb(image: Path, dest: Path) -> QImage:
         if img.save(str(tmp), "PNG"):
             tmp.replace(dest)
     return img
-
-
-def choices(store: Store, names: int = 2000) -> tuple[list[str], list[str]]:
-    """The splits present, and the object names (most frequent first) for the completer."""
-    with store.session() as s:
-        splits = list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
-        objects = list(s.scalars(select(m.SceneObject.name).group_by(m.SceneObject.name)
-                                 .order_by(func.count().desc(), m.SceneObject.name).limit(names)))
-    return splits, objects
 
 
 class _Thumbs(QObject):
@@ -264,7 +253,7 @@ class SceneLibrary(QWidget):
         """Data sets (with counts), relations, splits and object names from the store; keeps the choices."""
         combos = (self.dataset, self.relation, self.split)
         keep = [c.currentData() for c in combos]
-        splits, names = choices(self.store)
+        splits, names = repo.splits(self.store), repo.object_names(self.store)
         items = (
             [("All data sets", None)] + [(f"{d['name']} ({d['n_scenes']:,})", d["name"])
                                          for d in repo.datasets(self.store)],

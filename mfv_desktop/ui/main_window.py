@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
             self.notify(error, error=True)
         return error is None
 
-    def _object_named(self, object_id: int) -> repo.ObjectView | None:
+    def _object(self, object_id: int) -> repo.ObjectView | None:
         return next((o for o in repo.objects(self.store, self.scene_id) if o.id == object_id), None) \
             if self.scene_id is not None else None
 
@@ -245,34 +245,26 @@ class MainWindow(QMainWindow):
         if oid is not None:
             fn(oid)
 
-    def _known_names(self) -> list[str]:
-        from sqlalchemy import select
-
-        from mfv_desktop.store import models as m
-
-        with self.store.session() as s:
-            return list(s.scalars(select(m.SceneObject.name).distinct().limit(5000)))
-
     def add_box(self, box: Box) -> None:
-        name = self.ask_name(self._known_names(), "")
+        name = self.ask_name(repo.object_names(self.store), "")
         if name:
             self.edit(cmd.AddObject, name, box)
 
     def move_box(self, object_id: int, box: Box) -> None:
-        o = self._object_named(object_id)
+        o = self._object(object_id)
         if o is not None and o.box != box:
             self.edit(cmd.MoveObject, o.name, o.box, box)
 
     def rename_object(self, object_id: int) -> None:
-        o = self._object_named(object_id)
+        o = self._object(object_id)
         if o is None:
             return
-        name = self.ask_name(self._known_names(), o.name)
+        name = self.ask_name(repo.object_names(self.store), o.name)
         if name and name != o.name:
             self.edit(cmd.RenameObject, o.name, name)
 
     def delete_object(self, object_id: int) -> None:
-        o = self._object_named(object_id)
+        o = self._object(object_id)
         if o is not None:
             self.edit(cmd.DeleteObject, o.name)
 
