@@ -3,11 +3,11 @@ image copies and content-addressed array artifacts in one data folder. No torch,
 
 from . import models
 from .artifacts import Artifacts
-from .db import Store, backup, database_revision, interrupted_runs, known_revisions, open_store
+from .db import Store, backup, database_revision, known_revisions, open_store
 from .errors import ArtifactCorrupt, StoreError, StoreLocked, StoreReadOnly, StoreTooNew
 from .paths import default_data_dir
 
 __all__ = [
     "ArtifactCorrupt", "Artifacts", "Store", "StoreError", "StoreLocked", "StoreReadOnly", "StoreTooNew", "backup",
-    "database_revision", "default_data_dir", "interrupted_runs", "known_revisions", "models", "open_store",
+    "database_revision", "default_data_dir", "known_revisions", "models", "open_store",
 ]

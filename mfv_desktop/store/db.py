@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, event, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -254,8 +254,3 @@ def _mark_interrupted(store: Store) -> None:
     with store.session() as s:
         s.execute(update(Run).where(Run.status.in_(("running", "pending")))
                   .values(status="interrupted", message="interrupted: the process ended before the job did"))
-
-
-def interrupted_runs(store: Store) -> list[Run]:
-    with store.session() as s:
-        return list(s.scalars(select(Run).where(Run.status == "interrupted").order_by(Run.id)))

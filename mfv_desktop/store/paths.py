@@ -29,7 +29,5 @@ def default_data_dir() -> Path:
 
 
 def migrations_folder() -> Path:
-    """database/ beside the package (a source checkout or an installed bundle that ships it)."""
-    here = Path(__file__).resolve().parents[2] / "database"
-    env = os.environ.get("MFV_MIGRATIONS")
-    return Path(env) if env else here
+    """database/ beside the package (a source checkout, or a bundle that ships it there)."""
+    return Path(__file__).resolve().parents[2] / "database"
