@@ -47,7 +47,7 @@ def _model_kw(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mfv_desktop.scenes.model import BASE_RELATIONS
+    from mfv_desktop.scenes.model import BASE_RELATIONS, DIAGONAL_RELATIONS
 
     rels = ",".join(BASE_RELATIONS)
     p = argparse.ArgumentParser(prog="mfv", description="Multimodal function vectors, headless.")
@@ -110,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--all-prompts", dest="only_correct", action="store_false",
                    help="average over all clean prompts, not only the correctly answered ones")
+    s.add_argument("--method", choices=["fast", "reference"], default="fast",
+                   help="fast: the last position recomputed alone for many heads at once; reference: one "
+                        "full forward pass per head (slow; the same numbers)")
+    _model_args(s)
+
+    s = sub.add_parser("preview", help="attribution patching: a quick linear estimate of every head's AIE")
+    s.add_argument("--scenes", required=True)
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
+    s.add_argument("--relations", type=_csv, default=rels)
+    s.add_argument("--k", type=int, default=4)
+    s.add_argument("--n-prompts", type=int, default=100)
+    s.add_argument("--split")
+    s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--compare", default="", help="an `mfv aie` output folder: print the rank correlation with it")
     _model_args(s)
 
     s = sub.add_parser("extract", help="a function vector from the top heads (or given heads)")
@@ -133,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layers", type=_ints)
     s.add_argument("--strengths", type=_floats, default=(1.0,), help="e.g. 1,2,4,8")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--method", choices=["fast", "reference"], default="fast")
     _model_args(s)
 
     s = sub.add_parser("evaluate", help="0-shot, K-shot ICL and 0-shot + vector accuracy per relation")
@@ -156,15 +172,86 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--export", default="", help="write the trained model folder here at the end")
     s.add_argument("--init-from", default="", help="continue from an exported model folder (e.g. resources/bundled)")
 
-    s = sub.add_parser("measure", help="the paper's measurements of a model on fresh scenes (ICL, AIE, "
-                                       "vectors, sweeps, novel objects, analogies), as a Markdown report")
-    s.add_argument("--out", default="runs/measure")
-    s.add_argument("--n-prompts", type=int, default=500)
-    s.add_argument("--n-aie", type=int, default=500)
+    s = sub.add_parser("finetune", help="fine-tune a function vector (the model frozen) on zero-shot prompts")
+    s.add_argument("--vector", default="", help="the extracted vector to start from (its relation and layer)")
+    s.add_argument("--scenes", required=True)
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
+    s.add_argument("--init", choices=["extracted", "random"], default="extracted")
+    s.add_argument("--relation", default="", help="default: the vector's")
+    s.add_argument("--layer", type=int, help="injection layer (default: the vector's)")
+    s.add_argument("--split", help="training scenes")
+    s.add_argument("--val-split", help="validation scenes (default: hold out --val-fraction of --split's)")
+    s.add_argument("--val-fraction", type=float, default=0.2)
+    s.add_argument("--n-prompts", type=int, default=1000, help="training + validation prompts, at most")
+    s.add_argument("--preset", choices=["paper", "authors"], default="paper",
+                   help="paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors: lr 1e-2, 10 epochs, batch 1")
+    s.add_argument("--lr", type=float)
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--train-batch-size", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label", default="")
+    _model_args(s)
+
+    def pair(s: argparse.ArgumentParser, target: bool) -> None:
+        s.add_argument("--source", default="", help="source image (it shows the relation from A to B)")
+        s.add_argument("--a", default="", help="the source's anchor object A")
+        s.add_argument("--b", default="", help="the source's answer B")
+        if target:
+            s.add_argument("--target", default="", help="target image")
+            s.add_argument("--c", default="", help="the target's anchor object C")
+            s.add_argument("--d", default="", help="the true answer D, if known (to score the answer)")
+
+    weighting = dict(choices=["probability", "softmax", "equal"], default="probability",
+                     help="probability (the paper: w = p / sum p), softmax (with --temperature) or equal")
+    s = sub.add_parser("compose", help="a composite vector: base vectors weighted by how well each explains a "
+                                       "source pair (or by given weights)")
+    s.add_argument("--vectors", nargs="+", required=True)
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
+    pair(s, target=False)
+    s.add_argument("--weights", type=_floats, default=(), help="fixed weights, one per vector")
+    s.add_argument("--weighting", **weighting)
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--layer", type=int, help="injection layer (default: the vectors')")
+    s.add_argument("--relation", default="composite")
+    s.add_argument("--label", default="")
+    _model_args(s)
+
+    s = sub.add_parser("analogy", help="solve A:B :: C:? with a composite vector, against 0-shot and ICL "
+                                       "(one analogy, or every scene of a split with --scenes)")
+    s.add_argument("--vectors", nargs="+", required=True, help="the base vectors")
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
+    pair(s, target=True)
+    s.add_argument("--scenes", default="", help="a scene set: one analogy per scene of --split")
+    s.add_argument("--split")
+    s.add_argument("--relations", type=_csv, default=",".join(DIAGONAL_RELATIONS))
+    s.add_argument("--n-prompts", type=int, default=100)
+    s.add_argument("--ks", type=_ints, default=(1, 4), help="K-shot ICL baselines")
+    s.add_argument("--weighting", **weighting)
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--layer", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    _model_args(s)
+
+    s = sub.add_parser("report", help="the paper's tables for a model and a data set: ICL, FV, FFV, novel "
+                                      "objects, analogies (CSV + Markdown)")
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
+    s.add_argument("--scenes", default="", help="scene set with the splits below (default: generate them)")
+    s.add_argument("--extract-split", default="extract")
+    s.add_argument("--test-split", default="test")
+    s.add_argument("--novel-split", default="novel")
+    s.add_argument("--diagonal-split", default="diagonal")
+    s.add_argument("--n-prompts", type=int, default=200)
+    s.add_argument("--n-aie", type=int, default=100)
+    s.add_argument("--k", type=int, default=4)
+    s.add_argument("--ks", type=_ints, default=(1, 4, 8), help="K-shot ICL conditions")
     s.add_argument("--top-k", type=int, default=10)
-    s.add_argument("--strengths", type=_floats, default=(1.0, 2.0, 4.0, 8.0))
+    s.add_argument("--strengths", type=_floats, default=(1.0, 2.0, 4.0))
+    s.add_argument("--preset", choices=["paper", "authors"], default="paper")
+    s.add_argument("--n-finetune", type=int, default=256)
+    s.add_argument("--epochs", type=int)
     s.add_argument("--seed", type=int, default=1000)
     _model_args(s)
+    s.set_defaults(batch_size=32)
 
     _store_commands(sub)
 
@@ -241,20 +328,44 @@ def _spec_from_args(a: argparse.Namespace):
     if cmd == "aie":
         return jobs.AIESpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
                             split=a.split, corruption=a.corruption, seed=a.seed, only_correct=a.only_correct,
-                            **_model_kw(a))
+                            method=a.method, **_model_kw(a))
+    if cmd == "preview":
+        return jobs.PreviewSpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
+                                split=a.split, corruption=a.corruption, seed=a.seed, compare=a.compare,
+                                **_model_kw(a))
     if cmd == "extract":
         return jobs.ExtractSpec(aie=a.aie, relation=a.relation, out=a.out, top_k=a.top_k, heads=a.heads,
                                 bias=a.bias, layer=a.layer, strength=a.strength, label=a.label, **_model_kw(a))
     if cmd == "sweep":
         return jobs.SweepSpec(vector=a.vector, scenes=a.scenes, out=a.out, split=a.split, n_prompts=a.n_prompts,
-                              layers=a.layers, strengths=a.strengths, seed=a.seed, **_model_kw(a))
+                              layers=a.layers, strengths=a.strengths, seed=a.seed, method=a.method,
+                              **_model_kw(a))
     if cmd == "evaluate":
         return jobs.EvaluateSpec(scenes=a.scenes, out=a.out, relations=a.relations, split=a.split, ks=a.ks,
                                  vectors=tuple(a.vectors), layer=a.layer, strength=a.strength,
                                  n_prompts=a.n_prompts, seed=a.seed, **_model_kw(a))
-    if cmd == "measure":
-        return jobs.MeasureSpec(out=a.out, n_prompts=a.n_prompts, n_aie=a.n_aie, top_k=a.top_k,
-                                strengths=a.strengths, seed=a.seed, **_model_kw(a))
+    if cmd == "finetune":
+        return jobs.FinetuneSpec(vector=a.vector, scenes=a.scenes, out=a.out, init=a.init, relation=a.relation,
+                                 layer=a.layer, split=a.split, val_split=a.val_split, val_fraction=a.val_fraction,
+                                 n_prompts=a.n_prompts, preset=a.preset, lr=a.lr, epochs=a.epochs,
+                                 train_batch_size=a.train_batch_size, seed=a.seed, label=a.label, **_model_kw(a))
+    if cmd == "compose":
+        return jobs.ComposeSpec(vectors=tuple(a.vectors), out=a.out, source_image=a.source, source_anchor=a.a,
+                                source_answer=a.b, weights=a.weights, weighting=a.weighting,
+                                temperature=a.temperature, layer=a.layer, relation=a.relation, label=a.label,
+                                **_model_kw(a))
+    if cmd == "analogy":
+        return jobs.AnalogySpec(vectors=tuple(a.vectors), out=a.out, source_image=a.source, source_anchor=a.a,
+                                source_answer=a.b, target_image=a.target, target_anchor=a.c, target_answer=a.d,
+                                scenes=a.scenes, split=a.split, relations=a.relations, n_prompts=a.n_prompts,
+                                ks=a.ks, weighting=a.weighting, temperature=a.temperature, layer=a.layer,
+                                seed=a.seed, **_model_kw(a))
+    if cmd == "report":
+        return jobs.ReportSpec(out=a.out, scenes=a.scenes, extract_split=a.extract_split, test_split=a.test_split,
+                               novel_split=a.novel_split, diagonal_split=a.diagonal_split, n_prompts=a.n_prompts,
+                               n_aie=a.n_aie, k=a.k, ks=a.ks, top_k=a.top_k, strengths=a.strengths,
+                               preset=a.preset, n_finetune=a.n_finetune, epochs=a.epochs, seed=a.seed,
+                               **_model_kw(a))
     if cmd == "train-bundled":
         return jobs.TrainBundledSpec(work=a.work, minutes=a.minutes, max_prompts=a.max_prompts, seed=a.seed,
                                      export=a.export, init_from=a.init_from)
@@ -341,6 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.close()
     if args.command == "run":
         _print_table(summary["evaluation"])
+        print(f"results in {out.resolve()}")
+    elif args.command == "report":
+        print(Path(summary["file"]).read_text())
         print(f"results in {out.resolve()}")
     else:
         print(json.dumps(summary, indent=1, default=str))

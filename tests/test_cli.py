@@ -119,16 +119,3 @@ def test_an_interrupted_aie_job_resumes_after_its_finished_relations(tmp_path, s
     assert any("above" in p.message for p in seen)
 
 
-def test_measure_writes_every_section_of_the_report(tmp_path):
-    out = tmp_path / "m"
-    assert main(["-q", "measure", "--model", "tiny", "--out", str(out), "--n-prompts", "4", "--n-aie", "2",
-                 "--strengths", "1,4"]) == 0
-    md = (out / "measurements.md").read_text()
-    for section in ("## In-context learning", "## AIE", "## Layer x strength sweep", "## Zero-shot + FV",
-                    "## Novel objects", "## Analogies on the unseen diagonal relations"):
-        assert section in md
-    card = json.loads((out / "measurements.json").read_text())
-    assert {r["condition"] for r in card["icl"]} == {"0-shot", "1-shot ICL", "4-shot ICL", "8-shot ICL"}
-    for weights in card["analogy"]["mean weights"].values():
-        assert abs(sum(weights.values()) - 1) < 1e-2 and set(weights) == {"above", "below", "left", "right"}
-    assert all(0 <= a["top_share"] <= 1 for a in card["aie"].values())

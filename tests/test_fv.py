@@ -176,36 +176,3 @@ def test_vector_file_round_trip_and_geometry_check(tiny, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(BackendError, match="not a function vector file"):
         FunctionVector.load(tmp_path / "junk.safetensors")
-
-
-
-def test_composite_weights_follow_the_probabilities():
-    import numpy as np
-
-    from mfv_desktop.fv.analogy import composite_weights
-
-    p = np.array([0.6, 0.2, 0.1, 0.1])
-    w = composite_weights(p)
-    assert abs(w.sum() - 1) < 1e-12 and list(np.argsort(-w)) == [0, 1, 2, 3]
-    np.testing.assert_allclose(w, p / p.sum())
-    assert abs(composite_weights(p, "softmax", 0.5).sum() - 1) < 1e-12
-    np.testing.assert_allclose(composite_weights(p, "equal"), 0.25)
-
-
-def test_a_composite_of_one_vector_with_weight_one_is_that_vectors_injection(tiny, scenes, scene_folder):
-    import numpy as np
-
-    from mfv_desktop.fv.analogy import AnalogyItem, composite_vector, solve
-
-    zs = build_task_set(scenes, scene_folder, TaskSpec(relations=("above",), kind="zeroshot", split="b")).tasks
-    v = torch.randn(tiny.geometry.d_model) * 10
-    torch.testing.assert_close(composite_vector([v], np.array([1.0])), v)
-    r = solve(tiny, AnalogyItem(zs[0], zs[1]), [v], [2])
-    assert r.weights.tolist() == [1.0]
-    direct = score_with(tiny, zs[1], v, 2)
-    assert abs(r.answer_prob - direct) < 1e-6
-
-
-def score_with(backend, task, v, layer):
-    with add_vector(backend, layer, v):
-        return float(score(backend, backend.encode([task])).answer_prob[0])

@@ -41,6 +41,13 @@ def score(backend: Backend, batch: Batch, intervention: Intervention = no_interv
     return Scores(batch.answer_ids, probs.gather(1, batch.answer_ids[:, None])[:, 0], logits.argmax(-1))
 
 
+def top_predictions(backend: Backend, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
+    """Per row, the k most likely first tokens as (text, probability), best first."""
+    p, ids = logits.float().softmax(-1).topk(min(k, logits.shape[-1]), dim=-1)
+    return [[(backend.decode_token(int(i)), float(q)) for i, q in zip(row_ids, row_p)]
+            for row_ids, row_p in zip(ids, p)]
+
+
 @dataclass
 class EvalResult:
     n: int
@@ -48,6 +55,7 @@ class EvalResult:
     mean_answer_prob: float
     predictions: list[str]
     correct: np.ndarray  # (n,) bool
+    answer_probs: np.ndarray  # (n,) P(true answer's first token)
 
     def to_json(self) -> dict:
         return {"n": self.n, "accuracy": self.accuracy, "mean_answer_prob": self.mean_answer_prob}
@@ -69,4 +77,4 @@ def evaluate(backend: Backend, tasks: Sequence[Task], batch_size: int = 16,
     c = np.concatenate(correct) if correct else np.zeros(0, bool)
     p = np.concatenate(probs) if probs else np.zeros(0)
     return EvalResult(len(c), float(c.mean()) if len(c) else 0.0, float(p.mean()) if len(p) else 0.0,
-                      preds, c)
+                      preds, c, p)

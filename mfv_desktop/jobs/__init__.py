@@ -1,24 +1,32 @@
 """Every long computation as a job: a typed spec in, a generator of progress out (see base.py)."""
 
 from .base import Cancelled, JobGen, JobSpec, execute, write_json
-from .card import MeasureSpec, run_measure
 from .chain import ChainSpec, run_chain
 from .data import GenerateSpec, TasksSpec, run_generate, run_tasks
-from .science import AIESpec, EvaluateSpec, ExtractSpec, SweepSpec, run_aie, run_evaluate, run_extract, run_sweep
+from .report import ReportSpec, run_report
+from .science import (
+    AIESpec, EvaluateSpec, ExtractSpec, PreviewSpec, SweepSpec, run_aie, run_evaluate, run_extract, run_preview,
+    run_sweep,
+)
 from .training import TrainBundledSpec, run_train_bundled
+from .vectors import (
+    AnalogySpec, ComposeSpec, FinetuneSpec, run_analogy, run_compose, run_finetune,
+)
 
 #: job kind -> (spec class, job function): the GUI and the CLI both start jobs through this
 JOBS = {
     spec.kind: (spec, fn)
     for spec, fn in [
-        (GenerateSpec, run_generate), (TasksSpec, run_tasks), (AIESpec, run_aie), (ExtractSpec, run_extract),
-        (SweepSpec, run_sweep), (EvaluateSpec, run_evaluate), (ChainSpec, run_chain),
-        (TrainBundledSpec, run_train_bundled), (MeasureSpec, run_measure),
+        (GenerateSpec, run_generate), (TasksSpec, run_tasks), (AIESpec, run_aie), (PreviewSpec, run_preview),
+        (ExtractSpec, run_extract), (SweepSpec, run_sweep), (EvaluateSpec, run_evaluate), (ChainSpec, run_chain),
+        (TrainBundledSpec, run_train_bundled), (FinetuneSpec, run_finetune),
+        (ComposeSpec, run_compose), (AnalogySpec, run_analogy), (ReportSpec, run_report),
     ]
 }
 
 __all__ = [
-    "JOBS", "AIESpec", "MeasureSpec", "Cancelled", "ChainSpec", "EvaluateSpec", "ExtractSpec", "GenerateSpec", "JobGen", "JobSpec",
-    "SweepSpec", "TasksSpec", "TrainBundledSpec", "execute", "run_aie", "run_chain", "run_measure", "run_evaluate", "run_extract", "run_generate",
-    "run_sweep", "run_tasks", "run_train_bundled", "write_json",
+    "JOBS", "AIESpec", "PreviewSpec", "run_preview", "AnalogySpec", "Cancelled", "ChainSpec", "ComposeSpec", "EvaluateSpec", "ExtractSpec",
+    "FinetuneSpec", "GenerateSpec", "JobGen", "JobSpec", "ReportSpec", "SweepSpec", "TasksSpec", "TrainBundledSpec",
+    "execute", "run_aie", "run_analogy", "run_chain", "run_compose", "run_evaluate", "run_extract", "run_finetune",
+    "run_generate", "run_report", "run_sweep", "run_tasks", "run_train_bundled", "write_json",
 ]

@@ -86,20 +86,41 @@ class AIESpec(ModelJobSpec):
     corruption: str = "paper"
     seed: int = 0
     only_correct: bool = True
+    #: "fast" (the last position recomputed alone, many heads at once) or "reference" (one full
+    #: forward pass per head): the same numbers
+    method: str = "fast"
+
+
+def _mediation_tasks(spec, rel: str) -> tuple[TaskSet, TaskSet]:
+    """The clean and the corrupted prompts of one relation for an AIE or preview spec."""
+    base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
+    return (build_tasks(spec.scenes, TaskSpec(kind="clean", **base)),
+            build_tasks(spec.scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base)))
+
+
+def _mediation(method: str, backend):
+    """The AIE function for a method name."""
+    from mfv_desktop.fv import average_indirect_effect
+    from mfv_desktop.fv.fast import fast_average_indirect_effect, supports_fast
+
+    if method == "reference" or (method == "fast" and not supports_fast(backend)):
+        return average_indirect_effect
+    if method == "fast":
+        return fast_average_indirect_effect
+    raise ValueError(f"unknown AIE method {method!r}: use fast or reference")
 
 
 def run_aie(spec: AIESpec) -> JobGen:
-    from mfv_desktop.fv import average_indirect_effect, mean_head_activations, within
+    from mfv_desktop.fv import mean_head_activations, within
 
     backend = _backend(spec)
+    aie_fn = _mediation(spec.method, backend)
     provenance = backend.provenance()  # hashes the model's files: once per job
     out = Path(spec.out)
     n_rel = len(spec.relations)
     summary: dict[str, Any] = {"relations": {}}
     for i, rel in enumerate(spec.relations):
-        base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
-        clean = build_tasks(spec.scenes, TaskSpec(kind="clean", **base))
-        corrupted = build_tasks(spec.scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base))  # type: ignore[arg-type]
+        clean, corrupted = _mediation_tasks(spec, rel)
         key = {"clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
                **{k: provenance[k] for k in _SAME_MODEL}}
         done = _finished_aie(out / rel, key)
@@ -114,14 +135,14 @@ def run_aie(spec: AIESpec) -> JobGen:
         if mean is None:
             mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
                                      2 * n * i, total, f"{rel}: mean activations", {"relation": rel})
-        ie = average_indirect_effect(backend, corrupted.tasks, mean.mean, spec.batch_size, start=start)
+        ie = aie_fn(backend, corrupted.tasks, mean.mean, spec.batch_size, start=start)
         res = yield from within(_checkpointing(ie, checkpoint, mean, key), 2 * n * i + n, total,
                                 f"{rel}: indirect effects", {"relation": rel})
         meta = {
             "relation": rel, "k": spec.k, "n_prompts": res.n_prompts, "base_prob": res.base_prob,
             "clean_accuracy": mean.clean_accuracy, "mean_over": mean.n_used, "only_correct": mean.only_correct,
             "notes": mean.notes, "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-            "corruption": spec.corruption, "provenance": provenance,
+            "corruption": spec.corruption, "method": spec.method, "provenance": provenance,
         }
         _save_arrays(out / rel / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
         _save_arrays(out / rel / "aie.safetensors", {"aie": res.aie}, meta)
@@ -196,6 +217,57 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
                           "mean": about_mean}, dtype=np.float64)
             last = time.time()
         yield p
+
+
+@dataclass(frozen=True)
+class PreviewSpec(ModelJobSpec):
+    """Attribution patching: a linear estimate of every head's AIE, from one forward and one backward
+    pass per batch of prompts. Minutes of exact AIE become seconds; heads it ranks high are the ones
+    to check with the exact job."""
+
+    kind = "preview"
+    scenes: str = ""
+    out: str = ""
+    relations: tuple[str, ...] = BASE_RELATIONS
+    k: int = 4
+    n_prompts: int = 100
+    split: str | None = None
+    corruption: str = "paper"
+    seed: int = 0
+    only_correct: bool = True
+    #: an AIE job's folder to compare with (Spearman's rank correlation per relation)
+    compare: str = ""
+
+
+def run_preview(spec: PreviewSpec) -> JobGen:
+    from mfv_desktop.fv import mean_head_activations, within
+    from mfv_desktop.fv.fast import attribution_preview, rank_correlation
+
+    backend = _backend(spec)
+    provenance = backend.provenance()
+    out = Path(spec.out)
+    summary: dict[str, Any] = {"relations": {}}
+    n_rel = len(spec.relations)
+    for i, rel in enumerate(spec.relations):
+        clean, corrupted = _mediation_tasks(spec, rel)
+        check_answers(backend, clean.tasks)
+        n = len(clean.tasks)
+        mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
+                                 2 * n * i, 2 * n * n_rel, f"{rel}: mean activations", {"relation": rel})
+        res = yield from within(attribution_preview(backend, corrupted.tasks, mean.mean, spec.batch_size),
+                                2 * n * i + n, 2 * n * n_rel, f"{rel}: attribution preview", {"relation": rel})
+        info: dict[str, Any] = {"relation": rel, "k": spec.k, "clean_accuracy": mean.clean_accuracy,
+                                "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
+                                **res.to_json()}
+        exact = Path(spec.compare) / rel / "aie.safetensors" if spec.compare else None
+        if exact is not None and exact.is_file():
+            info["rank_correlation"] = rank_correlation(res.aie, load_arrays(exact)["aie"])
+        _save_arrays(out / rel / "preview.safetensors", {"aie_estimate": res.aie}, {**info, "provenance": provenance})
+        write_csv(out / rel / "preview.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
+                  [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
+        write_json(out / rel / "preview.json", {**info, "provenance": provenance})
+        summary["relations"][rel] = info
+    return summary
 
 
 # -- function vectors ---------------------------------------------------------------------------
@@ -273,17 +345,23 @@ class SweepSpec(ModelJobSpec):
     layers: tuple[int, ...] | None = None
     strengths: tuple[float, ...] = (1.0,)
     seed: int = 0
+    #: "fast" (the last position recomputed alone for every layer and strength) or "reference"
+    method: str = "fast"
 
 
 def run_sweep(spec: SweepSpec) -> JobGen:
     from mfv_desktop.fv import layer_sweep
+    from mfv_desktop.fv.fast import fast_layer_sweep, supports_fast
 
     backend = _backend(spec)
     fv = _load_vector(spec.vector, backend)
     tasks = build_tasks(spec.scenes, TaskSpec(relations=(fv.relation,), kind="zeroshot", seed=spec.seed,
                                               split=spec.split, max_per_relation=spec.n_prompts)).tasks
     check_answers(backend, tasks)
-    res = yield from layer_sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size)
+    if spec.method not in ("fast", "reference"):
+        raise ValueError(f"unknown sweep method {spec.method!r}: use fast or reference")
+    sweep = fast_layer_sweep if spec.method == "fast" and supports_fast(backend) else layer_sweep
+    res = yield from sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size)
     out = Path(spec.out)
     write_csv(out / "sweep.csv", ["strength", "layer", "accuracy", "mean_answer_prob"], res.rows())
     write_json(out / "sweep.json", {**res.to_json(), "relation": fv.relation, "vector": spec.vector,

@@ -6,7 +6,9 @@ activations as artifacts, vectors, evaluations, generated scenes), failed (with 
 cancelled. A process killed mid-job leaves the row "running"; the next writer to open the store
 marks it "interrupted", and `resume` runs the same spec in the same folder, where each job picks up
 what it finished (AIE: finished relations, and the prompts of a relation checkpointed so far).
-Inputs may name a data set of the store: `scenes="dataset:NAME"`.
+Inputs may name a data set of the store (`scenes="dataset:NAME"`) and vectors of the store
+(`vector="vector:ID"`, `vectors=("vector:3", ...)`). A cancelled run keeps the vectors it saved
+(fine-tuning saves its best vector so far at every epoch).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from mfv_desktop.scenes import load_scene_set, resolve_image
 from .base import Cancelled, JobSpec, execute
 
 DATASET_PREFIX = "dataset:"
+VECTOR_PREFIX = "vector:"
 UPDATE_EVERY_S = 0.5
 
 
@@ -82,6 +85,7 @@ def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], 
         summary = execute(job_spec, JOBS[spec.kind][1], folder, on_progress=progress, should_cancel=should_cancel)
         ingest(store, run_id, folder, spec, dataset)
     except Cancelled:
+        _ingest_vectors(store, run_id, folder)
         _finish(store, run_id, "cancelled", started)
         raise
     except BaseException as e:
@@ -133,7 +137,24 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
     scenes = getattr(spec, "scenes", "")
     if isinstance(scenes, str) and scenes.startswith(DATASET_PREFIX):
         changes["scenes"] = str(write_scene_set(store, scenes[len(DATASET_PREFIX):], folder / "input-scenes"))
+    if "vector" in names:
+        changes["vector"] = _vector_input(store, getattr(spec, "vector"), folder)
+    if "vectors" in names:
+        changes["vectors"] = tuple(_vector_input(store, v, folder) for v in getattr(spec, "vectors"))
     return dataclasses.replace(spec, **changes)
+
+
+def _vector_input(store: Store, ref: str, folder: Path) -> str:
+    """A vector file for a job: `vector:ID` is the store's vector, copied into the run's inputs."""
+    if not ref.startswith(VECTOR_PREFIX):
+        return ref
+    from mfv_desktop.store.exchange import export_vector
+
+    try:
+        vector_id = int(ref[len(VECTOR_PREFIX):])
+    except ValueError as e:
+        raise StoreError(f"{ref!r}: a store vector is named vector:ID, e.g. vector:3 (see `mfv vectors`)") from e
+    return str(export_vector(store, vector_id, folder / "input-vectors"))
 
 
 # -- results into the store -----------------------------------------------------------------------
@@ -148,11 +169,17 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
                               label_source="geometry", label_status="confirmed"))
     for aie_json in sorted(folder.rglob("aie.json")):
         _ingest_aie(store, run_id, aie_json)
-    for f in sorted(folder.rglob("*.safetensors")):
-        if _vector_meta(f) is not None:
-            _ingest_vector(store, run_id, f)
+    _ingest_vectors(store, run_id, folder)
     for ev in sorted(folder.rglob("evaluation.json")):
         _ingest_evaluation(store, run_id, ev, getattr(spec, "split", None) or "")
+
+
+def _ingest_vectors(store: Store, run_id: int, folder: Path) -> None:
+    """Every vector file the run wrote (not those it was given: input-vectors/), parts before composites."""
+    files = [f for f in sorted(folder.rglob("*.safetensors")) if "input-vectors" not in f.parts]
+    metas = [(f, meta) for f in files if (meta := _vector_meta(f)) is not None]
+    for f, meta in sorted(metas, key=lambda fm: fm[1].get("provenance", {}).get("kind") == "composite"):
+        _ingest_vector(store, run_id, f)
 
 
 def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
@@ -193,26 +220,40 @@ def _vector_meta(path: Path) -> dict[str, Any] | None:
     return json.loads(header["meta"]) if header.get("format") == FORMAT else None
 
 
-def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str = "extracted") -> int:
+def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | None = None) -> int:
+    """A vector file as a row (once per content); a composite's parts become its parents, with
+    their weights (found in the store by content; parts given as files are added first)."""
     meta = _vector_meta(path)
     if meta is None:
         raise StoreError(f"{path} is not a function vector file")
+    prov = meta.get("provenance", {})
+    for part in prov.get("parents", []):  # parts given as files come into the store with the composite
+        f = Path(part.get("file") or "")
+        if f.is_file() and _vector_meta(f) is not None:
+            _ingest_vector(store, run_id, f, kind=None if "input-vectors" in f.parts else "imported")
     digest = store.artifacts.put_file(path)
     with store.session() as s:
         existing = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == digest))
         if existing is not None:
             return existing
+        parents = []
+        for part in prov.get("parents", []):
+            pid = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == part.get("sha256")))
+            if pid is not None and pid not in [p.parent_id for p in parents]:
+                parents.append(m.VectorParent(parent_id=pid, weight=float(part["weight"])))
         row = m.VectorRow(
-            label=meta["label"], relation=meta["relation"], kind=kind, model_id=meta["model_id"],
+            label=meta["label"], relation=meta["relation"], kind=kind or prov.get("kind", "extracted"),
+            model_id=meta["model_id"], parents=parents,
             d_model=meta["d_model"], n_layers=meta["n_layers"], layer=meta["layer"], heads=meta["heads"],
             strength=meta["strength"], bias=meta["bias"], hook_point=meta["hook_point"], artifact=digest,
-            source_run_id=run_id, provenance=meta.get("provenance", {}))
+            source_run_id=run_id, provenance=prov)
         s.add(row)
         s.flush()
         return row.id
 
 
 def _ingest_evaluation(store: Store, run_id: int, path: Path, split: str) -> None:
+    """Accuracy rows; a row's own split (a report has several) wins over the file's and the spec's."""
     d = json.loads(path.read_text())
     prov = d.get("provenance", {})
     with store.session() as s:
@@ -220,7 +261,8 @@ def _ingest_evaluation(store: Store, run_id: int, path: Path, split: str) -> Non
             cond = r["condition"]
             k = int(cond.split("-shot")[0]) if cond[0].isdigit() else 0
             s.add(m.EvaluationRow(run_id=run_id, model_id=prov.get("model_id", ""), relation=r["relation"],
-                                  condition=cond, k=k, n=r["n"], accuracy=r["accuracy"], split=split,
+                                  condition=cond, k=k, n=r["n"], accuracy=r["accuracy"],
+                                  split=r.get("split", d.get("split", split)),
                                   provenance=prov))
 
 

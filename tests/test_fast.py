@@ -1,0 +1,116 @@
+"""The fast paths of fv/fast.py against the reference loops they replace (exact, up to rounding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mfv_desktop.fv import average_indirect_effect, layer_sweep, mean_head_activations
+from mfv_desktop.fv.fast import (
+    attribution_preview, fast_average_indirect_effect, fast_layer_sweep, rank_correlation,
+)
+from mfv_desktop.progress import run_to_end
+from mfv_desktop.tasks import TaskSpec, build_task_set
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from mfv_desktop.backends import load_backend
+
+    return load_backend("bundled")
+
+
+def _tasks(scenes, folder, kind, corruption="paper", n=None, k=2):
+    spec = TaskSpec(relations=("above", "left"), k=k, split="a", kind=kind, corruption=corruption,
+                    max_per_relation=n)
+    return build_task_set(scenes, folder, spec).tasks
+
+
+def test_the_last_position_from_the_cache_equals_the_full_forward(tiny, scenes, scene_folder):
+    tasks = _tasks(scenes, scene_folder, "clean", n=3)
+    batch = tiny.encode(tasks)
+    full = tiny.run(batch)
+    prefix = tiny.prefill(batch)
+    torch.testing.assert_close(tiny.run_last(prefix, torch.arange(len(tasks))), full, atol=1e-5, rtol=1e-5)
+    rows = torch.tensor([2, 0, 0, 5, 2])  # any rows, repeated
+    torch.testing.assert_close(tiny.run_last(prefix, rows), full[rows], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("corruption", ["paper", "todd"])
+@pytest.mark.parametrize("batch_size,max_rows", [(1, None), (3, 7), (8, None)])
+def test_fast_aie_equals_the_reference_loop_on_the_tiny_model(tiny, scenes, scene_folder, corruption, batch_size,
+                                                              max_rows):
+    clean = _tasks(scenes, scene_folder, "clean", n=3)
+    corrupted = _tasks(scenes, scene_folder, "corrupted", corruption, n=3)
+    # the random model's outputs are near uniform: patch with large values for effects worth comparing
+    mean = 30 * run_to_end(mean_head_activations(tiny, clean, 4)).mean
+    ref = run_to_end(average_indirect_effect(tiny, corrupted, mean, batch_size))
+    fast = run_to_end(fast_average_indirect_effect(tiny, corrupted, mean, batch_size, max_rows=max_rows))
+    assert fast.n_prompts == ref.n_prompts == 6
+    np.testing.assert_allclose(fast.aie, ref.aie, atol=1e-5, rtol=0)
+    assert fast.base_prob == pytest.approx(ref.base_prob, abs=1e-6)
+    assert np.abs(ref.aie).max() > 1e-3  # the patches did something to compare
+    assert np.abs(fast.aie - ref.aie).max() < 1e-3 * np.abs(ref.aie).max()
+
+
+@pytest.mark.parametrize("corruption", ["paper", "todd"])
+def test_fast_aie_equals_the_reference_loop_on_the_bundled_model(bundled, scenes, scene_folder, corruption):
+    clean = _tasks(scenes, scene_folder, "clean", n=3, k=3)
+    corrupted = _tasks(scenes, scene_folder, "corrupted", corruption, n=3, k=3)
+    mean = run_to_end(mean_head_activations(bundled, clean, 8)).mean
+    ref = run_to_end(average_indirect_effect(bundled, corrupted, mean, 4))
+    fast = run_to_end(fast_average_indirect_effect(bundled, corrupted, mean, 4, max_rows=50))
+    np.testing.assert_allclose(fast.aie, ref.aie, atol=1e-5, rtol=0)
+    assert np.abs(ref.aie).max() > 0.01
+    assert np.abs(fast.aie - ref.aie).max() < 1e-3 * np.abs(ref.aie).max()
+
+
+def test_fast_aie_resumes_like_the_reference(tiny, scenes, scene_folder):
+    clean = _tasks(scenes, scene_folder, "clean", n=3)
+    corrupted = _tasks(scenes, scene_folder, "corrupted", n=3)
+    mean = run_to_end(mean_head_activations(tiny, clean, 4)).mean
+    whole = run_to_end(fast_average_indirect_effect(tiny, corrupted, mean, 2))
+    gen = fast_average_indirect_effect(tiny, corrupted, mean, 2)
+    p = next(gen)
+    gen.close()
+    from mfv_desktop.fv import AIEResult
+
+    start = AIEResult(p.partial["aie"], p.partial["n_prompts"], p.partial["base_sum"] / p.partial["n_prompts"],
+                      p.partial["ie_sum"])
+    rest = run_to_end(fast_average_indirect_effect(tiny, corrupted, mean, 2, start=start))
+    np.testing.assert_allclose(rest.aie, whole.aie, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend_name", ["tiny", "bundled"])
+def test_fast_layer_sweep_equals_the_plain_one(request, backend_name, scenes, scene_folder):
+    backend = request.getfixturevalue(backend_name)
+    tasks = _tasks(scenes, scene_folder, "zeroshot", n=5)
+    v = torch.randn(backend.geometry.d_model, generator=torch.Generator().manual_seed(0))
+    v = v * 30 / v.norm()
+    plain = run_to_end(layer_sweep(backend, tasks, v, strengths=(1.0, 10.0), batch_size=4))
+    fast = run_to_end(fast_layer_sweep(backend, tasks, v, strengths=(1.0, 10.0), batch_size=4, max_rows=9))
+    assert fast.accuracy == plain.accuracy and fast.best == plain.best
+    np.testing.assert_allclose(fast.mean_answer_prob, plain.mean_answer_prob, atol=1e-6)
+    assert fast.baseline.predictions == plain.baseline.predictions
+    assert fast.baseline.accuracy == plain.baseline.accuracy
+    # the layers and strengths differ by far more than the tolerance: the comparison means something
+    assert np.ptp(np.asarray(plain.mean_answer_prob)) > 1e-4
+
+
+def test_the_attribution_preview_ranks_heads_like_the_exact_aie(tiny, scenes, scene_folder):
+    clean = _tasks(scenes, scene_folder, "clean", n=4)
+    corrupted = _tasks(scenes, scene_folder, "corrupted", n=4)
+    mean = 30 * run_to_end(mean_head_activations(tiny, clean, 4)).mean
+    exact = run_to_end(fast_average_indirect_effect(tiny, corrupted, mean, 4))
+    preview = run_to_end(attribution_preview(tiny, corrupted, mean, 4))
+    assert preview.aie.shape == exact.aie.shape
+    assert rank_correlation(preview.aie, exact.aie) > 0.8
+    assert preview.base_prob == pytest.approx(exact.base_prob, abs=1e-5)
+
+
+def test_rank_correlation():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert rank_correlation(a, a * 10 + 1) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+    assert rank_correlation(np.array([1.0, 1.0, 2.0]), np.array([5.0, 5.0, 9.0])) == pytest.approx(1.0)
