@@ -27,26 +27,39 @@ def _tasks(scenes, folder, kind, corruption="paper", n=None, k=2):
     return build_task_set(scenes, folder, spec).tasks
 
 
-def test_the_last_position_from_the_cache_equals_the_full_forward(tiny, scenes, scene_folder):
-    tasks = _tasks(scenes, scene_folder, "clean", n=3)
-    batch = tiny.encode(tasks)
-    full = tiny.run(batch)
-    prefix = tiny.prefill(batch)
-    torch.testing.assert_close(tiny.run_last(prefix, torch.arange(len(tasks))), full, atol=1e-5, rtol=1e-5)
-    rows = torch.tensor([2, 0, 0, 5, 2])  # any rows, repeated
-    torch.testing.assert_close(tiny.run_last(prefix, rows), full[rows], atol=1e-5, rtol=1e-5)
+@pytest.mark.parametrize("backend_name", ["tiny", "bundled"])
+def test_the_last_position_alone_equals_the_full_forward(request, backend_name, scenes, scene_folder):
+    from mfv_desktop.fv import record_heads
+
+    backend = request.getfixturevalue(backend_name)
+    batch = backend.encode(_tasks(scenes, scene_folder, "clean", n=3))
+    outputs = {}
+    hooks = [backend.residual_site(i).register_forward_hook(
+        lambda _m, _a, out, i=i: outputs.__setitem__(i, (out[0] if isinstance(out, tuple) else out)[:, -1]))
+        for i in range(backend.geometry.n_layers)]
+    try:
+        with torch.no_grad(), record_heads(backend) as z:
+            full = backend.run(batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    last = backend.last_position(batch)
+    torch.testing.assert_close(last.base_logits, full, atol=1e-4, rtol=1e-4)
+    for i in range(backend.geometry.n_layers):  # every layer's state, as the full forward has it
+        torch.testing.assert_close(last.h_out[i], outputs[i], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(last.z[i], z[i].flatten(1), atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("corruption", ["paper", "todd"])
-@pytest.mark.parametrize("batch_size,max_rows", [(1, None), (3, 7), (8, None)])
+@pytest.mark.parametrize("batch_size,max_columns", [(1, None), (3, 7), (8, None)])
 def test_fast_aie_equals_the_reference_loop_on_the_tiny_model(tiny, scenes, scene_folder, corruption, batch_size,
-                                                              max_rows):
+                                                              max_columns):
     clean = _tasks(scenes, scene_folder, "clean", n=3)
     corrupted = _tasks(scenes, scene_folder, "corrupted", corruption, n=3)
     # the random model's outputs are near uniform: patch with large values for effects worth comparing
     mean = 30 * run_to_end(mean_head_activations(tiny, clean, 4)).mean
     ref = run_to_end(average_indirect_effect(tiny, corrupted, mean, batch_size))
-    fast = run_to_end(fast_average_indirect_effect(tiny, corrupted, mean, batch_size, max_rows=max_rows))
+    fast = run_to_end(fast_average_indirect_effect(tiny, corrupted, mean, batch_size, max_columns=max_columns))
     assert fast.n_prompts == ref.n_prompts == 6
     np.testing.assert_allclose(fast.aie, ref.aie, atol=1e-5, rtol=0)
     assert fast.base_prob == pytest.approx(ref.base_prob, abs=1e-6)
@@ -60,7 +73,7 @@ def test_fast_aie_equals_the_reference_loop_on_the_bundled_model(bundled, scenes
     corrupted = _tasks(scenes, scene_folder, "corrupted", corruption, n=3, k=3)
     mean = run_to_end(mean_head_activations(bundled, clean, 8)).mean
     ref = run_to_end(average_indirect_effect(bundled, corrupted, mean, 4))
-    fast = run_to_end(fast_average_indirect_effect(bundled, corrupted, mean, 4, max_rows=50))
+    fast = run_to_end(fast_average_indirect_effect(bundled, corrupted, mean, 4, max_columns=50))
     np.testing.assert_allclose(fast.aie, ref.aie, atol=1e-5, rtol=0)
     assert np.abs(ref.aie).max() > 0.01
     assert np.abs(fast.aie - ref.aie).max() < 1e-3 * np.abs(ref.aie).max()
@@ -89,7 +102,7 @@ def test_fast_layer_sweep_equals_the_plain_one(request, backend_name, scenes, sc
     v = torch.randn(backend.geometry.d_model, generator=torch.Generator().manual_seed(0))
     v = v * 30 / v.norm()
     plain = run_to_end(layer_sweep(backend, tasks, v, strengths=(1.0, 10.0), batch_size=4))
-    fast = run_to_end(fast_layer_sweep(backend, tasks, v, strengths=(1.0, 10.0), batch_size=4, max_rows=9))
+    fast = run_to_end(fast_layer_sweep(backend, tasks, v, strengths=(1.0, 10.0), batch_size=4, max_columns=9))
     assert fast.accuracy == plain.accuracy and fast.best == plain.best
     np.testing.assert_allclose(fast.mean_answer_prob, plain.mean_answer_prob, atol=1e-6)
     assert fast.baseline.predictions == plain.baseline.predictions

@@ -379,71 +379,16 @@ class OpenFlamingoBackend(Backend):
         logits = out.logits
         return logits.float() if all_positions else logits[:, -1, :].float()
 
-    # -- the fast path: the last position alone, from a cache of the others ----------------------
-    @torch.no_grad()
-    def prefill(self, batch: Batch) -> "Prefix":
-        """Run every position but the last once, keeping what the last position needs: each layer's
-        keys and values, the vision features and where the images are. `run_last` then recomputes
-        the last position alone, as often as needed (patching only changes the last position)."""
-        m = self.model
-        m._encode_vision_x(batch.vision_x)
-        try:
-            out = m.lang_encoder(input_ids=batch.input_ids[:, :-1], attention_mask=batch.attention_mask[:, :-1],
-                                 position_ids=batch.position_ids[:, :-1], use_cache=True)
-            first = self._layers[0]
-            vis_x, media = first.vis_x, first.media_locations
-        finally:
-            m.lang_encoder.clear_conditioned_layers()
-        return Prefix(batch, _cache_tensors(out.past_key_values), vis_x, media)
+    # -- the fast path ------------------------------------------------------------------------
+    @property
+    def has_last_position(self) -> bool:
+        from .last_position import supported
 
-    def run_last(self, prefix: "Prefix", rows: torch.Tensor) -> torch.Tensor:
-        """Logits (R, vocab), float32, at the last position of the prefilled prompts `rows` (indices
-        into the batch; repeats allowed: one row per intervention)."""
-        lm, b = self.model.lang_encoder, prefix.batch
-        rows = rows.to(self.device)
-        cache = _make_cache([(k[rows], v[rows]) for k, v in prefix.cache])
-        for layer in self._layers:
-            layer.condition_vis_x(prefix.vis_x[rows])
-            layer.condition_media_locations(prefix.media_locations[rows])
-        lm._use_cached_vision_x = True  # the last token attends to the last image, as in the full prompt
-        try:
-            out = lm(input_ids=b.input_ids[rows, -1:], attention_mask=b.attention_mask[rows],
-                     position_ids=b.position_ids[rows, -1:], past_key_values=cache, use_cache=True,
-                     logits_to_keep=1)
-        finally:
-            lm._use_cached_vision_x = False
-            lm.clear_conditioned_layers()
-        return out.logits[:, -1, :].float()
+        return supported(self.model)
 
-    def row_bytes(self, prefix: "Prefix") -> int:
-        """About how much memory one row of `run_last` takes (its cache copy, twice, and its logits)."""
-        per_row = sum(k[0].numel() * k.element_size() + v[0].numel() * v.element_size() for k, v in prefix.cache)
-        return 2 * per_row + 4 * 3 * self.geometry.vocab_size
+    def last_position(self, batch: Batch):
+        """The batch run once, ready to recompute its last position under many interventions
+        (see last_position.py); only for GPT-NeoX language models (has_last_position)."""
+        from .last_position import LastPosition
 
-
-@dataclass
-class Prefix:
-    """A batch run up to its last position (see OpenFlamingoBackend.prefill)."""
-
-    batch: Batch
-    cache: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (B, heads, T - 1, d_head)
-    vis_x: torch.Tensor
-    media_locations: torch.Tensor
-
-
-def _cache_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per-layer (keys, values) of a transformers cache (the Cache classes of 4.5x and 5.x, or tuples)."""
-    if isinstance(cache, (tuple, list)):
-        return [(k, v) for k, v in cache]
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    return list(zip(cache.key_cache, cache.value_cache))
-
-
-def _make_cache(tensors: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
-    from transformers.cache_utils import DynamicCache
-
-    cache = DynamicCache()
-    for i, (k, v) in enumerate(tensors):
-        cache.update(k, v, i)
-    return cache
+        return LastPosition(self, batch)

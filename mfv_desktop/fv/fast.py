@@ -1,12 +1,13 @@
 """Fast, exact causal mediation and layer sweeps, and a linear preview (method.md §3-4).
 
 Patching head (l, h) at the last token, or adding a vector to the residual stream after layer L at
-the last token, changes nothing at earlier positions. So each prompt runs once up to its last
-position (the backend's `prefill`: the key/value cache of every layer, the vision features), and
-every intervention is one *row* that recomputes the last position alone from that cache
-(`run_last`). Rows of all heads (or layers and strengths) and of several prompts run as one
-batch, as large as memory allows. The result equals the reference loop in mediation.py (one full
-forward per head per prompt) up to float rounding.
+the last token, changes nothing at earlier positions or in lower layers. So each batch of prompts
+runs once (the backend's `last_position`: the key/value cache of every layer, the latents' keys
+and values, every layer's state at the last position), and every intervention is a *column* that
+recomputes the last position alone from the layer after the intervention up. Columns of all heads
+(or of all layers and strengths) run together, as many at once as memory allows. The result equals
+the reference loops (mediation.average_indirect_effect, vectors.layer_sweep: one full forward per
+head or layer) up to float rounding.
 
 The attribution-patching preview estimates every head's indirect effect from one forward and one
 backward pass per batch: the gradient of the answer probability with respect to each head's
@@ -15,9 +16,8 @@ last-token output, times the difference between the mean activation and the corr
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Any, Generator, Iterator, Sequence
+from typing import Generator, Sequence
 
 import numpy as np
 import torch
@@ -30,17 +30,17 @@ from .evaluate import EvalResult
 from .mediation import AIEResult
 from .vectors import SweepResult
 
-#: the most rows one recomputation of the last position takes at once
-MAX_ROWS = 4096
+#: the most columns one recomputation takes at once
+MAX_COLUMNS = 4096
 
 
 def supports_fast(backend: Backend) -> bool:
-    return hasattr(backend, "prefill") and hasattr(backend, "run_last")
+    return bool(getattr(backend, "has_last_position", False))
 
 
 def memory_budget(device: torch.device) -> int:
-    """Bytes the fast path may use for one batch of rows: half the free GPU memory, or a quarter of
-    the available RAM (at most 4 GiB) on the CPU."""
+    """Bytes the fast path may use at once: half the free GPU memory, or a quarter of the
+    available RAM (at most 2 GiB) on the CPU."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free * 0.5)
@@ -48,71 +48,44 @@ def memory_budget(device: torch.device) -> int:
         avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         avail = 8 << 30
-    return int(min(avail // 4, 4 << 30))
+    return int(min(avail // 4, 2 << 30))
 
 
-def rows_per_run(backend: Backend, prefix: Any, max_rows: int | None = None) -> int:
-    if max_rows:
-        return max_rows
-    return int(max(1, min(MAX_ROWS, memory_budget(backend.device) // max(1, backend.row_bytes(prefix)))))
+def _columns_per_run(backend: Backend, last, max_columns: int | None) -> int:
+    if max_columns:
+        return max_columns
+    return int(max(1, min(MAX_COLUMNS, memory_budget(backend.device) // max(1, last.column_bytes()))))
 
 
-@contextlib.contextmanager
-def _patch_rows(backend: Backend, layers: torch.Tensor, heads: torch.Tensor, mean: torch.Tensor) -> Iterator[None]:
-    """Row r gets z(layers[r], heads[r]) := mean[layers[r], heads[r]] at the last position
-    (layers[r] = -1: row r is not patched)."""
-    g = backend.geometry
-    handles = []
-    for layer in torch.unique(layers[layers >= 0]).tolist():
-        sel = torch.nonzero(layers == layer).flatten().to(backend.device)
-        hs = heads[layers == layer].to(backend.device)
-        values = mean[layer, hs]
-
-        def pre_hook(_mod, args, sel=sel, hs=hs, values=values):
-            x = args[0].clone()
-            view = x.view(x.shape[0], x.shape[1], g.n_heads, g.d_head)
-            view[sel, -1, hs] = values.to(x.dtype)
-            return (x, *args[1:])
-        handles.append(backend.head_site(layer).register_forward_pre_hook(pre_hook))
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _answer_probs(logits: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
-    return logits.softmax(-1).gather(1, answers[:, None])[:, 0]
+def _probs(logits: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+    """P(answer) from logits (P, C, V) and answers (P,): (P, C)."""
+    idx = answers[:, None, None].expand(-1, logits.shape[1], 1)
+    return logits.softmax(-1).gather(2, idx)[..., 0]
 
 
 @torch.no_grad()
 def fast_average_indirect_effect(backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor,
                                  batch_size: int = 16, start: AIEResult | None = None,
-                                 max_rows: int | None = None) -> Generator[Progress, None, AIEResult]:
+                                 max_columns: int | None = None) -> Generator[Progress, None, AIEResult]:
     """The same AIE as mediation.average_indirect_effect (same arguments, same progress), fast."""
     g = backend.geometry
-    n_heads_total = g.n_layers * g.n_heads
-    mean = mean.to(backend.device)
+    n_cols = g.n_layers * g.n_heads  # column j: layer j // n_heads, head j % n_heads (sorted by layer)
+    mean = mean.to(backend.device, backend.dtype)
     ie_sum = np.zeros((g.n_layers, g.n_heads)) if start is None else start.ie_sum.copy()
     done = 0 if start is None else start.n_prompts
     base_sum = 0.0 if start is None else start.base_prob * start.n_prompts
     for chunk in batches(corrupted[done:], batch_size):
         batch = backend.encode(chunk)
-        prefix = backend.prefill(batch)
-        base = _answer_probs(backend.run_last(prefix, torch.arange(len(chunk))), batch.answer_ids)
-        # row i: prompt i // n_heads_total, head i % n_heads_total (layer-major)
-        n_rows = len(chunk) * n_heads_total
-        step = rows_per_run(backend, prefix, max_rows)
-        ie = torch.zeros(n_heads_total, dtype=torch.float64, device=backend.device)
-        for s in range(0, n_rows, step):
-            idx = torch.arange(s, min(s + step, n_rows))
-            prompt, flat = idx // n_heads_total, idx % n_heads_total
-            with _patch_rows(backend, flat // g.n_heads, flat % g.n_heads, mean):
-                logits = backend.run_last(prefix, prompt)
-            prompt = prompt.to(backend.device)
-            diff = _answer_probs(logits, batch.answer_ids[prompt]) - base[prompt]
-            ie.index_add_(0, flat.to(backend.device), diff.double())
-        ie_sum += ie.view(g.n_layers, g.n_heads).cpu().numpy()
+        last = backend.last_position(batch)
+        base = _probs(last.base_logits[:, None], batch.answer_ids)[:, 0]
+        step = _columns_per_run(backend, last, max_columns)
+        ie = torch.zeros(n_cols, dtype=torch.float64)
+        for s in range(0, n_cols, step):
+            cols = torch.arange(s, min(s + step, n_cols))
+            layers, heads = cols // g.n_heads, cols % g.n_heads
+            p = _probs(last.patched_heads(layers, heads, mean[layers, heads]), batch.answer_ids)
+            ie[cols] = (p - base[:, None]).sum(0).double().cpu()
+        ie_sum += ie.view(g.n_layers, g.n_heads).numpy()
         done += len(chunk)
         base_sum += float(base.sum())
         yield Progress(done, len(corrupted), "indirect effects",
@@ -122,74 +95,50 @@ def fast_average_indirect_effect(backend: Backend, corrupted: Sequence[Task], me
     return AIEResult(ie_sum / done, done, base_sum / done, ie_sum)
 
 
-@contextlib.contextmanager
-def _add_rows(backend: Backend, layers: torch.Tensor, scale: torch.Tensor, vector: torch.Tensor) -> Iterator[None]:
-    """Row r gets scale[r] * vector added to the residual stream after layers[r], last position."""
-    v = vector.to(backend.device)
-    handles = []
-    for layer in torch.unique(layers[layers >= 0]).tolist():
-        sel = torch.nonzero(layers == layer).flatten().to(backend.device)
-        delta = scale[layers == layer].to(backend.device)[:, None] * v
-
-        def hook(_mod, _args, output, sel=sel, delta=delta):
-            h = output[0] if isinstance(output, tuple) else output
-            h = h.clone()
-            h[sel, -1] += delta.to(h.dtype)
-            return (h, *output[1:]) if isinstance(output, tuple) else h
-        handles.append(backend.residual_site(layer).register_forward_hook(hook))
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
 @torch.no_grad()
 def fast_layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tensor,
                      layers: Sequence[int] | None = None, strengths: Sequence[float] = (1.0,),
-                     batch_size: int = 16, max_rows: int | None = None) -> Generator[Progress, None, SweepResult]:
+                     batch_size: int = 16, max_columns: int | None = None) -> Generator[Progress, None, SweepResult]:
     """The same sweep as vectors.layer_sweep: accuracy with the vector at each layer and strength."""
     if vector.shape[-1] != backend.geometry.d_model:
         raise ValueError(f"vector has {vector.shape[-1]} dims, model {backend.model_id} has "
                          f"d_model={backend.geometry.d_model}: it was made for another model")
     layers = list(range(backend.geometry.n_layers)) if layers is None else list(layers)
     strengths = list(strengths)
-    # condition c = 0 is the baseline; then (strength, layer) strength-major
-    conds = [(-1, 0.0)] + [(layer, s) for s in strengths for layer in layers]
-    c_layer = torch.tensor([c[0] for c in conds])
-    c_scale = torch.tensor([c[1] for c in conds], dtype=torch.float32)
-    correct = np.zeros((len(conds), len(tasks)), bool)
-    prob = np.zeros((len(conds), len(tasks)))
-    preds: list[str] = []
+    # columns sorted by layer; column (layer j, strength i) is condition i * len(layers) + j
+    order = sorted((layer, j, i) for i in range(len(strengths)) for j, layer in enumerate(layers))
+    c_layer = torch.tensor([o[0] for o in order])
+    c_scale = torch.tensor([strengths[o[2]] for o in order], dtype=torch.float32)
+    c_cond = np.array([o[2] * len(layers) + o[1] for o in order])
+    correct = np.zeros((len(order), len(tasks)), bool)
+    prob = np.zeros((len(order), len(tasks)))
+    base_correct, base_prob, preds = np.zeros(len(tasks), bool), np.zeros(len(tasks)), []
     done = 0
     for chunk in batches(tasks, batch_size):
         batch = backend.encode(chunk)
-        prefix = backend.prefill(batch)
-        n_rows = len(chunk) * len(conds)
-        step = rows_per_run(backend, prefix, max_rows)
-        for s in range(0, n_rows, step):
-            idx = torch.arange(s, min(s + step, n_rows))
-            prompt, cond = idx // len(conds), idx % len(conds)
-            with _add_rows(backend, c_layer[cond], c_scale[cond], vector.float()):
-                logits = backend.run_last(prefix, prompt)
-            answers = batch.answer_ids[prompt.to(backend.device)]
-            pred = logits.argmax(-1)
-            p = _answer_probs(logits, answers)
-            at = (cond.numpy(), done + prompt.numpy())
-            correct[at] = (pred == answers).cpu().numpy()
-            prob[at] = p.cpu().numpy()
-            base_rows = (cond == 0).nonzero().flatten()
-            preds.extend(backend.decode_token(int(pred[r])) for r in base_rows)
+        last = backend.last_position(batch)
+        answers = batch.answer_ids
+        rows = slice(done, done + len(chunk))
+        base = last.base_logits
+        base_correct[rows] = (base.argmax(-1) == answers).cpu().numpy()
+        base_prob[rows] = _probs(base[:, None], answers)[:, 0].cpu().numpy()
+        preds.extend(backend.decode_token(int(t)) for t in base.argmax(-1))
+        step = _columns_per_run(backend, last, max_columns)
+        for s in range(0, len(order), step):
+            cols = slice(s, min(s + step, len(order)))
+            logits = last.added(c_layer[cols], c_scale[cols], vector.float())
+            correct[c_cond[cols], rows] = (logits.argmax(-1) == answers[:, None]).T.cpu().numpy()
+            prob[c_cond[cols], rows] = _probs(logits, answers).T.cpu().numpy()
         done += len(chunk)
-        acc = correct[1:, :done].mean(1).reshape(len(strengths), len(layers))
+        acc = correct[:, :done].mean(1).reshape(len(strengths), len(layers))
         yield Progress(done, len(tasks), "layer sweep",
                        {"layers": layers, "strengths": strengths, "accuracy": acc.tolist()})
     n = len(tasks)
-    baseline = EvalResult(n, float(correct[0].mean()) if n else 0.0, float(prob[0].mean()) if n else 0.0,
-                          preds, correct[0], prob[0])
+    baseline = EvalResult(n, float(base_correct.mean()) if n else 0.0, float(base_prob.mean()) if n else 0.0,
+                          preds, base_correct, base_prob)
     shape = (len(strengths), len(layers))
-    return SweepResult(layers, strengths, correct[1:].mean(1).reshape(shape).tolist() if n else [],
-                       prob[1:].mean(1).reshape(shape).tolist() if n else [], baseline)
+    return SweepResult(layers, strengths, correct.mean(1).reshape(shape).tolist() if n else [],
+                       prob.mean(1).reshape(shape).tolist() if n else [], baseline)
 
 
 def attribution_preview(backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor,
@@ -218,7 +167,7 @@ def attribution_preview(backend: Backend, corrupted: Sequence[Task], mean: torch
             handles.append(backend.head_site(layer).register_forward_pre_hook(pre_hook))
         try:
             with torch.enable_grad():
-                p = _answer_probs(backend.run(batch), batch.answer_ids)
+                p = _probs(backend.run(batch)[:, None], batch.answer_ids)[:, 0]
                 grads = torch.autograd.grad(p.sum(), [leaves[layer] for layer in range(g.n_layers)])
         finally:
             for h in handles:
