@@ -119,3 +119,23 @@ def test_an_interrupted_aie_job_resumes_after_its_finished_relations(tmp_path, s
     assert any("above" in p.message for p in seen)
 
 
+
+
+def test_aie_is_fast_by_default_equals_the_reference_and_the_preview_compares_with_it(tmp_path, scene_folder, capsys):
+    from safetensors.numpy import load_file
+
+    common = ["--scenes", str(scene_folder), "--relations", "above", "--k", "2", "--n-prompts", "3", "--split", "a",
+              "--model", "tiny"]
+    assert main(["-q", "aie", "--out", str(tmp_path / "fast"), *common]) == 0
+    assert main(["-q", "aie", "--out", str(tmp_path / "ref"), "--method", "reference", *common]) == 0
+    fast = json.loads((tmp_path / "fast" / "above" / "aie.json").read_text())
+    assert fast["method"] == "fast"
+    a, b = (load_file(str(tmp_path / m / "above" / "aie.safetensors"))["aie"] for m in ("fast", "ref"))
+    assert abs(a - b).max() < 1e-6
+    capsys.readouterr()
+    assert main(["-q", "preview", "--out", str(tmp_path / "pv"), "--compare", str(tmp_path / "ref"), *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert -1 <= out["relations"]["above"]["rank_correlation"] <= 1
+    est = load_file(str(tmp_path / "pv" / "above" / "preview.safetensors"))["aie_estimate"]
+    assert est.shape == a.shape
+    assert not (tmp_path / "pv" / "above" / "aie.json").exists()  # a preview is not an AIE result

@@ -21,13 +21,25 @@ def bundled():
     return load_backend("bundled")
 
 
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory):
+    """A tiny model with cross-attention before every second layer only, as OpenFlamingo-4B has, and
+    GPT-NeoX's sequential residual (attention, then MLP)."""
+    from mfv_desktop.backends.openflamingo import OpenFlamingoBackend
+    from mfv_desktop.backends.small import SmallConfig, build_small_model
+
+    config = SmallConfig(seed=2, cross_attn_every_n_layers=2, parallel_residual=False)
+    folder = build_small_model(tmp_path_factory.mktemp("sparse"), config)
+    return OpenFlamingoBackend.from_folder(folder)
+
+
 def _tasks(scenes, folder, kind, corruption="paper", n=None, k=2):
     spec = TaskSpec(relations=("above", "left"), k=k, split="a", kind=kind, corruption=corruption,
                     max_per_relation=n)
     return build_task_set(scenes, folder, spec).tasks
 
 
-@pytest.mark.parametrize("backend_name", ["tiny", "bundled"])
+@pytest.mark.parametrize("backend_name", ["tiny", "sparse", "bundled"])
 def test_the_last_position_alone_equals_the_full_forward(request, backend_name, scenes, scene_folder):
     from mfv_desktop.fv import record_heads
 
@@ -51,9 +63,11 @@ def test_the_last_position_alone_equals_the_full_forward(request, backend_name, 
 
 
 @pytest.mark.parametrize("corruption", ["paper", "todd"])
-@pytest.mark.parametrize("batch_size,max_columns", [(1, None), (3, 7), (8, None)])
-def test_fast_aie_equals_the_reference_loop_on_the_tiny_model(tiny, scenes, scene_folder, corruption, batch_size,
-                                                              max_columns):
+@pytest.mark.parametrize("backend_name,batch_size,max_columns", [
+    ("tiny", 1, None), ("tiny", 3, 7), ("tiny", 8, None), ("sparse", 3, 5)])
+def test_fast_aie_equals_the_reference_loop_on_small_models(request, backend_name, scenes, scene_folder, corruption,
+                                                            batch_size, max_columns):
+    tiny = request.getfixturevalue(backend_name)
     clean = _tasks(scenes, scene_folder, "clean", n=3)
     corrupted = _tasks(scenes, scene_folder, "corrupted", corruption, n=3)
     # the random model's outputs are near uniform: patch with large values for effects worth comparing
@@ -95,7 +109,7 @@ def test_fast_aie_resumes_like_the_reference(tiny, scenes, scene_folder):
     np.testing.assert_allclose(rest.aie, whole.aie, atol=1e-9)
 
 
-@pytest.mark.parametrize("backend_name", ["tiny", "bundled"])
+@pytest.mark.parametrize("backend_name", ["tiny", "sparse", "bundled"])
 def test_fast_layer_sweep_equals_the_plain_one(request, backend_name, scenes, scene_folder):
     backend = request.getfixturevalue(backend_name)
     tasks = _tasks(scenes, scene_folder, "zeroshot", n=5)

@@ -134,12 +134,13 @@ class LastPosition:
             x = self._cross_attention(i, h[:, :c])
             z = self._attention(i, x)
             attn_out = self.flamingo_layers[i].decoder_layer.attention.dense(z)
-            h[:, :c] = self._finish(i, x, attn_out)
+            out = self._finish(i, x, attn_out)
             if record:
-                self.x_dec.append(x[:, 0])
+                self.x_dec.append(x[:, 0].clone())  # (x may be a view of h, which changes now)
                 self.z.append(z[:, 0])
                 self.attn_out.append(attn_out[:, 0])
-                self.h_out.append(h[:, 0].clone())
+                self.h_out.append(out[:, 0])
+            h[:, :c] = out
         return self.lm.embed_out(self.lm.gpt_neox.final_layer_norm(h)).float()
 
     # -- interventions ------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ class SmallConfig:
     #: value of every cross-attention gate parameter (open: tanh(1) = 0.76 of the block passes)
     gate: float = 1.0
     rotary_pct: float = 0.25
+    #: GPT-NeoX's x + attn(ln1(x)) + mlp(ln2(x)) (Pythia) or attention then MLP in turn
+    parallel_residual: bool = True
     #: PerceiverResampler arguments (empty: open_flamingo's defaults, 6 layers x 64 latents)
     perceiver: tuple[tuple[str, int], ...] = ()
     #: GatedCrossAttentionBlock arguments (empty: open_flamingo's defaults, 8 heads x 64)
@@ -78,7 +80,7 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
     cfg = GPTNeoXConfig(
         vocab_size=len(vocab), hidden_size=config.d_model, num_hidden_layers=config.n_layers,
         num_attention_heads=config.n_heads, intermediate_size=4 * config.d_model,
-        max_position_embeddings=1024, rotary_pct=config.rotary_pct, use_parallel_residual=True,
+        max_position_embeddings=1024, rotary_pct=config.rotary_pct, use_parallel_residual=config.parallel_residual,
         tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
     )
     GPTNeoXForCausalLM(cfg).save_pretrained(str(lm), safe_serialization=True)
