@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--novel-split", default="novel")
     s.add_argument("--diagonal-split", default="diagonal")
     s.add_argument("--n-prompts", type=int, default=200)
-    s.add_argument("--n-aie", type=int, default=100)
+    s.add_argument("--n-aie", type=int, default=200)
     s.add_argument("--k", type=int, default=4)
     s.add_argument("--ks", type=_ints, default=(1, 4, 8), help="K-shot ICL conditions")
     s.add_argument("--top-k", type=int, default=10)

@@ -56,7 +56,7 @@ class ReportSpec(ModelJobSpec):
     #: prompts per relation for every accuracy
     n_prompts: int = 200
     #: prompts per relation for AIE
-    n_aie: int = 100
+    n_aie: int = 200
     k: int = 4
     ks: tuple[int, ...] = (1, 4, 8)
     top_k: int = 10
