@@ -175,11 +175,10 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
 
 
 def _ingest_vectors(store: Store, run_id: int, folder: Path) -> None:
-    """Every vector file the run wrote (not those it was given: input-vectors/), parts before composites."""
-    files = [f for f in sorted(folder.rglob("*.safetensors")) if "input-vectors" not in f.parts]
-    metas = [(f, meta) for f in files if (meta := _vector_meta(f)) is not None]
-    for f, meta in sorted(metas, key=lambda fm: fm[1].get("provenance", {}).get("kind") == "composite"):
-        _ingest_vector(store, run_id, f)
+    """Every vector file the run wrote (not those it was given: input-vectors/)."""
+    for f in sorted(folder.rglob("*.safetensors")):
+        if "input-vectors" not in f.parts and _vector_meta(f) is not None:
+            _ingest_vector(store, run_id, f)
 
 
 def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
