@@ -1,0 +1,108 @@
+"""An AIE heatmap: layers x heads, a colour bar, the value under the mouse, heads picked by clicking.
+
+Rows are layers (0 at the top), columns heads. The top-k heads are outlined; clicked heads are
+the selection (click again to drop one; shift-drag a rectangle to add a block), which the vector
+builder reads. `set_aie` may be called again and again while a job fills the matrix in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+class AIEHeatmap(QWidget):
+    #: the selected heads changed: list of (layer, head)
+    selection_changed = Signal(list)
+
+    def __init__(self, title: str = "", top_k: int = 10, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.top_k = top_k
+        self.aie: np.ndarray | None = None
+        self.selected: list[tuple[int, int]] = []
+        self.view = pg.GraphicsLayoutWidget()
+        self.plot = self.view.addPlot(title=title)
+        self.plot.setLabel("left", "layer")
+        self.plot.setLabel("bottom", "head")
+        self.plot.invertY(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), label="AIE")
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.top_marks = pg.ScatterPlotItem(symbol="s", size=14, pen=pg.mkPen("w", width=1.5), brush=None,
+                                            pxMode=True)
+        self.sel_marks = pg.ScatterPlotItem(symbol="s", size=10, pen=pg.mkPen("r", width=2.5), brush=None,
+                                            pxMode=True)
+        self.plot.addItem(self.top_marks)
+        self.plot.addItem(self.sel_marks)
+        self.readout = QLabel("move over a head to read its AIE; click heads to select them")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.readout)
+        self.plot.scene().sigMouseMoved.connect(self._hover)
+        self.plot.scene().sigMouseClicked.connect(self._click)
+
+    # -- data ---------------------------------------------------------------------------------
+    def set_aie(self, aie: np.ndarray, n_prompts: int | None = None, levels: tuple[float, float] | None = None) -> None:
+        """Show a (layers, heads) matrix; `levels` fixes the colour range (to share it between maps)."""
+        aie = np.asarray(aie, dtype=np.float64)
+        first = self.aie is None or self.aie.shape != aie.shape
+        self.aie = aie
+        lo, hi = levels if levels is not None else (float(min(aie.min(), 0.0)), float(max(aie.max(), 1e-9)))
+        self.image.setImage(aie.astype(np.float32), levels=(lo, hi))
+        self.image.setRect(QRectF(-0.5, -0.5, aie.shape[1], aie.shape[0]))
+        self.bar.setLevels((lo, hi))
+        if first:
+            self.plot.setRange(xRange=(-0.5, aie.shape[1] - 0.5), yRange=(-0.5, aie.shape[0] - 0.5), padding=0)
+        top = self.top_heads()
+        self.top_marks.setData([h for _, h in top], [layer for layer, _ in top])
+        if n_prompts is not None:
+            self.plot.setTitle(f"{self.plot.titleLabel.text.split(' (')[0]} ({n_prompts} prompts)")
+        self._draw_selection()
+
+    def top_heads(self) -> list[tuple[int, int]]:
+        if self.aie is None:
+            return []
+        order = np.argsort(-self.aie, axis=None, kind="stable")[: self.top_k]
+        return [(int(i) // self.aie.shape[1], int(i) % self.aie.shape[1]) for i in order]
+
+    def select(self, heads: list[tuple[int, int]]) -> None:
+        self.selected = list(dict.fromkeys((int(a), int(b)) for a, b in heads))
+        self._draw_selection()
+        self.selection_changed.emit(list(self.selected))
+
+    def select_top(self) -> None:
+        self.select(self.top_heads())
+
+    # -- mouse --------------------------------------------------------------------------------
+    def head_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
+        if self.aie is None or not self.plot.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = self.plot.vb.mapSceneToView(scene_pos)
+        layer, head = int(round(p.y())), int(round(p.x()))
+        if 0 <= layer < self.aie.shape[0] and 0 <= head < self.aie.shape[1]:
+            return layer, head
+        return None
+
+    def _hover(self, pos: QPointF) -> None:
+        at = self.head_at(pos)
+        if at is not None:
+            layer, head = at
+            rank = self.top_heads().index(at) + 1 if at in self.top_heads() else None
+            self.readout.setText(f"layer {layer}, head {head}: AIE {self.aie[layer, head]:+.4f}"
+                                 + (f" (top {rank})" if rank else ""))
+
+    def _click(self, event) -> None:
+        at = self.head_at(event.scenePos())
+        if at is None:
+            return
+        self.select([h for h in self.selected if h != at] if at in self.selected else [*self.selected, at])
+
+    def _draw_selection(self) -> None:
+        self.sel_marks.setData([h for _, h in self.selected], [layer for layer, _ in self.selected])
