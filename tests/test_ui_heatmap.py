@@ -63,3 +63,20 @@ def test_partial_results_update_the_map_and_keep_the_selection(heatmap):
     assert "(20 prompts)" in heatmap.plot.titleLabel.text
     heatmap.set_aie(aie, levels=(0.0, 2.0))  # a colour range shared with another map
     assert heatmap.bar.levels() == pytest.approx((0.0, 2.0))
+
+
+def test_export_png_csv_npy(tmp_path, heatmap):
+    from PIL import Image
+
+    with pytest.raises(ValueError, match="no AIE"):
+        heatmap.export(str(tmp_path / "x.npy"))
+    heatmap.set_aie(_aie())
+    for name in ("map.png", "map.csv", "map.npy"):
+        heatmap.export(str(tmp_path / name))
+    assert Image.open(tmp_path / "map.png").size[0] > 100
+    np.testing.assert_array_equal(np.load(tmp_path / "map.npy", allow_pickle=False), _aie())
+    lines = (tmp_path / "map.csv").read_text().splitlines()
+    assert lines[0].startswith("layer,head0") and len(lines) == 7
+    assert float(lines[3].split(",")[6]) == pytest.approx(0.40)  # layer 2, head 5
+    with pytest.raises(ValueError, match="use .png, .csv or .npy"):
+        heatmap.export(str(tmp_path / "map.txt"))

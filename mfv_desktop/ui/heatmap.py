@@ -80,6 +80,25 @@ class AIEHeatmap(QWidget):
     def select_top(self) -> None:
         self.select(self.top_heads())
 
+    def export(self, path: str) -> None:
+        """Save the map by the file's suffix: .png (as shown), .csv (layer, head0..) or .npy."""
+        from pathlib import Path
+
+        if self.aie is None:
+            raise ValueError("there is no AIE to export yet")
+        suffix = Path(path).suffix.lower()
+        if suffix == ".png":
+            if not self.view.grab().save(path):
+                raise OSError(f"could not write {path}")
+        elif suffix == ".csv":
+            header = "layer," + ",".join(f"head{h}" for h in range(self.aie.shape[1]))
+            rows = np.column_stack([np.arange(self.aie.shape[0]), self.aie])
+            np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt=["%d"] + ["%.8g"] * self.aie.shape[1])
+        elif suffix == ".npy":
+            np.save(path, self.aie, allow_pickle=False)
+        else:
+            raise ValueError(f"cannot export to {suffix or 'a file without suffix'}: use .png, .csv or .npy")
+
     # -- mouse --------------------------------------------------------------------------------
     def head_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
         if self.aie is None or not self.plot.sceneBoundingRect().contains(scene_pos):
