@@ -99,31 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split")
     s.add_argument("--max-per-relation", type=int)
 
+    def mediation(s: argparse.ArgumentParser) -> None:
+        """The prompts of an AIE job or its preview."""
+        s.add_argument("--scenes", required=True)
+        s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
+        s.add_argument("--relations", type=_csv, default=rels)
+        s.add_argument("--k", type=int, default=4)
+        s.add_argument("--n-prompts", type=int, default=100)
+        s.add_argument("--split")
+        s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--all-prompts", dest="only_correct", action="store_false",
+                       help="average over all clean prompts, not only the correctly answered ones")
+
     s = sub.add_parser("aie", help="mean head activations and average indirect effects per relation")
-    s.add_argument("--scenes", required=True)
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    s.add_argument("--relations", type=_csv, default=rels)
-    s.add_argument("--k", type=int, default=4)
-    s.add_argument("--n-prompts", type=int, default=100)
-    s.add_argument("--split")
-    s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--all-prompts", dest="only_correct", action="store_false",
-                   help="average over all clean prompts, not only the correctly answered ones")
+    mediation(s)
     s.add_argument("--method", choices=["fast", "reference"], default="fast",
                    help="fast: the last position recomputed alone for many heads at once; reference: one "
                         "full forward pass per head (slow; the same numbers)")
     _model_args(s)
 
     s = sub.add_parser("preview", help="attribution patching: a quick linear estimate of every head's AIE")
-    s.add_argument("--scenes", required=True)
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    s.add_argument("--relations", type=_csv, default=rels)
-    s.add_argument("--k", type=int, default=4)
-    s.add_argument("--n-prompts", type=int, default=100)
-    s.add_argument("--split")
-    s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
-    s.add_argument("--seed", type=int, default=0)
+    mediation(s)
     s.add_argument("--compare", default="", help="an `mfv aie` output folder: print the rank correlation with it")
     _model_args(s)
 
@@ -331,8 +328,8 @@ def _spec_from_args(a: argparse.Namespace):
                             method=a.method, **_model_kw(a))
     if cmd == "preview":
         return jobs.PreviewSpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
-                                split=a.split, corruption=a.corruption, seed=a.seed, compare=a.compare,
-                                **_model_kw(a))
+                                split=a.split, corruption=a.corruption, seed=a.seed, only_correct=a.only_correct,
+                                compare=a.compare, **_model_kw(a))
     if cmd == "extract":
         return jobs.ExtractSpec(aie=a.aie, relation=a.relation, out=a.out, top_k=a.top_k, heads=a.heads,
                                 bias=a.bias, layer=a.layer, strength=a.strength, label=a.label, **_model_kw(a))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mfv_desktop.backends import Backend, batches
-from mfv_desktop.progress import Progress
+from mfv_desktop.progress import Progress, run_to_end
 from mfv_desktop.tasks import Task
 
 from .evaluate import top_predictions
@@ -145,8 +145,6 @@ def solve_all(backend: Backend, items: Sequence[AnalogyItem], parts: Sequence[Ba
 
 def solve(backend: Backend, item: AnalogyItem, parts: Sequence[BaseVector], **kw) -> AnalogyResult:
     """One analogy (see solve_all)."""
-    from mfv_desktop.progress import run_to_end
-
     return run_to_end(solve_all(backend, [item], parts, **kw))[0]
 
 

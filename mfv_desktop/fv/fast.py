@@ -27,7 +27,7 @@ from mfv_desktop.progress import Progress
 from mfv_desktop.tasks import Task
 
 from .evaluate import EvalResult
-from .mediation import AIEResult
+from .mediation import AIEResult, accumulate_effects
 from .vectors import SweepResult
 
 #: the most columns one recomputation takes at once
@@ -71,11 +71,8 @@ def fast_average_indirect_effect(backend: Backend, corrupted: Sequence[Task], me
     g = backend.geometry
     n_cols = g.n_layers * g.n_heads  # column j: layer j // n_heads, head j % n_heads (sorted by layer)
     mean = mean.to(backend.device, backend.dtype)
-    ie_sum = np.zeros((g.n_layers, g.n_heads)) if start is None else start.ie_sum.copy()
-    done = 0 if start is None else start.n_prompts
-    base_sum = 0.0 if start is None else start.base_prob * start.n_prompts
-    for chunk in batches(corrupted[done:], batch_size):
-        batch = backend.encode(chunk)
+
+    def effects(batch) -> tuple[np.ndarray, torch.Tensor]:
         last = backend.last_position(batch)
         base = _probs(last.base_logits[:, None], batch.answer_ids)[:, 0]
         step = _columns_per_run(backend, last, max_columns)
@@ -85,14 +82,8 @@ def fast_average_indirect_effect(backend: Backend, corrupted: Sequence[Task], me
             layers, heads = cols // g.n_heads, cols % g.n_heads
             p = _probs(last.patched_heads(layers, heads, mean[layers, heads]), batch.answer_ids)
             ie[cols] = (p - base[:, None]).sum(0).double().cpu()
-        ie_sum += ie.view(g.n_layers, g.n_heads).numpy()
-        done += len(chunk)
-        base_sum += float(base.sum())
-        yield Progress(done, len(corrupted), "indirect effects",
-                       {"aie": ie_sum / done, "n_prompts": done, "ie_sum": ie_sum.copy(), "base_sum": base_sum})
-    if done == 0:
-        raise ValueError("no corrupted prompts to measure indirect effects on")
-    return AIEResult(ie_sum / done, done, base_sum / done, ie_sum)
+        return ie.view(g.n_layers, g.n_heads).numpy(), base
+    return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
 
 
 @torch.no_grad()

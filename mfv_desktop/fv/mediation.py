@@ -8,12 +8,12 @@ agree with it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generator, Sequence
+from typing import Any, Callable, Generator, Sequence
 
 import numpy as np
 import torch
 
-from mfv_desktop.backends import Backend, batches
+from mfv_desktop.backends import Backend, Batch, batches
 from mfv_desktop.tasks import Task
 
 from .evaluate import score
@@ -85,17 +85,31 @@ def average_indirect_effect(backend: Backend, corrupted: Sequence[Task], mean: t
     """
     g = backend.geometry
     mean = mean.to(backend.device)
-    ie_sum = np.zeros((g.n_layers, g.n_heads)) if start is None else start.ie_sum.copy()
-    done = 0 if start is None else start.n_prompts
-    base_sum = 0.0 if start is None else start.base_prob * start.n_prompts
-    for chunk in batches(corrupted[done:], batch_size):
-        batch = backend.encode(chunk)
+
+    def effects(batch) -> tuple[np.ndarray, torch.Tensor]:
         base = score(backend, batch).answer_prob
+        ie = np.zeros((g.n_layers, g.n_heads))
         for layer in range(g.n_layers):
             for head in range(g.n_heads):
                 with patch_heads(backend, {layer: [(head, mean[layer, head])]}):
                     patched = score(backend, batch).answer_prob
-                ie_sum[layer, head] += float((patched - base).sum())
+                ie[layer, head] = float((patched - base).sum())
+        return ie, base
+    return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
+
+
+def accumulate_effects(backend: Backend, corrupted: Sequence[Task], batch_size: int, start: AIEResult | None,
+                       effects: Callable[[Batch], tuple[np.ndarray, torch.Tensor]]
+                       ) -> Generator[Progress, None, AIEResult]:
+    """The running sums of an AIE computation: `effects(batch)` gives a batch's summed indirect
+    effects (n_layers, n_heads) and its base probabilities; `start` continues a partial result."""
+    g = backend.geometry
+    ie_sum = np.zeros((g.n_layers, g.n_heads)) if start is None else start.ie_sum.copy()
+    done = 0 if start is None else start.n_prompts
+    base_sum = 0.0 if start is None else start.base_prob * start.n_prompts
+    for chunk in batches(corrupted[done:], batch_size):
+        ie, base = effects(backend.encode(chunk))
+        ie_sum += ie
         done += len(chunk)
         base_sum += float(base.sum())
         yield Progress(done, len(corrupted), "indirect effects",

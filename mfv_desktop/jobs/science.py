@@ -74,8 +74,9 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 # -- causal mediation ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class AIESpec(ModelJobSpec):
-    kind = "aie"
+class MediationSpec(ModelJobSpec):
+    """What the AIE job and its preview share: which prompts, clean and corrupted."""
+
     scenes: str = ""
     out: str = ""
     relations: tuple[str, ...] = BASE_RELATIONS
@@ -86,12 +87,17 @@ class AIESpec(ModelJobSpec):
     corruption: str = "paper"
     seed: int = 0
     only_correct: bool = True
+
+
+@dataclass(frozen=True)
+class AIESpec(MediationSpec):
+    kind = "aie"
     #: "fast" (the last position recomputed alone, many heads at once) or "reference" (one full
     #: forward pass per head): the same numbers
     method: str = "fast"
 
 
-def _mediation_tasks(spec, rel: str) -> tuple[TaskSet, TaskSet]:
+def _mediation_tasks(spec: MediationSpec, rel: str) -> tuple[TaskSet, TaskSet]:
     """The clean and the corrupted prompts of one relation for an AIE or preview spec."""
     base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
     return (build_tasks(spec.scenes, TaskSpec(kind="clean", **base)),
@@ -220,21 +226,12 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
 
 
 @dataclass(frozen=True)
-class PreviewSpec(ModelJobSpec):
+class PreviewSpec(MediationSpec):
     """Attribution patching: a linear estimate of every head's AIE, from one forward and one backward
     pass per batch of prompts. Minutes of exact AIE become seconds; heads it ranks high are the ones
     to check with the exact job."""
 
     kind = "preview"
-    scenes: str = ""
-    out: str = ""
-    relations: tuple[str, ...] = BASE_RELATIONS
-    k: int = 4
-    n_prompts: int = 100
-    split: str | None = None
-    corruption: str = "paper"
-    seed: int = 0
-    only_correct: bool = True
     #: an AIE job's folder to compare with (Spearman's rank correlation per relation)
     compare: str = ""
 
