@@ -27,10 +27,10 @@ from mfv_desktop.tasks import TaskSpec
 from .base import JobGen, write_json
 from .data import GenerateSpec, run_generate
 from .science import (
-    AIESpec, ExtractSpec, ModelJobSpec, SweepSpec, _backend, build_tasks, check_answers, load_arrays, run_aie,
-    run_extract, run_sweep, write_csv,
+    AIESpec, ExtractSpec, ModelJobSpec, SweepSpec, _backend, _load_vector, build_tasks, check_answers, load_arrays,
+    run_aie, run_extract, run_sweep, write_csv,
 )
-from .vectors import FinetuneSpec, analogy_conditions, run_finetune
+from .vectors import FinetuneSpec, _parts, analogy_conditions, run_finetune
 
 #: method.md §7: OpenFlamingo-4B, mean over relations, top-1 first-token accuracy (%)
 PAPER = {
@@ -165,8 +165,6 @@ def _accuracies(spec: ReportSpec, backend, scenes: str, split: str, ks, fvs: dic
     """Per relation: 0-shot and K-shot ICL, 0-shot + FV, 0-shot + FFV."""
     from mfv_desktop.fv import evaluate, injection
 
-    from .science import _load_vector
-
     conds = []
     for rel in BASE_RELATIONS:
         def tasks(k: int, rel=rel):
@@ -189,8 +187,6 @@ def _accuracies(spec: ReportSpec, backend, scenes: str, split: str, ks, fvs: dic
 
 
 def _analogies(spec: ReportSpec, backend, scenes: str, fvs: dict[str, str], ffvs: dict[str, str]) -> JobGen:
-    from .vectors import _parts
-
     zs = build_tasks(scenes, TaskSpec(relations=DIAGONAL_RELATIONS, kind="zeroshot", split=spec.diagonal_split,
                                       seed=spec.seed, max_per_relation=spec.n_prompts)).tasks
     composites = {"composite FV": _parts(list(fvs.values()), backend)[1],
