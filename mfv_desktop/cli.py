@@ -213,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label", default="")
     _model_args(s)
 
+    s = sub.add_parser("apply", help="the model's answer on an image with and without function vectors")
+    s.add_argument("--image", required=True)
+    s.add_argument("--anchor", required=True, help="the anchor object the question asks about")
+    s.add_argument("--vectors", nargs="+", required=True)
+    s.add_argument("--layer", type=int, help="injection layer (default: the vectors')")
+    s.add_argument("--strength", type=float, help="one strength for every vector (default: each vector's own)")
+    s.add_argument("--top", type=int, default=5, help="predictions shown per condition")
+    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
+    _model_args(s)
+
     s = sub.add_parser("analogy", help="solve A:B :: C:? with a composite vector, against 0-shot and ICL "
                                        "(one analogy, or every scene of a split with --scenes)")
     s.add_argument("--vectors", nargs="+", required=True, help="the base vectors")
@@ -351,6 +361,9 @@ def _spec_from_args(a: argparse.Namespace):
                                 source_answer=a.b, weights=a.weights, weighting=a.weighting,
                                 temperature=a.temperature, layer=a.layer, relation=a.relation, label=a.label,
                                 **_model_kw(a))
+    if cmd == "apply":
+        return jobs.ApplySpec(image=a.image, anchor=a.anchor, vectors=tuple(a.vectors), layer=a.layer,
+                              strength=a.strength, top=a.top, out=a.out, **_model_kw(a))
     if cmd == "analogy":
         return jobs.AnalogySpec(vectors=tuple(a.vectors), out=a.out, source_image=a.source, source_anchor=a.a,
                                 source_answer=a.b, target_image=a.target, target_anchor=a.c, target_answer=a.d,

@@ -200,6 +200,37 @@ def test_compose_and_analogy_from_the_command_line_into_the_store(tmp_path, extr
     assert len(res["composite"]["top"]) == 5 and res["composite"]["answer"] == res["composite"]["top"][0][0]
 
 
+def test_apply_shows_the_answer_with_and_without_the_vector(tmp_path, extracted, tiny_folder, abs_scenes, tiny):
+    from mfv_desktop.cli import main
+    from mfv_desktop.fv.vector_file import FunctionVector
+    from mfv_desktop.tasks import Shot, Task
+
+    scene = abs_scenes[2]
+    out = tmp_path / "apply"
+    assert main(["-q", "apply", "--out", str(out), "--vectors", extracted["above"], "--image", scene.image,
+                 "--anchor", scene.anchor, "--strength", "8", "--model", str(tiny_folder)]) == 0
+    res = json.loads((out / "apply.json").read_text())
+    assert res["layer"] == 1 and len(res["bars"]) >= 5
+    # the same numbers as running the prompt by hand with the vector added at layer 1, strength 8
+    task = Task("apply", "zeroshot", (), Shot(scene.image, scene.image, scene.anchor, scene.anchor, "apply"))
+    batch = tiny.encode([task])
+    fv = FunctionVector.load(extracted["above"])
+    with torch.no_grad():
+        plain = tiny.run(batch)[0].softmax(-1)
+        with add_vector(tiny, 1, fv.vector, 8.0):
+            steered = tiny.run(batch)[0].softmax(-1)
+    assert res["without"] == tiny.decode_token(int(plain.argmax())).strip()
+    assert res["with"] == tiny.decode_token(int(steered.argmax())).strip()
+    top = res["bars"][0]
+    assert max(top["with"], top["without"]) == pytest.approx(max(float(plain.max()), float(steered.max())), abs=1e-5)
+    # a vector made for another model is refused by name
+    other = tmp_path / "other.safetensors"
+    FunctionVector(vector=torch.ones(7), label="x", relation="above", model_id="elsewhere", d_model=7, n_layers=2,
+                   layer=0, heads=[], bias="per_head", strength=1.0, provenance={}).save(other)
+    assert main(["-q", "apply", "--out", str(out), "--vectors", str(other), "--image", scene.image,
+                 "--anchor", scene.anchor, "--model", str(tiny_folder)]) == 2
+
+
 def test_an_analogy_with_an_unreadable_image_names_it(tmp_path, extracted, tiny_folder, capsys):
     from mfv_desktop.cli import main
 

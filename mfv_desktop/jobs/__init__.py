@@ -10,7 +10,7 @@ from .science import (
 )
 from .training import TrainBundledSpec, run_train_bundled
 from .vectors import (
-    AnalogySpec, ComposeSpec, FinetuneSpec, run_analogy, run_compose, run_finetune,
+    AnalogySpec, ApplySpec, ComposeSpec, FinetuneSpec, run_analogy, run_apply, run_compose, run_finetune,
 )
 
 #: job kind -> (spec class, job function): the GUI and the CLI both start jobs through this
@@ -20,12 +20,12 @@ JOBS = {
         (GenerateSpec, run_generate), (TasksSpec, run_tasks), (AIESpec, run_aie), (PreviewSpec, run_preview),
         (ExtractSpec, run_extract), (SweepSpec, run_sweep), (EvaluateSpec, run_evaluate), (ChainSpec, run_chain),
         (TrainBundledSpec, run_train_bundled), (FinetuneSpec, run_finetune),
-        (ComposeSpec, run_compose), (AnalogySpec, run_analogy), (ReportSpec, run_report),
+        (ComposeSpec, run_compose), (AnalogySpec, run_analogy), (ApplySpec, run_apply), (ReportSpec, run_report),
     ]
 }
 
 __all__ = [
-    "JOBS", "AIESpec", "PreviewSpec", "run_preview", "AnalogySpec", "Cancelled", "ChainSpec", "ComposeSpec", "EvaluateSpec", "ExtractSpec",
+    "JOBS", "AIESpec", "ApplySpec", "run_apply", "PreviewSpec", "run_preview", "AnalogySpec", "Cancelled", "ChainSpec", "ComposeSpec", "EvaluateSpec", "ExtractSpec",
     "FinetuneSpec", "GenerateSpec", "JobGen", "JobSpec", "ReportSpec", "SweepSpec", "TasksSpec", "TrainBundledSpec",
     "execute", "run_aie", "run_analogy", "run_chain", "run_compose", "run_evaluate", "run_extract", "run_finetune",
     "run_generate", "run_report", "run_sweep", "run_tasks", "run_train_bundled", "write_json",

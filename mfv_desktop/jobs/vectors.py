@@ -176,13 +176,17 @@ def _load_state(path: Path, key: dict):
 
 
 # -- composite vectors -----------------------------------------------------------------------------
-def _parts(paths: Sequence[str], backend):
+def _base(fv):
     from mfv_desktop.fv.analogy import BaseVector
 
+    return BaseVector(fv.vector, fv.layer, fv.strength, fv.relation)
+
+
+def _parts(paths: Sequence[str], backend):
     if not paths:
         raise ValueError("give the base vectors to compose (--vectors)")
     fvs = [_load_vector(p, backend) for p in paths]
-    return fvs, [BaseVector(f.vector, f.layer, f.strength, f.relation) for f in fvs]
+    return fvs, [_base(f) for f in fvs]
 
 
 def _image_shot(image: str, anchor: str, answer: str, what: str) -> Shot:
@@ -252,6 +256,61 @@ def run_compose(spec: ComposeSpec) -> JobGen:
     yield Progress(1, 1, "composite saved")
     return {"vector": str(path), "layer": layer, "weights": {f.relation: float(w) for f, w in zip(fvs, weights)},
             "probs": None if probs is None else {f.relation: float(q) for f, q in zip(fvs, probs)}}
+
+
+# -- applying vectors to an image ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ApplySpec(ModelJobSpec):
+    """One image and anchor: the model's first-token answer with and without function vectors."""
+
+    kind = "apply"
+    image: str = ""
+    anchor: str = ""
+    vectors: tuple[str, ...] = ()
+    #: injection layer (None: the vectors' own, their mean if they differ)
+    layer: int | None = None
+    #: one strength for every vector (None: each vector's own)
+    strength: float | None = None
+    #: predictions shown per condition
+    top: int = 5
+    out: str = ""
+
+
+def run_apply(spec: ApplySpec) -> JobGen:
+    import torch
+
+    from mfv_desktop.fv import add_vector
+    from mfv_desktop.fv.analogy import composite_layer
+
+    backend = _backend(spec)
+    fvs = [_load_vector(p, backend) for p in spec.vectors]
+    if not fvs:
+        raise ValueError("pick at least one function vector to apply")
+    task = Task("apply", "zeroshot", (), _image_shot(spec.image, spec.anchor, "", "query"))
+    check_answers(backend, [task])
+    layer = composite_layer([_base(f) for f in fvs], np.full(len(fvs), 1 / len(fvs))) if spec.layer is None \
+        else spec.layer
+    if not 0 <= layer < backend.geometry.n_layers:
+        raise ValueError(f"layer {layer} is outside {backend.model_id}'s layers 0-{backend.geometry.n_layers - 1}")
+    vector = sum(f.vector.float() * (f.strength if spec.strength is None else spec.strength) for f in fvs)
+    yield Progress(0, 2, "without the vector")
+    with torch.no_grad():
+        batch = backend.encode([task])
+        plain = backend.run(batch)[0].float().softmax(-1)
+        yield Progress(1, 2, "with the vector")
+        with add_vector(backend, layer, vector):
+            steered = backend.run(batch)[0].float().softmax(-1)
+    ids = list(dict.fromkeys([*plain.topk(spec.top).indices.tolist(), *steered.topk(spec.top).indices.tolist()]))
+    bars = sorted(({"token": backend.decode_token(i).strip(), "without": float(plain[i]), "with": float(steered[i])}
+                   for i in ids), key=lambda b: -max(b["with"], b["without"]))
+    result = {"image": spec.image, "anchor": spec.anchor, "layer": layer,
+              "strength": spec.strength, "vectors": [{"label": f.label, "relation": f.relation} for f in fvs],
+              "without": backend.decode_token(int(plain.argmax())).strip(),
+              "with": backend.decode_token(int(steered.argmax())).strip(), "bars": bars}
+    if spec.out:
+        write_json(Path(spec.out) / "apply.json", {**result, "provenance": backend.provenance()})
+    yield Progress(2, 2, f"{spec.anchor}: {result['without']} -> {result['with']}")
+    return result
 
 
 # -- analogies -----------------------------------------------------------------------------------
