@@ -175,9 +175,9 @@ def test_generating_scenes_runs_in_the_background_and_fills_the_library(qtbot, t
     from mfv_desktop.jobs import GenerateSpec
 
     w = open_window(qtbot, tmp_path)
-    worker = w.generate(GenerateSpec(n_scenes=6, canvas=256, split="x"), "gen")
-    assert worker is not None and w.job_bar.isVisible()
-    qtbot.waitUntil(lambda: not worker.is_running(), timeout=60000)
+    job = w.generate(GenerateSpec(n_scenes=6, canvas=256, split="x"), "gen")
+    assert job is not None and w.job_bar.isVisible()
+    qtbot.waitUntil(lambda: job.status == "done", timeout=60000)
     qtbot.waitUntil(lambda: w.scene_id is not None, timeout=5000)
     assert repo.count_scenes(w.store, "gen") == 6 and not w.banner.isVisible()
     assert len(labels_of(w)) > 0  # generated scenes come with their relations

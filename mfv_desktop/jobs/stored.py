@@ -50,9 +50,10 @@ def spec_from_json(d: dict[str, Any]) -> JobSpec:
 
 def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], None] | None = None,
                  should_cancel: Callable[[], bool] | None = None, dataset: str | None = None,
-                 run_id: int | None = None) -> tuple[int, dict]:
+                 run_id: int | None = None, on_run: Callable[[int], None] | None = None) -> tuple[int, dict]:
     """Run a job recorded as a run row; returns (run id, summary). `dataset`: where a generate
-    job's scenes go. `run_id`: an existing run to continue (see `resume`)."""
+    job's scenes go. `run_id`: an existing run to continue (see `resume`). `on_run` hears the run's
+    id as soon as its row exists."""
     with store.session() as s:
         if run_id is None:
             row = m.Run(kind=spec.kind, spec=spec.to_json(), status="pending",
@@ -64,6 +65,8 @@ def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], 
         row = s.get(m.Run, run_id)
         row.out = str(folder.relative_to(store.data_dir))
         row.status, row.pid, row.started, row.error = "running", os.getpid(), time.time(), None
+    if on_run:
+        on_run(run_id)
     last = 0.0
 
     def progress(p: Progress) -> None:
@@ -108,7 +111,8 @@ def _finish(store: Store, run_id: int, status: str, started: float, error: str |
 
 
 def resume(store: Store, run_id: int, on_progress: Callable[[Progress], None] | None = None,
-           should_cancel: Callable[[], bool] | None = None) -> tuple[int, dict]:
+           should_cancel: Callable[[], bool] | None = None,
+           on_run: Callable[[int], None] | None = None) -> tuple[int, dict]:
     """Continue an interrupted, cancelled or failed run in its own folder."""
     with store.session() as s:
         row = s.get(m.Run, run_id)
@@ -117,7 +121,7 @@ def resume(store: Store, run_id: int, on_progress: Callable[[Progress], None] | 
         if row.status in ("running", "done"):
             raise StoreError(f"run {run_id} is {row.status}; only interrupted, cancelled or failed runs resume")
         spec, dataset = spec_from_json(row.spec), (row.provenance or {}).get("dataset")
-    return run_in_store(store, spec, on_progress, should_cancel, dataset=dataset, run_id=run_id)
+    return run_in_store(store, spec, on_progress, should_cancel, dataset=dataset, run_id=run_id, on_run=on_run)
 
 
 def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:

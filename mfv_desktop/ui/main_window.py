@@ -11,8 +11,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QVBoxLayout,
-    QWidget,
+    QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QTabWidget,
+    QVBoxLayout, QWidget,
 )
 
 from mfv_desktop import __version__
@@ -25,11 +25,11 @@ from . import commands as cmd
 from .actions import SPECS, Actions, CheatSheet
 from .canvas import SceneCanvas
 from .dialogs import GenerateDialog, NameDialog
+from .jobs import Job, JobQueue, JobsPanel
 from .library import SceneLibrary
 from .palette import StampPalette
 from .relations import RelationPanel
 from .settings import SettingsDialog, app_settings, apply_theme, get
-from .workers import Worker
 
 SAMPLE_SCENES = 200
 #: a stamp's long side on a drawn canvas, as a fraction of the canvas (the paper: 130-230 of 800 px)
@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
         self.store, self.read_only_reason = _open(data_dir or get(self.settings, "data_dir") or None)
         self.undo = QUndoStack(self)
         self.scene_id: int | None = None
-        self.worker: Worker | None = None
+        self.jobs = JobQueue(self.store, self)
         #: replaceable by tests and scripts: ask for a name, confirm a question
         self.ask_name: Callable[[list[str], str], str | None] = lambda known, current: NameDialog.ask(
             self, known, self.model, current)
@@ -55,19 +55,26 @@ class MainWindow(QMainWindow):
         self.acts = Actions(self, self.settings)
         self.canvas = SceneCanvas(self)
         self.banner = self._make_banner()
-        central = QWidget(self)
-        column = QVBoxLayout(central)
+        scene_tab = QWidget(self)
+        column = QVBoxLayout(scene_tab)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.banner)
         column.addWidget(self.canvas)
-        self.setCentralWidget(central)
+        #: the workbench: the scene canvas, then the science panels, one tab each
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("tabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(scene_tab, "Scene")
+        self.setCentralWidget(self.tabs)
         self.library = SceneLibrary(self.store, self)
         self.relations = RelationPanel(self)
         self.palette = StampPalette(self.store.data_dir / "stamps", self.store.data_dir / "cache" / "stamps", self)
+        self.jobs_panel = JobsPanel(self.jobs, self)
         self.docks = {name: self._dock(name, title, w, area) for name, title, w, area in (
             ("library", "Scenes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("relations", "Relations", self.relations, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("stamps", "Stamps", self.palette, Qt.DockWidgetArea.RightDockWidgetArea))}
+            ("stamps", "Stamps", self.palette, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("jobs", "Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea))}
         self._make_status_bar()
         self._make_menus()
         self._connect()
@@ -88,6 +95,10 @@ class MainWindow(QMainWindow):
     @property
     def model(self) -> str:
         return get(self.settings, "model")
+
+    def model_kw(self) -> dict[str, str]:
+        """The model, device and precision every job of the app runs on (from the settings)."""
+        return {"model": self.model, "device": get(self.settings, "device"), "dtype": get(self.settings, "dtype")}
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -182,6 +193,8 @@ class MainWindow(QMainWindow):
         self.relations.relabelRequested.connect(lambda t, new: self.edit(cmd.Relabel, t[0], t[1], t[2], new))
         self.relations.addRequested.connect(lambda s, r, o: self.edit(cmd.SetLabel, s, r, o, "confirmed"))
         self.relations.suggestRequested.connect(self.suggest)
+        self.jobs.changed.connect(self._job_changed)
+        self.jobs.progressed.connect(self._job_progress)
 
     # -- showing -----------------------------------------------------------------------------------
     def show_scene(self, scene_id: int | None) -> None:
@@ -313,7 +326,7 @@ class MainWindow(QMainWindow):
         if folder:
             self.import_paths([folder])
 
-    def import_paths(self, paths: list[str], dataset: str = "imported") -> Worker | None:
+    def import_paths(self, paths: list[str], dataset: str = "imported") -> Job | None:
         """Image files and folders (menu, drag and drop) into a data set, in the background."""
         from mfv_desktop.store.exchange import import_images
 
@@ -331,46 +344,52 @@ class MainWindow(QMainWindow):
         if d.exec():
             self.generate(d.spec(), d.dataset.text().strip() or "generated")
 
-    def generate(self, spec, dataset: str) -> Worker | None:
-        from mfv_desktop.jobs.stored import run_in_store
+    def generate(self, spec, dataset: str) -> Job | None:
+        return self.submit_spec(spec, "generate", lambda _: self._jobs_changed(), dataset=dataset)
 
-        return self.run(lambda p, c: run_in_store(self.store, spec, p, c, dataset=dataset), "generate",
-                        lambda _: self._jobs_changed())
-
-    def add_sample_scenes(self) -> Worker | None:
+    def add_sample_scenes(self) -> Job | None:
         from mfv_desktop.jobs import GenerateSpec
 
         return self.generate(GenerateSpec(n_scenes=SAMPLE_SCENES, seed=0, split="sample"), "sample")
 
-    def run(self, work: Callable, what: str, on_done: Callable[[Any], None]) -> Worker | None:
-        """Run one job in a worker thread, with its progress in the status bar."""
-        if self.worker is not None and self.worker.is_running():
-            self.notify("a job is running: wait for it or cancel it", error=True)
-            return None
+    def _writable(self) -> bool:
         if self.store.read_only:
-            self.notify("the store is open read-only", error=True)
-            return None
-        w = Worker(work, self)
-        w.progress.connect(self._job_progress)
-        w.finished.connect(on_done)
-        w.failed.connect(lambda msg: self.notify(f"{what} failed: {msg}", error=True))
-        w.cancelled.connect(lambda: self.notify(f"{what} cancelled"))
-        w.done.connect(self._job_done)
-        self.job_label.setText(what)
-        for widget in (self.job_label, self.job_bar, self.job_cancel):
-            widget.show()
-        self.worker = w
-        w.start()
-        return w
+            self.notify("the store is open read-only: jobs cannot record their results", error=True)
+        return not self.store.read_only
 
-    def _job_progress(self, p: Progress) -> None:
+    def run(self, work: Callable, what: str, on_done: Callable[[Any], None]) -> Job | None:
+        """Queue plain work (an import) in the background; the jobs panel and status bar show it."""
+        if not self._writable():
+            return None
+        return self.jobs.submit(work, what, on_done, on_failed=lambda msg: self.notify(f"{what} failed: {msg}", True))
+
+    def submit_spec(self, spec, what: str, on_done: Callable[[Any], None] | None = None,
+                    on_progress: Callable[[Progress], None] | None = None,
+                    on_failed: Callable[[str], None] | None = None, dataset: str | None = None) -> Job | None:
+        """Queue a job spec, recorded in the store as a run (what `mfv --store` runs). Failures are
+        shown in the status bar and, with their traceback, in the jobs panel."""
+        if not self._writable():
+            return None
+
+        def failed(msg: str) -> None:
+            self.notify(f"{what} failed: {msg} (details in the Jobs panel)", error=True)
+            if on_failed:
+                on_failed(msg)
+        return self.jobs.submit_spec(spec, what, on_done, on_progress, failed, dataset=dataset)
+
+    def _job_changed(self, job: Job) -> None:
+        running = self.jobs.running
+        for widget in (self.job_label, self.job_bar, self.job_cancel):
+            widget.setVisible(running is not None)
+        if running is not None:
+            self.job_label.setText(running.what)
+        if job.status == "cancelled":
+            self.notify(f"{job.what} cancelled")
+
+    def _job_progress(self, job: Job, p: Progress) -> None:
         self.job_bar.setMaximum(max(p.total, 1))
         self.job_bar.setValue(p.done)
-        self.job_label.setText(p.message[:60])
-
-    def _job_done(self) -> None:
-        for widget in (self.job_label, self.job_bar, self.job_cancel):
-            widget.hide()
+        self.job_label.setText(f"{job.what}: {p.message[:60]}")
 
     def _jobs_changed(self) -> None:
         self.library.refresh()
@@ -379,8 +398,8 @@ class MainWindow(QMainWindow):
             self.show_scene(self.library.current_scene_id())
 
     def cancel_job(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
+        if self.jobs.running is not None:
+            self.jobs.cancel(self.jobs.running)
 
     # -- settings and help --------------------------------------------------------------------------
     def open_settings(self) -> None:
@@ -402,9 +421,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event) -> None:
-        if self.worker is not None and self.worker.is_running():
-            self.worker.cancel()
-            self.worker.wait(30000)
+        self.jobs.wait_all(30000)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()

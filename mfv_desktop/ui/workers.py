@@ -16,7 +16,7 @@ from mfv_desktop.progress import Cancelled, Progress
 class _Runner(QObject):
     progress = Signal(object)  # Progress
     finished = Signal(object)  # the job's result
-    failed = Signal(str)
+    failed = Signal(str, str)  # the message, the traceback
     cancelled = Signal()
 
     def __init__(self, work: Callable[[Callable[[Progress], None], Callable[[], bool]], Any]):
@@ -30,7 +30,7 @@ class _Runner(QObject):
         except Cancelled:
             self.cancelled.emit()
         except Exception as e:  # noqa: BLE001 - reported to the user, never raised into Qt
-            self.failed.emit(str(e) or f"{type(e).__name__}\n{traceback.format_exc(limit=3)}")
+            self.failed.emit(str(e) or type(e).__name__, traceback.format_exc())
         else:
             self.finished.emit(result)
 
@@ -40,7 +40,7 @@ class Worker(QObject):
 
     progress = Signal(object)
     finished = Signal(object)
-    failed = Signal(str)
+    failed = Signal(str, str)  # the message, the traceback
     cancelled = Signal()
     done = Signal()  # after any of finished / failed / cancelled
 

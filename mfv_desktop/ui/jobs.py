@@ -1,0 +1,363 @@
+"""Jobs in the desktop app: a queue that runs one job at a time in a worker thread, and the panel
+that lists every run of the store with its progress, ETA, cancel, resume and errors.
+
+Jobs run one at a time because they share one model (a model loads once per model, device and
+precision, in `backends.load_backend`, and stays loaded for the next job). A job given as a spec is
+recorded in the store as a run, exactly as `mfv --store` records it; plain work (an import) is
+listed for this session only. Workers never touch widgets: the queue hears their signals on the
+GUI thread and passes progress on to whoever submitted the job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton, QSplitter, QTableWidget,
+    QTableWidgetItem, QVBoxLayout, QWidget,
+)
+from sqlalchemy import select
+
+from mfv_desktop.progress import Progress
+from mfv_desktop.store import Store, models as m
+
+from .workers import Worker
+
+Work = Callable[[Callable[[Progress], None], Callable[[], bool]], Any]
+_tickets = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Job:
+    """A job submitted in this session."""
+
+    what: str
+    work: Work
+    on_done: Callable[[Any], None] | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    on_failed: Callable[[str], None] | None = None
+    ticket: int = field(default_factory=lambda: next(_tickets))
+    run_id: int | None = None
+    status: str = "queued"  # queued, running, done, failed, cancelled
+    progress: Progress | None = None
+    started: float | None = None
+    finished: float | None = None
+    error: str = ""
+    traceback: str = ""
+    result: Any = None
+    worker: Worker | None = None
+    #: recorded in the store as a run (a job spec), or plain work listed for this session only
+    recorded: bool = False
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the rate so far (None until there is a rate)."""
+        p = self.progress
+        if self.status != "running" or p is None or self.started is None or p.done <= 0 or p.total <= 0:
+            return None
+        elapsed = time.time() - self.started
+        return elapsed * (p.total - p.done) / p.done
+
+
+class JobQueue(QObject):
+    """Jobs run one after another, each in its own worker thread."""
+
+    #: a job was queued, started or ended (the Job)
+    changed = Signal(object)
+    #: a running job reported progress (the Job, the Progress)
+    progressed = Signal(object, object)
+    _run_started = Signal(object, int)  # from the worker thread: (job, run id)
+
+    def __init__(self, store: Store, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.jobs: list[Job] = []
+        self._run_started.connect(self._on_run)
+
+    # -- submitting --------------------------------------------------------------------------
+    def submit(self, work: Work, what: str, on_done: Callable[[Any], None] | None = None,
+               on_progress: Callable[[Progress], None] | None = None,
+               on_failed: Callable[[str], None] | None = None) -> Job:
+        """Queue plain work: work(on_progress, should_cancel) returns the result."""
+        return self._queue(Job(what, work, on_done, on_progress, on_failed))
+
+    def _queue(self, job: Job) -> Job:
+        self.jobs.append(job)
+        self.changed.emit(job)
+        self._next()
+        return job
+
+    def submit_spec(self, spec, what: str | None = None, on_done: Callable[[Any], None] | None = None,
+                    on_progress: Callable[[Progress], None] | None = None,
+                    on_failed: Callable[[str], None] | None = None, dataset: str | None = None) -> Job:
+        """Queue a job spec, recorded in the store as a run; on_done gets (run id, summary)."""
+        from mfv_desktop.jobs.stored import run_in_store
+
+        job: Job
+
+        def work(p, c):
+            return run_in_store(self.store, spec, p, c, dataset=dataset,
+                                on_run=lambda rid: self._run_started.emit(job, rid))
+        job = Job(what or spec.kind, work, on_done, on_progress, on_failed, recorded=True)
+        return self._queue(job)
+
+    def resume(self, run_id: int, on_done: Callable[[Any], None] | None = None,
+               on_progress: Callable[[Progress], None] | None = None) -> Job:
+        """Queue an interrupted, cancelled or failed run to go on in its own folder."""
+        from mfv_desktop.jobs.stored import resume
+
+        with self.store.session() as s:
+            kind = s.get(m.Run, run_id).kind
+        job: Job
+
+        def work(p, c):
+            return resume(self.store, run_id, p, c, on_run=lambda rid: self._run_started.emit(job, rid))
+        job = Job(f"{kind} (resumed)", work, on_done, on_progress, run_id=run_id, recorded=True)
+        return self._queue(job)
+
+    # -- running -----------------------------------------------------------------------------
+    @property
+    def running(self) -> Job | None:
+        return next((j for j in self.jobs if j.status == "running"), None)
+
+    def busy(self) -> bool:
+        return any(j.status in ("queued", "running") for j in self.jobs)
+
+    def for_run(self, run_id: int) -> Job | None:
+        """This session's latest job for a run of the store."""
+        return next((j for j in reversed(self.jobs) if j.run_id == run_id), None)
+
+    def cancel(self, job: Job) -> None:
+        """A queued job is dropped; a running one stops at its next yield."""
+        if job.status == "queued":
+            job.status = "cancelled"
+            self.changed.emit(job)
+        elif job.status == "running" and job.worker is not None:
+            job.worker.cancel()
+
+    def _next(self) -> None:
+        if self.running is not None:
+            return
+        job = next((j for j in self.jobs if j.status == "queued"), None)
+        if job is None:
+            return
+        w = Worker(job.work, self)
+        job.worker, job.status, job.started = w, "running", time.time()
+        w.progress.connect(lambda p, job=job: self._on_progress(job, p))
+        w.finished.connect(lambda r, job=job: self._end(job, "done", result=r))
+        w.failed.connect(lambda msg, tb, job=job: self._end(job, "failed", error=msg, tb=tb))
+        w.cancelled.connect(lambda job=job: self._end(job, "cancelled"))
+        self.changed.emit(job)
+        w.start()
+
+    def _on_run(self, job: Job, run_id: int) -> None:
+        job.run_id = run_id
+        self.changed.emit(job)
+
+    def _on_progress(self, job: Job, p: Progress) -> None:
+        job.progress = p
+        if job.on_progress:
+            job.on_progress(p)
+        self.progressed.emit(job, p)
+
+    def _end(self, job: Job, status: str, result: Any = None, error: str = "", tb: str = "") -> None:
+        job.status, job.finished, job.result, job.error, job.traceback = status, time.time(), result, error, tb
+        if job.worker is not None:
+            job.worker.wait()
+        self.changed.emit(job)
+        try:
+            if status == "done" and job.on_done:
+                job.on_done(result)
+            elif status == "failed" and job.on_failed:
+                job.on_failed(error)
+        finally:
+            self._next()
+
+    def wait_all(self, ms: int = 30000) -> None:
+        """Cancel what is queued, stop what runs (closing the window)."""
+        for j in self.jobs:
+            if j.status == "queued":
+                j.status = "cancelled"
+        job = self.running
+        if job is not None and job.worker is not None:
+            job.worker.cancel()
+            job.worker.wait(ms)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class JobsPanel(QWidget):
+    """Every run of the store, newest first, with this session's queued and plain jobs on top."""
+
+    COLUMNS = ("run", "job", "status", "progress", "ETA", "message")
+    MAX_RUNS = 300
+
+    def __init__(self, queue: JobQueue, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.queue = queue
+        self.table = QTableWidget(0, len(self.COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.log = QPlainTextEdit(self)
+        self.log.setReadOnly(True)
+        self.log.setPlaceholderText("select a job to see its spec, its result or its error with the traceback")
+        self.cancel_button = QPushButton("Cancel")
+        self.resume_button = QPushButton("Resume")
+        self.folder_button = QPushButton("Open folder")
+        self.summary = QLabel()
+        buttons = QHBoxLayout()
+        for b in (self.cancel_button, self.resume_button, self.folder_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.summary)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.table)
+        split.addWidget(self.log)
+        split.setSizes([300, 120])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(buttons)
+        layout.addWidget(split)
+        self.cancel_button.clicked.connect(self.cancel_selected)
+        self.resume_button.clicked.connect(self.resume_selected)
+        self.folder_button.clicked.connect(self.open_selected_folder)
+        self.table.itemSelectionChanged.connect(self._selected_changed)
+        queue.changed.connect(lambda _: self.refresh())
+        queue.progressed.connect(self._progressed)
+        self._rows: list[tuple[Job | None, m.Run | None]] = []
+        self.refresh()
+
+    # -- the list ----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        keep = self.selected()
+        with self.queue.store.session() as s:
+            runs = list(s.scalars(select(m.Run).order_by(m.Run.id.desc()).limit(self.MAX_RUNS)))
+            s.expunge_all()
+        listed = {r.id for r in runs}
+        # jobs without a run row yet (queued ones), and plain ones (imports), which never get one
+        rows: list[tuple[Job | None, m.Run | None]] = [
+            (j, None) for j in reversed(self.queue.jobs)
+            if j.run_id not in listed and (j.status in ("queued", "running") or not j.recorded)]
+        rows += [(self.queue.for_run(r.id), r) for r in runs]
+        self._rows = rows
+        self.table.setRowCount(len(rows))
+        for i, (job, run) in enumerate(rows):
+            self._fill(i, job, run)
+        n_active = sum(j.status in ("queued", "running") for j in self.queue.jobs)
+        self.summary.setText(f"{n_active} queued or running" if n_active else "idle")
+        if keep is not None:
+            for i, row in enumerate(rows):
+                if (row[1] is not None and keep[1] is not None and row[1].id == keep[1].id) or \
+                        (row[0] is not None and row[0] is keep[0]):
+                    self.table.selectRow(i)
+                    break
+        self._selected_changed()
+
+    def _fill(self, i: int, job: Job | None, run: m.Run | None) -> None:
+        live = job is not None and job.status in ("queued", "running")
+        status = job.status if live or run is None else run.status
+        p = job.progress if live and job is not None else None
+        if p is not None:
+            done, total, message = p.done, p.total, p.message
+        elif run is not None:
+            done, total, message = run.done, run.total, run.message
+        else:
+            done, total, message = 0, 0, (job.error if job else "")
+        cells = (str(run.id) if run else "", job.what if job and run is None else (run.kind if run else ""), status,
+                 f"{100 * done / total:.0f}%" if total else "", _eta(job.eta_s) if job else "", message)
+        for c, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if c == 2 and status in ("failed", "interrupted"):
+                item.setForeground(Qt.GlobalColor.red)
+            self.table.setItem(i, c, item)
+
+    def _progressed(self, job: Job, _p: Progress) -> None:
+        for i, (j, run) in enumerate(self._rows):
+            if j is job:
+                self._fill(i, j, run)
+                return
+        self.refresh()  # a job this list has not seen yet
+
+    # -- the selection -----------------------------------------------------------------------
+    def selected(self) -> tuple[Job | None, m.Run | None] | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self._rows[rows[0].row()] if rows and rows[0].row() < len(self._rows) else None
+
+    def select_run(self, run_id: int) -> None:
+        for i, (_, run) in enumerate(self._rows):
+            if run is not None and run.id == run_id:
+                self.table.selectRow(i)
+                return
+
+    def _folder(self, run: m.Run | None) -> Path | None:
+        return self.queue.store.data_dir / run.out if run is not None and run.out else None
+
+    def _selected_changed(self) -> None:
+        sel = self.selected()
+        job, run = sel if sel else (None, None)
+        active = job is not None and job.status in ("queued", "running")
+        self.cancel_button.setEnabled(active)
+        self.resume_button.setEnabled(not active and run is not None
+                                      and run.status in ("interrupted", "cancelled", "failed"))
+        self.folder_button.setEnabled(self._folder(run) is not None)
+        self.log.setPlainText(self.describe(job, run) if sel else "")
+
+    def describe(self, job: Job | None, run: m.Run | None) -> str:
+        """What the log view shows for a row: the error with its traceback first, then the spec and result."""
+        parts = []
+        if job is not None and job.error:
+            parts.append(f"Error: {job.error}\n\n{job.traceback}".rstrip())
+        elif run is not None and run.error:
+            parts.append(f"Error: {run.error}")
+            folder = self._folder(run)
+            try:
+                tb = json.loads((folder / "run.json").read_text()).get("traceback", "") if folder else ""
+            except (OSError, ValueError):
+                tb = ""
+            if tb:
+                parts.append(tb.rstrip())
+        if run is not None:
+            if run.status == "interrupted":
+                parts.append("The process running this job ended before it did. Resume goes on where it stopped.")
+            parts.append("spec: " + json.dumps(run.spec, indent=1, default=str))
+            if run.result:
+                parts.append("result: " + json.dumps(run.result, indent=1, default=str)[:4000])
+            if run.seconds:
+                parts.append(f"{run.seconds:.1f} s · folder: {self._folder(run)}")
+        return "\n\n".join(parts)
+
+    def cancel_selected(self) -> None:
+        sel = self.selected()
+        if sel and sel[0] is not None:
+            self.queue.cancel(sel[0])
+
+    def resume_selected(self) -> Job | None:
+        sel = self.selected()
+        if not sel or sel[1] is None:
+            return None
+        return self.queue.resume(sel[1].id)
+
+    def open_selected_folder(self) -> None:
+        sel = self.selected()
+        folder = self._folder(sel[1]) if sel else None
+        if folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
