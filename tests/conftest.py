@@ -72,3 +72,36 @@ def store(tmp_path, monkeypatch):
     s = open_store(tmp_path / "data")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def bundled_vectors(tmp_path_factory) -> dict:
+    """Scenes, an AIE run and one extracted vector per base relation on the bundled model, made once
+    per session: {"scenes": folder, "aie": folder, "vectors": {relation: vector file}}."""
+    from mfv_desktop.jobs import AIESpec, ExtractSpec, GenerateSpec, execute, run_aie, run_extract, run_generate
+    from mfv_desktop.progress import run_to_end
+    from mfv_desktop.scenes import BASE_RELATIONS
+
+    root = tmp_path_factory.mktemp("bundled-vectors")
+    run_to_end(run_generate(GenerateSpec(out=str(root / "scenes"), n_scenes=40, seed=3, split="x")))
+    execute(AIESpec(scenes=str(root / "scenes"), out=str(root / "aie"), n_prompts=24), run_aie, root / "aie")
+    vectors = {}
+    for rel in BASE_RELATIONS:
+        vectors[rel] = str(root / f"{rel}.safetensors")
+        execute(ExtractSpec(aie=str(root / "aie"), relation=rel, out=vectors[rel], strength=2.0), run_extract, root)
+    return {"scenes": root / "scenes", "aie": root / "aie", "vectors": vectors}
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The main window on a fresh store and settings file in tmp_path, shown (closed after the test)."""
+    from mfv_desktop.ui import MainWindow
+    from mfv_desktop.ui.settings import app_settings
+
+    w = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "settings.ini"))
+    w.confirm = lambda question: True
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()

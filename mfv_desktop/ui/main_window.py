@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QTabWidget,
@@ -37,6 +37,9 @@ STAMP_SIZE = 0.22
 
 
 class MainWindow(QMainWindow):
+    #: the store's vectors changed (made, imported, renamed, deleted): panels that list them reload
+    vectorsChanged = Signal()
+
     def __init__(self, data_dir: str | Path | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
@@ -75,6 +78,7 @@ class MainWindow(QMainWindow):
             ("relations", "Relations", self.relations, Qt.DockWidgetArea.RightDockWidgetArea),
             ("stamps", "Stamps", self.palette, Qt.DockWidgetArea.RightDockWidgetArea),
             ("jobs", "Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea))}
+        self._make_panels()
         self._make_status_bar()
         self._make_menus()
         self._connect()
@@ -106,6 +110,14 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def _make_panels(self) -> None:
+        """The science: tabs of the workbench beside the scene canvas, and docks."""
+        # PANEL: vectors
+        # PANEL: model manager
+        # PANEL: apply
+        # PANEL: analogy
+        # PANEL: aie
 
     def _make_banner(self) -> QWidget:
         banner = QWidget(self)
