@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strengths", type=_floats, default=(1.0,), help="e.g. 1,2,4,8")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--method", choices=["fast", "reference"], default="fast")
+    s.add_argument("--ks", type=_ints, default=(4,), help="K-shot ICL baselines on the same scenes")
     _model_args(s)
 
     s = sub.add_parser("evaluate", help="0-shot, K-shot ICL and 0-shot + vector accuracy per relation")
@@ -346,7 +347,7 @@ def _spec_from_args(a: argparse.Namespace):
     if cmd == "sweep":
         return jobs.SweepSpec(vector=a.vector, scenes=a.scenes, out=a.out, split=a.split, n_prompts=a.n_prompts,
                               layers=a.layers, strengths=a.strengths, seed=a.seed, method=a.method,
-                              **_model_kw(a))
+                              ks=a.ks, **_model_kw(a))
     if cmd == "evaluate":
         return jobs.EvaluateSpec(scenes=a.scenes, out=a.out, relations=a.relations, split=a.split, ks=a.ks,
                                  vectors=tuple(a.vectors), layer=a.layer, strength=a.strength,
@@ -522,12 +523,7 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
         else:
             from mfv_desktop.jobs.stored import import_vector
 
-            if a.model:
-                from mfv_desktop.backends import load_backend
-                from mfv_desktop.fv.vector_file import FunctionVector
-
-                FunctionVector.load(a.file).check_fits(load_backend(a.model))
-            res = {"vector": import_vector(store, a.file)}
+            res = {"vector": import_vector(store, a.file, model=a.model or None)}
         print(json.dumps(res, indent=1, default=str))
     else:  # export
         if a.what == "dataset":

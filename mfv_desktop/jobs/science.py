@@ -344,10 +344,12 @@ class SweepSpec(ModelJobSpec):
     seed: int = 0
     #: "fast" (the last position recomputed alone for every layer and strength) or "reference"
     method: str = "fast"
+    #: K-shot ICL baselines on the same query scenes (lines beside the sweep's curves)
+    ks: tuple[int, ...] = ()
 
 
 def run_sweep(spec: SweepSpec) -> JobGen:
-    from mfv_desktop.fv import layer_sweep
+    from mfv_desktop.fv import evaluate, layer_sweep, within
     from mfv_desktop.fv.fast import fast_layer_sweep, supports_fast
 
     backend = _backend(spec)
@@ -358,12 +360,23 @@ def run_sweep(spec: SweepSpec) -> JobGen:
     if spec.method not in ("fast", "reference"):
         raise ValueError(f"unknown sweep method {spec.method!r}: use fast or reference")
     sweep = fast_layer_sweep if spec.method == "fast" and supports_fast(backend) else layer_sweep
-    res = yield from sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size)
+    icl = [(k, build_tasks(spec.scenes, TaskSpec(relations=(fv.relation,), k=k, kind="clean", seed=spec.seed,
+                                                 split=spec.split, max_per_relation=spec.n_prompts)).tasks)
+           for k in spec.ks]
+    total = len(tasks) * (1 + len(icl))
+    res = yield from within(sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size),
+                            0, total, "layer sweep")
+    baselines = {"0-shot": res.baseline.accuracy}
+    for i, (k, k_tasks) in enumerate(icl):
+        r = yield from within(evaluate(backend, k_tasks, spec.batch_size), len(tasks) * (1 + i), total,
+                              f"{k}-shot ICL")
+        baselines[f"{k}-shot ICL"] = r.accuracy
+    summary = {**res.to_json(), "baselines": baselines, "relation": fv.relation}
     out = Path(spec.out)
     write_csv(out / "sweep.csv", ["strength", "layer", "accuracy", "mean_answer_prob"], res.rows())
-    write_json(out / "sweep.json", {**res.to_json(), "relation": fv.relation, "vector": spec.vector,
-                                    "n_prompts": len(tasks), "provenance": backend.provenance()})
-    return res.to_json()
+    write_json(out / "sweep.json", {**summary, "vector": spec.vector, "n_prompts": len(tasks),
+                                    "provenance": backend.provenance()})
+    return summary
 
 
 # -- evaluation ---------------------------------------------------------------------------------

@@ -269,9 +269,28 @@ def _ingest_evaluation(store: Store, run_id: int, path: Path, split: str) -> Non
                                   provenance=prov))
 
 
-def import_vector(store: Store, path: str | Path) -> int:
-    """Add a function-vector file made elsewhere (checked when it is applied to a model)."""
-    return _ingest_vector(store, None, Path(path), kind="imported")
+def import_vector(store: Store, path: str | Path, model: str | None = None, device: str | None = "cpu",
+                  dtype: str = "fp32") -> int:
+    """Add a function-vector file made elsewhere; returns its row id (the existing row's, when the
+    same file is in the store already). With `model` (a model reference, see `load_backend`), the
+    vector's geometry is checked against that model first: a vector made for another model is
+    refused, naming the file. Without it, the check happens when the vector is applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{path}: no such file; choose a function-vector file (.safetensors)")
+    if _vector_meta(path) is None:
+        raise StoreError(f"{path.name} is not a function vector file ({path}); choose a .safetensors written "
+                         "by `mfv extract`, `mfv finetune` or `mfv compose`, or exported from a store")
+    if model is not None:
+        from mfv_desktop.backends import BackendError, load_backend
+        from mfv_desktop.fv.vector_file import FunctionVector
+
+        fv = FunctionVector.load(path)
+        try:
+            fv.check_fits(load_backend(model, device=device, dtype=dtype))
+        except BackendError as e:
+            raise BackendError(f"{path.name}: {e} Or switch to its model ({fv.model_id}) before importing it.") from e
+    return _ingest_vector(store, None, path, kind="imported")
 
 
 def runs(store: Store) -> list[m.Run]:

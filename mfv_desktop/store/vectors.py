@@ -1,0 +1,133 @@
+"""The store's function vectors: list, describe, rename, delete (no torch, no Qt).
+
+Rows come back as plain dicts (the columns of `VectorRow`, plus `n_heads`, `parents` with their
+labels and weights, and `children`: the composites made from the vector), so panels and the CLI can
+use them outside a session. A vector that is a part of a composite is not deleted: the error names
+the composite(s) to delete first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import select
+
+from . import models as m
+from .db import Store
+from .errors import StoreError
+
+COLUMNS = tuple(c.name for c in m.VectorRow.__table__.columns)
+
+
+def _as_dict(row: m.VectorRow, labels: dict[int, str], children: dict[int, list[int]]) -> dict[str, Any]:
+    d = {c: getattr(row, c) for c in COLUMNS}
+    d["heads"] = [tuple(h) for h in (row.heads or [])]
+    d["n_heads"] = len(d["heads"])
+    d["provenance"] = dict(row.provenance or {})
+    d["parents"] = [{"id": p.parent_id, "label": labels.get(p.parent_id, ""), "weight": p.weight}
+                    for p in row.parents]
+    d["children"] = [{"id": c, "label": labels.get(c, "")} for c in children.get(row.id, [])]
+    return d
+
+
+def _links(s) -> dict[int, list[int]]:
+    """parent id -> ids of the composites it is a part of."""
+    out: dict[int, list[int]] = {}
+    for link in s.scalars(select(m.VectorParent).order_by(m.VectorParent.composite_id)):
+        out.setdefault(link.parent_id, []).append(link.composite_id)
+    return out
+
+
+def list_vectors(store: Store, model_id: str | None = None) -> list[dict[str, Any]]:
+    """Every vector (of one model, if given), newest first, as plain dicts."""
+    with store.session() as s:
+        labels = {i: lb for i, lb in s.execute(select(m.VectorRow.id, m.VectorRow.label))}
+        children = _links(s)
+        q = select(m.VectorRow).order_by(m.VectorRow.id.desc())
+        if model_id is not None:
+            q = q.where(m.VectorRow.model_id == model_id)
+        return [_as_dict(r, labels, children) for r in s.scalars(q)]
+
+
+def get_vector(store: Store, vector_id: int) -> dict[str, Any]:
+    with store.session() as s:
+        row = s.get(m.VectorRow, vector_id)
+        if row is None:
+            raise StoreError(f"there is no vector {vector_id} in the store (see `mfv vectors`)")
+        labels = {i: lb for i, lb in s.execute(select(m.VectorRow.id, m.VectorRow.label))}
+        return _as_dict(row, labels, _links(s))
+
+
+def count_vectors(store: Store) -> int:
+    from sqlalchemy import func
+
+    with store.session() as s:
+        return int(s.scalar(select(func.count()).select_from(m.VectorRow)) or 0)
+
+
+def rename_vector(store: Store, vector_id: int, label: str) -> str:
+    """Give a vector a new label (the file in the store keeps the label it was made with; the row's
+    label is what lists and exports use). Returns the old label."""
+    label = label.strip()
+    if not label:
+        raise StoreError(f"vector {vector_id}: a label cannot be empty; type a name such as 'above (finetuned)'")
+    with store.session() as s:
+        row = s.get(m.VectorRow, vector_id)
+        if row is None:
+            raise StoreError(f"there is no vector {vector_id} in the store (see `mfv vectors`)")
+        old, row.label = row.label, label
+        return old
+
+
+def composites_using(store: Store, vector_id: int) -> list[dict[str, Any]]:
+    """The composites a vector is a part of: [{"id", "label"}]."""
+    with store.session() as s:
+        q = (select(m.VectorRow.id, m.VectorRow.label)
+             .join(m.VectorParent, m.VectorParent.composite_id == m.VectorRow.id)
+             .where(m.VectorParent.parent_id == vector_id).order_by(m.VectorRow.id))
+        return [{"id": i, "label": lb} for i, lb in s.execute(q)]
+
+
+def delete_vectors(store: Store, vector_ids: Iterable[int]) -> list[int]:
+    """Delete vectors, all or none: refused (StoreError naming them) when one of them is a part of a
+    composite that stays. Composites deleted with their parts go first. Evaluations that used a
+    deleted vector keep their figures (their vector id is cleared). Returns the ids deleted."""
+    ids = list(dict.fromkeys(int(i) for i in vector_ids))
+    with store.session() as s:
+        rows = {i: s.get(m.VectorRow, i) for i in ids}
+        missing = [i for i, r in rows.items() if r is None]
+        if missing:
+            raise StoreError(f"there is no vector {', '.join(map(str, missing))} in the store (see `mfv vectors`)")
+        children = _links(s)
+        blocked = []
+        for i in ids:
+            keep = [c for c in children.get(i, []) if c not in rows]
+            if keep:
+                names = ", ".join(f"{c} '{s.get(m.VectorRow, c).label}'" for c in keep)
+                blocked.append(f"vector {i} '{rows[i].label}' is a part of composite vector"
+                               f"{'s' if len(keep) > 1 else ''} {names}")
+        if blocked:
+            raise StoreError("; ".join(blocked) + ". Delete the composite first (or together with its parts); "
+                             "nothing was deleted")
+        # composites before their parts: a part is never deleted while a composite still points at it
+        order, done = [], set()
+
+        def visit(i: int) -> None:
+            if i in done:
+                return
+            done.add(i)
+            for c in children.get(i, []):
+                if c in rows:
+                    visit(c)
+            order.append(i)
+        for i in ids:
+            visit(i)
+        for i in order:
+            s.delete(rows[i])
+            s.flush()
+        return order
+
+
+def delete_vector(store: Store, vector_id: int) -> None:
+    """Delete one vector; refused, naming the composites, when it is a part of one."""
+    delete_vectors(store, [vector_id])
