@@ -50,6 +50,18 @@ def test_hover_reads_the_value_and_clicks_select_heads(qtbot, heatmap):
     assert heatmap.selected == [(3, 1)]  # a second click drops it
 
 
+def test_dragging_a_rectangle_adds_a_block_of_heads(qtbot, heatmap):
+    heatmap.set_aie(_aie())
+    heatmap.select([(0, 0)])
+    vp = heatmap.view.viewport()
+    a, b = _widget_point(heatmap, 1, 2), _widget_point(heatmap, 2, 4)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
+    for t in (0.2, 0.4, 0.6, 0.8, 1.0):
+        qtbot.mouseMove(vp, QPoint(round(a.x() + t * (b.x() - a.x())), round(a.y() + t * (b.y() - a.y()))))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+    assert heatmap.selected == [(0, 0), (1, 2), (1, 3), (1, 4), (2, 2), (2, 3), (2, 4)]
+
+
 def test_partial_results_update_the_map_and_keep_the_selection(heatmap):
     aie = _aie()
     heatmap.set_aie(aie * 0.5, n_prompts=10)

@@ -1,8 +1,8 @@
 """An AIE heatmap: layers x heads, a colour bar, the value under the mouse, heads picked by clicking.
 
 Rows are layers (0 at the top), columns heads. The top-k heads are outlined; clicked heads are
-the selection (click again to drop one; shift-drag a rectangle to add a block), which the vector
-builder reads. `set_aie` may be called again and again while a job fills the matrix in.
+the selection (click again to drop one; drag a rectangle to add a block of heads), which the
+vector builder reads. `set_aie` may be called again and again while a job fills the matrix in.
 """
 
 from __future__ import annotations
@@ -11,6 +11,30 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+class _BlockSelect(pg.ViewBox):
+    """A view box that does not pan or zoom: a left drag draws a rectangle and reports its corners."""
+
+    def __init__(self) -> None:
+        super().__init__(enableMenu=False)
+        self.setMouseEnabled(x=False, y=False)
+        self.on_block = lambda a, b: None
+        self.band = pg.QtWidgets.QGraphicsRectItem()
+        self.band.setPen(pg.mkPen("r", width=1.5, style=Qt.PenStyle.DashLine))
+        self.band.hide()
+        self.addItem(self.band, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        a, b = self.mapSceneToView(ev.buttonDownScenePos()), self.mapSceneToView(ev.scenePos())
+        self.band.setRect(QRectF(a, b).normalized())
+        self.band.setVisible(not ev.isFinish())
+        if ev.isFinish():
+            self.on_block(a, b)
 
 
 class AIEHeatmap(QWidget):
@@ -23,10 +47,14 @@ class AIEHeatmap(QWidget):
         self.aie: np.ndarray | None = None
         self.selected: list[tuple[int, int]] = []
         self.view = pg.GraphicsLayoutWidget()
-        self.plot = self.view.addPlot(title=title)
+        self.box = _BlockSelect()
+        self.box.on_block = self._block
+        self.plot = self.view.addPlot(title=title, viewBox=self.box)
         self.plot.setLabel("left", "layer")
         self.plot.setLabel("bottom", "head")
         self.plot.invertY(True)
+        for axis in ("left", "bottom"):  # shown with the first matrix: an empty map is just its title
+            self.plot.hideAxis(axis)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -59,6 +87,8 @@ class AIEHeatmap(QWidget):
         self.image.setRect(QRectF(-0.5, -0.5, aie.shape[1], aie.shape[0]))
         self.bar.setLevels((lo, hi))
         if first:
+            for axis in ("left", "bottom"):
+                self.plot.showAxis(axis)
             self.plot.setRange(xRange=(-0.5, aie.shape[1] - 0.5), yRange=(-0.5, aie.shape[0] - 0.5), padding=0)
         top = self.top_heads()
         self.top_marks.setData([h for _, h in top], [layer for layer, _ in top])
@@ -122,6 +152,18 @@ class AIEHeatmap(QWidget):
         if at is None:
             return
         self.select([h for h in self.selected if h != at] if at in self.selected else [*self.selected, at])
+
+    def _block(self, a: QPointF, b: QPointF) -> None:
+        """Add every head inside a dragged rectangle to the selection."""
+        if self.aie is None:
+            return
+        n_layers, n_heads = self.aie.shape
+        l0, l1 = sorted((int(round(a.y())), int(round(b.y()))))
+        h0, h1 = sorted((int(round(a.x())), int(round(b.x()))))
+        block = [(layer, h) for layer in range(max(l0, 0), min(l1, n_layers - 1) + 1)
+                 for h in range(max(h0, 0), min(h1, n_heads - 1) + 1)]
+        if block:
+            self.select([*self.selected, *block])
 
     def _draw_selection(self) -> None:
         self.sel_marks.setData([h for _, h in self.selected], [layer for layer, _ in self.selected])

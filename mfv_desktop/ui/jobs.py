@@ -143,7 +143,7 @@ class JobQueue(QObject):
             job.worker.cancel()
 
     def _next(self) -> None:
-        if self.running is not None:
+        if self.running is not None or any(j.worker is not None and j.worker.is_running() for j in self.jobs):
             return
         job = next((j for j in self.jobs if j.status == "queued"), None)
         if job is None:
@@ -154,6 +154,7 @@ class JobQueue(QObject):
         w.finished.connect(lambda r, job=job: self._end(job, "done", result=r))
         w.failed.connect(lambda msg, tb, job=job: self._end(job, "failed", error=msg, tb=tb))
         w.cancelled.connect(lambda job=job: self._end(job, "cancelled"))
+        w.done.connect(self._next)  # the next job starts when this one's thread has ended
         self.changed.emit(job)
         w.start()
 
@@ -169,16 +170,11 @@ class JobQueue(QObject):
 
     def _end(self, job: Job, status: str, result: Any = None, error: str = "", tb: str = "") -> None:
         job.status, job.finished, job.result, job.error, job.traceback = status, time.time(), result, error, tb
-        if job.worker is not None:
-            job.worker.wait()
         self.changed.emit(job)
-        try:
-            if status == "done" and job.on_done:
-                job.on_done(result)
-            elif status == "failed" and job.on_failed:
-                job.on_failed(error)
-        finally:
-            self._next()
+        if status == "done" and job.on_done:
+            job.on_done(result)
+        elif status == "failed" and job.on_failed:
+            job.on_failed(error)
 
     def wait_all(self, ms: int = 30000) -> None:
         """Cancel what is queued, stop what runs (closing the window)."""

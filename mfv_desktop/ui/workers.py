@@ -8,7 +8,7 @@ import threading
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 from mfv_desktop.progress import Cancelled, Progress
 
@@ -54,8 +54,10 @@ class Worker(QObject):
         for sig, mine in ((self.runner.progress, self.progress), (self.runner.finished, self.finished),
                           (self.runner.failed, self.failed), (self.runner.cancelled, self.cancelled)):
             sig.connect(mine)
+        # quit from the worker's own thread: a GUI thread waiting for the worker (closing the window)
+        # would never run a queued quit
         for sig in (self.runner.finished, self.runner.failed, self.runner.cancelled):
-            sig.connect(self.thread.quit)
+            sig.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
         self.thread.finished.connect(self.done)
 
     def start(self) -> None:
