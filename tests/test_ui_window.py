@@ -248,3 +248,17 @@ def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp
     assert w.settings.value("device") == "cuda" and w.acts.shortcut("scene.next") == "N"
     assert "openflamingo-4b · cuda · bf16" in w.model_label.text()
     w.close()
+
+
+def test_the_first_start_brings_the_sample_data_set_once(qtbot, window, monkeypatch):
+    import mfv_desktop.ui.main_window as mw
+
+    monkeypatch.setattr(mw, "SAMPLE_SCENES", 6)
+    job = window.add_samples_on_first_start()
+    assert job is not None
+    qtbot.waitUntil(lambda: job.status == "done", timeout=60000)
+    qtbot.waitUntil(lambda: window.scene_id is not None, timeout=5000)
+    assert repo.count_scenes(window.store, "sample") == 6
+    for sid in [s.id for s in repo.page_scenes(window.store, dataset="sample")]:
+        repo.delete_scene(window.store, sid)
+    assert window.add_samples_on_first_start() is None  # not again, even with the store empty

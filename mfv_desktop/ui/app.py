@@ -15,6 +15,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--version", action="version", version=f"mfv-desktop {__version__}")
     p.add_argument("--data-dir", help="the store's data folder (default: the settings' or the per-user one)")
     p.add_argument("--settings", help="an INI file to keep settings in (default: the user's settings)")
+    p.add_argument("--no-samples", action="store_true",
+                   help="on the first start with an empty store, do not add the sample data set")
     p.add_argument("--quit-after-show", action="store_true",
                    help="print the time the window was shown (seconds since the epoch) and quit: for start-up timing")
     args, qt_args = p.parse_known_args(argv)
@@ -30,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_user_theme(settings)
     win = MainWindow(data_dir=args.data_dir, settings=settings)
     win.show()
+    if not args.no_samples and not args.quit_after_show:
+        win.add_samples_on_first_start()
     if args.quit_after_show:
         import time
 

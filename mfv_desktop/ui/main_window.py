@@ -89,6 +89,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:  # the first start: the workbench gets the height, the jobs list a strip below it
+            self.resizeDocks([self.docks["jobs"]], [170], Qt.Orientation.Vertical)
         self.refresh_vocabulary()
         self._update_banner()
         first = self.library.current_scene_id()
@@ -113,11 +115,31 @@ class MainWindow(QMainWindow):
 
     def _make_panels(self) -> None:
         """The science: tabs of the workbench beside the scene canvas, and docks."""
-        # PANEL: vectors
-        # PANEL: model manager
-        # PANEL: apply
-        # PANEL: analogy
-        # PANEL: aie
+        from .vectors import VectorLibrary
+
+        self.vector_library = VectorLibrary(self)
+        self.docks["vectors"] = self._dock("vectors", "Vectors", self.vector_library,
+                                           Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["stamps"], self.docks["vectors"])  # the two libraries share a place
+        from .models import install_menu
+
+        self.model_menu = install_menu(self)
+        from .apply import ApplyPanel
+
+        self.apply_panel = ApplyPanel(self)
+        self.tabs.addTab(self.apply_panel, "Apply")
+        from .analogy import AnalogyPanel
+
+        self.analogy_panel = AnalogyPanel(self)
+        self.tabs.addTab(self.analogy_panel, "Analogy")
+        from .science import AIEPanel, SweepPanel
+
+        self.aie_panel = AIEPanel(self)
+        self.tabs.addTab(self.aie_panel, "AIE")
+        self.sweep_panel = SweepPanel(self)
+        self.tabs.addTab(self.sweep_panel, "Layer sweep")
+        # a tab shows what the store holds now (data sets, runs, vectors made since it was last seen)
+        self.tabs.currentChanged.connect(lambda i: getattr(self.tabs.widget(i), "refresh", lambda: None)())
 
     def _make_banner(self) -> QWidget:
         banner = QWidget(self)
@@ -358,6 +380,15 @@ class MainWindow(QMainWindow):
 
     def generate(self, spec, dataset: str) -> Job | None:
         return self.submit_spec(spec, "generate", lambda _: self._jobs_changed(), dataset=dataset)
+
+    def add_samples_on_first_start(self) -> Job | None:
+        """The first start on an empty store brings the sample data set in (once: a user who deletes
+        it is not given it again)."""
+        if self.store.read_only or self.settings.value("first_start/samples_added", False, type=bool) \
+                or repo.count_scenes(self.store) > 0:
+            return None
+        self.settings.setValue("first_start/samples_added", True)
+        return self.add_sample_scenes()
 
     def add_sample_scenes(self) -> Job | None:
         from mfv_desktop.jobs import GenerateSpec

@@ -1,0 +1,302 @@
+"""The model manager: choose the model every job runs on (the bundled model, the tiny test model or
+OpenFlamingo from a local folder), the device and the precision; check a folder's files and load
+the model in a worker job (its geometry and load time are shown); fetch OpenFlamingo-4B's files when
+huggingface_hub is installed and there is a network. Errors name the missing file and what to put
+there. Nothing here imports torch: checking and loading happen in jobs (backends/download.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+    QMenu, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout,
+)
+
+from mfv_desktop.progress import Progress, drive
+
+from .settings import get
+
+if TYPE_CHECKING:
+    from .jobs import Job
+    from .main_window import MainWindow
+
+DEVICES = ("cpu", "cuda", "mps")
+DTYPES = ("fp32", "bf16", "fp16")
+CHOICES = (("bundled", "Bundled model", "the small OpenFlamingo trained by this project (6 layers, fast on a CPU)"),
+           ("tiny", "Tiny test model", "a tiny random OpenFlamingo, built on first use (for trying things out)"),
+           ("folder", "OpenFlamingo from a local folder", "OpenFlamingo-4B: checkpoint.pt, the "
+                                                          "RedPajama-INCITE-Instruct-3B-v1 folder and "
+                                                          "open_clip_pytorch_model.bin"))
+
+
+def can_download() -> bool:
+    return importlib.util.find_spec("huggingface_hub") is not None
+
+
+def describe_check(r: dict[str, Any]) -> str:
+    """What a check found, in words."""
+    lines = [f"✓ {r['model_id']}", f"folder {r['folder']}"]
+    lines += [f"  {k}: {v}" for k, v in r.get("files", {}).items() if v]
+    g = r.get("geometry")
+    if g:
+        lines += [f"{g['n_layers']} layers · {g['n_heads']} heads · d_head {g['d_head']} · d_model {g['d_model']}"
+                  + (f" · vocabulary {g['vocab_size']}" if g.get("vocab_size") else ""),
+                  f"loaded on {r['device']} ({r['dtype']}) in {r['load_s']:.2f} s"
+                  + (" (already loaded in this session)" if r.get("cached") else "")]
+    if r.get("downloaded"):
+        lines.append(f"downloaded {len(r['downloaded'])} files")
+    return "\n".join(lines)
+
+
+class ModelManager(QDialog):
+    """Pick, check and use a model. `ref()` is the model reference the choice stands for."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.setWindowTitle("Model manager")
+        #: replaceable by tests and scripts: a folder (None: cancelled)
+        self.ask_folder: Callable[[str], str | None] = lambda title: QFileDialog.getExistingDirectory(
+            self, title) or None
+        self.job: "Job | None" = None
+        self.last_result: dict[str, Any] | None = None
+        self.last_error = ""
+
+        current = get(window.settings, "model")
+        box = QGroupBox("Model", self)
+        col = QVBoxLayout(box)
+        self.choice = QButtonGroup(self)
+        self.radios: dict[str, QRadioButton] = {}
+        for i, (key, text, tip) in enumerate(CHOICES):
+            r = QRadioButton(text, box)
+            r.setToolTip(tip)
+            self.choice.addButton(r, i)
+            self.radios[key] = r
+            col.addWidget(r)
+            hint = QLabel(tip, box)
+            hint.setWordWrap(True)
+            hint.setStyleSheet("color: palette(mid); margin-left: 22px;")
+            col.addWidget(hint)
+        self.folder = QLineEdit(box)
+        self.folder.setPlaceholderText("a folder with checkpoint.pt, the language model and the vision weights")
+        self.browse = QPushButton("Browse…", box)
+        row = QHBoxLayout()
+        row.setContentsMargins(22, 0, 0, 0)
+        row.addWidget(self.folder, 1)
+        row.addWidget(self.browse)
+        col.addLayout(row)
+        key = current if current in ("bundled", "tiny") else "folder"
+        if key == "folder":
+            self.folder.setText(current)
+        self.radios[key].setChecked(True)
+
+        form = QFormLayout()
+        self.device = QComboBox(self)
+        self.dtype = QComboBox(self)
+        for combo, items, value in ((self.device, DEVICES, get(window.settings, "device")),
+                                    (self.dtype, DTYPES, get(window.settings, "dtype"))):
+            combo.addItems(items)
+            if value not in items:  # e.g. "auto" from the settings dialog: keep it
+                combo.addItem(value)
+            combo.setCurrentText(value)
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.dtype)
+
+        self.check_button = QPushButton("Check", self)
+        self.check_button.setToolTip("check the files, then load the model in the background and show its geometry")
+        self.download_button = QPushButton("Download OpenFlamingo-4B…", self)
+        self.download_button.setToolTip("fetch checkpoint.pt, RedPajama-INCITE-Instruct-3B-v1 and the open_clip "
+                                        "ViT-L-14 weights from the Hugging Face Hub into a folder (about 9 GB)")
+        self.download_button.setVisible(can_download())
+        self.use_button = QPushButton("Use this model", self)
+        self.use_button.setDefault(True)
+        self.close_button = QPushButton("Close", self)
+        buttons = QHBoxLayout()
+        for b in (self.check_button, self.download_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        for b in (self.use_button, self.close_button):
+            buttons.addWidget(b)
+
+        self.progress = QProgressBar(self)
+        self.progress.hide()
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.output = QPlainTextEdit(self)
+        self.output.setReadOnly(True)
+        self.output.setPlaceholderText("Check shows the model's files, layers, heads and load time here")
+        self.output.setMinimumHeight(130)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(box)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.output, 1)
+        layout.addLayout(buttons)
+
+        self.browse.clicked.connect(self._browse)
+        self.folder.textEdited.connect(lambda _: self.radios["folder"].setChecked(True))
+        self.choice.idToggled.connect(lambda *_: self._choice_changed())
+        self.check_button.clicked.connect(lambda: self.check())
+        self.download_button.clicked.connect(lambda: self.download())
+        self.use_button.clicked.connect(self.use)
+        self.close_button.clicked.connect(self.reject)
+        self._choice_changed()
+        self.resize(620, 520)
+
+    # -- the choice ----------------------------------------------------------------------------
+    def kind(self) -> str:
+        return next(k for k, r in self.radios.items() if r.isChecked())
+
+    def ref(self) -> str:
+        """'bundled', 'tiny' or the folder."""
+        k = self.kind()
+        return self.folder.text().strip() if k == "folder" else k
+
+    def choose(self, kind: str, folder: str = "") -> None:
+        if folder:
+            self.folder.setText(folder)
+        self.radios[kind].setChecked(True)
+
+    def _choice_changed(self) -> None:
+        is_folder = self.kind() == "folder"
+        self.folder.setEnabled(is_folder)
+        self.browse.setEnabled(is_folder)
+
+    def _browse(self) -> None:
+        folder = self.ask_folder("Choose an OpenFlamingo model folder")
+        if folder:
+            self.choose("folder", folder)
+
+    def show_error(self, message: str, headline: str = "") -> None:
+        """The headline above, the whole message (what is missing, what to put there) below."""
+        self.last_error = message
+        self.status.setText("⚠ " + (headline or message))
+        self.status.setStyleSheet("color: #b00020;")
+        self.output.setPlainText(message)
+
+    def show_status(self, message: str) -> None:
+        self.status.setText(message)
+        self.status.setStyleSheet("")
+
+    def _busy(self, busy: bool) -> None:
+        for b in (self.check_button, self.download_button, self.use_button):
+            b.setEnabled(not busy)
+        self.progress.setVisible(busy)
+        if not busy:
+            self.job = None
+
+    def _ref_or_error(self) -> str | None:
+        ref = self.ref()
+        if not ref:
+            self.show_error("choose the model folder first (Browse…): it holds checkpoint.pt, the "
+                            "RedPajama-INCITE-Instruct-3B-v1 folder and open_clip_pytorch_model.bin")
+            return None
+        return ref
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def _submit(self, work, what: str, on_done: Callable[[dict], None]) -> "Job":
+        self._busy(True)
+        self.progress.setRange(0, 0)
+        self.last_error = ""
+
+        def progressed(p: Progress) -> None:
+            self.progress.setRange(0, max(p.total, 1))
+            self.progress.setValue(p.done)
+            self.show_status(p.message)
+
+        def done(result: dict) -> None:
+            self._busy(False)
+            self.last_result = result
+            on_done(result)
+
+        def failed(msg: str) -> None:
+            self._busy(False)
+            self.show_error(msg, f"{what} failed: " + ("no network" if msg.startswith("no network") else
+                                                       "what is missing and where it comes from:"))
+        if self.window_.jobs.busy():
+            self.show_status("waiting for the running job to finish…")
+        self.job = self.window_.jobs.submit(work, what, done, on_progress=progressed, on_failed=failed)
+        return self.job
+
+    def check(self, load: bool = True) -> "Job | None":
+        """Check the chosen model's files and (with `load`) load it, in a worker job."""
+        ref = self._ref_or_error()
+        if ref is None:
+            return None
+        device, dtype = self.device.currentText(), self.dtype.currentText()
+        self.output.clear()
+
+        def work(p, c):
+            from mfv_desktop.backends.download import check_model
+
+            return drive(check_model(ref, device=device, dtype=dtype, load=load), p, c)
+
+        def done(result: dict) -> None:
+            self.show_status(f"{result['model_id']} is ready: “Use this model” makes every job run on it")
+            self.output.setPlainText(describe_check(result))
+        return self._submit(work, f"check model {ref}", done)
+
+    def download(self, folder: str | None = None) -> "Job | None":
+        """Fetch OpenFlamingo-4B into a folder (asked for), then check it, in a worker job."""
+        folder = folder or self.ask_folder("Download OpenFlamingo-4B into a folder (about 9 GB)")
+        if not folder:
+            return None
+
+        def work(p, c):
+            from mfv_desktop.backends.download import download_openflamingo_4b
+
+            return drive(download_openflamingo_4b(folder), p, c)
+
+        def done(result: dict) -> None:
+            self.choose("folder", result["folder"])
+            self.show_status("OpenFlamingo-4B is in place: Check loads it, “Use this model” makes jobs use it")
+            self.output.setPlainText(describe_check(result))
+        self.output.clear()
+        return self._submit(work, "download OpenFlamingo-4B", done)
+
+    # -- using it -------------------------------------------------------------------------------
+    def use(self) -> bool:
+        """Save the choice in the settings; every job from now on runs on it."""
+        from pathlib import Path
+
+        ref = self._ref_or_error()
+        if ref is None:
+            return False
+        if self.kind() == "folder" and not Path(ref).expanduser().is_dir():
+            self.show_error(f"model folder {ref} does not exist: choose the folder with checkpoint.pt, the "
+                            "RedPajama-INCITE-Instruct-3B-v1 folder and open_clip_pytorch_model.bin")
+            return False
+        s = self.window_.settings
+        for key, value in (("model", ref), ("device", self.device.currentText()), ("dtype", self.dtype.currentText())):
+            s.setValue(key, value)
+        s.sync()
+        self.window_._update_model_label()
+        self.window_.notify(f"jobs now run on {ref} · {self.device.currentText()} · {self.dtype.currentText()}")
+        self.accept()
+        return True
+
+
+def install_menu(window: "MainWindow") -> QMenu:
+    """A Model menu with the model manager, placed before Help once the window's menus exist."""
+    menu = QMenu("&Model", window)
+    action = menu.addAction("Model manager…", lambda: ModelManager(window).exec())
+    action.setObjectName("model.manager")
+    window.model_manager_action = action
+
+    def place() -> None:
+        bar = window.menuBar()
+        if menu.menuAction() in bar.actions():
+            return
+        help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+        bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
+    if window.menuBar().actions():
+        place()
+    else:  # the window builds its menus after its panels
+        QTimer.singleShot(0, place)
+    return menu
+
