@@ -96,3 +96,17 @@ def test_point_at_a_b_and_c_and_solve(qtbot, window, bundled_vectors):
     assert answers["0-shot"] == stored["0-shot"]["answer"].strip()
     assert d in tgt.object_names() and tgt.marked(f"D = {d}") == d  # outlined on the target
     assert tgt.marked("C") == c
+
+
+def test_the_default_base_vectors_follow_new_vectors_until_the_user_picks(qtbot, window, bundled_vectors):
+    from mfv_desktop.jobs.stored import import_vector
+
+    picker = window.analogy_panel.vectors
+    ids = {}
+    for rel in ("above", "below", "left", "right"):  # vectors built one by one, as on the AIE tab
+        ids[rel] = import_vector(window.store, bundled_vectors["vectors"][rel])
+        window.vectorsChanged.emit()
+    assert sorted(picker.checked_ids()) == sorted(ids.values())
+    picker.check([ids["above"], ids["left"]])  # the user's choice stays through reloads
+    window.vectorsChanged.emit()
+    assert sorted(picker.checked_ids()) == sorted([ids["above"], ids["left"]])

@@ -86,11 +86,15 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
         pos = mp.view.mapFromScene(mp.plot.vb.mapViewToScene(QPointF(head, layer)))
         qtbot.mouseClick(mp.view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
     assert mp.selected == [first, second] and "above: 2 heads" in panel.selection.text()
+    assert panel.layer.maximum() == 5  # the bundled model's last layer
+    panel.layer.setValue(2)
+    panel.strength.setValue(2.0)
     with qtbot.waitSignal(window.vectorsChanged, timeout=60000):
         qtbot.mouseClick(panel.build_button, Qt.MouseButton.LeftButton)
     with window.store.session() as s:
         v = s.scalars(select(m.VectorRow)).one()
         assert v.relation == "above" and [tuple(h) for h in v.heads] == [first, second]
+        assert (v.layer, v.strength) == (2, 2.0)
 
     # the layer sweep of that vector: a curve over the layers and the baselines as lines
     sweep = window.sweep_panel
@@ -216,3 +220,30 @@ def test_closing_the_window_during_a_job_stops_it_at_once(qtbot, window):
     t0 = time.perf_counter()
     window.close()
     assert time.perf_counter() - t0 < 10 and not job.worker.is_running()
+
+
+def test_while_a_job_runs_garbage_is_collected_on_the_gui_thread_only(qtbot, window):
+    """A worker that collects a closed widget's reference cycle would destroy Qt objects off the GUI
+    thread (a deadlock seen in the test suite); automatic collection is off while jobs run."""
+    import gc
+    import threading
+
+    collected_in = []
+    gc.callbacks.append(lambda phase, info: phase == "start" and collected_in.append(threading.current_thread()))
+    try:
+        def work(progress, cancelled):
+            for _ in range(30):
+                junk = [[] for _ in range(5000)]
+                for a, b in zip(junk, junk[1:]):
+                    a.append(b)
+                    b.append(a)
+                time.sleep(0.01)
+            return gc.isenabled()
+
+        job = window.jobs.submit(work, "garbage")
+        qtbot.waitUntil(lambda: job.status == "done", timeout=30000)
+    finally:
+        gc.callbacks.pop()
+    assert job.result is False  # automatic collection was off inside the job
+    assert collected_in and all(t is threading.main_thread() for t in collected_in)
+    qtbot.waitUntil(gc.isenabled, timeout=5000)  # and back on once no job runs

@@ -25,7 +25,7 @@ from mfv_desktop.store import scenes as repo
 
 from .apply import new_plot
 from .scene_view import NameEdit, ScenePane
-from .vector_picker import VectorPicker, newest_per_relation
+from .vector_picker import COLUMNS, VectorPicker, newest_per_relation
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -78,6 +78,7 @@ class AnalogyPanel(QWidget):
 
         # -- base vectors and the button
         self.vectors = VectorPicker(window, default=newest_per_relation(BASE_RELATIONS))
+        self.vectors.tree.hideColumn(COLUMNS.index("kind"))  # a narrow column: the label needs the room
         self.solve_button = QPushButton("Solve")
         self.solve_button.setToolTip("weigh the base vectors by P(B | source pair, v_r), add their composite to "
                                      "the target's prompt, and read D (the engine's `mfv analogy`)")

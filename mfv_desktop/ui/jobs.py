@@ -228,7 +228,8 @@ class JobsPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
         split.addWidget(self.log)
-        split.setSizes([300, 120])
+        split.setStretchFactor(0, 3)  # the list first; the log below it
+        split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(buttons)

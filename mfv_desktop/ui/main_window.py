@@ -23,13 +23,18 @@ from mfv_desktop.store import scenes as repo
 
 from . import commands as cmd
 from .actions import SPECS, Actions, CheatSheet
+from .analogy import AnalogyPanel
+from .apply import ApplyPanel
 from .canvas import SceneCanvas
 from .dialogs import GenerateDialog, NameDialog
 from .jobs import Job, JobQueue, JobsPanel
 from .library import SceneLibrary
+from .models import install_menu
 from .palette import StampPalette
 from .relations import RelationPanel
+from .science import AIEPanel, SweepPanel
 from .settings import SettingsDialog, app_settings, apply_theme, get
+from .vectors import VectorLibrary
 
 SAMPLE_SCENES = 200
 #: a stamp's long side on a drawn canvas, as a fraction of the canvas (the paper: 130-230 of 800 px)
@@ -114,32 +119,22 @@ class MainWindow(QMainWindow):
         return dock
 
     def _make_panels(self) -> None:
-        """The science: tabs of the workbench beside the scene canvas, and docks."""
-        from .vectors import VectorLibrary
-
+        """The science, in the order of the work: AIE, layer sweep, apply, analogy as tabs beside the
+        scene canvas; the vector library as a dock; the model manager in its menu."""
+        self.aie_panel = AIEPanel(self)
+        self.sweep_panel = SweepPanel(self)
+        self.apply_panel = ApplyPanel(self)
+        self.analogy_panel = AnalogyPanel(self)
+        for panel, title in ((self.aie_panel, "AIE"), (self.sweep_panel, "Layer sweep"),
+                             (self.apply_panel, "Apply"), (self.analogy_panel, "Analogy")):
+            self.tabs.addTab(panel, title)
+        # a tab shows what the store holds now (data sets, runs, vectors made since it was last seen)
+        self.tabs.currentChanged.connect(lambda i: getattr(self.tabs.widget(i), "refresh", lambda: None)())
         self.vector_library = VectorLibrary(self)
         self.docks["vectors"] = self._dock("vectors", "Vectors", self.vector_library,
                                            Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.docks["stamps"], self.docks["vectors"])  # the two libraries share a place
-        from .models import install_menu
-
         self.model_menu = install_menu(self)
-        from .apply import ApplyPanel
-
-        self.apply_panel = ApplyPanel(self)
-        self.tabs.addTab(self.apply_panel, "Apply")
-        from .analogy import AnalogyPanel
-
-        self.analogy_panel = AnalogyPanel(self)
-        self.tabs.addTab(self.analogy_panel, "Analogy")
-        from .science import AIEPanel, SweepPanel
-
-        self.aie_panel = AIEPanel(self)
-        self.tabs.addTab(self.aie_panel, "AIE")
-        self.sweep_panel = SweepPanel(self)
-        self.tabs.addTab(self.sweep_panel, "Layer sweep")
-        # a tab shows what the store holds now (data sets, runs, vectors made since it was last seen)
-        self.tabs.currentChanged.connect(lambda i: getattr(self.tabs.widget(i), "refresh", lambda: None)())
 
     def _make_banner(self) -> QWidget:
         banner = QWidget(self)

@@ -11,8 +11,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-    QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
+    QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
 )
 from sqlalchemy import select
 
@@ -79,6 +79,11 @@ class AIEPanel(QWidget):
         self.selection.setWordWrap(True)
         self.label = QLineEdit()
         self.label.setPlaceholderText("vector label (default: relation and heads)")
+        self.layer = QSpinBox(minimum=-1, maximum=999, value=-1)
+        self.layer.setSpecialValueText("model default")
+        self.layer.setToolTip("the layer the vector is added at when applied (the Layer sweep tab finds the best)")
+        self.strength = QDoubleSpinBox(minimum=0.1, maximum=50.0, value=1.0, singleStep=0.5)
+        self.strength.setToolTip("how many times the vector is added (the Layer sweep tab compares strengths)")
         self.top_button = QPushButton("Select top K")
         self.build_button = QPushButton("Build vector from selection")
         self.export_button = QPushButton("Export map…")
@@ -94,6 +99,8 @@ class AIEPanel(QWidget):
         build.addRow(self.top_button)
         build.addRow(self.selection)
         build.addRow("Label", self.label)
+        build.addRow("Layer", self.layer)
+        build.addRow("Strength", self.strength)
         build.addRow(self.build_button)
         build.addRow(self.export_button)
         side = QWidget()
@@ -193,6 +200,8 @@ class AIEPanel(QWidget):
         other_id = self.compare.currentData()
         other = self.load_aie(other_id) if other_id is not None and other_id != run_id else {}
         self._layout_maps(list(mine), beside=bool(other))
+        if mine:
+            self.layer.setMaximum(next(iter(mine.values()))[0].shape[0] - 1)
         for rel, (aie, n) in mine.items():
             levels = None
             if rel in other:
@@ -268,7 +277,8 @@ class AIEPanel(QWidget):
         with self.window_.store.session() as s:
             out = s.get(m.Run, self.shown_run).out
         spec = ExtractSpec(aie=str(self.window_.store.data_dir / out), relation=self.active, heads=tuple(mp.selected),
-                           label=self.label.text().strip(), **self.window_.model_kw())
+                           label=self.label.text().strip(), layer=None if self.layer.value() < 0 else self.layer.value(),
+                           strength=self.strength.value(), **self.window_.model_kw())
         return self.window_.submit_spec(spec, f"vector: {self.active}", on_done=self._built)
 
     def _built(self, result: tuple[int, dict]) -> None:

@@ -29,8 +29,10 @@ class VectorPicker(QWidget):
                  default: Callable[[list[dict[str, Any]]], Iterable[int]] | None = None) -> None:
         super().__init__(parent)
         self.window_ = window
-        #: which vectors to check when none is (on the first load, and after the checked ones are gone)
+        #: which vectors to check until the user picks (new vectors may change the default), and when
+        #: the checked ones are gone
         self.default = default
+        self.user_picked = False
         self.rows: list[dict[str, Any]] = []
         self.tree = QTreeWidget(self)
         self.tree.setColumnCount(len(COLUMNS))
@@ -66,7 +68,7 @@ class VectorPicker(QWidget):
         self.rows = vrepo.list_vectors(self.window_.store)
         known = {v["id"] for v in self.rows}
         keep &= known
-        if not keep and self.default is not None:
+        if (not keep or not self.user_picked) and self.default is not None:
             keep = set(self.default(self.rows)) & known
         self._loading = True
         self.tree.clear()
@@ -99,6 +101,7 @@ class VectorPicker(QWidget):
 
     def _item_changed(self, _item: QTreeWidgetItem, column: int) -> None:
         if column == 0 and not self._loading:
+            self.user_picked = True
             self.checkedChanged.emit()
 
     def _clicked(self, item: QTreeWidgetItem, column: int) -> None:
@@ -123,6 +126,7 @@ class VectorPicker(QWidget):
     def check(self, ids: Iterable[int]) -> None:
         """Check exactly these vectors."""
         ids = set(ids)
+        self.user_picked = True
         self._loading = True
         for it in self._items():
             it.setCheckState(0, Qt.CheckState.Checked if it.data(0, Qt.ItemDataRole.UserRole) in ids
