@@ -105,3 +105,22 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(w)
     yield w
     w.close()
+
+
+@pytest.fixture
+def stocked(window, bundled_vectors) -> tuple[dict[str, int], dict[str, int]]:
+    """The bundled vectors and the scenes they were made from, in the window's store (data set
+    "bundled"): ({relation: vector id}, {scene name: scene id})."""
+    from mfv_desktop.jobs.stored import import_vector
+    from mfv_desktop.progress import run_to_end
+    from mfv_desktop.scenes import load_scene_set, resolve_image
+    from mfv_desktop.store import scenes as repo
+
+    ids = {rel: import_vector(window.store, path) for rel, path in bundled_vectors["vectors"].items()}
+    window.vectorsChanged.emit()
+    folder = bundled_vectors["scenes"]
+    scenes = [s.with_(image=str(resolve_image(folder, s))) for s in load_scene_set(folder)]
+    run_to_end(repo.add_scenes(window.store, "bundled", scenes, origin="generated", label_source="geometry",
+                               label_status="confirmed"))
+    window.library.refresh()
+    return ids, {s.name: s.id for s in repo.page_scenes(window.store, limit=1000, dataset="bundled")}

@@ -13,23 +13,6 @@ from mfv_desktop.store import scenes as repo
 pytestmark = pytest.mark.usefixtures("qapp")
 
 
-def stock(window, bundled_vectors) -> tuple[dict[str, int], list[int]]:
-    """The bundled vectors and their scenes in the window's store: ({relation: vector id}, scene ids)."""
-    from mfv_desktop.jobs.stored import import_vector
-    from mfv_desktop.progress import run_to_end
-    from mfv_desktop.scenes import load_scene_set, resolve_image
-    from mfv_desktop.store.scenes import add_scenes
-
-    ids = {rel: import_vector(window.store, path) for rel, path in bundled_vectors["vectors"].items()}
-    window.vectorsChanged.emit()
-    folder = bundled_vectors["scenes"]
-    scenes = [s.with_(image=str(resolve_image(folder, s))) for s in load_scene_set(folder)]
-    run_to_end(add_scenes(window.store, "bundled", scenes, origin="generated", label_source="geometry",
-                          label_status="confirmed"))
-    window.library.refresh()
-    return ids, [s.id for s in repo.page_scenes(window.store, limit=1000, dataset="bundled")]
-
-
 def in_relation(store, scene_id: int, relation: str) -> tuple[str, str]:
     data, _ = repo.get_scene(store, scene_id)
     return data.anchor, next(t.subject for t in data.relations if t.object == data.anchor and t.relation == relation)
@@ -40,8 +23,9 @@ def click_object(qtbot, view, name: str) -> None:
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
 
 
-def test_point_at_a_b_and_c_and_solve(qtbot, window, bundled_vectors):
-    vec, scene_ids = stock(window, bundled_vectors)
+def test_point_at_a_b_and_c_and_solve(qtbot, window, stocked):
+    vec, scenes = stocked
+    scene_ids = list(scenes.values())
     source_id, target_id = scene_ids[1], scene_ids[6]
     a, b = in_relation(window.store, source_id, "above")
     c, _ = in_relation(window.store, target_id, "above")

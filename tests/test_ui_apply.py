@@ -18,24 +18,6 @@ pytestmark = pytest.mark.usefixtures("qapp")
 STRENGTH = 2.0
 
 
-def stock(window, bundled_vectors) -> tuple[dict[str, int], dict[str, int]]:
-    """The bundled vectors and the scenes they were made from, in the window's store:
-    ({relation: vector id}, {scene name: scene id})."""
-    from mfv_desktop.jobs.stored import import_vector
-    from mfv_desktop.progress import run_to_end
-    from mfv_desktop.scenes import load_scene_set, resolve_image
-    from mfv_desktop.store.scenes import add_scenes
-
-    ids = {rel: import_vector(window.store, path) for rel, path in bundled_vectors["vectors"].items()}
-    window.vectorsChanged.emit()
-    folder = bundled_vectors["scenes"]
-    scenes = [s.with_(image=str(resolve_image(folder, s))) for s in load_scene_set(folder)]
-    run_to_end(add_scenes(window.store, "bundled", scenes, origin="generated", label_source="geometry",
-                          label_status="confirmed"))
-    window.library.refresh()
-    return ids, {s.name: s.id for s in repo.page_scenes(window.store, limit=1000, dataset="bundled")}
-
-
 def target_of(store, scene_id: int, relation: str) -> tuple[str, str]:
     """(anchor, the object in `relation` to it) of a stored scene."""
     data, _ = repo.get_scene(store, scene_id)
@@ -60,10 +42,10 @@ def open_tab(qtbot, window, title: str):
     return window.tabs.widget(i)
 
 
-def test_apply_the_above_vector_to_a_clicked_anchor(qtbot, window, bundled_vectors):
+def test_apply_the_above_vector_to_a_clicked_anchor(qtbot, window, stocked, bundled_vectors):
     from mfv_desktop.jobs import ApplySpec, execute, run_apply
 
-    vec, scenes = stock(window, bundled_vectors)
+    vec, scenes = stocked
     # the engine first: a scene whose 0-shot answer is not the object above the anchor, and the vector fixes it
     chosen = None
     for name, sid in sorted(scenes.items()):
@@ -111,8 +93,8 @@ def test_apply_the_above_vector_to_a_clicked_anchor(qtbot, window, bundled_vecto
     assert view.marked("anchor") == anchor
 
 
-def test_missing_inputs_give_a_message_and_no_job(qtbot, window, bundled_vectors, tmp_path):
-    vec, scenes = stock(window, bundled_vectors)
+def test_missing_inputs_give_a_message_and_no_job(qtbot, window, stocked, tmp_path):
+    vec, scenes = stocked
     panel = open_tab(qtbot, window, "Apply")
     sid = sorted(scenes.values())[2]
     panel.pane.scene_spin.setValue(sid)  # a scene by its id
