@@ -109,7 +109,17 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
     assert set(shown["baselines"]) == {"0-shot", "4-shot ICL"}
     lines = [i for i in sweep.plot.getPlotItem().items if type(i).__name__ == "InfiniteLine"]
     assert sorted(round(line.value(), 6) for line in lines) == sorted(round(v, 6) for v in shown["baselines"].values())
-    assert len(loads) == 1  # AIE, the vector and the sweep shared one loaded model
+
+    # evaluate it, and fine-tune it into a new vector
+    qtbot.mouseClick(sweep.evaluate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: sweep.report.text().startswith("accuracy"), timeout=120000)
+    assert "0-shot" in sweep.report.text() and "4-shot ICL" in sweep.report.text() and "FV" in sweep.report.text()
+    qtbot.mouseClick(sweep.finetune_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: sweep.report.text().startswith("fine-tuned vector saved"), timeout=240000)
+    with window.store.session() as s:
+        kinds = sorted(v.kind for v in s.scalars(select(m.VectorRow)))
+    assert kinds == ["extracted", "finetuned"]
+    assert len(loads) == 1  # AIE, the vector, the sweep, evaluation and fine-tuning shared one loaded model
 
 
 def test_two_runs_side_by_side_share_one_colour_range(qtbot, window, bundled_vectors):

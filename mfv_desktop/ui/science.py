@@ -326,6 +326,17 @@ class SweepPanel(QWidget):
         self.plot.setYRange(0, 1.02)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.addLegend(offset=(10, -10), labelTextColor="#222222", brush=pg.mkBrush(255, 255, 255, 220))
+        self.preset = QComboBox()
+        self.preset.addItems(["paper", "authors"])
+        self.preset.setToolTip("paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors' code: lr 1e-2, 10 epochs, "
+                               "batch 1")
+        self.finetune_button = QPushButton("Fine-tune")
+        self.finetune_button.setToolTip("train the vector alone (the model is frozen) on zero-shot prompts of the "
+                                        "data set; the best epoch on held-out scenes is kept as a new vector")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setToolTip("0-shot, 4-shot ICL and 0-shot + vector accuracy on the data set")
+        self.report = QLabel()
+        self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         rows = (_row(QLabel("Vector"), self.vector, QLabel("Data set"), self.dataset),
                 _row(QLabel("strengths"), self.strengths, QLabel("prompts"), self.n_prompts, QLabel("ICL K"),
                      self.icl_k, self.run_button),
@@ -334,6 +345,11 @@ class SweepPanel(QWidget):
         for row in rows:
             layout.addLayout(row)
         layout.addWidget(self.plot, 1)
+        layout.addLayout(_row(QLabel("The vector on this data set:"), self.evaluate_button, QLabel("preset"),
+                              self.preset, self.finetune_button))
+        layout.addWidget(self.report)
+        self.finetune_button.clicked.connect(self.finetune)
+        self.evaluate_button.clicked.connect(self.evaluate)
         self.run_button.clicked.connect(self.run_sweep)
         self.results.activated.connect(lambda _: self.show_run(self.results.currentData()))
         window.vectorsChanged.connect(self.refresh)
@@ -390,20 +406,66 @@ class SweepPanel(QWidget):
     def run_sweep(self):
         from mfv_desktop.jobs import SweepSpec
 
-        if self.vector.currentData() is None or self.dataset.currentData() is None:
-            self.window_.notify("a layer sweep needs a vector (build one on the AIE tab) and a data set", True)
+        inputs = self._inputs("a layer sweep")
+        if inputs is None:
             return None
         try:
             strengths = tuple(float(x) for x in self.strengths.text().replace(",", " ").split())
         except ValueError:
             self.window_.notify(f"strengths {self.strengths.text()!r}: give numbers, e.g. 1, 2, 4", True)
             return None
-        spec = SweepSpec(vector=f"vector:{self.vector.currentData()}", scenes=f"dataset:{self.dataset.currentData()}",
-                         n_prompts=self.n_prompts.value(), strengths=strengths or (1.0,),
+        spec = SweepSpec(vector=inputs[0], scenes=inputs[1], n_prompts=self.n_prompts.value(), strengths=strengths or (1.0,),
                          ks=(self.icl_k.value(),) if self.icl_k.value() else (), **self.window_.model_kw())
         self.plot.clear()
         return self.window_.submit_spec(spec, "layer sweep", on_done=self._done,
                                         on_progress=lambda p: self._progress(p))
+
+    def _inputs(self, what: str) -> tuple[str, str] | None:
+        if self.vector.currentData() is None or self.dataset.currentData() is None:
+            self.window_.notify(f"{what} needs a vector (build one on the AIE tab) and a data set", True)
+            return None
+        return f"vector:{self.vector.currentData()}", f"dataset:{self.dataset.currentData()}"
+
+    def evaluate(self):
+        from mfv_desktop.jobs import EvaluateSpec
+
+        inputs = self._inputs("evaluating")
+        if inputs is None:
+            return None
+        with self.window_.store.session() as s:
+            relation = s.get(m.VectorRow, self.vector.currentData()).relation
+        spec = EvaluateSpec(vectors=(inputs[0],), scenes=inputs[1], relations=(relation,), ks=(0, 4),
+                            n_prompts=self.n_prompts.value(), **self.window_.model_kw())
+        self.report.setText("evaluating…")
+        return self.window_.submit_spec(spec, "evaluate", on_done=self._evaluated,
+                                        on_progress=lambda p: self.report.setText(p.message))
+
+    def _evaluated(self, result: tuple[int, dict]) -> None:
+        self.report.setText("accuracy: " + " · ".join(f"{r['condition']} {r['accuracy']:.3f}"
+                                                      for r in result[1]["rows"]) + f" (n = {result[1]['rows'][0]['n']})")
+
+    def finetune(self):
+        from mfv_desktop.jobs import FinetuneSpec
+
+        inputs = self._inputs("fine-tuning")
+        if inputs is None:
+            return None
+        spec = FinetuneSpec(vector=inputs[0], scenes=inputs[1], preset=self.preset.currentText(),
+                            n_prompts=self.n_prompts.value(), **self.window_.model_kw())
+        self.report.setText("fine-tuning…")
+        return self.window_.submit_spec(spec, "fine-tune", on_done=self._finetuned, on_progress=self._epoch)
+
+    def _epoch(self, p: Progress) -> None:
+        if "val_accuracy" in p.partial:
+            self.report.setText(f"{p.message}: validation accuracy {p.partial['val_accuracy']:.3f}, "
+                                f"loss {p.partial['val_loss']:.4f} (best: epoch {p.partial.get('best_epoch')})")
+
+    def _finetuned(self, result: tuple[int, dict]) -> None:
+        r = result[1]
+        self.window_.vectorsChanged.emit()
+        self.report.setText(f"fine-tuned vector saved (Vectors panel): validation accuracy {r['start_val_accuracy']:.3f}"
+                            f" -> {r['val_accuracy']:.3f}, best epoch {r['best_epoch']} "
+                            f"({r['n_train']} training, {r['n_val']} validation prompts)")
 
     def _progress(self, p: Progress) -> None:
         self.status.setText(p.message)
