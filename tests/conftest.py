@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _isolated_cache(tmp_path_factory):
     """The tiny model reference builds into a per-session cache, never the user's."""
     os.environ["MFV_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["MFV_LOG_DIR"] = str(tmp_path_factory.mktemp("logs"))
     yield
 
 

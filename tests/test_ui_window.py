@@ -262,3 +262,39 @@ def test_the_first_start_brings_the_sample_data_set_once(qtbot, window, monkeypa
     for sid in [s.id for s in repo.page_scenes(window.store, dataset="sample")]:
         repo.delete_scene(window.store, sid)
     assert window.add_samples_on_first_start() is None  # not again, even with the store empty
+
+
+def test_reset_puts_the_settings_back_and_the_start_is_logged(tmp_path):
+    from mfv_desktop.ui.settings import app_settings
+
+    ini = tmp_path / "settings.ini"
+    s = app_settings(ini)
+    s.setValue("model", "tiny")
+    s.setValue("shortcuts/edit.new_box", "Ctrl+B")
+    s.sync()
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "MFV_LOG_DIR": str(tmp_path / "logs")}
+    r = subprocess.run([sys.executable, "-m", "mfv_desktop.ui.app", "--settings", str(ini), "--data-dir",
+                        str(tmp_path / "data"), "--reset", "--quit-after-show"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    s = app_settings(ini)
+    assert s.value("model") is None and s.value("shortcuts/edit.new_box") is None
+    assert (tmp_path / "data").is_dir()  # the store is kept
+    log = (tmp_path / "logs" / "mfv_desktop.log").read_text()
+    assert "mfv-desktop" in log and "started on" in log
+
+
+def test_a_failed_job_is_in_the_log_shown_from_the_help_menu(qtbot, window):
+    from mfv_desktop.jobs import ExtractSpec
+    from mfv_desktop.logs import setup_logging
+    from mfv_desktop.ui.dialogs import LogDialog
+
+    setup_logging()
+    job = window.submit_spec(ExtractSpec(aie=str(window.store.data_dir / "nowhere"), relation="above"), "vector")
+    qtbot.waitUntil(lambda: job.status == "failed", timeout=60000)
+    window.acts["help.log"].trigger()
+    dialog = next(w for w in window.findChildren(LogDialog))
+    text = dialog.text.toPlainText()
+    assert f"job {job.ticket} failed" in text and "Traceback (most recent call last)" in text
+    assert "run `mfv aie` first" in text
+    dialog.close()

@@ -51,6 +51,7 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("view.zoom_out", "Zoom out", "Ctrl+-", "&View"),
     ActionSpec("view.fit", "Fit to window", "Ctrl+0", "&View"),
     ActionSpec("help.shortcuts", "Keyboard shortcuts", "F1", "&Help"),
+    ActionSpec("help.log", "Show log", "", "&Help", "the app's log file: jobs, errors and their tracebacks"),
 )
 
 

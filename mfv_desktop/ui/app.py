@@ -15,6 +15,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--version", action="version", version=f"mfv-desktop {__version__}")
     p.add_argument("--data-dir", help="the store's data folder (default: the settings' or the per-user one)")
     p.add_argument("--settings", help="an INI file to keep settings in (default: the user's settings)")
+    p.add_argument("--reset", action="store_true",
+                   help="put the settings back to their defaults (model, device, theme, shortcuts, window layout); "
+                        "the store and its data are kept")
     p.add_argument("--no-samples", action="store_true",
                    help="on the first start with an empty store, do not add the sample data set")
     p.add_argument("--quit-after-show", action="store_true",
@@ -28,10 +31,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .main_window import MainWindow, apply_user_theme
     from .settings import app_settings
 
+    from mfv_desktop.logs import setup_logging
+
+    log_path = setup_logging()
     settings = app_settings(args.settings)
+    if args.reset:
+        settings.clear()
+        settings.sync()
     apply_user_theme(settings)
     win = MainWindow(data_dir=args.data_dir, settings=settings)
     win.show()
+    import logging
+
+    logging.getLogger("mfv_desktop").info("mfv-desktop %s started on %s (log: %s)", __version__, win.store.data_dir,
+                                          log_path)
     if not args.no_samples and not args.quit_after_show:
         win.add_samples_on_first_start()
     if args.quit_after_show:

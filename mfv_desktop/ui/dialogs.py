@@ -1,13 +1,16 @@
-"""Small dialogs: naming an object (with the single-token check inline) and generating scenes."""
+"""Small dialogs: naming an object (with the single-token check inline), generating scenes, the log."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (
-    QCheckBox, QCompleter, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget,
+    QCheckBox, QCompleter, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox,
+    QVBoxLayout, QWidget,
 )
 
 from mfv_desktop.jobs import GenerateSpec
+from mfv_desktop.logs import log_file, tail
 
 from .naming import check_name
 
@@ -83,3 +86,33 @@ class GenerateDialog(QDialog):
         return GenerateSpec(n_scenes=self.n.value(), seed=self.seed.value(), split=self.split.text().strip() or "train",
                             diagonal=self.diagonal.isChecked(), novel=self.novel.isChecked(), kinds=kinds,
                             canvas=self.canvas.value())
+
+
+class LogDialog(QDialog):
+    """The end of the app's log file (jobs, errors with their tracebacks), and where it is."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Log")
+        self.path = log_file()
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        where = QLabel(f"{self.path}", self)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        reload = buttons.addButton("Reload", QDialogButtonBox.ButtonRole.ActionRole)
+        reload.clicked.connect(self.reload)
+        folder = buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        folder.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.path.parent))))
+        layout = QVBoxLayout(self)
+        layout.addWidget(where)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(buttons)
+        self.resize(900, 520)
+        self.reload()
+
+    def reload(self) -> None:
+        self.text.setPlainText(tail(self.path))
+        self.text.moveCursor(QTextCursor.MoveOperation.End)

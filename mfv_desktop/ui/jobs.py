@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from mfv_desktop.store import Store, models as m
 
 from .workers import Worker
 
+log = logging.getLogger("mfv_desktop.jobs")
 Work = Callable[[Callable[[Progress], None], Callable[[], bool]], Any]
 _tickets = itertools.count(1)
 
@@ -156,6 +158,7 @@ class JobQueue(QObject):
         w.cancelled.connect(lambda job=job: self._end(job, "cancelled"))
         w.done.connect(self._next)  # the next job starts when this one's thread has ended
         self.changed.emit(job)
+        log.info("job %d started: %s", job.ticket, job.what)
         w.start()
 
     def _on_run(self, job: Job, run_id: int) -> None:
@@ -170,6 +173,12 @@ class JobQueue(QObject):
 
     def _end(self, job: Job, status: str, result: Any = None, error: str = "", tb: str = "") -> None:
         job.status, job.finished, job.result, job.error, job.traceback = status, time.time(), result, error, tb
+        took = job.finished - (job.started or job.finished)
+        if status == "failed":
+            log.error("job %d failed after %.1f s: %s (run %s): %s\n%s", job.ticket, took, job.what, job.run_id,
+                      error, tb)
+        else:
+            log.info("job %d %s after %.1f s: %s (run %s)", job.ticket, status, took, job.what, job.run_id)
         self.changed.emit(job)
         if status == "done" and job.on_done:
             job.on_done(result)

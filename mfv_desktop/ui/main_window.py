@@ -26,7 +26,7 @@ from .actions import SPECS, Actions, CheatSheet
 from .analogy import AnalogyPanel
 from .apply import ApplyPanel
 from .canvas import SceneCanvas
-from .dialogs import GenerateDialog, NameDialog
+from .dialogs import GenerateDialog, LogDialog, NameDialog
 from .jobs import Job, JobQueue, JobsPanel
 from .library import SceneLibrary
 from .models import install_menu
@@ -200,7 +200,7 @@ class MainWindow(QMainWindow):
             "label.next": lambda: self.relations.move(1), "label.previous": lambda: self.relations.move(-1),
             "label.add": self.relations.ask_add,
             "view.zoom_in": self.canvas.zoom_in, "view.zoom_out": self.canvas.zoom_out, "view.fit": self.canvas.fit,
-            "help.shortcuts": self.show_cheat_sheet,
+            "help.shortcuts": self.show_cheat_sheet, "help.log": self.show_log,
         }
         for i in range(1, 10):
             handlers[f"label.relation.{i}"] = lambda *_, i=i: self.relations.relation_key(i)
@@ -446,6 +446,9 @@ class MainWindow(QMainWindow):
 
     def show_cheat_sheet(self) -> None:
         CheatSheet(self.acts, self.relations.vocabulary, self).exec()
+
+    def show_log(self) -> None:
+        LogDialog(self).show()
 
     # -- drag and drop, closing ---------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
