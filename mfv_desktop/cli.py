@@ -266,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="load a model and print its geometry and provenance")
     _model_args(s)
     s.add_argument("--check-names", type=_csv, default=(), help="object names to check are single tokens")
+
+    s = sub.add_parser("download-4b", help="fetch OpenFlamingo-4B's files (checkpoint, language model, vision "
+                                           "weights) from the Hugging Face Hub into a folder, then check it")
+    s.add_argument("folder")
     return p
 
 
@@ -437,6 +441,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "download-4b":
+            from mfv_desktop.backends.download import download_openflamingo_4b
+            from mfv_desktop.progress import drive
+
+            bar = _Bar(args.quiet)
+            try:
+                print(json.dumps(drive(download_openflamingo_4b(args.folder), bar), indent=1, default=str))
+            finally:
+                bar.close()
+            return 0
         if args.store is None and args.command in STORE_COMMANDS:
             raise StoreError("this command needs a store: add --store (the default data folder) or --store DATA_DIR")
         if args.store is None and getattr(args, "out", None) == "":

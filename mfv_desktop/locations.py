@@ -15,6 +15,14 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("mfv_desktop", appauthor=False))
 
 
+def shipped(name: str) -> Path:
+    """A folder the app ships (resources, database): inside the package when installed from a wheel
+    or bundled, beside it in a source checkout."""
+    here = Path(__file__).resolve().parent
+    inside = here / name
+    return inside if inside.is_dir() else here.parent / name
+
+
 def bundled_folder() -> Path:
     env = os.environ.get("MFV_BUNDLED_MODEL")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "resources" / "bundled"
+    return Path(env) if env else shipped("resources") / "bundled"

@@ -139,3 +139,11 @@ def test_aie_is_fast_by_default_equals_the_reference_and_the_preview_compares_wi
     est = load_file(str(tmp_path / "pv" / "above" / "preview.safetensors"))["aie_estimate"]
     assert est.shape == a.shape
     assert not (tmp_path / "pv" / "above" / "aie.json").exists()  # a preview is not an AIE result
+
+
+def test_downloading_openflamingo_4b_offline_says_what_to_do(tmp_path, capsys, monkeypatch):
+    from mfv_desktop.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["-q", "download-4b", str(tmp_path / "of4b")]) == 2
+    assert "no network: copy the files into the folder instead" in capsys.readouterr().err

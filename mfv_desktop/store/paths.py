@@ -29,5 +29,7 @@ def default_data_dir() -> Path:
 
 
 def migrations_folder() -> Path:
-    """database/ beside the package (a source checkout, or a bundle that ships it there)."""
-    return Path(__file__).resolve().parents[2] / "database"
+    """database/: the Alembic migrations (inside the installed package, or beside it in a checkout)."""
+    from mfv_desktop.locations import shipped
+
+    return shipped("database")

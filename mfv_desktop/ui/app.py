@@ -28,6 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("mfv_desktop")
+    app.setDesktopFileName("mfv-desktop")  # the .desktop entry (installer/), for the task bar's icon
+    from PySide6.QtGui import QIcon
+
+    from mfv_desktop.locations import shipped
+
+    app.setWindowIcon(QIcon(str(shipped("resources") / "icons" / "mfv_desktop.png")))
     from .main_window import MainWindow, apply_user_theme
     from .settings import app_settings
 

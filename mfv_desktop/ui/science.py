@@ -318,6 +318,7 @@ class SweepPanel(QWidget):
         self.icl_k.setSpecialValueText("no ICL line")
         self.run_button = QPushButton("Run layer sweep")
         self.results = QComboBox()
+        self.results.setMinimumContentsLength(30)
         self.status = QLabel()
         self.plot = pg.PlotWidget()
         self.plot.setBackground("w")
