@@ -24,7 +24,7 @@ from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import scenes as repo
 
 from .apply import new_plot
-from .scene_view import NameEdit, ScenePane
+from .scene_view import NameEdit, ScenePane, fill_with_split
 from .vector_picker import COLUMNS, VectorPicker, newest_per_relation
 
 if TYPE_CHECKING:
@@ -130,15 +130,7 @@ class AnalogyPanel(QWidget):
         rv.addWidget(base)
         rv.addWidget(self.plot, 1)
         right.setMinimumWidth(220)
-        self.split = split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 0)
-        split.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(split)
+        self.split = split = fill_with_split(self, left, right, (1, 0))
         #: the panes keep their proportions as the tab resizes, until the user moves a divider
         self._user_split = False
         for sp in (split, images):

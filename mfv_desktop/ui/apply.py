@@ -13,14 +13,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
 )
 from superqt import QLabeledDoubleSlider
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import scenes as repo
 
-from .scene_view import NameEdit, ScenePane
+from .scene_view import NameEdit, ScenePane, fill_with_split
 from .vector_picker import VectorPicker
 
 if TYPE_CHECKING:
@@ -135,15 +135,7 @@ class ApplyPanel(QWidget):
         rv.addWidget(self.summary)
         rv.addWidget(self.plot, 1)
 
-        split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(split)
+        fill_with_split(self, left, right, (3, 2))
 
         self.pane.view.objectClicked.connect(self.anchor.setText)
         self.anchor.textChanged.connect(lambda _: self._mark_anchor())

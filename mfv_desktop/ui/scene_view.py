@@ -12,7 +12,8 @@ from PySide6.QtCore import QRectF, QStringListModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox, QCompleter, QFileDialog, QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
-    QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
+    QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout,
+    QWidget,
 )
 
 from mfv_desktop.scenes import Box
@@ -431,3 +432,17 @@ class NameEdit(QLineEdit):
 
     def name(self) -> str:
         return self.text().strip()
+
+
+def fill_with_split(owner: QWidget, left: QWidget, right: QWidget, stretch: tuple[int, int]) -> QSplitter:
+    """Lay `owner` out as two panes side by side (neither collapses), sharing width by `stretch`."""
+    split = QSplitter(Qt.Orientation.Horizontal, owner)
+    split.addWidget(left)
+    split.addWidget(right)
+    for i, factor in enumerate(stretch):
+        split.setStretchFactor(i, factor)
+    split.setChildrenCollapsible(False)
+    layout = QVBoxLayout(owner)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.addWidget(split)
+    return split
