@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import scenes as repo
 
 from .apply import new_plot
+from .jobs import submit_reporting
 from .scene_view import NameEdit, ScenePane, fill_with_split
 from .vector_picker import COLUMNS, VectorPicker, newest_per_relation
 
@@ -243,20 +243,10 @@ class AnalogyPanel(QWidget):
         spec = self.spec()
         if spec is None:
             return None
-        job = self.window_.submit_spec(spec, "analogy", on_done=lambda out: self._done(out, spec),
-                                       on_progress=self._progress, on_failed=self._failed)
-        self.message.setText("queued…" if job is not None else "")
-        return job
-
-    def _progress(self, p: Progress) -> None:
-        self.message.setText(escape(p.message))
-
-    def _failed(self, message: str) -> None:
-        self.message.setText(f"<span style='color:#b00020'>{escape(message)}</span>")
+        return submit_reporting(self.window_, self.message, spec, "analogy", lambda out: self._done(out, spec))
 
     def _done(self, outcome: tuple[int, dict], spec) -> None:
         self.run_id, result = outcome
-        self.message.setText(f"done (run {self.run_id})")
         self.show_result(result, (spec.source_image, spec.source_anchor, spec.source_answer, spec.target_image,
                                   spec.target_anchor))
 

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from mfv_desktop.progress import Progress
 from mfv_desktop.store import scenes as repo
 
+from .jobs import submit_reporting
 from .scene_view import NameEdit, ScenePane, fill_with_split
 from .vector_picker import VectorPicker
 
@@ -220,20 +220,10 @@ class ApplyPanel(QWidget):
         spec = self.spec()
         if spec is None:
             return None
-        job = self.window_.submit_spec(spec, "apply", on_done=self._done, on_progress=self._progress,
-                                       on_failed=self._failed)
-        self.message.setText("queued…" if job is not None else "")
-        return job
-
-    def _progress(self, p: Progress) -> None:
-        self.message.setText(escape(p.message))
-
-    def _failed(self, message: str) -> None:
-        self.message.setText(f"<span style='color:#b00020'>{escape(message)}</span>")
+        return submit_reporting(self.window_, self.message, spec, "apply", self._done)
 
     def _done(self, outcome: tuple[int, dict]) -> None:
         self.run_id, result = outcome
-        self.message.setText(f"done (run {self.run_id})")
         self.show_result(result)
 
     # -- the answer --------------------------------------------------------------------------------

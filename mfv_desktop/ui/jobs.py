@@ -196,6 +196,20 @@ class JobQueue(QObject):
             job.worker.wait(ms)
 
 
+def submit_reporting(window, label: QLabel, spec, what: str, on_done: Callable[[Any], None]) -> Job | None:
+    """Queue a job spec through the window, with a label that says "queued…", the job's progress,
+    its error in red, or "done (run N)" before on_done((run id, summary)) is called."""
+    from html import escape
+
+    def done(outcome: tuple[int, dict]) -> None:
+        label.setText(f"done (run {outcome[0]})")
+        on_done(outcome)
+    job = window.submit_spec(spec, what, on_done=done, on_progress=lambda p: label.setText(escape(p.message)),
+                             on_failed=lambda msg: label.setText(f"<span style='color:#b00020'>{escape(msg)}</span>"))
+    label.setText("queued…" if job is not None else "")
+    return job
+
+
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
