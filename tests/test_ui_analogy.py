@@ -35,7 +35,7 @@ def test_point_at_a_b_and_c_and_solve(qtbot, window, stocked):
     i = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Analogy")
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
     panel = window.analogy_panel
-    assert window.tabs.currentWidget() is panel and panel.source.scene_id == source_id
+    assert window.tabs.currentWidget().panel() is panel and panel.source.scene_id == source_id
     # the newest vector of each base relation is checked by default
     assert sorted(panel.vectors.checked_ids()) == sorted(vec.values())
     panel.target.scene_spin.setValue(target_id)

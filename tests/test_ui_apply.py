@@ -39,7 +39,10 @@ def open_tab(qtbot, window, title: str):
     i = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
     assert window.tabs.currentIndex() == i
-    return window.tabs.widget(i)
+    panel = window.tabs.widget(i).panel()  # built when first shown
+    qtbot.waitExposed(panel)
+    qtbot.wait(50)  # laid out and painted, as a user sees it before pointing at it
+    return panel
 
 
 def test_apply_the_above_vector_to_a_clicked_anchor(qtbot, window, stocked, bundled_vectors):

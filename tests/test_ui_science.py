@@ -48,8 +48,7 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
     real = OpenFlamingoBackend.from_folder
     monkeypatch.setattr(OpenFlamingoBackend, "from_folder", lambda *a, **k: loads.append(a) or real(*a, **k))
     _add_scenes(window.store)
-    panel = window.aie_panel
-    window.tabs.setCurrentWidget(panel)  # the tab reloads the store's data sets
+    panel = window.show_tab("aie")  # the tab reloads the store's data sets
     assert panel.dataset.currentData() == "sample"
     panel.n_prompts.setValue(24)
     for rel in ("left", "right"):
@@ -97,8 +96,7 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
         assert (v.layer, v.strength) == (2, 2.0)
 
     # the layer sweep of that vector: a curve over the layers and the baselines as lines
-    sweep = window.sweep_panel
-    window.tabs.setCurrentWidget(sweep)
+    sweep = window.show_tab("sweep")
     assert sweep.vector.currentData() == v.id
     sweep.strengths.setText("1, 4")
     sweep.n_prompts.setValue(16)

@@ -23,8 +23,6 @@ from mfv_desktop.store import scenes as repo
 
 from . import commands as cmd
 from .actions import SPECS, Actions, CheatSheet
-from .analogy import AnalogyPanel
-from .apply import ApplyPanel
 from .canvas import SceneCanvas
 from .dialogs import GenerateDialog, LogDialog, NameDialog
 from .jobs import Job, JobQueue, JobsPanel
@@ -32,13 +30,29 @@ from .library import SceneLibrary
 from .models import install_menu
 from .palette import StampPalette
 from .relations import RelationPanel
-from .science import AIEPanel, SweepPanel
 from .settings import SettingsDialog, app_settings, apply_theme, get
 from .vectors import VectorLibrary
 
 SAMPLE_SCENES = 200
 #: a stamp's long side on a drawn canvas, as a fraction of the canvas (the paper: 130-230 of 800 px)
 STAMP_SIZE = 0.22
+
+
+class LazyTab(QWidget):
+    """A tab whose panel is built the first time it is asked for (shown, or used by code)."""
+
+    def __init__(self, make: Callable[[], QWidget], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.make = make
+        self.built: QWidget | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+    def panel(self) -> QWidget:
+        if self.built is None:
+            self.built = self.make()
+            self.layout().addWidget(self.built)
+        return self.built
 
 
 class MainWindow(QMainWindow):
@@ -120,21 +134,69 @@ class MainWindow(QMainWindow):
 
     def _make_panels(self) -> None:
         """The science, in the order of the work: AIE, layer sweep, apply, analogy as tabs beside the
-        scene canvas; the vector library as a dock; the model manager in its menu."""
-        self.aie_panel = AIEPanel(self)
-        self.sweep_panel = SweepPanel(self)
-        self.apply_panel = ApplyPanel(self)
-        self.analogy_panel = AnalogyPanel(self)
-        for panel, title in ((self.aie_panel, "AIE"), (self.sweep_panel, "Layer sweep"),
-                             (self.apply_panel, "Apply"), (self.analogy_panel, "Analogy")):
-            self.tabs.addTab(panel, title)
-        # a tab shows what the store holds now (data sets, runs, vectors made since it was last seen)
-        self.tabs.currentChanged.connect(lambda i: getattr(self.tabs.widget(i), "refresh", lambda: None)())
+        scene canvas (each built when first shown: plotting loads then, not before the window opens);
+        the vector library as a dock; the model manager in its menu."""
+        self.lazy_tabs: dict[str, LazyTab] = {}
+        for key, title, make in (("aie", "AIE", self._make_aie), ("sweep", "Layer sweep", self._make_sweep),
+                                 ("apply", "Apply", self._make_apply), ("analogy", "Analogy", self._make_analogy)):
+            self.lazy_tabs[key] = LazyTab(make, self)
+            self.tabs.addTab(self.lazy_tabs[key], title)
+        self.tabs.currentChanged.connect(self._tab_shown)
         self.vector_library = VectorLibrary(self)
         self.docks["vectors"] = self._dock("vectors", "Vectors", self.vector_library,
                                            Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.docks["stamps"], self.docks["vectors"])  # the two libraries share a place
         self.model_menu = install_menu(self)
+
+    def _make_aie(self) -> QWidget:
+        from .science import AIEPanel
+
+        return AIEPanel(self)
+
+    def _make_sweep(self) -> QWidget:
+        from .science import SweepPanel
+
+        return SweepPanel(self)
+
+    def _make_apply(self) -> QWidget:
+        from .apply import ApplyPanel
+
+        return ApplyPanel(self)
+
+    def _make_analogy(self) -> QWidget:
+        from .analogy import AnalogyPanel
+
+        return AnalogyPanel(self)
+
+    @property
+    def aie_panel(self):
+        return self.lazy_tabs["aie"].panel()
+
+    @property
+    def sweep_panel(self):
+        return self.lazy_tabs["sweep"].panel()
+
+    @property
+    def apply_panel(self):
+        return self.lazy_tabs["apply"].panel()
+
+    @property
+    def analogy_panel(self):
+        return self.lazy_tabs["analogy"].panel()
+
+    def show_tab(self, key: str) -> QWidget:
+        """Bring a science tab to the front; returns its panel."""
+        self.tabs.setCurrentWidget(self.lazy_tabs[key])
+        return self.lazy_tabs[key].panel()
+
+    def _tab_shown(self, index: int) -> None:
+        """A tab shows what the store holds now (data sets, runs, vectors made since it was last seen)."""
+        page = self.tabs.widget(index)
+        if isinstance(page, LazyTab):
+            fresh = page.built is None
+            panel = page.panel()
+            if not fresh:
+                getattr(panel, "refresh", lambda: None)()
 
     def _make_banner(self) -> QWidget:
         banner = QWidget(self)
