@@ -79,13 +79,25 @@ def rename_vector(store: Store, vector_id: int, label: str) -> str:
         return old
 
 
-def composites_using(store: Store, vector_id: int) -> list[dict[str, Any]]:
-    """The composites a vector is a part of: [{"id", "label"}]."""
+def _blocked(s, rows: dict[int, m.VectorRow], children: dict[int, list[int]]) -> str | None:
+    """Why deleting these vectors would break a composite that stays, or None."""
+    blocked = []
+    for i, row in rows.items():
+        keep = [c for c in children.get(i, []) if c not in rows]
+        if keep:
+            names = ", ".join(f"{c} '{s.get(m.VectorRow, c).label}'" for c in keep)
+            blocked.append(f"vector {i} '{row.label}' is a part of composite vector"
+                           f"{'s' if len(keep) > 1 else ''} {names}")
+    return ("; ".join(blocked) + ". Delete the composite first (or together with its parts); nothing was deleted"
+            if blocked else None)
+
+
+def deletion_blocked(store: Store, vector_ids: Iterable[int]) -> str | None:
+    """What `delete_vectors` would refuse with (composites that would lose a part), or None: to ask
+    before a user is asked to confirm."""
     with store.session() as s:
-        q = (select(m.VectorRow.id, m.VectorRow.label)
-             .join(m.VectorParent, m.VectorParent.composite_id == m.VectorRow.id)
-             .where(m.VectorParent.parent_id == vector_id).order_by(m.VectorRow.id))
-        return [{"id": i, "label": lb} for i, lb in s.execute(q)]
+        rows = {i: r for i in dict.fromkeys(int(i) for i in vector_ids) if (r := s.get(m.VectorRow, i)) is not None}
+        return _blocked(s, rows, _links(s))
 
 
 def delete_vectors(store: Store, vector_ids: Iterable[int]) -> list[int]:
@@ -99,16 +111,9 @@ def delete_vectors(store: Store, vector_ids: Iterable[int]) -> list[int]:
         if missing:
             raise StoreError(f"there is no vector {', '.join(map(str, missing))} in the store (see `mfv vectors`)")
         children = _links(s)
-        blocked = []
-        for i in ids:
-            keep = [c for c in children.get(i, []) if c not in rows]
-            if keep:
-                names = ", ".join(f"{c} '{s.get(m.VectorRow, c).label}'" for c in keep)
-                blocked.append(f"vector {i} '{rows[i].label}' is a part of composite vector"
-                               f"{'s' if len(keep) > 1 else ''} {names}")
+        blocked = _blocked(s, rows, children)
         if blocked:
-            raise StoreError("; ".join(blocked) + ". Delete the composite first (or together with its parts); "
-                             "nothing was deleted")
+            raise StoreError(blocked)
         # composites before their parts: a part is never deleted while a composite still points at it
         order, done = [], set()
 

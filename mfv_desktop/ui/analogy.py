@@ -152,10 +152,6 @@ class AnalogyPanel(QWidget):
         self.target.refresh()
         self._update()
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
-
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if not self._user_split:  # the two images get the same room; the vectors and weights a third at most

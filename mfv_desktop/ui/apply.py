@@ -152,10 +152,6 @@ class ApplyPanel(QWidget):
         self.pane.refresh()
         self.anchor.set_names(self.pane.view.object_names() or repo.object_names(self.window_.store))
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
-
     def _image_changed(self) -> None:
         names = self.pane.view.object_names()
         self.anchor.set_names(names or repo.object_names(self.window_.store))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
     QGraphicsView, QStyle, QStyleOptionGraphicsItem, QWidget,
@@ -45,18 +45,25 @@ def _cosmetic(colour: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.Sol
     return pen
 
 
-def _tag(text: str, ink: QColor, fill: QColor, parent: QGraphicsItem | None,
-         above: bool) -> tuple[QGraphicsRectItem, QGraphicsSimpleTextItem]:
+def tag_item(text: str, ink: QColor, fill: QColor, parent: QGraphicsItem | None, origin: str = "bottom-left",
+             bold: bool = False) -> tuple[QGraphicsRectItem, QGraphicsSimpleTextItem]:
     """A text on a filled rectangle, of constant on-screen size; its position is its bottom-left
-    corner (`above`) or its centre."""
+    corner, its top-left corner or its centre (`origin`)."""
     tag = QGraphicsRectItem(parent)
     tag.setFlag(_IGNORE_ZOOM, True)
     tag.setBrush(QBrush(fill))
     tag.setPen(QPen(Qt.PenStyle.NoPen))
     label = QGraphicsSimpleTextItem(text, tag)
     label.setBrush(QBrush(ink))
+    if bold:
+        font = QFont(label.font())
+        font.setBold(True)
+        if font.pointSizeF() > 0:
+            font.setPointSizeF(font.pointSizeF() * 1.15)
+        label.setFont(font)
     w, h = label.boundingRect().width() + 6, label.boundingRect().height() + 2
-    tag.setRect(QRectF(0, -h, w, h) if above else QRectF(-w / 2, -h / 2, w, h))
+    tag.setRect({"bottom-left": QRectF(0, -h, w, h), "top-left": QRectF(0, 0, w, h),
+                 "centre": QRectF(-w / 2, -h / 2, w, h)}[origin])
     label.setPos(tag.rect().left() + 3, tag.rect().top() + 1)
     return tag, label
 
@@ -92,7 +99,7 @@ class BoxItem(QGraphicsRectItem):
         self.setBrush(QBrush(QColor(colour.red(), colour.green(), colour.blue(), 28)))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setZValue(2)
-        self.tag, self.label = _tag(obj.name, QColor("white"), colour, self, above=True)
+        self.tag, self.label = tag_item(obj.name, QColor("white"), colour, self)
         self.handle_items: dict[str, QGraphicsRectItem] = {}
         for name in self._points():
             h = QGraphicsRectItem(-HANDLE_PX / 2, -HANDLE_PX / 2, HANDLE_PX, HANDLE_PX, self)
@@ -251,7 +258,7 @@ class SceneCanvas(QGraphicsView):
         style = Qt.PenStyle.SolidLine if info.status == "confirmed" else Qt.PenStyle.DashLine
         item = self.scene().addPath(path, _cosmetic(colour, 2, style))
         item.setZValue(3)
-        tag, _ = _tag(info.relation, colour, QColor(255, 255, 255, 200), None, above=False)
+        tag, _ = tag_item(info.relation, colour, QColor(255, 255, 255, 200), None, origin="centre")
         self.scene().addItem(tag)
         tag.setPos(line.pointAt(0.4))  # off the middle, toward the subject, so that both directions' names part
         tag.setZValue(4)

@@ -5,6 +5,7 @@ once (nothing waits for a save). No torch here: models load in workers, when a j
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +35,9 @@ from .settings import SettingsDialog, app_settings, apply_theme, get
 from .vectors import VectorLibrary
 
 SAMPLE_SCENES = 200
+#: the science tabs, in the order of the work: (key, title, module, panel class), built when first shown
+SCIENCE_TABS = (("aie", "AIE", ".science", "AIEPanel"), ("sweep", "Layer sweep", ".science", "SweepPanel"),
+                ("apply", "Apply", ".apply", "ApplyPanel"), ("analogy", "Analogy", ".analogy", "AnalogyPanel"))
 #: a stamp's long side on a drawn canvas, as a fraction of the canvas (the paper: 130-230 of 800 px)
 STAMP_SIZE = 0.22
 
@@ -137,8 +141,8 @@ class MainWindow(QMainWindow):
         scene canvas (each built when first shown: plotting loads then, not before the window opens);
         the vector library as a dock; the model manager in its menu."""
         self.lazy_tabs: dict[str, LazyTab] = {}
-        for key, title, make in (("aie", "AIE", self._make_aie), ("sweep", "Layer sweep", self._make_sweep),
-                                 ("apply", "Apply", self._make_apply), ("analogy", "Analogy", self._make_analogy)):
+        for key, title, module, cls in SCIENCE_TABS:
+            make = lambda module=module, cls=cls: getattr(import_module(module, __package__), cls)(self)  # noqa: E731
             self.lazy_tabs[key] = LazyTab(make, self)
             self.tabs.addTab(self.lazy_tabs[key], title)
         self.tabs.currentChanged.connect(self._tab_shown)
@@ -148,41 +152,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["stamps"], self.docks["vectors"])  # the two libraries share a place
         self.model_menu = install_menu(self)
 
-    def _make_aie(self) -> QWidget:
-        from .science import AIEPanel
-
-        return AIEPanel(self)
-
-    def _make_sweep(self) -> QWidget:
-        from .science import SweepPanel
-
-        return SweepPanel(self)
-
-    def _make_apply(self) -> QWidget:
-        from .apply import ApplyPanel
-
-        return ApplyPanel(self)
-
-    def _make_analogy(self) -> QWidget:
-        from .analogy import AnalogyPanel
-
-        return AnalogyPanel(self)
-
-    @property
-    def aie_panel(self):
-        return self.lazy_tabs["aie"].panel()
-
-    @property
-    def sweep_panel(self):
-        return self.lazy_tabs["sweep"].panel()
-
-    @property
-    def apply_panel(self):
-        return self.lazy_tabs["apply"].panel()
-
-    @property
-    def analogy_panel(self):
-        return self.lazy_tabs["analogy"].panel()
+    aie_panel = property(lambda self: self.lazy_tabs["aie"].panel())
+    sweep_panel = property(lambda self: self.lazy_tabs["sweep"].panel())
+    apply_panel = property(lambda self: self.lazy_tabs["apply"].panel())
+    analogy_panel = property(lambda self: self.lazy_tabs["analogy"].panel())
 
     def show_tab(self, key: str) -> QWidget:
         """Bring a science tab to the front; returns its panel."""
@@ -193,10 +166,10 @@ class MainWindow(QMainWindow):
         """A tab shows what the store holds now (data sets, runs, vectors made since it was last seen)."""
         page = self.tabs.widget(index)
         if isinstance(page, LazyTab):
-            fresh = page.built is None
-            panel = page.panel()
-            if not fresh:
-                getattr(panel, "refresh", lambda: None)()
+            if page.built is None:
+                page.panel()  # a new panel reads the store as it is built
+            else:
+                page.built.refresh()
 
     def _make_banner(self) -> QWidget:
         banner = QWidget(self)

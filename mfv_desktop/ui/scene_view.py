@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QRectF, QStringListModel, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QCompleter, QFileDialog, QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
+    QComboBox, QCompleter, QFileDialog, QGraphicsItem, QGraphicsRectItem, QGraphicsScene,
     QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout,
     QWidget,
 )
@@ -20,12 +20,11 @@ from mfv_desktop.scenes import Box
 from mfv_desktop.store import StoreError
 from mfv_desktop.store import scenes as repo
 
-from .canvas import PALETTE
+from .canvas import _IGNORE_ZOOM, PALETTE, tag_item
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-_IGNORE_ZOOM = QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 
 
@@ -34,26 +33,6 @@ def _pen(colour: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLin
     pen = QPen(colour, width, style)
     pen.setCosmetic(True)
     return pen
-
-
-def _tag(text: str, ink: QColor, fill: QColor, parent: QGraphicsItem, bold: bool = False) -> QGraphicsRectItem:
-    """A text on a filled rectangle of constant on-screen size; its position is its top-left corner."""
-    tag = QGraphicsRectItem(parent)
-    tag.setFlag(_IGNORE_ZOOM, True)
-    tag.setBrush(QBrush(fill))
-    tag.setPen(QPen(Qt.PenStyle.NoPen))
-    label = QGraphicsSimpleTextItem(text, tag)
-    label.setBrush(QBrush(ink))
-    if bold:
-        font = QFont(label.font())
-        font.setBold(True)
-        if font.pointSizeF() > 0:
-            font.setPointSizeF(font.pointSizeF() * 1.15)
-        label.setFont(font)
-    w, h = label.boundingRect().width() + 8, label.boundingRect().height() + 2
-    tag.setRect(QRectF(0, 0, w, h))
-    label.setPos(4, 1)
-    return tag
 
 
 def _area(r: QRectF) -> float:
@@ -107,7 +86,7 @@ class SceneView(QGraphicsView):
             item.setPen(_pen(colour, 1.5))
             item.setBrush(QBrush(QColor(colour.red(), colour.green(), colour.blue(), 20)))
             item.setZValue(2)
-            tag = _tag(name, QColor("white"), colour, item)
+            tag, _ = tag_item(name, QColor("white"), colour, item, origin="top-left")
             tag.setPos(box.x0, box.y0)
             if box.y0 > 0.06 * pm.height():  # above the box, unless the box touches the top
                 tag.setRect(tag.rect().translated(0, -tag.rect().height()))
@@ -158,14 +137,6 @@ class SceneView(QGraphicsView):
         self._draw_marks()
         return True
 
-    def unmark(self, role_text: str) -> None:
-        """Take a role's mark off whatever object has it."""
-        for name in list(self._marks):
-            self._marks[name] = [m for m in self._marks[name] if m[0] != role_text]
-            if not self._marks[name]:
-                del self._marks[name]
-        self._draw_marks()
-
     def clear_marks(self) -> None:
         self._marks = {}
         self._draw_marks()
@@ -203,7 +174,7 @@ class SceneView(QGraphicsView):
             holder.setZValue(8)
             x = h = 0.0
             for text, colour in ms:
-                tag = _tag(text, QColor("white"), colour, holder, bold=True)
+                tag, _ = tag_item(text, QColor("white"), colour, holder, origin="top-left", bold=True)
                 tag.setFlag(_IGNORE_ZOOM, False)  # the holder keeps the size constant
                 tag.setPos(x, 0)
                 x += tag.rect().width() + 3

@@ -309,15 +309,9 @@ class VectorLibrary(QWidget):
         ids = self.selected_ids()
         if not ids:
             return False
-        blocked = []
-        for i in ids:
-            users = [c for c in vrepo.composites_using(self.store, i) if c["id"] not in ids]
-            if users:
-                blocked.append(f"vector {i} '{self.vector(i)['label']}' is a part of composite "
-                               + ", ".join(f"vector {c['id']} '{c['label']}'" for c in users))
+        blocked = vrepo.deletion_blocked(self.store, ids)
         if blocked:
-            self.show_message("; ".join(blocked) + ". Delete the composite first (or select it too); "
-                              "nothing was deleted.", error=True)
+            self.show_message(blocked + ".", error=True)
             return False
         names = ", ".join(f"{i} '{self.vector(i)['label']}'" for i in ids)
         if not self.window_.confirm(f"Delete vector{'s' if len(ids) > 1 else ''} {names}? "
