@@ -12,6 +12,12 @@ fi
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 c=(-c "$root/installer/constraints.txt")
 "${pip[@]}" "${c[@]}" torch torchvision
+# a venv made before the PySide6 pin may hold 6.12.0, whose add-ons (pyside6-pdf, pyside6-webengine) share
+# the PySide6 folder: remove the whole family so that the pinned one installs complete
+if "$venv/bin/python" -m pip show -q pyside6-webengine pyside6-pdf >/dev/null 2>&1; then
+  "$venv/bin/python" -m pip uninstall -y -q pyside6 pyside6-essentials pyside6-addons pyside6-pdf \
+    pyside6-webengine shiboken6
+fi
 "${pip[@]}" "${c[@]}" -e "$root[test]"
 # last, so that pip never checks open_flamingo's stale pins against what is installed
 "${pip[@]}" --no-deps "${c[@]}" open_flamingo

@@ -9,6 +9,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 import mfv_desktop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,10 @@ def test_the_wheel_has_the_model_the_migrations_and_the_entry_points(tmp_path):
         assert f in names, f
     migrations = {p.name for p in (ROOT / "database" / "versions").glob("*.py")}
     assert {n.rsplit("/", 1)[-1] for n in names if n.startswith("mfv_desktop/database/versions/")} >= migrations
+    meta = zipfile.ZipFile(wheel).read(f"mfv_desktop-{mfv_desktop.__version__}.dist-info/METADATA").decode()
+    (pyside,) = [Requirement(line.split(":", 1)[1]) for line in meta.splitlines()
+                 if line.startswith("Requires-Dist:") and Requirement(line.split(":", 1)[1]).name.lower() == "pyside6"]
+    assert "6.12.0" not in pyside.specifier  # it aborts the app (tests/test_qt_runtime.py)
     entry = zipfile.ZipFile(wheel).read(f"mfv_desktop-{mfv_desktop.__version__}.dist-info/entry_points.txt").decode()
     assert "mfv = mfv_desktop.cli:main" in entry and "[gui_scripts]\nmfv-desktop = mfv_desktop.ui.app:main" in entry
 
