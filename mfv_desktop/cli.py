@@ -499,7 +499,8 @@ def _backups(a: argparse.Namespace) -> int:
     data_dir = Path(a.store).expanduser() if a.store else default_data_dir()
     if a.restore:
         kept = restore_backup(data_dir, a.restore)
-        print(f"restored {a.restore} as {data_dir / 'store.sqlite'}" + (f"; the previous file is {kept}" if kept else ""))
+        print(f"restored {a.restore} as {data_dir / 'store.sqlite'}"
+              + (f"; the previous file is {kept}" if kept else ""))
         return 0
     found = usable_backups(data_dir)
     for b in found:

@@ -149,7 +149,8 @@ class Backup:
     time: float
 
     def __str__(self) -> str:
-        return f"{self.path} (revision {self.revision}, {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.time))})"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.time))
+        return f"{self.path} (revision {self.revision}, {when})"
 
 
 def _backup_files(folder: Path, stem: str = Path(DB_FILE).stem) -> list[Path]:
