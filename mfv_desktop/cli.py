@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -281,6 +282,9 @@ def _store_commands(sub) -> None:
     sub.add_parser("results", help="list the store's AIE results")
     s = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run")
     s.add_argument("run", type=int)
+    s = sub.add_parser("backups", help="list the usable backups of the store's database (newest first), or "
+                                       "restore one (the current file is kept as store.sqlite.broken-TIME)")
+    s.add_argument("--restore", metavar="BACKUP", help="a backup file to put in place of the database")
 
     s = sub.add_parser("import", help="add outside data to the store")
     what = s.add_subparsers(dest="what", required=True)
@@ -318,7 +322,7 @@ def _store_commands(sub) -> None:
     w.add_argument("--run", type=int)
 
 
-STORE_COMMANDS = {"datasets", "runs", "vectors", "results", "resume", "import", "export"}
+STORE_COMMANDS = {"datasets", "runs", "vectors", "results", "resume", "import", "export", "backups"}
 
 
 def _spec_from_args(a: argparse.Namespace):
@@ -455,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise StoreError("this command needs a store: add --store (the default data folder) or --store DATA_DIR")
         if args.store is None and getattr(args, "out", None) == "":
             raise StoreError("say where the results go: --out PATH (or --store to keep them in the store)")
+        if args.command == "backups":  # works on a store that does not open
+            return _backups(args)
         if args.store is not None:
             from mfv_desktop.store import open_store
 
@@ -466,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary, out = _run_job(store, args, bar)
         finally:
             bar.close()
-    except (BackendError, SceneError, TaskError, StoreError, FileNotFoundError, ValueError) as e:
+    except (BackendError, SceneError, TaskError, StoreError, OSError, ValueError) as e:
         print(f"mfv {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -483,6 +489,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"results in {out.resolve()}")
     else:
         print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def _backups(a: argparse.Namespace) -> int:
+    from mfv_desktop.store.db import restore_backup, usable_backups
+    from mfv_desktop.store.paths import default_data_dir
+
+    data_dir = Path(a.store).expanduser() if a.store else default_data_dir()
+    if a.restore:
+        kept = restore_backup(data_dir, a.restore)
+        print(f"restored {a.restore} as {data_dir / 'store.sqlite'}"
+              + (f"; the previous file is {kept}" if kept else ""))
+        return 0
+    found = usable_backups(data_dir)
+    for b in found:
+        print(json.dumps({"path": str(b.path), "revision": b.revision, "time": time.ctime(b.time)}))
+    if not found:
+        print(f"no usable backups in {data_dir / 'backups'}", file=sys.stderr)
     return 0
 
 

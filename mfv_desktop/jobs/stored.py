@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,7 +93,13 @@ def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], 
         _finish(store, run_id, "cancelled", started)
         raise
     except BaseException as e:
-        _finish(store, run_id, "failed", started, error=f"{type(e).__name__}: {e}")
+        clear = store.explain(e)  # a full disk or an unwritable folder, named as such
+        try:
+            _finish(store, run_id, "failed", started, error=str(clear) if clear else f"{type(e).__name__}: {e}")
+        except StoreError:  # the failure cannot be recorded (a full disk): the next open marks it interrupted
+            pass
+        if clear is not None:
+            raise clear from e
         raise
     _finish(store, run_id, "done", started, result=summary)
     return run_id, summary
@@ -163,7 +170,8 @@ def _vector_input(store: Store, ref: str, folder: Path) -> str:
 
 # -- results into the store -----------------------------------------------------------------------
 def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str | None = None) -> None:
-    """Record what a finished run wrote: generated scenes, AIE results, vectors, evaluations."""
+    """Record what a finished run wrote: generated scenes, AIE results, vectors, evaluations. Ingesting a
+    run again (a resumed run whose first ingest failed) adds only what the run does not have yet."""
     if spec.kind == "generate":
         scenes = [s.with_(image=str(resolve_image(folder / "scenes", s)))
                   for s in load_scene_set(folder / "scenes") if s.split == getattr(spec, "split")]
@@ -174,8 +182,7 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
     for aie_json in sorted(folder.rglob("aie.json")):
         _ingest_aie(store, run_id, aie_json)
     _ingest_vectors(store, run_id, folder)
-    for ev in sorted(folder.rglob("evaluation.json")):
-        _ingest_evaluation(store, run_id, ev, getattr(spec, "split", None) or "")
+    _ingest_evaluations(store, run_id, sorted(folder.rglob("evaluation.json")), getattr(spec, "split", None) or "")
 
 
 def _ingest_vectors(store: Store, run_id: int, folder: Path) -> None:
@@ -195,6 +202,11 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
     keep = {k: meta[k] for k in ("relation", "k", "n_prompts", "corruption", "clean_tasks_hash",
                                  "corrupted_tasks_hash", "base_prob", "mean_over", "only_correct")}
     with store.session() as s:
+        aie_digest = store.artifacts.put({"aie": aie}, keep)
+        if s.scalar(select(m.AIEResultRow.id).where(m.AIEResultRow.run_id == run_id,
+                                                    m.AIEResultRow.relation == meta["relation"],
+                                                    m.AIEResultRow.aie_artifact == aie_digest)) is not None:
+            return  # ingested before
         for kind, digest in (("clean", meta["clean_tasks_hash"]), ("corrupted", meta["corrupted_tasks_hash"])):
             if s.scalar(select(m.TaskSetRow.id).where(m.TaskSetRow.hash == digest)) is None:
                 s.add(m.TaskSetRow(hash=digest, n_tasks=meta["n_prompts"], spec={
@@ -205,7 +217,7 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
             n_prompts=meta["n_prompts"], corruption=meta["corruption"], clean_accuracy=meta["clean_accuracy"],
             n_layers=int(aie.shape[0]), n_heads=int(aie.shape[1]), clean_tasks_hash=meta["clean_tasks_hash"],
             corrupted_tasks_hash=meta["corrupted_tasks_hash"],
-            aie_artifact=store.artifacts.put({"aie": aie}, keep),
+            aie_artifact=aie_digest,
             mean_artifact=store.artifacts.put({"mean": mean}, keep),
             provenance=prov))
 
@@ -255,18 +267,29 @@ def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | Non
         return row.id
 
 
-def _ingest_evaluation(store: Store, run_id: int, path: Path, split: str) -> None:
-    """Accuracy rows; a row's own split (a report has several) wins over the file's and the spec's."""
-    d = json.loads(path.read_text())
-    prov = d.get("provenance", {})
-    with store.session() as s:
+def _ingest_evaluations(store: Store, run_id: int, paths: list[Path], split: str) -> None:
+    """Accuracy rows; a row's own split (a report has several) wins over the file's and the spec's. A row
+    the run has already (same relation, condition and split) is not added again."""
+    rows = []
+    for path in paths:
+        d = json.loads(path.read_text())
+        prov = d.get("provenance", {})
         for r in d["rows"]:
             cond = r["condition"]
-            k = int(cond.split("-shot")[0]) if cond[0].isdigit() else 0
-            s.add(m.EvaluationRow(run_id=run_id, model_id=prov.get("model_id", ""), relation=r["relation"],
-                                  condition=cond, k=k, n=r["n"], accuracy=r["accuracy"],
-                                  split=r.get("split", d.get("split", split)),
-                                  provenance=prov))
+            rows.append(dict(model_id=prov.get("model_id", ""), relation=r["relation"], condition=cond,
+                             k=int(cond.split("-shot")[0]) if cond[0].isdigit() else 0, n=r["n"],
+                             accuracy=r["accuracy"], split=r.get("split", d.get("split", split)), provenance=prov))
+
+    with store.session() as s:
+        have = Counter(tuple(r) for r in s.execute(
+            select(m.EvaluationRow.relation, m.EvaluationRow.condition, m.EvaluationRow.split)
+            .where(m.EvaluationRow.run_id == run_id)))
+        for r in rows:
+            key = (r["relation"], r["condition"], r["split"])
+            if have[key] > 0:
+                have[key] -= 1
+                continue
+            s.add(m.EvaluationRow(run_id=run_id, **r))
 
 
 def import_vector(store: Store, path: str | Path, model: str | None = None, device: str | None = "cpu",

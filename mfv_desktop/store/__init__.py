@@ -3,11 +3,15 @@ image copies and content-addressed array artifacts in one data folder. No torch,
 
 from . import models
 from .artifacts import Artifacts
-from .db import Store, backup, database_revision, known_revisions, open_store
-from .errors import ArtifactCorrupt, StoreError, StoreLocked, StoreReadOnly, StoreTooNew
+from .db import Backup, Store, backup, database_revision, known_revisions, open_store, restore_backup, usable_backups
+from .errors import (
+    ArtifactCorrupt, StoreCorrupt, StoreDiskFull, StoreError, StoreLocked, StoreReadOnly, StoreReadOnlyMedia,
+    StoreTooNew,
+)
 from .paths import default_data_dir
 
 __all__ = [
-    "ArtifactCorrupt", "Artifacts", "Store", "StoreError", "StoreLocked", "StoreReadOnly", "StoreTooNew", "backup",
-    "database_revision", "default_data_dir", "known_revisions", "models", "open_store",
+    "ArtifactCorrupt", "Artifacts", "Backup", "Store", "StoreCorrupt", "StoreDiskFull", "StoreError", "StoreLocked",
+    "StoreReadOnly", "StoreReadOnlyMedia", "StoreTooNew", "backup", "database_revision", "default_data_dir",
+    "known_revisions", "models", "open_store", "restore_backup", "usable_backups",
 ]

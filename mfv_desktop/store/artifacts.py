@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,8 +15,9 @@ from .errors import ArtifactCorrupt
 
 
 class Artifacts:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, on_new: Callable[[Path], None] | None = None):
         self.root = root
+        self._on_new = on_new  # hears each file written (the store removes them if their unit of work fails)
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}.safetensors"
@@ -45,11 +46,17 @@ class Artifacts:
         if not dest.is_file():
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_suffix(f".tmp{os.getpid()}")
-            with tmp.open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(dest)
+            try:
+                with tmp.open("wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                tmp.replace(dest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            if self._on_new is not None:
+                self._on_new(dest)
         return digest
 
     def read_bytes(self, digest: str) -> bytes:

@@ -107,8 +107,12 @@ def add_image(store: Store, s: Session, path: str | Path) -> m.Image:
     if not dest.is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(dest.suffix + ".tmp")
-        shutil.copyfile(path, tmp)
-        tmp.replace(dest)
+        try:
+            shutil.copyfile(path, tmp)
+            tmp.replace(dest)
+        except BaseException:  # e.g. a full disk: no half copy stays behind
+            tmp.unlink(missing_ok=True)
+            raise
     img = m.Image(path=rel.as_posix(), sha256=info.sha256, size=info.size, width=info.width, height=info.height,
                   original_name=Path(path).name)
     s.add(img)
