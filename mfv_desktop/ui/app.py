@@ -45,7 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.clear()
         settings.sync()
     apply_user_theme(settings)
-    win = MainWindow(data_dir=args.data_dir, settings=settings)
+    from .settings import get
+    from .startup import open_or_ask
+
+    opened = open_or_ask(args.data_dir or get(settings, "data_dir") or None, settings)
+    if opened is None:
+        print("mfv-desktop: the store did not open and you chose to quit; the reason is in the log: "
+              f"{log_path}", file=sys.stderr)
+        return 1
+    win = MainWindow(settings=settings, store=opened)
     win.show()
     import logging
 

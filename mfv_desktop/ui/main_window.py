@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop import __version__
 from mfv_desktop.progress import Progress, drive
 from mfv_desktop.scenes import Box, stamp_from_id
-from mfv_desktop.store import Store, StoreError, StoreLocked, open_store
+from mfv_desktop.store import Store, StoreError
 from mfv_desktop.store import scenes as repo
 
 from . import commands as cmd
@@ -32,6 +32,7 @@ from .models import install_menu
 from .palette import StampPalette
 from .relations import RelationPanel
 from .settings import SettingsDialog, app_settings, apply_theme, get
+from .startup import open_window_store
 from .vectors import VectorLibrary
 
 SAMPLE_SCENES = 200
@@ -64,10 +65,11 @@ class MainWindow(QMainWindow):
     vectorsChanged = Signal()
 
     def __init__(self, data_dir: str | Path | None = None, settings: QSettings | None = None,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, store: tuple[Store, str] | None = None):
+        """`store`: a store the caller opened (`startup.open_or_ask`) and the reason it is read-only, if it is."""
         super().__init__(parent)
         self.settings = settings if settings is not None else app_settings()
-        self.store, self.read_only_reason = _open(data_dir or get(self.settings, "data_dir") or None)
+        self.store, self.read_only_reason = store or open_window_store(data_dir or get(self.settings, "data_dir") or None)
         self.undo = QUndoStack(self)
         self.scene_id: int | None = None
         self.jobs = JobQueue(self.store, self)
@@ -408,8 +410,12 @@ class MainWindow(QMainWindow):
         if d.exec():
             self.generate(d.spec(), d.dataset.text().strip() or "generated")
 
-    def generate(self, spec, dataset: str) -> Job | None:
-        return self.submit_spec(spec, "generate", lambda _: self._jobs_changed(), dataset=dataset)
+    def generate(self, spec, dataset: str, then: Callable[[], None] | None = None) -> Job | None:
+        def done(_result: Any) -> None:
+            self._jobs_changed()
+            if then:
+                then()
+        return self.submit_spec(spec, "generate", done, dataset=dataset)
 
     def add_samples_on_first_start(self) -> Job | None:
         """The first start on an empty store brings the sample data set in (once: a user who deletes
@@ -417,13 +423,13 @@ class MainWindow(QMainWindow):
         if self.store.read_only or self.settings.value("first_start/samples_added", False, type=bool) \
                 or repo.count_scenes(self.store) > 0:
             return None
-        self.settings.setValue("first_start/samples_added", True)
-        return self.add_sample_scenes()
+        # marked when the scenes are in: a start that ends before (a crash, a failed job) tries again
+        return self.add_sample_scenes(lambda: self.settings.setValue("first_start/samples_added", True))
 
-    def add_sample_scenes(self) -> Job | None:
+    def add_sample_scenes(self, then: Callable[[], None] | None = None) -> Job | None:
         from mfv_desktop.jobs import GenerateSpec
 
-        return self.generate(GenerateSpec(n_scenes=SAMPLE_SCENES, seed=0, split="sample"), "sample")
+        return self.generate(GenerateSpec(n_scenes=SAMPLE_SCENES, seed=0, split="sample"), "sample", then)
 
     def _writable(self) -> bool:
         if self.store.read_only:
@@ -503,14 +509,6 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.store.close()
         super().closeEvent(event)
-
-
-def _open(data_dir: str | Path | None) -> tuple[Store, str]:
-    """The store, or (when another process writes to it) the store read-only with the reason."""
-    try:
-        return open_store(data_dir), ""
-    except StoreLocked as e:
-        return open_store(data_dir, read_only=True), f"Read-only: {e}"
 
 
 def apply_user_theme(settings: QSettings) -> None:
