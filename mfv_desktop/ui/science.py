@@ -5,6 +5,7 @@ ExtractSpec, SweepSpec), queued through the window and recorded in the store lik
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,10 +19,13 @@ from sqlalchemy import select
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import BASE_RELATIONS
+from mfv_desktop.store import StoreError
 from mfv_desktop.store import models as m
 from mfv_desktop.store import scenes as repo
 
 from .heatmap import AIEHeatmap
+
+log = logging.getLogger("mfv_desktop")
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -196,9 +200,15 @@ class AIEPanel(QWidget):
         if run_id is None:
             return
         self.shown_run = run_id
-        mine = self.load_aie(run_id)
         other_id = self.compare.currentData()
-        other = self.load_aie(other_id) if other_id is not None and other_id != run_id else {}
+        try:
+            mine = self.load_aie(run_id)
+            other = self.load_aie(other_id) if other_id is not None and other_id != run_id else {}
+        except StoreError as e:  # a damaged or missing artifact: say which, and what to do
+            log.error("AIE run %s cannot be shown: %s", run_id, e)
+            self.status.setText(f"run {run_id} cannot be shown: {e}")
+            self.window_.notify(f"run {run_id} cannot be shown: {e}", error=True)
+            return
         self._layout_maps(list(mine), beside=bool(other))
         if mine:
             self.layer.setMaximum(next(iter(mine.values()))[0].shape[0] - 1)
