@@ -200,7 +200,7 @@ class Store:
 
 
 def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> Store:
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    data_dir = (Path(data_dir).expanduser() if data_dir is not None else default_data_dir()).resolve()
     db = data_dir / DB_FILE
     known, head = known_revisions()
     if read_only:
