@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mfv_desktop.progress import run_to_end
-from mfv_desktop.scenes import SceneError, path_part
+from mfv_desktop.scenes import SceneError
 from mfv_desktop.scenes.importers import BadImport, check_image, scene_from_image
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.store.exchange import export_dataset, import_dataset_export, import_images
@@ -182,6 +182,8 @@ def test_a_failure_after_the_first_batch_removes_what_the_import_added(store, ex
 
 @pytest.mark.parametrize("name", ["../../../x", "/abs/dir", "..", "a\\b", "con", "x" * 300, "next to", "above"])
 def test_a_relation_name_is_one_plain_folder_name(tmp_path, name):
+    from mfv_desktop.scenes import path_part
+
     part = path_part(name)
     assert (tmp_path / part).resolve().parent == tmp_path.resolve() and len(part) <= 64
     assert part.replace("-", "").replace("_", "").isalnum()
