@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mfv_desktop.progress import as_part
-from mfv_desktop.scenes import BASE_RELATIONS
+from mfv_desktop.scenes import BASE_RELATIONS, path_part
 
 from .base import JobGen, write_json
 from .data import GenerateSpec, run_generate
@@ -58,12 +58,12 @@ def run_chain(spec: ChainSpec) -> JobGen:
                                            n_prompts=spec.n_prompts, split="extract", seed=spec.seed, **model))
     vectors = []
     for rel in spec.relations:
-        vec = str(out / "vectors" / f"{rel}.safetensors")
+        vec = str(out / "vectors" / f"{path_part(rel)}.safetensors")
         extract = ExtractSpec(aie=aie, relation=rel, out=vec, top_k=spec.top_k, **model)
         yield from run(f"vector ({rel})", run_extract, extract)
         sweep = yield from run(f"layer sweep ({rel})", run_sweep, SweepSpec(
-            vector=vec, scenes=scenes, out=str(out / "sweeps" / rel), split="extract", n_prompts=spec.n_prompts,
-            strengths=spec.strengths, seed=spec.seed, **model))
+            vector=vec, scenes=scenes, out=str(out / "sweeps" / path_part(rel)), split="extract",
+            n_prompts=spec.n_prompts, strengths=spec.strengths, seed=spec.seed, **model))
         # the vector records the layer and strength where it worked best
         yield from run(f"vector ({rel}) at layer {sweep['best_layer']}", run_extract,
                        replace(extract, layer=sweep["best_layer"], strength=sweep["best_strength"]))

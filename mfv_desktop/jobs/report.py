@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mfv_desktop.progress import as_part
-from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS, load_scene_set
+from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS, load_scene_set, path_part
 from mfv_desktop.tasks import TaskSpec
 
 from .base import JobGen, write_json
@@ -103,22 +103,22 @@ def run_report(spec: ReportSpec) -> JobGen:
         **model)))
     report["aie"] = {}
     for rel in BASE_RELATIONS:
-        pos = np.clip(load_arrays(Path(aie_dir) / rel / "aie.safetensors")["aie"], 0, None)
+        pos = np.clip(load_arrays(Path(aie_dir) / path_part(rel) / "aie.safetensors")["aie"], 0, None)
         top = np.sort(pos.ravel())[::-1][: spec.top_k]
         report["aie"][rel] = {**aie["relations"][rel], "top_share": float(top.sum() / max(pos.sum(), 1e-12))}
     fvs, ffvs, report["sweeps"], report["finetune"] = {}, {}, {}, {}
     for j, rel in enumerate(BASE_RELATIONS):
-        vec = str(out / "vectors" / f"{rel}.safetensors")
+        vec = str(out / "vectors" / f"{path_part(rel)}.safetensors")
         ex = ExtractSpec(aie=aie_dir, relation=rel, out=vec, top_k=spec.top_k, label=f"{rel} FV", **model)
         at = 0.4 + 0.35 * j / len(BASE_RELATIONS)
         sw = yield from stage(f"sweep-{rel}", at, 0.03, lambda: _extract_and_sweep(ex, SweepSpec(
-            vector=vec, scenes=scenes, out=str(out / "sweeps" / rel), split=spec.extract_split,
+            vector=vec, scenes=scenes, out=str(out / "sweeps" / path_part(rel)), split=spec.extract_split,
             n_prompts=spec.n_prompts, strengths=spec.strengths, seed=spec.seed, **model)))
         report["sweeps"][rel] = sw
         ft = yield from stage(f"finetune-{rel}", at + 0.03, 0.35 / len(BASE_RELATIONS) - 0.03, lambda: run_finetune(
-            FinetuneSpec(vector=vec, scenes=scenes, out=str(out / "finetune" / rel), split=spec.extract_split,
-                         n_prompts=spec.n_finetune, preset=spec.preset, epochs=spec.epochs, seed=spec.seed,
-                         label=f"{rel} FFV", **model)))
+            FinetuneSpec(vector=vec, scenes=scenes, out=str(out / "finetune" / path_part(rel)),
+                         split=spec.extract_split, n_prompts=spec.n_finetune, preset=spec.preset, epochs=spec.epochs,
+                         seed=spec.seed, label=f"{rel} FFV", **model)))
         report["finetune"][rel] = {k: ft[k] for k in ("best_epoch", "val_accuracy", "start_val_accuracy", "layer",
                                                       "n_train", "n_val")}
         fvs[rel], ffvs[rel] = vec, ft["vector"]

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mfv_desktop.scenes import BASE_RELATIONS, check_single_token, load_scene_set
+from mfv_desktop.scenes import BASE_RELATIONS, check_single_token, load_scene_set, path_part
 from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
 
 from mfv_desktop.progress import Progress
@@ -129,14 +129,15 @@ def run_aie(spec: AIESpec) -> JobGen:
         clean, corrupted = _mediation_tasks(spec, rel)
         key = {"clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
                **{k: provenance[k] for k in _SAME_MODEL}}
-        done = _finished_aie(out / rel, key)
+        folder = out / path_part(rel)  # a relation name is user text: never a path of its own
+        done = _finished_aie(folder, key)
         if done is not None:  # an interrupted job resumes after its last finished relation
             summary["relations"][rel] = done
             continue
         check_answers(backend, clean.tasks)
         n = len(clean.tasks)
         total = 2 * n * n_rel
-        checkpoint = out / rel / "partial.safetensors"
+        checkpoint = folder / "partial.safetensors"
         mean, start = _partial_aie(checkpoint, key)
         if mean is None:
             mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
@@ -150,11 +151,11 @@ def run_aie(spec: AIESpec) -> JobGen:
             "notes": mean.notes, "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
             "corruption": spec.corruption, "method": spec.method, "provenance": provenance,
         }
-        _save_arrays(out / rel / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
-        _save_arrays(out / rel / "aie.safetensors", {"aie": res.aie}, meta)
-        write_csv(out / rel / "aie.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
+        _save_arrays(folder / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
+        _save_arrays(folder / "aie.safetensors", {"aie": res.aie}, meta)
+        write_csv(folder / "aie.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
                   [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
-        write_json(out / rel / "aie.json", {**meta, **res.to_json()})
+        write_json(folder / "aie.json", {**meta, **res.to_json()})
         summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy}
     return summary
 
@@ -256,13 +257,14 @@ def run_preview(spec: PreviewSpec) -> JobGen:
         info: dict[str, Any] = {"relation": rel, "k": spec.k, "clean_accuracy": mean.clean_accuracy,
                                 "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
                                 **res.to_json()}
-        exact = Path(spec.compare) / rel / "aie.safetensors" if spec.compare else None
+        folder = out / path_part(rel)
+        exact = Path(spec.compare) / path_part(rel) / "aie.safetensors" if spec.compare else None
         if exact is not None and exact.is_file():
             info["rank_correlation"] = rank_correlation(res.aie, load_arrays(exact)["aie"])
-        _save_arrays(out / rel / "preview.safetensors", {"aie_estimate": res.aie}, {**info, "provenance": provenance})
-        write_csv(out / rel / "preview.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
+        _save_arrays(folder / "preview.safetensors", {"aie_estimate": res.aie}, {**info, "provenance": provenance})
+        write_csv(folder / "preview.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
                   [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
-        write_json(out / rel / "preview.json", {**info, "provenance": provenance})
+        write_json(folder / "preview.json", {**info, "provenance": provenance})
         summary["relations"][rel] = info
     return summary
 
@@ -295,7 +297,7 @@ def run_extract(spec: ExtractSpec) -> JobGen:
     from mfv_desktop.fv.vector_file import FunctionVector
 
     backend = _backend(spec)
-    folder = Path(spec.aie) / spec.relation
+    folder = Path(spec.aie) / path_part(spec.relation)
     if not (folder / "aie.safetensors").is_file():
         raise FileNotFoundError(f"no AIE results for relation '{spec.relation}' in {spec.aie}: run `mfv aie` first")
     aie = load_arrays(folder / "aie.safetensors")["aie"]

@@ -26,8 +26,9 @@ from sqlalchemy import select
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
 from mfv_desktop.store.errors import StoreError
+from mfv_desktop.store.exchange import IMPORT_KIND
 from mfv_desktop.store.scenes import add_scenes, write_scene_set
-from mfv_desktop.scenes import load_scene_set, resolve_image
+from mfv_desktop.scenes import load_scene_set, path_part, resolve_image
 
 from .base import Cancelled, JobSpec, execute
 
@@ -127,6 +128,9 @@ def resume(store: Store, run_id: int, on_progress: Callable[[Progress], None] | 
             raise StoreError(f"there is no run {run_id} in the store (see `mfv runs`)")
         if row.status in ("running", "done"):
             raise StoreError(f"run {run_id} is {row.status}; only interrupted, cancelled or failed runs resume")
+        if row.kind == IMPORT_KIND:
+            raise StoreError(f"run {run_id} is an import ({row.spec.get('what', '')}); an import cannot be resumed "
+                             "(a failed one added nothing): import again")
         spec, dataset = spec_from_json(row.spec), (row.provenance or {}).get("dataset")
     return run_in_store(store, spec, on_progress, should_cancel, dataset=dataset, run_id=run_id, on_run=on_run)
 
@@ -138,7 +142,8 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
     if "out" in names:
         out = getattr(spec, "out")
         if spec.kind == "extract":
-            changes["out"] = str(folder / (Path(out).name if out else f"{getattr(spec, 'relation')}.safetensors"))
+            default = f"{path_part(getattr(spec, 'relation'))}.safetensors"
+            changes["out"] = str(folder / (Path(out).name if out else default))
         elif spec.kind == "tasks":
             changes["out"] = str(folder / (Path(out).name if out else "tasks.json"))
         elif spec.kind == "generate":

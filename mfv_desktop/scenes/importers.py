@@ -47,7 +47,9 @@ from typing import Any, Iterator, Mapping
 
 from PIL import Image
 
-from .model import INVERSE, SPATIAL_RELATIONS, Box, RelationTriple, Scene, SceneError, SceneObject
+from .model import (
+    INVERSE, SPATIAL_RELATIONS, Box, RelationTriple, Scene, SceneError, SceneObject, _short, check_name, check_text,
+)
 from .objects import validate_name
 
 log = logging.getLogger(__name__)
@@ -62,16 +64,16 @@ class BadImport(SceneError):
 #: images with more pixels than this are refused before decoding (decompression bombs)
 MAX_PIXELS: int = 50_000_000
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-#: Pillow formats tried when opening an image (MPO: JPEGs from phones)
-IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "BMP", "GIF", "WEBP", "TIFF")
+#: Pillow formats tried when opening an image (Pillow's JPEG opener also opens phones' MPO files)
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+#: EXIF orientations that turn the picture by 90 degrees (width and height swap when shown upright)
+_TURNED = frozenset({5, 6, 7, 8})
 #: largest GQA scene-graph file read (the official train_sceneGraphs.json is well below)
 MAX_JSON_BYTES: int = 2 * 1024**3
 #: largest metadata.csv read (the authors' 4000-row file is about 1 MB)
 MAX_CSV_BYTES: int = 256 * 1024**2
 #: largest coordinate or size, in pixels, taken from a file
 MAX_COORD: float = 1e7
-#: longest image id or object name taken from a file
-MAX_TEXT: int = 200
 
 _IMAGE_FIX = "use a PNG, JPEG, BMP, GIF, WebP or TIFF image"
 _GQA_FIX = ("expected a GQA scene-graph file such as train_sceneGraphs.json: {image_id: {width, height, "
@@ -86,11 +88,15 @@ _CSV_FIX = ("expected the metadata.csv written by the authors' generate_syntheti
 @dataclass(frozen=True)
 class ImageInfo:
     path: Path
+    #: the picture's size shown upright (after its EXIF orientation)
     width: int
     height: int
     format: str
+    #: of the file's bytes
     sha256: str
     size: int
+    #: the EXIF orientation (1: stored upright; else the store keeps an upright copy, see `upright_png`)
+    orientation: int = 1
 
 
 def _regular_file(path: Path, fix: str, max_bytes: int | None = None) -> int:
@@ -114,7 +120,7 @@ def _regular_file(path: Path, fix: str, max_bytes: int | None = None) -> int:
 
 #: sha256 -> (width, height, format) of images already decoded in full: an import checks a file,
 #: then the store checks it again as it copies it in, and many scenes may share one image
-_DECODED: "OrderedDict[tuple[str, int], tuple[int, int, str]]" = OrderedDict()
+_DECODED: "OrderedDict[tuple[str, int], tuple[int, int, str, int]]" = OrderedDict()
 _DECODED_MAX = 4096
 
 
@@ -130,7 +136,8 @@ def check_image(path: StrPath, max_pixels: int = MAX_PIXELS) -> ImageInfo:
         known = _DECODED.get((digest, max_pixels))
         if known is not None:
             _DECODED.move_to_end((digest, max_pixels))
-            return ImageInfo(p.resolve(), *known, digest, size)
+            width, height, fmt, orientation = known
+            return ImageInfo(p.resolve(), width, height, fmt, digest, size, orientation)
         with warnings.catch_warnings():
             # our own limit applies (below), whatever Pillow's global MAX_IMAGE_PIXELS says
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -142,6 +149,10 @@ def check_image(path: StrPath, max_pixels: int = MAX_PIXELS) -> ImageInfo:
                     raise BadImport(f"{p} is {width}x{height} = {width * height:,} pixels, {limit}")
                 img.load()
                 fmt = str(img.format)
+                orientation = img.getexif().get(0x0112, 1)
+                orientation = orientation if orientation in range(2, 9) else 1
+                if orientation in _TURNED:
+                    width, height = height, width
     except BadImport:
         raise
     except Image.DecompressionBombError as e:
@@ -149,10 +160,24 @@ def check_image(path: StrPath, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     except Exception as e:  # Pillow's decoders raise many kinds of errors on hostile bytes
         raise BadImport(f"{p} is not a readable image, or is truncated or corrupt ({type(e).__name__}: {e}); "
                         f"{_IMAGE_FIX}") from e
-    _DECODED[(digest, max_pixels)] = (width, height, fmt)
+    _DECODED[(digest, max_pixels)] = (width, height, fmt, orientation)
     if len(_DECODED) > _DECODED_MAX:
         _DECODED.popitem(last=False)
-    return ImageInfo(p.resolve(), width, height, fmt, digest, size)
+    return ImageInfo(p.resolve(), width, height, fmt, digest, size, orientation)
+
+
+def upright_png(path: StrPath) -> bytes:
+    """The image turned as its EXIF orientation says, as PNG bytes without EXIF (for an image that
+    `check_image` found with an orientation other than 1): canvas, thumbnail and model then agree."""
+    from PIL import ImageOps
+
+    with Image.open(path, formats=IMAGE_FORMATS) as img:
+        up = ImageOps.exif_transpose(img)
+        if up.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
+            up = up.convert("RGB")
+        buf = io.BytesIO()
+        up.save(buf, "PNG")
+    return buf.getvalue()
 
 
 def _folder(folder: StrPath, what: str) -> Path:
@@ -204,34 +229,23 @@ def safe_child(root: StrPath, relative: str) -> Path:
 
 
 def _meta(info: ImageInfo, source: str, **extra: Any) -> dict[str, Any]:
-    return {"source": source, "sha256": info.sha256, "format": info.format, "bytes": info.size, **extra}
+    """What a scene records of its image file; sha256 is the original file's (the store may keep an
+    upright copy of a photo with an EXIF orientation)."""
+    turned = {"exif_orientation": info.orientation} if info.orientation != 1 else {}
+    return {"source": source, "sha256": info.sha256, "format": info.format, "bytes": info.size, **turned, **extra}
 
 
 def scene_from_image(path: StrPath, scene_id: str | None = None, split: str = "imported") -> Scene:
     """A scene without objects for a plain image (objects and relations are added by hand later)."""
     info = check_image(path)
-    return Scene(scene_id or info.path.stem, str(info.path), info.width, info.height, (), (), split=split,
-                 meta=_meta(info, "image"))
+    try:
+        name = check_text(scene_id or info.path.stem, "the scene name")
+    except SceneError as e:
+        raise BadImport(f"{path}: {e}; rename the file") from e
+    return Scene(name, str(info.path), info.width, info.height, (), (), split=split, meta=_meta(info, "image"))
 
 
 # -- validation helpers ---------------------------------------------------------------------------
-
-
-def _short(value: Any) -> str:
-    r = repr(value)
-    return r if len(r) <= 60 else r[:57] + "..."
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise SceneError(f"{what} must be text, got {_short(value)}")
-    s = value.strip()
-    if not s or len(s) > MAX_TEXT:
-        raise SceneError(f"{what} must be 1 to {MAX_TEXT} characters, got {_short(value)}")
-    if not s.isprintable():  # control, format (e.g. right-to-left), surrogate, unassigned, odd spaces
-        bad = next(c for c in s if not c.isprintable())
-        raise SceneError(f"{what} {_short(s)} holds the unprintable character U+{ord(bad):04X}")
-    return s
 
 
 def _number(value: Any, what: str) -> float:
@@ -474,7 +488,7 @@ def _gqa_scene_parts(graph: Any, opt: GQAOptions
     for oid, o in _dict(_key(g, "objects", "the scene graph"), "objects").items():
         what = f"object {_short(oid)}"
         o = _dict(o, what)
-        name = _text(_key(o, "name", what), f"{what} name").lower()
+        name = check_name(_key(o, "name", what), f"{what} name").lower()
         x, y, w, h = (_number(_key(o, k, what), f"{what} {k}") for k in ("x", "y", "w", "h"))
         rels = o.get("relations", [])
         if not isinstance(rels, list):
@@ -485,7 +499,7 @@ def _gqa_scene_parts(graph: Any, opt: GQAOptions
             target = _key(r, "object", f"a relation of {what}")
             if not isinstance(target, str):
                 raise SceneError(f"a relation of {what} must name its object by id (text), got {_short(target)}")
-            pairs.append((_text(_key(r, "name", f"a relation of {what}"), "relation name").lower(), target))
+            pairs.append((check_name(_key(r, "name", f"a relation of {what}"), "relation name").lower(), target))
         parsed[oid] = (name, _clip(x, y, x + w, y + h, width, height), pairs)
 
     def keep(name: str, box: Box) -> bool:
@@ -528,7 +542,7 @@ def read_gqa_scene_graphs(json_path: StrPath, images_folder: StrPath, options: G
     with _whole_file(path, _GQA_FIX):
         for image_id, graph in _json_object_items(path, _GQA_FIX):
             with _record(f"{path}, image {_short(image_id)}", _GQA_FIX):
-                image_id = _text(image_id, "image id")
+                image_id = check_text(image_id, "image id")
                 if image_id in seen:
                     raise SceneError("the image id appears twice")
                 seen.add(image_id)
@@ -618,13 +632,13 @@ def read_synthetic_metadata(csv_path: StrPath, images_folder: StrPath | None = N
                 if len(cells) != len(header):
                     raise SceneError(f"the row has {len(cells)} fields, the header {len(header)}")
                 row = dict(zip(header, cells))
-                image_name = _text(row["image_name"], "image_name")
+                image_name = check_text(row["image_name"], "image_name")
                 image = safe_child(folder, image_name)
                 scene_id = PurePosixPath(image_name).stem
                 if scene_id in rows:
                     raise SceneError(f"image {image_name!r} is listed again (first in row {rows[scene_id]})")
                 rows[scene_id] = i
-                layout = {role: (_text(_author_name(_text(row[role], role)), role),
+                layout = {role: (check_name(_author_name(check_text(row[role], role)), role),
                                  _pair(row[f"{role}_pos"], f"{role}_pos"),
                                  _pair(row[f"{role}_size"], f"{role}_size", positive=True)) for role in roles}
                 if not image.exists():

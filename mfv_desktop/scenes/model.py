@@ -8,8 +8,10 @@ and the answer (the *target*) is the subject.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -40,6 +42,49 @@ COMPOSITE_PARTS: dict[str, tuple[str, str]] = {
 
 class SceneError(ValueError):
     """A scene, scene file or object name that cannot be used; the message names the fix."""
+
+
+#: longest scene id, object name or relation name taken from outside
+MAX_TEXT: int = 200
+
+
+def _short(value: Any) -> str:
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def check_text(value: Any, what: str) -> str:
+    """`value` stripped, if it is printable text of 1 to MAX_TEXT characters; else SceneError naming `what`."""
+    if not isinstance(value, str):
+        raise SceneError(f"{what} must be text, got {_short(value)}")
+    s = value.strip()
+    if not s or len(s) > MAX_TEXT:
+        raise SceneError(f"{what} must be 1 to {MAX_TEXT} characters, got {_short(value)}")
+    if not s.isprintable():  # control, format (e.g. right-to-left), surrogate, unassigned, odd spaces
+        bad = next(c for c in s if not c.isprintable())
+        raise SceneError(f"{what} {_short(s)} holds the unprintable character U+{ord(bad):04X}")
+    return s
+
+
+def check_name(value: Any, what: str) -> str:
+    """An object or relation name: `check_text`, and no path separators and not only dots."""
+    s = check_text(value, what)
+    if "/" in s or "\\" in s or not s.strip("."):
+        raise SceneError(f"{what} {_short(s)} must not hold '/' or '\\' or be only dots; rename it")
+    return s
+
+
+_PLAIN_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+
+
+def path_part(name: str) -> str:
+    """A file or folder name for a relation (or other user text): the name itself when it is a plain
+    word ("above", "next_to"), else a plain slug of it plus a hash, so user text never becomes a path."""
+    if _PLAIN_PART.fullmatch(name) and name.split(".")[0].upper() not in _WINDOWS_RESERVED:
+        return name
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-")[:32] or "name"
+    return f"{slug}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -184,26 +229,45 @@ class Scene:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Scene":
+        """A scene record read from a file: ids and names are checked (`check_text`, `check_name`), and
+        every box must lie inside the image; a SceneError names the field."""
         try:
-            objects = tuple(
-                SceneObject(str(o["name"]), Box(*map(float, o["box"])), o.get("stamp")) for o in d["objects"]
-            )
-            relations = tuple(RelationTriple(*map(str, t)) for t in d.get("relations", []))
+            sid = check_text(str(d["id"]), "the scene id")
+            width, height = (_size(d[k], k) for k in ("width", "height"))
+            objects = []
+            for i, o in enumerate(d["objects"]):
+                name = check_name(o["name"], f"object {i} name")
+                box = Box(*map(float, o["box"]))
+                if not box.inside(width, height):
+                    raise SceneError(f"object {name!r} box {box.as_list()} lies outside the {width}x{height} image")
+                stamp = o.get("stamp")
+                if not isinstance(stamp, (str, type(None))):
+                    raise SceneError(f"object {i} stamp must be text, got {_short(stamp)}")
+                objects.append(SceneObject(name, box, stamp))
+            relations = tuple(RelationTriple(check_name(s, "relation subject"), check_name(r, "relation name"),
+                                             check_name(o, "relation object")) for s, r, o in d.get("relations", []))
+            anchor = d.get("anchor")
             return cls(
-                id=str(d["id"]),
+                id=sid,
                 image=str(d["image"]),
-                width=int(d["width"]),
-                height=int(d["height"]),
-                objects=objects,
+                width=width,
+                height=height,
+                objects=tuple(objects),
                 relations=relations,
-                anchor=d.get("anchor"),
-                split=str(d.get("split", "train")),
+                anchor=None if anchor is None else check_name(anchor, "anchor"),
+                split=check_text(str(d.get("split", "train")), "split"),
                 meta=dict(d.get("meta") or {}),
             )
         except SceneError:
             raise
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
             raise SceneError(f"malformed scene record ({type(e).__name__}: {e})") from e
+
+
+def _size(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1_000_000:
+        raise SceneError(f"{what} must be a whole number of pixels from 1 to 1000000, got {_short(value)}")
+    return value
 
 
 SCENES_FILE = "scenes.jsonl"

@@ -512,7 +512,7 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
     """Open (and on a read-write open create or upgrade) the store in a data folder. Every failure is a
     StoreError whose `kind` says what is wrong: locked, too_new, corrupt (with `backups`), read_only_media,
     disk_full."""
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    data_dir = (Path(data_dir).expanduser() if data_dir is not None else default_data_dir()).resolve()
     db = data_dir / DB_FILE
     known, head = known_revisions()
     if read_only:

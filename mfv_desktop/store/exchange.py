@@ -6,26 +6,32 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import time
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any, Generator, Iterable
 
 import numpy as np
 from sqlalchemy import select
 
 from mfv_desktop.progress import Progress, within
 from mfv_desktop.scenes import Scene as SceneData
-from mfv_desktop.scenes import SceneError
-from mfv_desktop.scenes.importers import BadImport, safe_child
+from mfv_desktop.scenes import SceneError, path_part
+from mfv_desktop.scenes.importers import BadImport, check_image, safe_child
 
 from . import models as m
 from .db import Store
 from .errors import StoreError
-from .scenes import add_scenes, dataset_id, get_scene
+from .scenes import add_scenes, dataset_id, get_scene, storable
 
 DATASET_FORMAT = "mfv-dataset/1"
 DATASET_FILE = "dataset.json"
 MAX_DATASET_JSON = 1 << 30
+#: the kind of the run row each import into the store records (it is not a job: it cannot be resumed)
+IMPORT_KIND = "import"
+#: seconds between progress updates of an import's run row
+UPDATE_EVERY_S = 0.5
 
 
 # -- data sets --------------------------------------------------------------------------------
@@ -83,7 +89,7 @@ def read_dataset_export(folder: str | Path) -> tuple[dict[str, Any], list[SceneD
         try:
             if not isinstance(rec, dict):
                 raise SceneError(f"a scene must be an object, got {type(rec).__name__}")
-            image = safe_child(folder, str(rec.get("image", "")))
+            image = check_image(safe_child(folder, str(rec.get("image", "")))).path
             scene = SceneData.from_json({**rec, "image": str(image)})
             raw = rec.get("labels")
             if raw is None:
@@ -105,15 +111,72 @@ def read_dataset_export(folder: str | Path) -> tuple[dict[str, Any], list[SceneD
 
 
 def import_dataset_export(store: Store, folder: str | Path, dataset: str | None = None) -> Generator[Progress, None, dict]:
-    """Add an exported data set (as `dataset`, or under its own name)."""
-    header, scenes, labels = read_dataset_export(folder)
-    name = dataset or header["name"]
-    with store.session() as s:
-        dataset_id(s, name, description=header["description"])
+    """Add an exported data set (as `dataset`, or under its own name), all or nothing."""
+    spec = {"what": "dataset", "folder": str(Path(folder).resolve()), "dataset": dataset}
+
+    def work() -> Generator[Progress, None, dict]:
+        header, scenes, labels = read_dataset_export(folder)
+        source = Path(folder) / DATASET_FILE if Path(folder).is_dir() else folder
+        return (yield from _adding(store, source, dataset or header["name"], scenes, origin="imported",
+                                   labels=lambda sc: labels[sc.id], description=header["description"]))
+    return (yield from _recorded(store, spec, work()))
+
+
+def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[SceneData],
+            **kw: Any) -> Generator[Progress, None, dict]:
+    """`add_scenes` for an import: a scene the store refuses is a BadImport naming the source file."""
     try:
-        return (yield from add_scenes(store, name, scenes, origin="imported", labels=lambda sc: labels[sc.id]))
-    except StoreError as e:
-        raise BadImport(f"{folder}: {e}") from e
+        return (yield from add_scenes(store, dataset, scenes, **kw))
+    except (StoreError, BadImport) as e:
+        raise BadImport(f"{source}: {e}") from e
+
+
+def _recorded(store: Store, spec: dict[str, Any], work: Generator[Progress, None, dict]
+              ) -> Generator[Progress, None, dict]:
+    """Run an import recorded as a run row of kind "import" (what `mfv runs` and the Jobs panel list):
+    running with its progress, then done with its counts, or failed / cancelled with the error."""
+    with store.session() as s:
+        row = m.Run(kind=IMPORT_KIND, spec={"kind": IMPORT_KIND, **spec}, status="running", pid=os.getpid(),
+                    started=time.time())
+        s.add(row)
+        s.flush()
+        run_id = row.id
+    last = 0.0
+    status, error, result = "failed", None, None
+    try:
+        while True:
+            try:
+                p = next(work)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if time.time() - last >= UPDATE_EVERY_S:
+                last = time.time()
+                with store.session() as s:
+                    r = s.get(m.Run, run_id)
+                    r.done, r.total, r.message, r.updated = p.done, p.total, p.message[:200], last
+            yield p
+        status = "done"
+    except GeneratorExit:
+        status, error = "cancelled", "cancelled"
+        raise
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted"
+        raise
+    except BaseException as e:
+        error = storable(f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        work.close()
+        with store.session() as s:
+            r = s.get(m.Run, run_id)
+            r.status, r.error, r.finished = status, None if status == "done" else error, time.time()
+            r.seconds = round(r.finished - r.started, 3)
+            r.message = (status if status == "done" else error or status)[:200]
+            if result is not None:
+                r.result = json.loads(json.dumps(result, default=str))
+                r.done = r.total = max(r.total, 1)
+    return result
 
 
 # -- tables and matrices ---------------------------------------------------------------------------
@@ -143,7 +206,7 @@ def export_aie(store: Store, aie_id: int, folder: str | Path) -> tuple[Path, Pat
     aie = store.artifacts.get(digest)["aie"]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{relation}-aie-{aie_id}"
+    stem = f"{path_part(relation)}-aie-{aie_id}"
     np.save(folder / f"{stem}.npy", aie, allow_pickle=False)
     with (folder / f"{stem}.csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -173,13 +236,23 @@ def export_vector(store: Store, vector_id: int, folder: str | Path) -> Path:
 def import_images(store: Store, paths: list[str | Path], dataset: str,
                   split: str = "imported") -> Generator[Progress, None, dict]:
     """Image files and folders (searched recursively) as scenes with no objects yet; files that are
-    not usable images are skipped and named in the result."""
-    from mfv_desktop.scenes.importers import find_images, scene_from_image
+    not usable images are skipped and named in the result. A path that does not exist, or nothing
+    usable at all, is a BadImport naming the paths and the reasons."""
+    spec = {"what": "images", "paths": [str(Path(p).absolute()) for p in paths], "dataset": dataset}
+    return (yield from _recorded(store, spec, _import_images(store, paths, dataset, split)))
 
+
+def _import_images(store: Store, paths: list[str | Path], dataset: str, split: str) -> Generator[Progress, None, dict]:
+    from mfv_desktop.scenes.importers import IMAGE_SUFFIXES, find_images, scene_from_image
+
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing or not paths:
+        raise BadImport(f"no such file or folder: {', '.join(missing)}" if missing else "no images given")
     files: list[tuple[Path, str]] = []  # (file, scene name: its path inside the folder imported)
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend((f, f.relative_to(p).with_suffix("").as_posix()) for f in find_images(p))
+            root = p.resolve()
+            files.extend((f, f.relative_to(root).with_suffix("").as_posix()) for f in find_images(root))
         else:
             files.append((p, p.stem))
     scenes, skipped = [], []
@@ -190,21 +263,36 @@ def import_images(store: Store, paths: list[str | Path], dataset: str,
             skipped.append(str(e))
         if i % 200 == 0:
             yield Progress(i, 2 * len(files), f"checking images ({len(skipped)} skipped)")
-    result = yield from within(add_scenes(store, dataset, scenes, origin="imported"), len(files), 2 * len(files))
+    if not scenes:
+        found = "; ".join(skipped[:10]) + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        raise BadImport(f"nothing to import from {', '.join(map(str, paths))}: "
+                        + (found if skipped else f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) there"))
+    result = yield from within(_adding(store, paths[0], dataset, scenes, origin="imported"), len(files),
+                               2 * len(files))
     return {**result, "not_images": skipped}
 
 
 def import_gqa(store: Store, scene_graphs: str | Path, images: str | Path, dataset: str,
                options: Any = None) -> Generator[Progress, None, dict]:
+    """GQA scene graphs with their images, all or nothing (see `read_gqa_scene_graphs`)."""
     from mfv_desktop.scenes.importers import GQAOptions, read_gqa_scene_graphs
 
-    scenes = read_gqa_scene_graphs(scene_graphs, images, options or GQAOptions())
-    return (yield from add_scenes(store, dataset, scenes, origin="imported"))
+    def work() -> Generator[Progress, None, dict]:
+        scenes = read_gqa_scene_graphs(scene_graphs, images, options or GQAOptions())
+        return (yield from _adding(store, scene_graphs, dataset, scenes, origin="imported"))
+    spec = {"what": "gqa", "scene_graphs": str(Path(scene_graphs).absolute()), "images": str(Path(images).absolute()),
+            "dataset": dataset}
+    return (yield from _recorded(store, spec, work()))
 
 
 def import_synthetic_metadata(store: Store, csv_path: str | Path, dataset: str,
                               images: str | Path | None = None) -> Generator[Progress, None, dict]:
+    """The authors' metadata.csv with its images, all or nothing (see `read_synthetic_metadata`)."""
     from mfv_desktop.scenes.importers import read_synthetic_metadata
 
-    scenes = read_synthetic_metadata(csv_path, images)
-    return (yield from add_scenes(store, dataset, scenes, origin="generated"))
+    def work() -> Generator[Progress, None, dict]:
+        scenes = read_synthetic_metadata(csv_path, images)
+        return (yield from _adding(store, csv_path, dataset, scenes, origin="generated"))
+    spec = {"what": "metadata", "csv": str(Path(csv_path).absolute()),
+            "images": None if images is None else str(Path(images).absolute()), "dataset": dataset}
+    return (yield from _recorded(store, spec, work()))

@@ -6,22 +6,28 @@ keeps every batch before it. Scenes come in and go out as `mfv_desktop.scenes.Sc
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generator, Iterable, Sequence
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from mfv_desktop.progress import Progress
-from mfv_desktop.scenes import Box, RelationTriple, SceneObject, save_scene_set, suggest_relations
+from mfv_desktop.scenes import (
+    Box, RelationTriple, SceneError, SceneObject, check_name, check_text, save_scene_set, suggest_relations,
+)
 from mfv_desktop.scenes import Scene as SceneData
-from mfv_desktop.scenes.importers import check_image
+from mfv_desktop.scenes.importers import check_image, upright_png
 
 from . import models as m
 from .db import Store
 from .errors import StoreError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,28 +101,42 @@ def relations(store: Store) -> list[m.Relation]:
 
 
 # -- images ---------------------------------------------------------------------------------
-def add_image(store: Store, s: Session, path: str | Path) -> m.Image:
-    """The image row for a file, copying the file into the data folder once (by content)."""
+def storable(text: str) -> str:
+    """Text the database can hold: lone surrogates (undecodable file names) as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def add_image(store: Store, s: Session, path: str | Path, made: list[m.Image] | None = None) -> m.Image:
+    """The image row for a file, copying the file into the data folder once (by content). A photo
+    with an EXIF orientation is kept as an upright PNG copy (its size is the upright one). A new
+    row is added to `made`."""
     info = check_image(path)
-    found = s.scalar(select(m.Image).where(m.Image.sha256 == info.sha256))
+    upright = upright_png(path) if info.orientation != 1 else None
+    sha256 = hashlib.sha256(upright).hexdigest() if upright is not None else info.sha256
+    found = s.scalar(select(m.Image).where(m.Image.sha256 == sha256))
     if found is not None:
         return found
-    suffix = Path(path).suffix.lower() or f".{info.format.lower()}"
-    rel = Path("images") / info.sha256[:2] / f"{info.sha256}{suffix}"
+    suffix = ".png" if upright is not None else Path(path).suffix.lower() or f".{info.format.lower()}"
+    rel = Path("images") / sha256[:2] / f"{sha256}{suffix}"
     dest = store.data_dir / rel
     if not dest.is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(dest.suffix + ".tmp")
         try:
-            shutil.copyfile(path, tmp)
+            if upright is not None:
+                tmp.write_bytes(upright)
+            else:
+                shutil.copyfile(path, tmp)
             tmp.replace(dest)
         except BaseException:  # e.g. a full disk: no half copy stays behind
             tmp.unlink(missing_ok=True)
             raise
-    img = m.Image(path=rel.as_posix(), sha256=info.sha256, size=info.size, width=info.width, height=info.height,
-                  original_name=Path(path).name)
+    img = m.Image(path=rel.as_posix(), sha256=sha256, size=len(upright) if upright is not None else info.size,
+                  width=info.width, height=info.height, original_name=storable(Path(path).name))
     s.add(img)
     s.flush()
+    if made is not None:
+        made.append(img)
     return img
 
 
@@ -129,9 +149,36 @@ def image_path(store: Store, img: m.Image) -> Path:
 LabelIn = tuple[str, str, str, str, str]
 
 
+def _check_scene(scene: SceneData, labels: Sequence[LabelIn]) -> None:
+    """Names, boxes and labels of a scene coming in; StoreError naming the scene and the field."""
+    where = f"scene {scene.id[:80]!r}"
+    try:
+        check_text(scene.id, "the scene id")
+        for o in scene.objects:
+            check_name(o.name, "object name")
+            if not o.box.inside(scene.width, scene.height):
+                raise SceneError(f"object {o.name!r} box {o.box.as_list()} lies outside the "
+                                 f"{scene.width}x{scene.height} image")
+        names = {o.name for o in scene.objects}
+        for subject, relation, obj, source, status in labels:
+            if source not in m.LABEL_SOURCES or status not in m.LABEL_STATUSES:
+                raise SceneError(f"label source must be one of {m.LABEL_SOURCES} and status one of "
+                                 f"{m.LABEL_STATUSES}, got {source!r}, {status!r}")
+            check_name(relation, "relation name")
+            if subject not in names or obj not in names or subject == obj:
+                raise SceneError(f"label ({subject!r}, {relation!r}, {obj!r}) needs two of its objects")
+    except SceneError as e:
+        raise StoreError(f"{where}: {e}") from e
+
+
 def _insert_scene(store: Store, s: Session, ds: int, scene: SceneData, origin: str,
-                  labels: Iterable[LabelIn]) -> m.Scene:
-    img = add_image(store, s, scene.image)
+                  labels: Iterable[LabelIn], made: list[m.Image] | None = None) -> m.Scene:
+    """Add a scene checked by `_check_scene`; its boxes must lie inside its image as stored."""
+    img = add_image(store, s, scene.image, made)
+    outside = next((o for o in scene.objects if not o.box.inside(img.width, img.height)), None)
+    if outside is not None:
+        raise StoreError(f"scene {scene.id[:80]!r}: object {outside.name!r} box {outside.box.as_list()} lies outside "
+                         f"its {img.width}x{img.height} image {Path(scene.image).name}")
     row = m.Scene(dataset_id=ds, name=scene.id, image_id=img.id, split=scene.split, anchor=scene.anchor,
                   origin=origin, meta=scene.meta)
     row.objects = [m.SceneObject(name=o.name, x0=o.box.x0, y0=o.box.y0, x1=o.box.x1, y1=o.box.y1, stamp=o.stamp)
@@ -140,11 +187,6 @@ def _insert_scene(store: Store, s: Session, ds: int, scene: SceneData, origin: s
     s.flush()
     by_name = {o.name: o for o in row.objects}
     for subject, relation, obj, source, status in labels:
-        if source not in m.LABEL_SOURCES or status not in m.LABEL_STATUSES:
-            raise StoreError(f"scene {scene.id!r}: label source must be one of {m.LABEL_SOURCES} and status one "
-                             f"of {m.LABEL_STATUSES}, got {source!r}, {status!r}")
-        if subject not in by_name or obj not in by_name or subject == obj:
-            raise StoreError(f"scene {scene.id!r}: label ({subject!r}, {relation!r}, {obj!r}) needs two of its objects")
         ensure_relation(s, relation)
         s.add(m.RelationLabel(scene_id=row.id, subject_id=by_name[subject].id, relation=relation,
                               object_id=by_name[obj].id, source=source, status=status))
@@ -153,31 +195,74 @@ def _insert_scene(store: Store, s: Session, ds: int, scene: SceneData, origin: s
 
 def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: str = "imported",
                label_source: str = "import", label_status: str = "confirmed", batch: int = 200,
-               labels: Callable[[SceneData], Iterable[LabelIn]] | None = None) -> Generator[Progress, None, dict]:
-    """Add scenes (their images are copied in); a scene whose name the data set has is skipped.
+               labels: Callable[[SceneData], Iterable[LabelIn]] | None = None,
+               description: str = "") -> Generator[Progress, None, dict]:
+    """Add scenes (their images are copied in), all or nothing; a scene whose name the data set has
+    is skipped. A new data set is made with `description`.
 
     A scene's relations become labels with `label_source` and `label_status`, unless `labels` gives
-    each scene's labels itself. Commits every `batch` scenes, so an interrupted import keeps what
-    it finished."""
+    each scene's labels itself. Every scene and label is checked before the first is added. Commits
+    every `batch` scenes (the app stays responsive); when adding fails or is cancelled, what this
+    call added is removed again: scenes, image rows and files, relation names, the data set if it
+    made it. What was stored before is untouched."""
     if labels is None:
         def labels(sc: SceneData) -> list[LabelIn]:
             return [(t.subject, t.relation, t.object, label_source, label_status) for t in sc.relations]
-    scenes = list(scenes)
+    todo = [(sc, [tuple(lb) for lb in labels(sc)]) for sc in scenes]
+    for sc, labs in todo:
+        _check_scene(sc, labs)
+    with store.session() as s:
+        made_dataset = s.scalar(select(m.Dataset.id).where(m.Dataset.name == dataset)) is None
+        relations_before = set(s.scalars(select(m.Relation.name)))
+    added_ids: list[int] = []
+    images: list[m.Image] = []
     added = skipped = 0
-    for i in range(0, len(scenes), batch):
-        with store.session() as s:
-            ds = dataset_id(s, dataset)
-            names = {sc.id for sc in scenes[i:i + batch]}
-            have = set(s.scalars(select(m.Scene.name).where(m.Scene.dataset_id == ds, m.Scene.name.in_(names))))
-            for sc in scenes[i:i + batch]:
-                if sc.id in have:
-                    skipped += 1
-                    continue
-                _insert_scene(store, s, ds, sc, origin, labels(sc))
-                have.add(sc.id)
-                added += 1
-        yield Progress(min(i + batch, len(scenes)), len(scenes), f"{added} scenes added to {dataset!r}")
+    try:
+        for i in range(0, len(todo), batch):
+            rows = []
+            with store.session() as s:
+                ds = dataset_id(s, dataset, description=description)
+                names = {sc.id for sc, _ in todo[i:i + batch]}
+                have = set(s.scalars(select(m.Scene.name).where(m.Scene.dataset_id == ds, m.Scene.name.in_(names))))
+                for sc, labs in todo[i:i + batch]:
+                    if sc.id in have:
+                        skipped += 1
+                        continue
+                    rows.append(_insert_scene(store, s, ds, sc, origin, labs, images))
+                    have.add(sc.id)
+            added_ids += [r.id for r in rows]
+            added += len(rows)
+            yield Progress(min(i + batch, len(todo)), len(todo), f"{added} scenes added to {dataset!r}")
+    except BaseException:
+        _remove_added(store, dataset if made_dataset else None, added_ids, images, relations_before)
+        raise
     return {"dataset": dataset, "added": added, "skipped": skipped}
+
+
+def _remove_added(store: Store, dataset: str | None, scene_ids: list[int], images: list[m.Image],
+                  relations_before: set[str]) -> None:
+    """Undo a failed `add_scenes`: its scenes, the image rows it made (and their files) that no scene
+    uses, the relation names it brought, and `dataset` (one it made). A failure here is logged: the
+    import's own error is the one to show."""
+    try:
+        with store.session() as s:
+            for i in range(0, len(scene_ids), 500):
+                s.execute(delete(m.Scene).where(m.Scene.id.in_(scene_ids[i:i + 500])))
+            used = set(s.scalars(select(m.Scene.image_id).where(m.Scene.image_id.in_([im.id for im in images]))))
+            for i in range(0, len(images), 500):
+                s.execute(delete(m.Image).where(m.Image.id.in_([im.id for im in images[i:i + 500]
+                                                                if im.id not in used])))
+            s.execute(delete(m.Relation).where(m.Relation.name.not_in(relations_before), m.Relation.kind == "user",
+                                               m.Relation.name.not_in(select(m.RelationLabel.relation))))
+            if dataset is not None:
+                s.execute(delete(m.Dataset).where(m.Dataset.name == dataset,
+                                                  m.Dataset.id.not_in(select(m.Scene.dataset_id))))
+            kept = set(s.scalars(select(m.Image.path)))
+        for im in images:
+            if im.path not in kept:
+                (store.data_dir / im.path).unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - e.g. the disk is full
+        log.exception("could not remove what a failed import added to %s", store.data_dir)
 
 
 def _filtered(q: Select, dataset: str | None, split: str | None, relation: str | None, object_name: str | None,
@@ -301,6 +386,7 @@ def add_label(store: Store, scene_id: int, subject: str, relation: str, object: 
     """Label (subject, relation, object); labelling a pair again updates the label's status."""
     if status not in m.LABEL_STATUSES or source not in m.LABEL_SOURCES:
         raise StoreError(f"status must be one of {m.LABEL_STATUSES} and source one of {m.LABEL_SOURCES}")
+    relation = _name(relation, "relation name")
     with store.session() as s:
         sid, oid = _object_id(s, scene_id, subject), _object_id(s, scene_id, object)
         if sid == oid:
@@ -370,6 +456,7 @@ def create_scene(store: Store, dataset: str, image: str | Path, name: str | None
     from mfv_desktop.scenes.importers import scene_from_image
 
     data = scene_from_image(image, name, split).with_(objects=tuple(objects), anchor=anchor)
+    _check_scene(data, [])
     with store.session() as s:
         ds = dataset_id(s, dataset)
         base, k = data.id, 1
@@ -394,10 +481,16 @@ def _check_box(s: Session, scene_id: int, box: Box) -> None:
         raise StoreError(f"box {box.as_list()} is outside the {img.width}x{img.height} image")
 
 
+def _name(name: str, what: str) -> str:
+    """An object or relation name given by the user (`check_name`), or a StoreError saying why not."""
+    try:
+        return check_name(name, what)
+    except SceneError as e:
+        raise StoreError(str(e)) from e
+
+
 def add_object(store: Store, scene_id: int, name: str, box: Box, stamp: str | None = None) -> int:
-    name = name.strip()
-    if not name:
-        raise StoreError("an object needs a name")
+    name = _name(name, "object name")
     with store.session() as s:
         _check_box(s, scene_id, box)
         if s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == scene_id,
@@ -417,11 +510,9 @@ def set_box(store: Store, object_id: int, box: Box) -> None:
 
 
 def rename_object(store: Store, object_id: int, name: str) -> None:
-    name = name.strip()
+    name = _name(name, "object name")
     with store.session() as s:
         o = _object(s, object_id)
-        if not name:
-            raise StoreError("an object needs a name")
         clash = s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == o.scene_id,
                                                         m.SceneObject.name == name, m.SceneObject.id != object_id))
         if clash is not None:
@@ -464,6 +555,7 @@ def delete_label(store: Store, label_id: int) -> Label | None:
 
 
 def set_label_relation(store: Store, label_id: int, relation: str) -> None:
+    relation = _name(relation, "relation name")
     with store.session() as s:
         lb = s.get(m.RelationLabel, label_id)
         if lb is None:
