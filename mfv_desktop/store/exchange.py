@@ -128,6 +128,8 @@ def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[Sce
     try:
         return (yield from add_scenes(store, dataset, scenes, **kw))
     except (StoreError, BadImport) as e:
+        if isinstance(e, StoreError) and e.kind != "error":  # the store's own state (a full disk, read-only): as is
+            raise
         raise BadImport(f"{source}: {e}") from e
 
 
