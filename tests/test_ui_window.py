@@ -222,6 +222,12 @@ def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp
                            Qt.KeyboardModifier.NoModifier))
     qtbot.waitUntil(lambda: repo.count_scenes(w.store, "imported") == 2, timeout=20000)
     qtbot.waitUntil(lambda: w.scene_id is not None, timeout=5000)
+    (job,) = w.jobs.jobs
+    qtbot.waitUntil(lambda: job.status == "done")
+    w.jobs_panel.refresh()
+    (row,) = w.jobs_panel._rows  # the import is listed once: as the run it recorded in the store
+    assert row[0] is job and row[1] is not None and row[1].id == job.run_id and row[1].kind == "import"
+    assert row[1].status == "done" and row[1].result["added"] == 2
     sid = w.scene_id
     repo.add_object(w.store, sid, "cup", Box(10, 10, 50, 50))
     repo.add_object(w.store, sid, "key", Box(100, 10, 140, 50))

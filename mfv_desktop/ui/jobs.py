@@ -84,11 +84,19 @@ class JobQueue(QObject):
         self._run_started.connect(self._on_run)
 
     # -- submitting --------------------------------------------------------------------------
-    def submit(self, work: Work, what: str, on_done: Callable[[Any], None] | None = None,
+    def submit(self, work: Callable[..., Any], what: str, on_done: Callable[[Any], None] | None = None,
                on_progress: Callable[[Progress], None] | None = None,
-               on_failed: Callable[[str], None] | None = None) -> Job:
-        """Queue plain work: work(on_progress, should_cancel) returns the result."""
-        return self._queue(Job(what, work, on_done, on_progress, on_failed))
+               on_failed: Callable[[str], None] | None = None, recorded: bool = False) -> Job:
+        """Queue plain work: work(on_progress, should_cancel) returns the result. `recorded`: the work
+        records itself as a run of the store, work(on_progress, should_cancel, on_run), and tells its id
+        to on_run (the Jobs panel then lists the job as that run)."""
+        job: Job
+        if recorded:
+            def tracked(p, c, inner=work):
+                return inner(p, c, lambda rid: self._run_started.emit(job, rid))
+            work = tracked
+        job = Job(what, work, on_done, on_progress, on_failed, recorded=recorded)
+        return self._queue(job)
 
     def _queue(self, job: Job) -> Job:
         self.jobs.append(job)
@@ -102,13 +110,8 @@ class JobQueue(QObject):
         """Queue a job spec, recorded in the store as a run; on_done gets (run id, summary)."""
         from mfv_desktop.jobs.stored import run_in_store
 
-        job: Job
-
-        def work(p, c):
-            return run_in_store(self.store, spec, p, c, dataset=dataset,
-                                on_run=lambda rid: self._run_started.emit(job, rid))
-        job = Job(what or spec.kind, work, on_done, on_progress, on_failed, recorded=True)
-        return self._queue(job)
+        return self.submit(lambda p, c, on_run: run_in_store(self.store, spec, p, c, dataset=dataset, on_run=on_run),
+                           what or spec.kind, on_done, on_progress, on_failed, recorded=True)
 
     def resume(self, run_id: int, on_done: Callable[[Any], None] | None = None,
                on_progress: Callable[[Progress], None] | None = None) -> Job:
@@ -117,12 +120,10 @@ class JobQueue(QObject):
 
         with self.store.session() as s:
             kind = s.get(m.Run, run_id).kind
-        job: Job
-
-        def work(p, c):
-            return resume(self.store, run_id, p, c, on_run=lambda rid: self._run_started.emit(job, rid))
-        job = Job(f"{kind} (resumed)", work, on_done, on_progress, run_id=run_id, recorded=True)
-        return self._queue(job)
+        job = self.submit(lambda p, c, on_run: resume(self.store, run_id, p, c, on_run=on_run), f"{kind} (resumed)",
+                          on_done, on_progress, recorded=True)
+        job.run_id = run_id
+        return job
 
     # -- running -----------------------------------------------------------------------------
     @property
@@ -273,7 +274,7 @@ class JobsPanel(QWidget):
             runs = list(s.scalars(select(m.Run).order_by(m.Run.id.desc()).limit(self.MAX_RUNS)))
             s.expunge_all()
         listed = {r.id for r in runs}
-        # jobs without a run row yet (queued ones), and plain ones (imports), which never get one
+        # jobs without a run row yet (queued ones), and plain ones, which never get one
         rows: list[tuple[Job | None, m.Run | None]] = [
             (j, None) for j in reversed(self.queue.jobs)
             if j.run_id not in listed and (j.status in ("queued", "running") or not j.recorded)]

@@ -396,8 +396,8 @@ class MainWindow(QMainWindow):
         """Image files and folders (menu, drag and drop) into a data set, in the background."""
         from mfv_desktop.store.exchange import import_images
 
-        return self.run(lambda p, c: drive(import_images(self.store, paths, dataset), p, c), "import",
-                        self._imported)
+        return self.run(lambda p, c, on_run: drive(import_images(self.store, paths, dataset, on_run=on_run), p, c),
+                        "import", self._imported, recorded=True)
 
     def _imported(self, result: dict) -> None:
         skipped = result.get("not_images", [])
@@ -436,11 +436,13 @@ class MainWindow(QMainWindow):
             self.notify("the store is open read-only: jobs cannot record their results", error=True)
         return not self.store.read_only
 
-    def run(self, work: Callable, what: str, on_done: Callable[[Any], None]) -> Job | None:
-        """Queue plain work (an import) in the background; the jobs panel and status bar show it."""
+    def run(self, work: Callable, what: str, on_done: Callable[[Any], None], recorded: bool = False) -> Job | None:
+        """Queue plain work (an import) in the background; the jobs panel and status bar show it
+        (`recorded`: as the run it records, see `JobQueue.submit`)."""
         if not self._writable():
             return None
-        return self.jobs.submit(work, what, on_done, on_failed=lambda msg: self.notify(f"{what} failed: {msg}", True))
+        return self.jobs.submit(work, what, on_done, on_failed=lambda msg: self.notify(f"{what} failed: {msg}", True),
+                                recorded=recorded)
 
     def submit_spec(self, spec, what: str, on_done: Callable[[Any], None] | None = None,
                     on_progress: Callable[[Progress], None] | None = None,
