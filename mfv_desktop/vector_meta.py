@@ -27,7 +27,7 @@ MAX_LAYERS = 1024
 MAX_HEADS = 1 << 14
 MAX_PARENTS = 256
 #: longest label, relation, model id, hook point (characters)
-MAX_TEXT = {"label": 200, "relation": 64, "model_id": 300, "hook_point": 200}
+MAX_TEXT = {"label": 1000, "relation": 64, "model_id": 300, "hook_point": 200}
 BIASES = ("per_head", "none")
 KINDS = ("extracted", "finetuned", "composite", "imported")
 #: dtype names in a safetensors header that load as float32 without loss of meaning
