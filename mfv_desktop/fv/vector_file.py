@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from mfv_desktop.backends import Backend, BackendError
-
-FORMAT = "mfv-function-vector/1"
+from mfv_desktop.errors import VectorFileError
+from mfv_desktop.vector_meta import FORMAT, check_meta, check_vector, read_vector_file
 
 
 @dataclass
@@ -44,31 +44,25 @@ class FunctionVector:
         from safetensors.torch import save_file
 
         path = Path(path)
+        vector = self.vector.detach().float().cpu().contiguous()
+        try:
+            check_vector(vector.numpy(), check_meta(json.loads(json.dumps(self.meta()))))
+        except VectorFileError as e:
+            raise BackendError(f"vector '{self.label}' cannot be saved to {path}: {e}") from e
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"vector": self.vector.detach().float().cpu().contiguous()}, str(path),
+        save_file({"vector": vector}, str(path),
                   metadata={"format": FORMAT, "meta": json.dumps(self.meta(), sort_keys=True)})
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "FunctionVector":
-        from safetensors import safe_open
-
-        path = Path(path)
+        """A checked vector file (see `vector_meta`): BackendError names the file, the field and the fix."""
         try:
-            with safe_open(str(path), framework="pt") as f:
-                header = f.metadata() or {}
-                vector = f.get_tensor("vector")
-            if header.get("format") != FORMAT:
-                raise ValueError(f"format is {header.get('format')!r}, expected {FORMAT!r}")
-            meta = json.loads(header["meta"])
-            meta["heads"] = [tuple(h) for h in meta["heads"]]
-            fv = cls(vector=vector, **meta)
-        except Exception as e:  # noqa: BLE001 - whatever is wrong, it is the file
-            raise BackendError(f"{path} is not a function vector file ({type(e).__name__}: {e}); "
-                               "export vectors with `mfv extract`") from e
-        if fv.vector.shape != (fv.d_model,):
-            raise BackendError(f"{path}: vector has shape {tuple(fv.vector.shape)}, its metadata says {fv.d_model}")
-        return fv
+            meta, array = read_vector_file(path)
+        except VectorFileError as e:
+            raise BackendError(str(e)) from e
+        meta["heads"] = [tuple(h) for h in meta["heads"]]
+        return cls(vector=torch.from_numpy(array), **meta)
 
     def check_fits(self, backend: Backend) -> None:
         g = backend.geometry
@@ -78,3 +72,8 @@ class FunctionVector:
                 f"{self.n_layers} layers); the current model {backend.model_id} has d_model={g.d_model}, "
                 f"{g.n_layers} layers. Extract the vector again on this model."
             )
+        wrong = [h for h in self.heads if not (0 <= h[0] < g.n_layers and 0 <= h[1] < g.n_heads)]
+        if wrong or not 0 <= self.layer < g.n_layers:
+            what = f"heads {wrong[:3]}" if wrong else f"layer {self.layer}"
+            raise BackendError(f"vector '{self.label}' names {what}, outside {backend.model_id}'s {g.n_layers} "
+                               f"layers of {g.n_heads} heads. Extract the vector again on this model.")

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mfv_desktop.errors import SpecError
 from mfv_desktop.scenes import BASE_RELATIONS, check_single_token, load_scene_set, path_part
 from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
 
@@ -33,6 +34,14 @@ def _backend(spec: ModelJobSpec):
     from mfv_desktop.backends import load_backend
 
     return load_backend(spec.model, spec.device, spec.dtype)
+
+
+def check_layers(backend, layers: Sequence[int | None]) -> None:
+    """Layers a spec names must be the model's: SpecError when the job starts, before any work."""
+    n = backend.geometry.n_layers
+    bad = [x for x in layers if x is not None and not 0 <= x < n]
+    if bad:
+        raise SpecError(f"layer {bad[0]} is not a layer of {backend.model_id}, which has layers 0-{n - 1}")
 
 
 def build_tasks(scenes: str | Path, spec: TaskSpec) -> TaskSet:
@@ -297,6 +306,11 @@ def run_extract(spec: ExtractSpec) -> JobGen:
     from mfv_desktop.fv.vector_file import FunctionVector
 
     backend = _backend(spec)
+    g = backend.geometry
+    check_layers(backend, [spec.layer, *(h[0] for h in spec.heads)])
+    if any(h[1] >= g.n_heads for h in spec.heads):
+        raise SpecError(f"extract: heads {list(spec.heads)[:4]} name a head beyond {backend.model_id}'s "
+                        f"{g.n_heads} heads per layer (0-{g.n_heads - 1})")
     folder = Path(spec.aie) / path_part(spec.relation)
     if not (folder / "aie.safetensors").is_file():
         raise FileNotFoundError(f"no AIE results for relation '{spec.relation}' in {spec.aie}: run `mfv aie` first")
@@ -304,7 +318,6 @@ def run_extract(spec: ExtractSpec) -> JobGen:
     mean = torch.from_numpy(load_arrays(folder / "mean_activations.safetensors")["mean"])
     with safe_open(str(folder / "aie.safetensors"), framework="np") as f:
         aie_meta = json.loads((f.metadata() or {}).get("meta", "{}"))
-    g = backend.geometry
     if mean.shape != (g.n_layers, g.n_heads, g.d_head):
         raise ValueError(f"AIE results in {folder} are for a model with {tuple(mean.shape)} heads; "
                          f"{backend.model_id} has {(g.n_layers, g.n_heads, g.d_head)}: run `mfv aie` on this model")
@@ -356,6 +369,7 @@ def run_sweep(spec: SweepSpec) -> JobGen:
 
     backend = _backend(spec)
     fv = _load_vector(spec.vector, backend)
+    check_layers(backend, spec.layers or ())
     tasks = build_tasks(spec.scenes, TaskSpec(relations=(fv.relation,), kind="zeroshot", seed=spec.seed,
                                               split=spec.split, max_per_relation=spec.n_prompts)).tasks
     check_answers(backend, tasks)
@@ -404,6 +418,7 @@ def run_evaluate(spec: EvaluateSpec) -> JobGen:
     from mfv_desktop.fv import evaluate, injection, within
 
     backend = _backend(spec)
+    check_layers(backend, [spec.layer])
     vectors = [_load_vector(p, backend) for p in spec.vectors]
     jobs: list[tuple[str, str, list[Task], Any]] = []
     for rel in spec.relations:

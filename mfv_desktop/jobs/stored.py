@@ -14,6 +14,7 @@ Inputs may name a data set of the store (`scenes="dataset:NAME"`) and vectors of
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -23,17 +24,21 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
+from mfv_desktop.errors import VectorFileError
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
 from mfv_desktop.store.errors import StoreError
 from mfv_desktop.store.exchange import IMPORT_KIND
 from mfv_desktop.store.scenes import add_scenes, write_scene_set
 from mfv_desktop.scenes import load_scene_set, path_part, resolve_image
+from mfv_desktop.vector_meta import FIELDS, FIX, MAX_FILE_BYTES, read_header, read_vector_file
 
 from .base import Cancelled, JobSpec, execute
 
 DATASET_PREFIX = "dataset:"
 VECTOR_PREFIX = "vector:"
+#: where a run's input vectors are copied (inside its folder)
+INPUT_VECTORS = "input-vectors"
 UPDATE_EVERY_S = 0.5
 
 
@@ -56,6 +61,7 @@ def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], 
     """Run a job recorded as a run row; returns (run id, summary). `dataset`: where a generate
     job's scenes go. `run_id`: an existing run to continue (see `resume`). `on_run` hears the run's
     id as soon as its row exists."""
+    spec.validate()  # a spec no run can use is refused before its row exists
     with store.session() as s:
         if run_id is None:
             row = m.Run(kind=spec.kind, spec=spec.to_json(), status="pending",
@@ -161,16 +167,24 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
 
 
 def _vector_input(store: Store, ref: str, folder: Path) -> str:
-    """A vector file for a job: `vector:ID` is the store's vector, copied into the run's inputs."""
+    """A vector file for a job, copied into the run's inputs: `vector:ID` is the store's vector;
+    a file is copied as it is (a composite's parts are then found there, see `_ingest_vector`)."""
     if not ref.startswith(VECTOR_PREFIX):
-        return ref
+        src = Path(ref)
+        if not ref or not src.is_file() or src.stat().st_size > MAX_FILE_BYTES:
+            return ref  # the job names what is wrong with it
+        data = src.read_bytes()
+        dest = folder / INPUT_VECTORS / f"{hashlib.sha256(data).hexdigest()[:12]}-{src.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        return str(dest)
     from mfv_desktop.store.exchange import export_vector
 
     try:
         vector_id = int(ref[len(VECTOR_PREFIX):])
     except ValueError as e:
         raise StoreError(f"{ref!r}: a store vector is named vector:ID, e.g. vector:3 (see `mfv vectors`)") from e
-    return str(export_vector(store, vector_id, folder / "input-vectors"))
+    return str(export_vector(store, vector_id, folder / INPUT_VECTORS))
 
 
 # -- results into the store -----------------------------------------------------------------------
@@ -192,9 +206,10 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
 
 def _ingest_vectors(store: Store, run_id: int, folder: Path) -> None:
     """Every vector file the run wrote (not those it was given: input-vectors/)."""
+    inputs = folder / INPUT_VECTORS
     for f in sorted(folder.rglob("*.safetensors")):
-        if "input-vectors" not in f.parts and _vector_meta(f) is not None:
-            _ingest_vector(store, run_id, f)
+        if INPUT_VECTORS not in f.relative_to(folder).parts and read_header(f) is not None:
+            _ingest_vector(store, run_id, f, inputs=inputs)
 
 
 def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
@@ -227,49 +242,60 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
             provenance=prov))
 
 
-def _vector_meta(path: Path) -> dict[str, Any] | None:
-    from safetensors import safe_open
-
-    from mfv_desktop.fv.vector_file import FORMAT
-
+def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | None = None,
+                   inputs: Path | None = None) -> int:
+    """A checked vector file as a row (once per content); a composite's parts become its parents,
+    with their weights, found in the store by content. Paths named inside the file are followed only
+    into `inputs` (a run's own input-vectors/, where parts given as files were copied): those parts
+    are added first. A file that fails leaves no artifact and no row (StoreError names it)."""
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            header = f.metadata() or {}
-    except Exception:  # noqa: BLE001 - not a safetensors file: not a vector
+        meta, _ = read_vector_file(path)
+        data = path.read_bytes()
+    except (VectorFileError, OSError) as e:
+        raise StoreError(str(e)) from e
+    digest = hashlib.sha256(data).hexdigest()
+    parts = meta["provenance"].get("parents", [])
+    if any(part["sha256"] == digest for part in parts):
+        raise StoreError(f"{path}: field 'provenance.parents' lists the vector itself; a composite is made of "
+                         f"other vectors; {FIX}")
+    for part in parts if inputs is not None else []:
+        f = _input_file(inputs, part.get("file"))
+        if f is not None:
+            _ingest_vector(store, run_id, f, kind="imported")
+    new = not store.artifacts.path(digest).is_file()
+    store.artifacts.put_bytes(data)
+    try:
+        with store.session() as s:
+            existing = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == digest))
+            if existing is not None:
+                return existing
+            parents: list[m.VectorParent] = []
+            for part in parts:
+                pid = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == part["sha256"]))
+                if pid is not None and pid not in [p.parent_id for p in parents]:
+                    parents.append(m.VectorParent(parent_id=pid, weight=float(part["weight"])))
+            row = m.VectorRow(
+                **{k: meta[k] for k in FIELDS}, kind=kind or meta["provenance"].get("kind", "extracted"),
+                parents=parents, artifact=digest, source_run_id=run_id)
+            s.add(row)
+            s.flush()
+            return row.id
+    except BaseException:
+        if new:
+            store.artifacts.path(digest).unlink(missing_ok=True)
+        raise
+
+
+def _input_file(inputs: Path, name: Any) -> Path | None:
+    """A file named inside a vector file, when it lies in `inputs` (never anywhere else)."""
+    if not isinstance(name, str) or not name:
         return None
-    return json.loads(header["meta"]) if header.get("format") == FORMAT else None
-
-
-def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | None = None) -> int:
-    """A vector file as a row (once per content); a composite's parts become its parents, with
-    their weights (found in the store by content; parts given as files are added first)."""
-    meta = _vector_meta(path)
-    if meta is None:
-        raise StoreError(f"{path} is not a function vector file")
-    prov = meta.get("provenance", {})
-    for part in prov.get("parents", []):  # parts given as files come into the store with the composite
-        f = Path(part.get("file") or "")
-        if f.is_file() and _vector_meta(f) is not None:
-            _ingest_vector(store, run_id, f, kind=None if "input-vectors" in f.parts else "imported")
-    digest = store.artifacts.put_file(path)
-    with store.session() as s:
-        existing = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == digest))
-        if existing is not None:
-            return existing
-        parents = []
-        for part in prov.get("parents", []):
-            pid = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == part.get("sha256")))
-            if pid is not None and pid not in [p.parent_id for p in parents]:
-                parents.append(m.VectorParent(parent_id=pid, weight=float(part["weight"])))
-        row = m.VectorRow(
-            label=meta["label"], relation=meta["relation"], kind=kind or prov.get("kind", "extracted"),
-            model_id=meta["model_id"], parents=parents,
-            d_model=meta["d_model"], n_layers=meta["n_layers"], layer=meta["layer"], heads=meta["heads"],
-            strength=meta["strength"], bias=meta["bias"], hook_point=meta["hook_point"], artifact=digest,
-            source_run_id=run_id, provenance=prov)
-        s.add(row)
-        s.flush()
-        return row.id
+    try:
+        f = Path(name).resolve()
+        ok = f.is_relative_to(inputs.resolve()) and f.is_file()
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return f if ok else None
 
 
 def _ingest_evaluations(store: Store, run_id: int, paths: list[Path], split: str) -> None:
@@ -300,13 +326,15 @@ def _ingest_evaluations(store: Store, run_id: int, paths: list[Path], split: str
 def import_vector(store: Store, path: str | Path, model: str | None = None, device: str | None = "cpu",
                   dtype: str = "fp32") -> int:
     """Add a function-vector file made elsewhere; returns its row id (the existing row's, when the
-    same file is in the store already). With `model` (a model reference, see `load_backend`), the
-    vector's geometry is checked against that model first: a vector made for another model is
-    refused, naming the file. Without it, the check happens when the vector is applied."""
+    same file is in the store already). The file is checked whole first (see `vector_meta`); paths
+    named inside it are never followed (a composite's parts are linked when they are in the store).
+    With `model` (a model reference, see `load_backend`), the vector's geometry is checked against
+    that model too: a vector made for another model is refused, naming the file. Without it, that
+    check happens when the vector is applied."""
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{path}: no such file; choose a function-vector file (.safetensors)")
-    if _vector_meta(path) is None:
+    if read_header(path) is None:
         raise StoreError(f"{path.name} is not a function vector file ({path}); choose a .safetensors written "
                          "by `mfv extract`, `mfv finetune` or `mfv compose`, or exported from a store")
     if model is not None:

@@ -10,12 +10,15 @@ from typing import Sequence
 
 import numpy as np
 
+from mfv_desktop.errors import SpecError
 from mfv_desktop.progress import Progress, as_part
 from mfv_desktop.scenes import DIAGONAL_RELATIONS
 from mfv_desktop.tasks import Shot, Task, TaskSpec
 
 from .base import JobGen, write_json
-from .science import ModelJobSpec, _backend, _load_vector, _save_arrays, build_tasks, check_answers, write_csv
+from .science import (
+    ModelJobSpec, _backend, _load_vector, _save_arrays, build_tasks, check_answers, check_layers, write_csv,
+)
 
 
 def _sha256(path: str | Path) -> str:
@@ -49,6 +52,12 @@ class FinetuneSpec(ModelJobSpec):
     seed: int = 0
     label: str = ""
 
+    def validate(self) -> None:
+        super().validate()
+        if self.val_fraction >= 1:
+            raise SpecError(f"finetune: val_fraction (--val-fraction) is {self.val_fraction}; hold out less than "
+                            "all of the prompts, e.g. 0.2")
+
 
 def finetune_config(spec: FinetuneSpec):
     from dataclasses import replace
@@ -81,8 +90,7 @@ def run_finetune(spec: FinetuneSpec) -> JobGen:
     layer = spec.layer if spec.layer is not None else (base.layer if base else None)
     if layer is None:
         raise ValueError("a random start needs an injection layer (--layer)")
-    if not 0 <= layer < g.n_layers:
-        raise ValueError(f"layer {layer} is outside the model's {g.n_layers} layers")
+    check_layers(backend, [layer])
     if spec.init == "extracted":
         if base is None:
             raise ValueError("init 'extracted' needs a vector to start from (--vector), or use --init random")
@@ -223,6 +231,7 @@ def run_compose(spec: ComposeSpec) -> JobGen:
     from mfv_desktop.fv.vector_file import FunctionVector
 
     backend = _backend(spec)
+    check_layers(backend, [spec.layer])
     fvs, parts = _parts(spec.vectors, backend)
     probs: np.ndarray | None = None
     if spec.weights:
@@ -290,8 +299,7 @@ def run_apply(spec: ApplySpec) -> JobGen:
     check_answers(backend, [task])
     layer = composite_layer([_base(f) for f in fvs], np.full(len(fvs), 1 / len(fvs))) if spec.layer is None \
         else spec.layer
-    if not 0 <= layer < backend.geometry.n_layers:
-        raise ValueError(f"layer {layer} is outside {backend.model_id}'s layers 0-{backend.geometry.n_layers - 1}")
+    check_layers(backend, [layer])
     vector = sum(f.vector.float() * (f.strength if spec.strength is None else spec.strength) for f in fvs)
     yield Progress(0, 2, "without the vector")
     with torch.no_grad():
@@ -300,6 +308,10 @@ def run_apply(spec: ApplySpec) -> JobGen:
         yield Progress(1, 2, "with the vector")
         with add_vector(backend, layer, vector):
             steered = backend.run(batch)[0].float().softmax(-1)
+    if not bool(torch.isfinite(plain).all() and torch.isfinite(steered).all()):
+        strength = "each vector's own strength" if spec.strength is None else f"strength {spec.strength}"
+        raise ValueError(f"with the vectors at layer {layer} and {strength}, the model's answer probabilities are "
+                         "not finite numbers; apply them with a smaller --strength")
     ids = list(dict.fromkeys([*plain.topk(spec.top).indices.tolist(), *steered.topk(spec.top).indices.tolist()]))
     bars = sorted(({"token": backend.decode_token(i).strip(), "without": float(plain[i]), "with": float(steered[i])}
                    for i in ids), key=lambda b: -max(b["with"], b["without"]))
@@ -341,6 +353,7 @@ class AnalogySpec(ModelJobSpec):
 
 def run_analogy(spec: AnalogySpec) -> JobGen:
     backend = _backend(spec)
+    check_layers(backend, [spec.layer])
     _, parts = _parts(spec.vectors, backend)
     if spec.scenes:
         return (yield from _analogy_table(spec, backend, parts))

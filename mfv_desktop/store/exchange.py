@@ -189,14 +189,17 @@ def _recorded(store: Store, spec: dict[str, Any], work: Generator[Progress, None
 
 # -- tables and matrices ---------------------------------------------------------------------------
 def export_evaluations(store: Store, path: str | Path, run_id: int | None = None) -> Path:
+    """Every evaluation row (of one run, if given: StoreError when it does not exist) as CSV."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     cols = ["run_id", "model_id", "relation", "condition", "k", "n", "accuracy", "split", "vector_id"]
     with store.session() as s:
         q = select(m.EvaluationRow).order_by(m.EvaluationRow.id)
         if run_id is not None:
+            if s.get(m.Run, run_id) is None:
+                raise StoreError(f"there is no run {run_id} in the store (see `mfv runs`); nothing was exported")
             q = q.where(m.EvaluationRow.run_id == run_id)
         rows = [[getattr(r, c) for c in cols] for r in s.scalars(q)]
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
