@@ -73,6 +73,31 @@ def test_an_exif_rotated_photo_is_stored_upright_with_its_original_hash(store, t
     assert scene.meta["exif_orientation"] == 6
 
 
+def _phone_photo(path: Path) -> Path:
+    img = Image.new("RGB", (40, 20), "white")
+    img.paste((255, 0, 0), (0, 0, 10, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(path, "JPEG", exif=exif, quality=95)
+    return path
+
+
+def test_a_rotated_photo_from_outside_the_store_is_upright_for_the_model_and_on_screen(tiny, qapp, tmp_path):
+    """`apply --image` and the apply tab's "open an image" read the file itself, not a stored copy."""
+    from PIL import ImageOps
+
+    from mfv_desktop.ui.scene_view import SceneView
+
+    photo = _phone_photo(tmp_path / "phone.jpg")
+    with Image.open(photo) as im:
+        ImageOps.exif_transpose(im).save(tmp_path / "upright.png")
+    assert (tiny.image_tensor(str(photo)) == tiny.image_tensor(str(tmp_path / "upright.png"))).all()
+    view = SceneView()
+    assert view.show_image(photo)
+    rect = view.scene().sceneRect()
+    assert (rect.width(), rect.height()) == (20, 40)
+
+
 # -- defects 2, 3, 12: `mfv import images` from the command line ---------------------------------------
 def test_import_images_with_relative_paths_links_and_failures(tmp_path):
     for i, fmt in enumerate(("BMP", "GIF", "WEBP", "TIFF")):

@@ -334,11 +334,11 @@ class OpenFlamingoBackend(Backend):
         if t is not None:
             self._images.move_to_end(path)
             return t
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image, ImageOps, UnidentifiedImageError
 
         try:
-            with Image.open(path) as im:
-                t = self.image_processor(im.convert("RGB"))
+            with Image.open(path) as im:  # upright, as the app shows it (EXIF orientation applied)
+                t = self.image_processor(ImageOps.exif_transpose(im).convert("RGB"))
         except (OSError, UnidentifiedImageError) as e:
             raise BackendError(f"cannot read image {path} ({e}); re-import or regenerate it") from e
         self._images[path] = t

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QRectF, QStringListModel, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox, QCompleter, QFileDialog, QGraphicsItem, QGraphicsRectItem, QGraphicsScene,
     QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout,
@@ -73,7 +73,9 @@ class SceneView(QGraphicsView):
 
     def show_image(self, path: str | Path, objects: list[tuple[str, Box]] | None = None) -> bool:
         """Show an image with its objects' boxes (none: just the image). False if it cannot be read."""
-        pm = QPixmap(str(path))
+        reader = QImageReader(str(path))
+        reader.setAutoTransform(True)  # upright, as the model sees it (EXIF orientation applied)
+        pm = QPixmap.fromImage(reader.read())
         self.clear(f"cannot read {Path(path).name}" if pm.isNull() else "")
         if pm.isNull():
             return False
