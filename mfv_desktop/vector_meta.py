@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from mfv_desktop.errors import VectorFileError
+from mfv_desktop.scenes.model import MAX_TEXT as MAX_NAME
+from mfv_desktop.scenes.model import SceneError, check_name
 
 FORMAT = "mfv-function-vector/1"
 MAX_FILE_BYTES = 16 << 20
@@ -27,7 +29,7 @@ MAX_LAYERS = 1024
 MAX_HEADS = 1 << 14
 MAX_PARENTS = 256
 #: longest label, relation, model id, hook point (characters)
-MAX_TEXT = {"label": 1000, "relation": 64, "model_id": 300, "hook_point": 200}
+MAX_TEXT = {"label": 1000, "relation": MAX_NAME, "model_id": 300, "hook_point": 200}
 BIASES = ("per_head", "none")
 KINDS = ("extracted", "finetuned", "composite", "imported")
 #: dtype names in a safetensors header that load as float32 without loss of meaning
@@ -55,8 +57,11 @@ def _text(meta: dict, key: str) -> str:
     if not v.strip() or len(v) > MAX_TEXT[key] or not v.isprintable():
         raise VectorFileError(f"field '{key}' must be 1-{MAX_TEXT[key]} printable characters (got {len(v)} "
                               f"characters: {v[:40]!r})")
-    if key == "relation" and ("/" in v or "\\" in v or v.strip(".") == ""):
-        raise VectorFileError(f"field 'relation' ({v!r}) must be a name, not a path")
+    if key == "relation":  # the rule every relation name follows (it names folders of results)
+        try:
+            check_name(v, "field 'relation'")
+        except SceneError as e:
+            raise VectorFileError(str(e)) from None
     return v
 
 
