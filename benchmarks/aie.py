@@ -97,7 +97,7 @@ def last_position_limit(backend, tasks, batch_size: int) -> tuple[float, float]:
         full = (time.perf_counter() - t) / 3 / len(batch)
         last = backend.last_position(batch)
         lm = backend.model.lang_encoder
-        h = lm.gpt_neox.embed_in(batch.input_ids[:, -1:]).expand(-1, 256, -1)
+        h = lm.gpt_neox.embed_in(batch.inputs["input_ids"][:, -1:]).expand(-1, 256, -1)
         last._run(h, 0)
         t = time.perf_counter()
         for _ in range(3):
@@ -130,7 +130,7 @@ def bench(name: str, backend, scenes: Path, ref_prompts: int, fast_prompts: int,
     limit = full / last
     print(f"\n== {name}: {g.n_layers} layers x {g.n_heads} heads, d_model {g.d_model}, "
           f"{len(g.cross_attn_layers)} cross-attention layers, {backend.dtype}, {dev}")
-    print(f"prompt length {corrupted[0].k}-shot, {backend.encode(corrupted[:1]).input_ids.shape[1]} tokens")
+    print(f"prompt length {corrupted[0].k}-shot, {backend.encode(corrupted[:1]).inputs["input_ids"].shape[1]} tokens")
     print(f"reference: {ref_prompts} prompts in {t_ref:.2f} s = {ref_pps:.3f} prompts/s, "
           f"{ref_pps * heads:.0f} head-patches/s, peak memory {m_ref / 2**20:.0f} MiB")
     print(f"fast:      {len(corrupted)} prompts in {t_fast:.2f} s = {fast_pps:.3f} prompts/s, "

@@ -32,7 +32,7 @@ def test_geometry_and_tokens(tiny):
 def test_images_matter_with_gates_open(tiny, tasks):
     b = tiny.encode(tasks[:2])
     logits = tiny.run(b)
-    b.vision_x = b.vision_x.flip(0)  # swap the two prompts' images
+    b.inputs["vision_x"] = b.inputs["vision_x"].flip(0)  # swap the two prompts' images
     assert not torch.allclose(tiny.run(b), logits, atol=1e-4)
 
 
@@ -46,7 +46,7 @@ def _padded_tasks(tasks):
 def test_batched_equals_one_at_a_time_with_left_padding(tiny, tasks):
     ts = _padded_tasks(tasks)
     batch = tiny.encode(ts)
-    assert (batch.attention_mask == 0).any(), "the test needs padding"
+    assert (batch.inputs["attention_mask"] == 0).any(), "the test needs padding"
     together = tiny.run(batch)
     alone = torch.cat([tiny.run(tiny.encode([t])) for t in ts])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
@@ -70,9 +70,10 @@ def test_with_all_gates_zero_flamingo_equals_the_plain_language_model(tiny_folde
     batch = b.encode(tasks[:3])
     flamingo = b.run(batch, all_positions=True)
     with torch.no_grad():
-        ref = plain(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                    position_ids=batch.position_ids).logits.float()
-    mask = batch.attention_mask.bool()
+        x = batch.inputs
+        ref = plain(input_ids=x["input_ids"], attention_mask=x["attention_mask"],
+                    position_ids=x["position_ids"]).logits.float()
+    mask = x["attention_mask"].bool()
     torch.testing.assert_close(flamingo[mask], ref[mask], atol=1e-5, rtol=1e-5)
 
 
@@ -174,3 +175,33 @@ def test_bf16_runs_and_stays_close_to_fp32(tiny_folder, tiny, tasks):
     p16 = half.run(half.encode(tasks[:3])).softmax(-1)
     p32 = tiny.run(tiny.encode(tasks[:3])).softmax(-1)
     assert (p16 - p32).abs().max() < 0.05
+
+
+def test_one_model_is_resident_at_a_time(monkeypatch):
+    """A switch in the model manager lets the previous model go (two never share a GPU)."""
+    import gc
+    import weakref
+
+    from mfv_desktop.backends import loading
+
+    monkeypatch.setattr(loading, "_LOADED", {})
+    first = loading.load_backend("tiny")
+    assert loading.load_backend("tiny") is first  # asked again: the same one
+    gone = weakref.ref(first)
+    del first
+    second = loading.load_backend("tiny:1")
+    gc.collect()
+    assert list(loading._LOADED) == [("tiny:1", "cpu", "fp32")] and gone() is None
+    assert second.family == "openflamingo" and second.provenance()["family"] == "openflamingo"
+
+
+def test_a_vector_of_another_family_is_refused_by_its_hook_point(tiny):
+    from mfv_desktop.fv.vector_file import FunctionVector
+
+    g = tiny.geometry
+    fv = FunctionVector(torch.ones(g.d_model), "x", "above", tiny.model_id, g.d_model, g.n_layers, 1, [(1, 0)],
+                        hook_point=tiny.hook_point)
+    fv.check_fits(tiny)
+    other = FunctionVector(**{**fv.__dict__, "hook_point": "otherfamily:residual:decoder_layer_output:last_token"})
+    with pytest.raises(BackendError, match="another model family"):
+        other.check_fits(tiny)

@@ -67,3 +67,33 @@ def test_job_specs_load_without_torch():
 def test_store_commands_of_the_cli_load_no_model_library(tmp_path):
     code = f"from mfv_desktop.cli import main; assert main(['-q', '--store', {str(tmp_path)!r}, 'datasets']) == 0"
     assert _loaded_after(code) == set()
+
+
+def test_no_model_family_is_named_above_the_backends():
+    """fv/, jobs/, ui/ and the CLI talk to every model through the protocol and the registry: they
+    import no family's adapter module and touch no family's internals."""
+    import re
+    from pathlib import Path
+
+    from mfv_desktop.backends.registry import FAMILIES
+
+    root = Path(__file__).resolve().parents[1] / "mfv_desktop"
+    adapters = {f.backend.partition(":")[0] for f in FAMILIES.values()} | {
+        f.tiny_builder.partition(":")[0] for f in FAMILIES.values()} | {"last_position"}
+    forbidden = re.compile(
+        r"backends\.(" + "|".join(sorted(adapters)) + r")\b"  # a family's own module
+        r"|\b(gpt_neox|lang_encoder|language_model|vision_x|_encode_vision_x|image_grid_thw|pixel_values)\b"
+        r"|\bfamily\s*[!=]=|\bfamily\s+in\b"  # branching on the family's name
+        r"|\bgetattr\(\s*backend\b")  # capabilities are declared, not probed
+    found = [f"{p.relative_to(root)}:{i}: {line.strip()}"
+             for folder in ("fv", "jobs", "ui") for p in sorted((root / folder).rglob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if forbidden.search(line)]
+    found += [f"cli.py:{i}: {line.strip()}" for i, line in enumerate((root / "cli.py").read_text().splitlines(), 1)
+              if forbidden.search(line)]
+    assert not found, "\n".join(found)
+    assert adapters >= {"openflamingo", "small"}  # the pattern covers the families there are
+
+
+def test_the_name_check_asks_the_registry_without_torch():
+    assert _loaded_after("import mfv_desktop.backends.registry, mfv_desktop.ui.naming",
+                         block=("torch",)) - {"PySide6"} == set()

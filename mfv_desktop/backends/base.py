@@ -8,7 +8,7 @@ residual site), and the first token of an answer.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Protocol, Sequence
 
 import torch
@@ -36,21 +36,23 @@ class Geometry:
 
 @dataclass
 class Batch:
-    """Tasks encoded for one forward pass. Rows are left-padded so the last position is the query's."""
+    """Tasks encoded for one forward pass by the backend that will run them. `inputs` is the
+    backend's own (token ids, attention mask, images, positions: whatever its model takes); nothing
+    above backends/ looks inside. Rows are left-padded, so the last position is each query's."""
 
     tasks: list[Task]
-    input_ids: torch.Tensor  # (B, T)
-    attention_mask: torch.Tensor  # (B, T)
-    position_ids: torch.Tensor  # (B, T)
-    vision_x: torch.Tensor  # (B, n_images, 1, 3, H, W)
+    inputs: dict[str, Any]
     answer_ids: torch.Tensor  # (B,) first token of each answer
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.tasks)
 
 
 class Backend(Protocol):
+    #: the family's name in the registry (registry.FAMILIES); recorded with every vector and result
+    family: str
+    #: where this model's function vectors are added (a vector's own hook point must match it)
+    hook_point: str
     model_id: str
     geometry: Geometry
     template: PromptTemplate
@@ -81,6 +83,17 @@ class Backend(Protocol):
         ...
 
     def decode_token(self, token_id: int) -> str: ...
+
+    @property
+    def supports_last_position(self) -> bool:
+        """Whether `last_position` is available: the fast, exact path of AIE and the layer sweep."""
+        ...
+
+    def last_position(self, batch: Batch) -> Any:
+        """The batch run once, ready to recompute its last position under many interventions:
+        `base_logits`, `patched_heads(layers, heads, values)`, `added(layers, scales, vector)`,
+        `column_bytes()` (see last_position.py)."""
+        ...
 
 
 def batches(tasks: Sequence[Task], size: int) -> Iterator[list[Task]]:

@@ -33,22 +33,17 @@ def check_model(ref: str, device: str | None = "cpu", dtype: str = "fp32",
     names the missing file and what to put there), then, with `load`, load it and report its
     geometry, id and load time."""
     from .loading import _LOADED, load_backend, model_folder
-    from .openflamingo import OpenFlamingoFiles
+    from .registry import family_of
 
     total = 2 if load else 1
     yield Progress(0, total, f"checking the files of {ref}")
     folder = model_folder(ref)
-    files = OpenFlamingoFiles.from_folder(folder)
-    result: dict[str, Any] = {
-        "ref": ref, "folder": str(folder), "model_id": files.model_id,
-        "files": {"language model": str(files.lm_dir),
-                  "vision tower": f"{files.clip_arch}"
-                                  + (f" ({files.clip_weights})" if files.clip_weights else ""),
-                  "checkpoint": str(files.checkpoint) if files.checkpoint else ""},
-    }
+    family = family_of(ref)
+    result: dict[str, Any] = {"ref": ref, "folder": str(folder), "family": family.name,
+                              **family.backend_class().check_files(folder)}
     if not load:
         return result
-    yield Progress(1, total, f"loading {files.model_id} on {device} ({dtype})")
+    yield Progress(1, total, f"loading {result['model_id']} on {device} ({dtype})")
     cached = (ref, str(device), dtype) in _LOADED
     t0 = time.perf_counter()
     backend = load_backend(ref, device=device, dtype=dtype)

@@ -52,11 +52,12 @@ class LastPosition:
         self.lm, self.flamingo_layers = lm, lm._get_decoder_layers()
         g = backend.geometry
         self.n_heads, self.d_head = g.n_heads, g.d_head
+        x = batch.inputs
         with torch.no_grad():
-            model._encode_vision_x(batch.vision_x)
+            model._encode_vision_x(x["vision_x"])
             try:
-                out = lm(input_ids=batch.input_ids[:, :-1], attention_mask=batch.attention_mask[:, :-1],
-                         position_ids=batch.position_ids[:, :-1], use_cache=True)
+                out = lm(input_ids=x["input_ids"][:, :-1], attention_mask=x["attention_mask"][:, :-1],
+                         position_ids=x["position_ids"][:, :-1], use_cache=True)
                 vis_x = self.flamingo_layers[0].vis_x  # (P, n_images, n_latents, d_visual)
             finally:
                 lm.clear_conditioned_layers()
@@ -75,11 +76,11 @@ class LastPosition:
                 self.layers.append(_Layer(k, v, mk, mv))
             # rotary angles of the last position, per prompt: (P, rotary dims)
             rot = lm.gpt_neox.rotary_emb
-            h0 = lm.gpt_neox.embed_in(batch.input_ids[:, -1:])
-            cos, sin = rot(h0, batch.position_ids[:, -1:])
+            h0 = lm.gpt_neox.embed_in(x["input_ids"][:, -1:])
+            cos, sin = rot(h0, x["position_ids"][:, -1:])
             self.cos, self.sin = cos[:, 0], sin[:, 0]
             # padding of the cached positions: (P, T-1), True where attended
-            self.attend = batch.attention_mask[:, :-1].bool()
+            self.attend = x["attention_mask"][:, :-1].bool()
             # the base pass: one column, no intervention, every layer's states kept
             self.x_dec, self.z, self.attn_out, self.h_out = [], [], [], []
             self.base_logits = self._run(h0, start=0, record=True)[:, 0]

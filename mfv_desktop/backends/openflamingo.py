@@ -30,17 +30,13 @@ from torch import nn
 from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Task
 
 from .base import Backend, BackendError, Batch, Geometry, resolve_device, resolve_dtype
+from .registry import FAMILIES, MANIFEST, answer_ids
 
-MANIFEST = "mfv_model.json"
 CLIP_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 LM_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 #: any one of these sets of files is a tokenizer (fast JSON, BPE vocab + merges, SentencePiece)
 TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.model",))
-OF4B_HINT = (
-    "OpenFlamingo-4B needs: checkpoint.pt from openflamingo/OpenFlamingo-4B-vitl-rpj3b-langinstruct, "
-    "the RedPajama-INCITE-Instruct-3B-v1 folder (config, weights, tokenizer) and the open_clip "
-    "ViT-L-14 OpenAI weights (open_clip_pytorch_model.bin)"
-)
+OF4B_HINT = FAMILIES["openflamingo"].hint
 
 
 @dataclass(frozen=True)
@@ -250,6 +246,8 @@ def _load_checkpoint_into(model: nn.Module, files: OpenFlamingoFiles) -> None:
 
 
 class OpenFlamingoBackend(Backend):
+    family = "openflamingo"
+    hook_point = "residual:decoder_layer_output:last_token"
     template = OPENFLAMINGO_TEMPLATE
 
     def __init__(self, files: OpenFlamingoFiles, device: str | None = "cpu", dtype: str = "fp32",
@@ -276,11 +274,19 @@ class OpenFlamingoBackend(Backend):
         self._layers = lm._get_decoder_layers()
         self._images: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._image_cache_size = image_cache_size
-        self._answer_prefix = self.tokenizer("A:", add_special_tokens=False)["input_ids"]
 
     @classmethod
     def from_folder(cls, folder: str | Path, **kw: Any) -> "OpenFlamingoBackend":
         return cls(OpenFlamingoFiles.from_folder(folder), **kw)
+
+    @staticmethod
+    def check_files(folder: str | Path) -> dict[str, Any]:
+        """The model's id and its files, checked without loading (BackendError names what is missing)."""
+        files = OpenFlamingoFiles.from_folder(folder)
+        return {"model_id": files.model_id,
+                "files": {"language model": str(files.lm_dir),
+                          "vision tower": files.clip_arch + (f" ({files.clip_weights})" if files.clip_weights else ""),
+                          "checkpoint": str(files.checkpoint) if files.checkpoint else ""}}
 
     # -- protocol --------------------------------------------------------------------------
     def provenance(self) -> dict[str, Any]:
@@ -289,6 +295,7 @@ class OpenFlamingoBackend(Backend):
 
         return {
             "model_id": self.model_id,
+            "family": self.family,
             "model_folder": str(self.files.folder),
             "files": self.files.fingerprint(),
             "device": str(self.device),
@@ -307,13 +314,8 @@ class OpenFlamingoBackend(Backend):
 
     def _answer_ids(self, name: str) -> list[int]:
         """Tokens of `name` where an answer stands (after "A:"); [] when the model does not know it."""
-        ids = self.tokenizer("A:" + name, add_special_tokens=False)["input_ids"]
-        if self.tokenizer.unk_token_id is not None and self.tokenizer.unk_token_id in ids:
-            return []
-        n = len(self._answer_prefix)
-        if ids[:n] != self._answer_prefix:
-            raise BackendError(f"the tokenizer merges 'A:' with {name!r}; the answer token is ambiguous")
-        return ids[n:]
+        return answer_ids(lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"], name,
+                          FAMILIES[self.family].answer_prefix, self.tokenizer.unk_token_id)
 
     def answer_token(self, answer: str) -> int:
         ids = self._answer_ids(answer)
@@ -359,18 +361,19 @@ class OpenFlamingoBackend(Backend):
         vision = vision.unsqueeze(2)  # (B, n_images, F=1, 3, H, W)
         answers = torch.tensor([self.answer_token(t.answer) for t in tasks])
         dev = self.device
-        return Batch(tasks, enc["input_ids"].to(dev), mask.to(dev), position_ids.to(dev),
-                     vision.to(dev, self.dtype), answers.to(dev))
+        inputs = {"input_ids": enc["input_ids"].to(dev), "attention_mask": mask.to(dev),
+                  "position_ids": position_ids.to(dev), "vision_x": vision.to(dev, self.dtype)}
+        return Batch(tasks, inputs, answers.to(dev))
 
     def run(self, batch: Batch, all_positions: bool = False) -> torch.Tensor:
-        m = self.model
-        m._encode_vision_x(batch.vision_x)
-        m._condition_media_locations(batch.input_ids)
+        m, x = self.model, batch.inputs
+        m._encode_vision_x(x["vision_x"])
+        m._condition_media_locations(x["input_ids"])
         try:
             out = m.lang_encoder(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
+                input_ids=x["input_ids"],
+                attention_mask=x["attention_mask"],
+                position_ids=x["position_ids"],
                 use_cache=False,
                 logits_to_keep=0 if all_positions else 1,
             )
@@ -381,14 +384,14 @@ class OpenFlamingoBackend(Backend):
 
     # -- the fast path ------------------------------------------------------------------------
     @property
-    def has_last_position(self) -> bool:
+    def supports_last_position(self) -> bool:
         from .last_position import supported
 
         return supported(self.model)
 
     def last_position(self, batch: Batch):
         """The batch run once, ready to recompute its last position under many interventions
-        (see last_position.py); only for GPT-NeoX language models (has_last_position)."""
+        (see last_position.py); only for GPT-NeoX language models (supports_last_position)."""
         from .last_position import LastPosition
 
         return LastPosition(self, batch)

@@ -121,3 +121,8 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
     manifest["checkpoint"] = "checkpoint.safetensors"
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder
+
+
+def build_tiny(folder: str | Path, seed: int) -> Path:
+    """The tiny random OpenFlamingo of the registry (`--model tiny:SEED`)."""
+    return build_small_model(folder, SmallConfig(seed=seed))

@@ -35,7 +35,8 @@ MAX_COLUMNS = 4096
 
 
 def supports_fast(backend: Backend) -> bool:
-    return bool(getattr(backend, "has_last_position", False))
+    """The backend declares the last-position recompute (`Backend.supports_last_position`)."""
+    return backend.supports_last_position
 
 
 def memory_budget(device: torch.device) -> int:

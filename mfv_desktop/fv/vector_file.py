@@ -66,6 +66,11 @@ class FunctionVector:
 
     def check_fits(self, backend: Backend) -> None:
         g = backend.geometry
+        if self.hook_point != backend.hook_point:
+            raise BackendError(
+                f"vector '{self.label}' was made for model {self.model_id}, where it is added at {self.hook_point}; "
+                f"the current model {backend.model_id} takes vectors at {backend.hook_point} (another model family). "
+                "Extract the vector again on this model.")
         if (self.d_model, self.n_layers) != (g.d_model, g.n_layers):
             raise BackendError(
                 f"vector '{self.label}' was made for model {self.model_id} (d_model={self.d_model}, "

@@ -328,7 +328,7 @@ def run_extract(spec: ExtractSpec) -> JobGen:
     fv = FunctionVector(
         vector=v, label=spec.label or f"{spec.relation} top{len(heads)}", relation=spec.relation,
         model_id=backend.model_id, d_model=g.d_model, n_layers=g.n_layers, layer=layer, heads=heads,  # type: ignore[arg-type]
-        bias=spec.bias, strength=spec.strength,
+        bias=spec.bias, strength=spec.strength, hook_point=backend.hook_point,
         provenance={"aie": str(folder), "aie_meta": {k: aie_meta.get(k) for k in
                     ("k", "n_prompts", "clean_tasks_hash", "corrupted_tasks_hash", "corruption")},
                     "heads_aie": [float(aie[h]) for h in heads], **backend.provenance()},

@@ -126,7 +126,7 @@ def run_finetune(spec: FinetuneSpec) -> JobGen:
         FunctionVector(
             vector=st.best, label=spec.label or f"{relation} FFV", relation=relation, model_id=backend.model_id,
             d_model=g.d_model, n_layers=g.n_layers, layer=layer, heads=list(base.heads) if base else [],
-            bias=base.bias if base else "none", strength=1.0,
+            bias=base.bias if base else "none", strength=1.0, hook_point=backend.hook_point,
             provenance={"kind": "finetuned", "init": spec.init, "from_vector": spec.vector or None,
                         "from_sha256": key["vector"], "from_label": base.label if base else None,
                         "config": config.__dict__, "best_epoch": st.best_epoch, "val_accuracy": st.best_accuracy,
@@ -257,7 +257,7 @@ def run_compose(spec: ComposeSpec) -> JobGen:
         vector=vec, label=spec.label or "composite " + " + ".join(f"{w:.2f} {f.relation}" for f, w in zip(fvs, weights)),
         relation=spec.relation, model_id=backend.model_id, d_model=g.d_model, n_layers=g.n_layers, layer=layer,
         heads=sorted({tuple(h) for f in fvs for h in f.heads}), bias=fvs[0].bias, strength=1.0,
-        provenance={"kind": "composite", "parents": parents, "weighting": "given" if spec.weights else spec.weighting,
+        hook_point=backend.hook_point, provenance={"kind": "composite", "parents": parents, "weighting": "given" if spec.weights else spec.weighting,
                     "source": None if spec.weights else {"image": spec.source_image, "anchor": spec.source_anchor,
                                                          "answer": spec.source_answer},
                     **backend.provenance()})

@@ -1,25 +1,25 @@
 """Is an object name usable as an answer? One word (validate_name), and one token for the model in
-use — checked with the model's own tokenizer file, without loading the model or torch."""
+use — checked with the model's own tokenizer file and the family's answer rule (backends.registry),
+without loading the model or torch."""
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
+from mfv_desktop.backends.registry import answer_ids, family_of
+from mfv_desktop.errors import BackendError
 from mfv_desktop.locations import bundled_folder
 from mfv_desktop.scenes import SceneError, validate_name
 
 
 def tokenizer_file(model: str) -> Path | None:
     """The tokenizer.json of a model reference ('bundled' or a model folder), None if unknown."""
-    folder = bundled_folder() if model == "bundled" else Path(model)
-    manifest = folder / "mfv_model.json"
-    if manifest.is_file():
-        candidates = [folder / json.loads(manifest.read_text()).get("lm", "lm") / "tokenizer.json"]
-    else:  # OpenFlamingo-4B files: the language model's folder
-        candidates = sorted(folder.glob("*/tokenizer.json")) if folder.is_dir() else []
-    return next((c for c in candidates if c.is_file()), None)
+    try:
+        family = family_of(model)
+    except BackendError:
+        return None
+    return family.tokenizer_file(bundled_folder() if model == "bundled" else Path(model))
 
 
 @lru_cache(maxsize=4)
@@ -39,11 +39,13 @@ def check_name(name: str, model: str) -> tuple[bool, str]:
     if path is None:
         return True, "one word (no tokenizer to check single tokens for this model)"
     tok = _tokenizer(str(path))
-    prefix = tok.encode("A:", add_special_tokens=False).ids
-    enc = tok.encode("A:" + name, add_special_tokens=False)
     unk = tok.token_to_id("<unk>") if tok.token_to_id("<unk>") is not None else tok.token_to_id("[UNK]")
-    ids = enc.ids[len(prefix):] if enc.ids[: len(prefix)] == prefix else enc.ids
-    if not ids or (unk is not None and unk in ids):
+    try:
+        ids = answer_ids(lambda text: tok.encode(text, add_special_tokens=False).ids, name,
+                         family_of(model).answer_prefix, unk)
+    except BackendError as e:
+        return False, str(e)
+    if not ids:
         return False, f"{name!r} is not in the model's vocabulary: pick a word the model knows"
     if len(ids) > 1:
         return False, f"{name!r} takes {len(ids)} tokens; answers are scored on the first token, use a one-token name"
