@@ -36,6 +36,45 @@ def tiny(tiny_folder):
     return OpenFlamingoBackend.from_folder(tiny_folder)
 
 
+@pytest.fixture
+def add_family(monkeypatch):
+    """Register a model family for one test: `add_family(name, model_type)` gives a Family whose
+    folders have a config.json with that model_type and safetensors weights; its backend (a module
+    made up under mfv_desktop.backends) only checks files. Code that asks the registry sees it."""
+    import json
+    import sys
+    import types
+
+    from mfv_desktop.backends import registry
+    from mfv_desktop.errors import BackendError
+
+    def add(name: str, model_type: str) -> registry.Family:
+        def detect(folder: Path) -> bool:
+            try:
+                return json.loads((folder / "config.json").read_text()).get("model_type") == model_type
+            except (OSError, ValueError):
+                return False
+
+        class Backend:
+            @staticmethod
+            def check_files(folder: Path) -> dict:
+                weights = sorted(folder.glob("*.safetensors"))
+                if not weights:
+                    raise BackendError(f"{folder} has no *.safetensors")
+                return {"model_id": f"{name}-from-{folder.name}",
+                        "files": {"weights": ", ".join(w.name for w in weights)}}
+
+        module = types.ModuleType(f"mfv_desktop.backends.test_{name}")
+        module.Backend = Backend
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        fam = registry.Family(name=name, backend=f"test_{name}:Backend", detect=detect, tokenizer_file=lambda f: None,
+                              answer_prefix="A:", tiny_ref=f"tiny-{name}", tiny_builder=f"test_{name}:build",
+                              hint=f"a {name} folder needs config.json (model_type {model_type}) and *.safetensors")
+        monkeypatch.setitem(registry.FAMILIES, name, fam)
+        return fam
+    return add
+
+
 @pytest.fixture(scope="session")
 def scene_folder(tmp_path_factory) -> Path:
     """24 scenes in split 'a' and 12 in split 'b', on a small canvas (fast to draw)."""
