@@ -36,6 +36,39 @@ def tiny(tiny_folder):
     return OpenFlamingoBackend.from_folder(tiny_folder)
 
 
+class FakeHub:
+    """The Hub as `download_model` sees it: each repository's listing; a download writes the file
+    (`contents` by name, else a stub) and is recorded. `fail` is raised by every listing."""
+
+    def __init__(self, repos: dict[str, list[str]], contents: dict[str, str] | None = None,
+                 fail: Exception | None = None) -> None:
+        self.repos, self.contents, self.fail, self.fetched = repos, contents or {}, fail, []
+
+    def list_repo_files(self, repo: str) -> list[str]:
+        if self.fail is not None:
+            raise self.fail
+        return self.repos[repo]
+
+    def hf_hub_download(self, repo: str, name: str, local_dir: str) -> str:
+        self.fetched.append((repo, name))
+        dest = Path(local_dir) / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(self.contents.get(name, "{}"))
+        return str(dest)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """`fake_hub(repos, contents=None, fail=None)`: downloads in this test go to a FakeHub (no network)."""
+    from mfv_desktop.backends import download
+
+    def use(*args, **kw) -> FakeHub:
+        hub = FakeHub(*args, **kw)
+        monkeypatch.setattr(download, "_hub", lambda: hub)
+        return hub
+    return use
+
+
 @pytest.fixture
 def add_family(monkeypatch):
     """Register a model family for one test: `add_family(name, model_type)` gives a Family whose

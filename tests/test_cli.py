@@ -152,34 +152,6 @@ def test_downloading_openflamingo_4b_offline_says_what_to_do(tmp_path, capsys, m
     assert "no network: copy the files into the folder instead" in capsys.readouterr().err
 
 
-class FakeHub:
-    """The Hub as `download_model` sees it: each repository's listing; a download writes the file
-    (`contents` by name, else a stub) and is recorded. `fail` is raised by every listing."""
-
-    def __init__(self, repos: dict[str, list[str]], contents: dict[str, str] | None = None,
-                 fail: Exception | None = None) -> None:
-        self.repos, self.contents, self.fail, self.fetched = repos, contents or {}, fail, []
-
-    def list_repo_files(self, repo: str) -> list[str]:
-        if self.fail is not None:
-            raise self.fail
-        return self.repos[repo]
-
-    def hf_hub_download(self, repo: str, name: str, local_dir: str) -> str:
-        self.fetched.append((repo, name))
-        dest = Path(local_dir) / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(self.contents.get(name, "{}"))
-        return str(dest)
-
-
-def use_hub(monkeypatch, hub: FakeHub) -> FakeHub:
-    from mfv_desktop.backends import download
-
-    monkeypatch.setattr(download, "_hub", lambda: hub)
-    return hub
-
-
 QWEN3VL_4B_FILES = [".gitattributes", "README.md", "chat_template.json", "config.json", "generation_config.json",
                     "merges.txt", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
                     "model.safetensors.index.json", "preprocessor_config.json", "tokenizer.json",
@@ -191,13 +163,13 @@ QWEN3VL_2B_FILES = [".gitattributes", "README.md", "config.json", "merges.txt", 
 @pytest.mark.parametrize("name, listed", [("qwen3-vl-4b-instruct", QWEN3VL_4B_FILES),
                                           ("qwen3-vl-2b-instruct", QWEN3VL_2B_FILES)])
 def test_download_a_qwen3vl_model_fetches_its_files_and_checks_the_folder(
-        tmp_path, capsys, monkeypatch, add_family, name, listed):
+        tmp_path, capsys, fake_hub, add_family, name, listed):
     from mfv_desktop.backends.download import DOWNLOADS
 
     model = DOWNLOADS[name]
     add_family(model.family, "qwen3_vl")  # whichever backend is registered, the check asks the registry
     repo = model.sources[0].repo
-    hub = use_hub(monkeypatch, FakeHub({repo: listed}, {"config.json": '{"model_type": "qwen3_vl"}'}))
+    hub = fake_hub({repo: listed}, {"config.json": '{"model_type": "qwen3_vl"}'})
     folder = tmp_path / "qwen"
     assert main(["-q", "download", name, str(folder)]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -208,15 +180,15 @@ def test_download_a_qwen3vl_model_fetches_its_files_and_checks_the_folder(
     assert sorted(result["downloaded"]) == sorted(f"{repo}/{f}" for f in wanted)
 
 
-def test_download_4b_is_openflamingo_4b_laid_out_as_its_backend_reads_it(tmp_path, capsys, monkeypatch):
+def test_download_4b_is_openflamingo_4b_laid_out_as_its_backend_reads_it(tmp_path, capsys, fake_hub):
     from mfv_desktop.backends.download import DOWNLOADS
 
     ckpt, lm, clip = (s.repo for s in DOWNLOADS["openflamingo-4b"].sources)
-    hub = use_hub(monkeypatch, FakeHub({
+    hub = fake_hub({
         ckpt: ["README.md", "checkpoint.pt"],
         lm: ["README.md", "config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5", "tokenizer.json",
              "special_tokens_map.json", "onnx/model.onnx"],
-        clip: ["README.md", "open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.bin"]}))
+        clip: ["README.md", "open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.bin"]})
     folder = tmp_path / "of4b"
     assert main(["-q", "download-4b", str(folder)]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -229,12 +201,12 @@ def test_download_4b_is_openflamingo_4b_laid_out_as_its_backend_reads_it(tmp_pat
 
 
 @pytest.mark.parametrize("name", ["openflamingo-4b", "qwen3-vl-2b-instruct", "qwen3-vl-4b-instruct"])
-def test_downloading_without_a_network_names_the_files_to_copy_in(tmp_path, capsys, monkeypatch, name):
+def test_downloading_without_a_network_names_the_files_to_copy_in(tmp_path, capsys, fake_hub, name):
     from huggingface_hub.errors import OfflineModeIsEnabled
 
     from mfv_desktop.backends.download import DOWNLOADS
 
-    hub = use_hub(monkeypatch, FakeHub({}, fail=OfflineModeIsEnabled("offline mode is enabled")))
+    hub = fake_hub({}, fail=OfflineModeIsEnabled("offline mode is enabled"))
     assert main(["-q", "download", name, str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "mfv download: error: no network: copy the files into the folder instead" in err
@@ -242,9 +214,9 @@ def test_downloading_without_a_network_names_the_files_to_copy_in(tmp_path, caps
     assert hub.fetched == []
 
 
-def test_a_repository_without_a_needed_file_is_named_before_anything_is_fetched(tmp_path, capsys, monkeypatch):
+def test_a_repository_without_a_needed_file_is_named_before_anything_is_fetched(tmp_path, capsys, fake_hub):
     files = [f for f in QWEN3VL_2B_FILES if f != "preprocessor_config.json"]
-    hub = use_hub(monkeypatch, FakeHub({"Qwen/Qwen3-VL-2B-Instruct": files}))
+    hub = fake_hub({"Qwen/Qwen3-VL-2B-Instruct": files})
     assert main(["-q", "download", "qwen3-vl-2b-instruct", str(tmp_path / "m")]) == 2
     assert "Qwen/Qwen3-VL-2B-Instruct has no file 'preprocessor_config.json'" in capsys.readouterr().err
     assert hub.fetched == []

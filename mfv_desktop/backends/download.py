@@ -82,7 +82,7 @@ DOWNLOADS: dict[str, Downloadable] = {d.name: d for d in (
         Source("togethercomputer/RedPajama-INCITE-Instruct-3B-v1", ("config.json",), LM_PATTERNS,
                subfolder="RedPajama-INCITE-Instruct-3B-v1"),
         Source("timm/vit_large_patch14_clip_224.openai", ("open_clip_pytorch_model.bin",)),
-    ), "about 9 GB (checkpoint, RedPajama-INCITE-Instruct-3B-v1, the open_clip ViT-L-14 weights)"),
+    ), "about 9 GB"),
     _qwen3vl("2B", "4 GB"),
     _qwen3vl("4B", "9 GB"),
 )}
@@ -163,7 +163,8 @@ def download_model(name: str, folder: str | Path) -> Generator[Progress, None, d
         raise
     except Exception as e:  # noqa: BLE001 - whatever the hub says, the user needs the way out
         if _network_error(e):
-            raise BackendError(f"{NO_NETWORK} ({model.needs()}); see README. {type(e).__name__}: {e}") from e
+            raise BackendError(f"{NO_NETWORK}; see README. {model.title} needs {model.needs()}. "
+                               f"{type(e).__name__}: {e}") from e
         raise BackendError(f"downloading {model.title} into {folder} failed ({type(e).__name__}: {e}); "
                            f"copy the files into the folder instead ({model.needs()}), see README") from e
     yield Progress(len(wanted), len(wanted) + 1, f"checking {folder}")
