@@ -34,10 +34,14 @@ def _heads(s: str) -> tuple[tuple[int, int], ...]:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
+    from mfv_desktop.backends.registry import FAMILIES
+
+    tiny = ", ".join(f"'{f.tiny_ref}' ({f.name})" for f in FAMILIES.values())
     g = p.add_argument_group("model")
     g.add_argument("--model", default="bundled",
-                   help="'bundled' (the small OpenFlamingo trained by this project), 'tiny' (a random one, "
-                        "for tests) or a model folder (OpenFlamingo-4B files, or a folder with mfv_model.json)")
+                   help=f"'bundled' (the small OpenFlamingo trained by this project), a tiny random model for tests "
+                        f"({tiny}; NAME:SEED for another seed) or a model folder of any family this app knows "
+                        "(`mfv info --model FOLDER --files-only` checks it)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"])
     g.add_argument("--batch-size", type=int, default=16)
@@ -264,13 +268,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     _store_commands(sub)
 
-    s = sub.add_parser("info", help="load a model and print its geometry and provenance")
+    from mfv_desktop.backends.download import DOWNLOADS
+
+    s = sub.add_parser("info", help="load a model and print its family, geometry and provenance")
     _model_args(s)
     s.add_argument("--check-names", type=_csv, default=(), help="object names to check are single tokens")
+    s.add_argument("--files-only", action="store_true",
+                   help="check the model's files and print its family, without loading it")
 
-    s = sub.add_parser("download-4b", help="fetch OpenFlamingo-4B's files (checkpoint, language model, vision "
-                                           "weights) from the Hugging Face Hub into a folder, then check it")
-    s.add_argument("folder")
+    s = sub.add_parser("download", help="fetch a model's files from the Hugging Face Hub into a folder, then "
+                                        f"check them ({', '.join(DOWNLOADS)})")
+    s.add_argument("name", metavar="MODEL", choices=list(DOWNLOADS),
+                   help="; ".join(f"{d.name}: {d.title}, {d.size}" for d in DOWNLOADS.values()))
+    s.add_argument("folder", metavar="FOLDER", help="where the files go (created if needed; files there are kept)")
+    s = sub.add_parser("download-4b", help="the same as `mfv download openflamingo-4b FOLDER`")
+    s.add_argument("folder", metavar="FOLDER")
+    s.set_defaults(name="openflamingo-4b")
     return p
 
 
@@ -397,11 +410,21 @@ def _out_folder(spec) -> Path:
 
 
 def _info(a: argparse.Namespace) -> int:
+    """First line `family: geometry` (or, with --files-only, `family: the files of MODEL_ID are in
+    place`), then the provenance (or the files checked) as JSON."""
     from mfv_desktop.backends import load_backend
+    from mfv_desktop.backends.download import check_model, describe_geometry
+    from mfv_desktop.progress import drive
     from mfv_desktop.scenes import check_single_token
 
+    if a.files_only:
+        result = drive(check_model(a.model, load=False))
+        print(f"{result['family']}: the files of {result['model_id']} are in place (not loaded)")
+        print(json.dumps(result, indent=1, default=str))
+        return 0
     b = load_backend(a.model, a.device, a.dtype)
-    print(json.dumps(b.provenance(), indent=1))
+    print(f"{b.family}: {describe_geometry(b.geometry.to_json())}")
+    print(json.dumps({"family": b.family, **b.provenance()}, indent=1))
     if a.check_names:
         check_single_token(a.check_names, b.token_count, b.model_id)
         print(f"all {len(a.check_names)} names are single tokens for {b.model_id}")
@@ -445,13 +468,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
-        if args.command == "download-4b":
-            from mfv_desktop.backends.download import download_openflamingo_4b
+        if args.command in ("download", "download-4b"):
+            from mfv_desktop.backends.download import download_model
             from mfv_desktop.progress import drive
 
             bar = _Bar(args.quiet)
             try:
-                print(json.dumps(drive(download_openflamingo_4b(args.folder), bar), indent=1, default=str))
+                print(json.dumps(drive(download_model(args.name, args.folder), bar), indent=1, default=str))
             finally:
                 bar.close()
             return 0

@@ -36,6 +36,78 @@ def tiny(tiny_folder):
     return OpenFlamingoBackend.from_folder(tiny_folder)
 
 
+class FakeHub:
+    """The Hub as `download_model` sees it: each repository's listing; a download writes the file
+    (`contents` by name, else a stub) and is recorded. `fail` is raised by every listing."""
+
+    def __init__(self, repos: dict[str, list[str]], contents: dict[str, str] | None = None,
+                 fail: Exception | None = None) -> None:
+        self.repos, self.contents, self.fail, self.fetched = repos, contents or {}, fail, []
+
+    def list_repo_files(self, repo: str) -> list[str]:
+        if self.fail is not None:
+            raise self.fail
+        return self.repos[repo]
+
+    def hf_hub_download(self, repo: str, name: str, local_dir: str) -> str:
+        self.fetched.append((repo, name))
+        dest = Path(local_dir) / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(self.contents.get(name, "{}"))
+        return str(dest)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """`fake_hub(repos, contents=None, fail=None)`: downloads in this test go to a FakeHub (no network)."""
+    from mfv_desktop.backends import download
+
+    def use(*args, **kw) -> FakeHub:
+        hub = FakeHub(*args, **kw)
+        monkeypatch.setattr(download, "_hub", lambda: hub)
+        return hub
+    return use
+
+
+@pytest.fixture
+def add_family(monkeypatch):
+    """Register a model family for one test: `add_family(name, model_type)` gives a Family whose
+    folders have a config.json with that model_type and safetensors weights; its backend (a module
+    made up under mfv_desktop.backends) only checks files. Code that asks the registry sees it."""
+    import json
+    import sys
+    import types
+
+    from mfv_desktop.backends import registry
+    from mfv_desktop.errors import BackendError
+
+    def add(name: str, model_type: str) -> registry.Family:
+        def detect(folder: Path) -> bool:
+            try:
+                return json.loads((folder / "config.json").read_text()).get("model_type") == model_type
+            except (OSError, ValueError):
+                return False
+
+        class Backend:
+            @staticmethod
+            def check_files(folder: Path) -> dict:
+                weights = sorted(folder.glob("*.safetensors"))
+                if not weights:
+                    raise BackendError(f"{folder} has no *.safetensors")
+                return {"model_id": f"{name}-from-{folder.name}",
+                        "files": {"weights": ", ".join(w.name for w in weights)}}
+
+        module = types.ModuleType(f"mfv_desktop.backends.test_{name}")
+        module.Backend = Backend
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        fam = registry.Family(name=name, backend=f"test_{name}:Backend", detect=detect, tokenizer_file=lambda f: None,
+                              answer_prefix="A:", tiny_ref=f"tiny-{name}", tiny_builder=f"test_{name}:build",
+                              hint=f"a {name} folder needs config.json (model_type {model_type}) and *.safetensors")
+        monkeypatch.setitem(registry.FAMILIES, name, fam)
+        return fam
+    return add
+
+
 @pytest.fixture(scope="session")
 def scene_folder(tmp_path_factory) -> Path:
     """24 scenes in split 'a' and 12 in split 'b', on a small canvas (fast to draw)."""

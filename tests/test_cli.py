@@ -63,7 +63,10 @@ def test_single_commands(tmp_path, capsys):
     assert {task["relation"] for task in t["tasks"]} == {"above_left", "below_right"}
     capsys.readouterr()
     assert main(["info", "--model", "tiny", "--check-names", "apple,cup"]) == 0
-    assert "all 2 names are single tokens" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "openflamingo: 4 layers · 4 heads · d_head 16 · d_model 64 · vocabulary 49 · " \
+                                  "4 cross-attention layers"
+    assert '"family": "openflamingo"' in out and "all 2 names are single tokens" in out.splitlines()[-1]
 
 
 def test_errors_are_named_and_exit_nonzero(tmp_path, capsys):
@@ -147,3 +150,92 @@ def test_downloading_openflamingo_4b_offline_says_what_to_do(tmp_path, capsys, m
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["-q", "download-4b", str(tmp_path / "of4b")]) == 2
     assert "no network: copy the files into the folder instead" in capsys.readouterr().err
+
+
+QWEN3VL_4B_FILES = [".gitattributes", "README.md", "chat_template.json", "config.json", "generation_config.json",
+                    "merges.txt", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                    "model.safetensors.index.json", "preprocessor_config.json", "tokenizer.json",
+                    "tokenizer_config.json", "video_preprocessor_config.json", "vocab.json", "assets/demo.json"]
+QWEN3VL_2B_FILES = [".gitattributes", "README.md", "config.json", "merges.txt", "model.safetensors",
+                    "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json"]
+
+
+@pytest.mark.parametrize("name, listed", [("qwen3-vl-4b-instruct", QWEN3VL_4B_FILES),
+                                          ("qwen3-vl-2b-instruct", QWEN3VL_2B_FILES)])
+def test_download_a_qwen3vl_model_fetches_its_files_and_checks_the_folder(
+        tmp_path, capsys, fake_hub, add_family, name, listed):
+    from mfv_desktop.backends.download import DOWNLOADS
+
+    model = DOWNLOADS[name]
+    add_family(model.family, "qwen3_vl")  # whichever backend is registered, the check asks the registry
+    repo = model.sources[0].repo
+    hub = fake_hub({repo: listed}, {"config.json": '{"model_type": "qwen3_vl"}'})
+    folder = tmp_path / "qwen"
+    assert main(["-q", "download", name, str(folder)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    wanted = {f for f in listed if "/" not in f and f not in (".gitattributes", "README.md")}
+    assert {f for _, f in hub.fetched} == wanted and {r for r, _ in hub.fetched} == {repo}
+    assert {p.name for p in folder.iterdir()} == wanted  # the Hugging Face layout, at the folder's top
+    assert result["family"] == model.family == "qwen3vl" and result["folder"] == str(folder)
+    assert sorted(result["downloaded"]) == sorted(f"{repo}/{f}" for f in wanted)
+
+
+def test_download_4b_is_openflamingo_4b_laid_out_as_its_backend_reads_it(tmp_path, capsys, fake_hub):
+    from mfv_desktop.backends.download import DOWNLOADS
+
+    ckpt, lm, clip = (s.repo for s in DOWNLOADS["openflamingo-4b"].sources)
+    hub = fake_hub({
+        ckpt: ["README.md", "checkpoint.pt"],
+        lm: ["README.md", "config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5", "tokenizer.json",
+             "special_tokens_map.json", "onnx/model.onnx"],
+        clip: ["README.md", "open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.bin"]})
+    folder = tmp_path / "of4b"
+    assert main(["-q", "download-4b", str(folder)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert hub.fetched == [(ckpt, "checkpoint.pt"), *((lm, f) for f in ("config.json", "model.safetensors",
+                                                                         "tokenizer.json", "special_tokens_map.json")),
+                           (clip, "open_clip_pytorch_model.bin")]  # one copy of the weights, no other frameworks'
+    assert (folder / "RedPajama-INCITE-Instruct-3B-v1" / "model.safetensors").is_file()
+    assert (folder / "checkpoint.pt").is_file() and (folder / "open_clip_pytorch_model.bin").is_file()
+    assert result["family"] == "openflamingo" and "RedPajama-INCITE-Instruct-3B-v1" in result["files"]["language model"]
+
+
+@pytest.mark.parametrize("name", ["openflamingo-4b", "qwen3-vl-2b-instruct", "qwen3-vl-4b-instruct"])
+def test_downloading_without_a_network_names_the_files_to_copy_in(tmp_path, capsys, fake_hub, name):
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    from mfv_desktop.backends.download import DOWNLOADS
+
+    hub = fake_hub({}, fail=OfflineModeIsEnabled("offline mode is enabled"))
+    assert main(["-q", "download", name, str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "mfv download: error: no network: copy the files into the folder instead" in err
+    assert all(s.repo in err and s.patterns[0] in err for s in DOWNLOADS[name].sources), err
+    assert hub.fetched == []
+
+
+def test_a_repository_without_a_needed_file_is_named_before_anything_is_fetched(tmp_path, capsys, fake_hub):
+    files = [f for f in QWEN3VL_2B_FILES if f != "preprocessor_config.json"]
+    hub = fake_hub({"Qwen/Qwen3-VL-2B-Instruct": files})
+    assert main(["-q", "download", "qwen3-vl-2b-instruct", str(tmp_path / "m")]) == 2
+    assert "Qwen/Qwen3-VL-2B-Instruct has no file 'preprocessor_config.json'" in capsys.readouterr().err
+    assert hub.fetched == []
+
+
+def test_info_files_only_names_the_family_or_what_each_family_needs(tmp_path, capsys, add_family):
+    from mfv_desktop.backends.registry import FAMILIES
+
+    add_family("other", "other_vl")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "other_vl"}')
+    (folder / "model.safetensors").write_text("")
+    assert main(["info", "--model", str(folder), "--files-only"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "other: the files of other-from-m are in place (not loaded)"
+    assert json.loads(out.partition("\n")[2])["family"] == "other"
+
+    (folder / "config.json").write_text('{"model_type": "llama"}')  # a model, of no family this app knows
+    assert main(["info", "--model", str(folder), "--files-only"]) == 2
+    err = capsys.readouterr().err
+    assert "it holds no model this app knows" in err and all(f.hint in err for f in FAMILIES.values())

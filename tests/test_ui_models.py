@@ -1,6 +1,8 @@
 """The model manager, driven through its buttons (offscreen): checking a folder that misses files
 names them; checking the bundled model shows its geometry; "Use this model" saves the choice;
-downloading without a network says what to do instead."""
+a folder's family is shown as it is chosen; every registered family's tiny model is offered; a
+listed model downloads (from a fake Hub) into the folder chosen; without a network it says what to
+do instead."""
 
 from __future__ import annotations
 
@@ -120,3 +122,92 @@ def test_download_without_a_network_says_to_copy_the_files(qtbot, window, tmp_pa
     assert "no network: copy the files into the folder instead; see README" in d.last_error
     assert "no network" in d.status.text() and window.jobs.jobs[-1].status == "failed"
     assert d.isVisible() and d.check_button.isEnabled()  # the dialog is still there to try again
+
+
+def test_choosing_a_folder_shows_its_family(qtbot, window, tmp_path, add_family):
+    add_family("othervl", "other_vl")
+    d = manager(qtbot, window)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    d.ask_folder = lambda title: str(folder)
+    d.radios["folder"].click()
+    press(qtbot, d.browse)
+    assert "no model of a family this app knows" in d.family_label.text()
+    assert "it holds no model this app knows" in d.family_label.toolTip()  # what each family needs
+    (folder / "config.json").write_text('{"model_type": "other_vl"}')
+    press(qtbot, d.browse)  # chosen again: now it is a model of the registered family
+    assert d.family_label.text().startswith("✓ family: othervl")
+
+    of4b = tmp_path / "of4b"
+    of4b.mkdir()
+    (of4b / "checkpoint.pt").write_bytes(b"")
+    d.folder.clear()
+    qtbot.keyClicks(d.folder, str(of4b))  # typed: told as the line changes
+    assert d.kind() == "folder" and d.family_label.text().startswith("✓ family: openflamingo")
+    qtbot.keyClicks(d.folder, "x")
+    assert d.family_label.text() == "⚠ no such folder"
+
+
+def test_the_tiny_model_of_every_family_is_offered(qtbot, window, add_family):
+    from mfv_desktop.backends.registry import FAMILIES
+
+    add_family("othervl", "other_vl")
+    d = manager(qtbot, window)
+    assert [d.tiny.itemData(i) for i in range(d.tiny.count())] == [f.tiny_ref for f in FAMILIES.values()]
+    assert "tiny-othervl" in [d.tiny.itemData(i) for i in range(d.tiny.count())] and not d.tiny.isEnabled()
+    d.radios["tiny"].click()
+    d.tiny.setCurrentIndex(d.tiny.findData("tiny-othervl"))
+    press(qtbot, d.use_button)
+    assert get(window.settings, "model") == "tiny-othervl"
+    again = manager(qtbot, window)  # opens on it
+    assert again.kind() == "tiny" and again.ref() == "tiny-othervl" and again.tiny.isEnabled()
+    window.settings.setValue("model", "tiny:3")  # another seed is kept as it is
+    assert manager(qtbot, window).ref() == "tiny:3"
+
+
+def test_download_a_listed_model_fetches_it_and_chooses_its_folder(qtbot, window, tmp_path, fake_hub, add_family):
+    from mfv_desktop.backends.download import DOWNLOADS
+    from mfv_desktop.ui.models import can_download
+
+    if not can_download():
+        pytest.skip("huggingface_hub is not installed: downloads are hidden")
+    model = DOWNLOADS["qwen3-vl-2b-instruct"]
+    add_family(model.family, "qwen3_vl")
+    hub = fake_hub({model.sources[0].repo: ["config.json", "model.safetensors", "tokenizer.json", "README.md",
+                                            "preprocessor_config.json"]},
+                   {"config.json": '{"model_type": "qwen3_vl"}'})
+    d = manager(qtbot, window)
+    assert [d.downloads.itemText(i) for i in range(d.downloads.count())] == [m.title for m in DOWNLOADS.values()]
+    d.downloads.setCurrentIndex(d.downloads.findData(model.name))
+    assert d.download_size.text() == model.size
+    folder = tmp_path / "qwen"
+    d.ask_folder = lambda title: str(folder)
+    press(qtbot, d.download_button)
+    wait(qtbot, d)
+    assert d.last_error == "" and window.jobs.jobs[-1].status == "done"
+    assert len(hub.fetched) == 4 and (folder / "model.safetensors").is_file()
+    assert d.ref() == str(folder) and d.family_label.text().startswith(f"✓ family: {model.family}")
+    assert f"{model.title} is in place" in d.status.text() and "downloaded 4 files" in d.output.toPlainText()
+
+
+def test_the_model_manager_lists_families_and_downloads_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from mfv_desktop.ui.models import DOWNLOADS, FAMILIES, folder_family; "
+            "print(len(DOWNLOADS), len(FAMILIES), 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[2] == "False" and int(r.stdout.split()[0]) == 3
+
+
+def test_the_settings_dialog_offers_the_tiny_model_of_every_family(qtbot, window, add_family):
+    from mfv_desktop.backends.registry import FAMILIES
+    from mfv_desktop.ui.settings import SettingsDialog
+
+    add_family("othervl", "other_vl")
+    d = SettingsDialog(window.settings, window.acts, window)
+    qtbot.addWidget(d)
+    items = [d.model.itemText(i) for i in range(d.model.count())]
+    assert items == ["bundled", *(f.tiny_ref for f in FAMILIES.values())] and "tiny-othervl" in items
+    assert "tiny-othervl" in d.model.toolTip() and "othervl" in d.model.toolTip().partition("folder")[2]

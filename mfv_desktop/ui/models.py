@@ -1,12 +1,15 @@
-"""The model manager: choose the model every job runs on (the bundled model, the tiny test model or
-OpenFlamingo from a local folder), the device and the precision; check a folder's files and load
-the model in a worker job (its geometry and load time are shown); fetch OpenFlamingo-4B's files when
-huggingface_hub is installed and there is a network. Errors name the missing file and what to put
-there. Nothing here imports torch: checking and loading happen in jobs (backends/download.py)."""
+"""The model manager: choose the model every job runs on (the bundled model, the tiny random model
+of any family, or a model folder of any family: the family is told from its files as soon as a
+folder is chosen), the device and the precision; check a folder's files and load the model in a
+worker job (its geometry and load time are shown); download a listed model (backends/download.py's
+DOWNLOADS) when huggingface_hub is installed and there is a network. Errors name the missing file and
+what to put there. Families come from the registry (backends/registry.py); nothing here imports
+torch: checking and loading happen in jobs."""
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QTimer
@@ -15,6 +18,9 @@ from PySide6.QtWidgets import (
     QMenu, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout,
 )
 
+from mfv_desktop.backends.download import DOWNLOADS, describe_geometry
+from mfv_desktop.backends.registry import FAMILIES, folder_family, parse_ref
+from mfv_desktop.errors import BackendError
 from mfv_desktop.progress import Progress, drive
 
 from .settings import get
@@ -26,10 +32,11 @@ if TYPE_CHECKING:
 DEVICES = ("cpu", "cuda", "mps")
 DTYPES = ("fp32", "bf16", "fp16")
 CHOICES = (("bundled", "Bundled model", "the small OpenFlamingo trained by this project (6 layers, fast on a CPU)"),
-           ("tiny", "Tiny test model", "a tiny random OpenFlamingo, built on first use (for trying things out)"),
-           ("folder", "OpenFlamingo from a local folder", "OpenFlamingo-4B: checkpoint.pt, the "
-                                                          "RedPajama-INCITE-Instruct-3B-v1 folder and "
-                                                          "open_clip_pytorch_model.bin"))
+           ("tiny", "Tiny test model", "a tiny random model of the family chosen, built on first use "
+                                       "(for trying things out)"),
+           ("folder", "A model folder", "a local folder of any family this app knows ({families}); its family is "
+                                        "told from its files"))
+HINT_STYLE = "color: palette(mid); margin-left: 22px;"
 
 
 def can_download() -> bool:
@@ -38,12 +45,11 @@ def can_download() -> bool:
 
 def describe_check(r: dict[str, Any]) -> str:
     """What a check found, in words."""
-    lines = [f"✓ {r['model_id']}", f"folder {r['folder']}"]
+    lines = [f"✓ {r['model_id']} (family {r['family']})", f"folder {r['folder']}"]
     lines += [f"  {k}: {v}" for k, v in r.get("files", {}).items() if v]
     g = r.get("geometry")
     if g:
-        lines += [f"{g['n_layers']} layers · {g['n_heads']} heads · d_head {g['d_head']} · d_model {g['d_model']}"
-                  + (f" · vocabulary {g['vocab_size']}" if g.get("vocab_size") else ""),
+        lines += [describe_geometry(g),
                   f"loaded on {r['device']} ({r['dtype']}) in {r['load_s']:.2f} s"
                   + (" (already loaded in this session)" if r.get("cached") else "")]
     if r.get("downloaded"):
@@ -70,28 +76,56 @@ class ModelManager(QDialog):
         col = QVBoxLayout(box)
         self.choice = QButtonGroup(self)
         self.radios: dict[str, QRadioButton] = {}
+        #: the tiny random model of every registered family
+        self.tiny = QComboBox(box)
+        for fam in FAMILIES.values():
+            self.tiny.addItem(f"{fam.tiny_ref} ({fam.name})", fam.tiny_ref)
+        self.folder = QLineEdit(box)
+        self.folder.setPlaceholderText("a model folder (Browse…), or download one below")
+        self.browse = QPushButton("Browse…", box)
+        #: the family of the folder chosen, or why it has none
+        self.family_label = QLabel(box)
+        self.family_label.setWordWrap(True)
         for i, (key, text, tip) in enumerate(CHOICES):
+            tip = tip.format(families=", ".join(FAMILIES))
             r = QRadioButton(text, box)
             r.setToolTip(tip)
             self.choice.addButton(r, i)
             self.radios[key] = r
-            col.addWidget(r)
+            if key == "tiny":
+                row = QHBoxLayout()
+                row.addWidget(r)
+                row.addWidget(self.tiny)
+                row.addStretch(1)
+                col.addLayout(row)
+            else:
+                col.addWidget(r)
             hint = QLabel(tip, box)
             hint.setWordWrap(True)
-            hint.setStyleSheet("color: palette(mid); margin-left: 22px;")
+            hint.setStyleSheet(HINT_STYLE)
             col.addWidget(hint)
-        self.folder = QLineEdit(box)
-        self.folder.setPlaceholderText("a folder with checkpoint.pt, the language model and the vision weights")
-        self.browse = QPushButton("Browse…", box)
         row = QHBoxLayout()
         row.setContentsMargins(22, 0, 0, 0)
         row.addWidget(self.folder, 1)
         row.addWidget(self.browse)
         col.addLayout(row)
-        key = current if current in ("bundled", "tiny") else "folder"
-        if key == "folder":
-            self.folder.setText(current)
-        self.radios[key].setChecked(True)
+        col.addWidget(self.family_label)
+        self.choose(*self._kind_of(current))
+
+        self.download_box = QGroupBox("Download a model", self)
+        row = QHBoxLayout(self.download_box)
+        self.downloads = QComboBox(self.download_box)
+        for d in DOWNLOADS.values():
+            self.downloads.addItem(d.title, d.name)
+        self.download_button = QPushButton("Download…", self.download_box)
+        self.download_button.setToolTip("fetch the model's files from the Hugging Face Hub into a folder, then "
+                                        "check them")
+        self.download_size = QLabel(self.download_box)
+        self.download_size.setStyleSheet("color: palette(mid);")
+        row.addWidget(self.downloads)
+        row.addWidget(self.download_size, 1)
+        row.addWidget(self.download_button)
+        self.download_box.setVisible(can_download())
 
         form = QFormLayout()
         self.device = QComboBox(self)
@@ -107,16 +141,11 @@ class ModelManager(QDialog):
 
         self.check_button = QPushButton("Check", self)
         self.check_button.setToolTip("check the files, then load the model in the background and show its geometry")
-        self.download_button = QPushButton("Download OpenFlamingo-4B…", self)
-        self.download_button.setToolTip("fetch checkpoint.pt, RedPajama-INCITE-Instruct-3B-v1 and the open_clip "
-                                        "ViT-L-14 weights from the Hugging Face Hub into a folder (about 9 GB)")
-        self.download_button.setVisible(can_download())
         self.use_button = QPushButton("Use this model", self)
         self.use_button.setDefault(True)
         self.close_button = QPushButton("Close", self)
         buttons = QHBoxLayout()
-        for b in (self.check_button, self.download_button):
-            buttons.addWidget(b)
+        buttons.addWidget(self.check_button)
         buttons.addStretch(1)
         for b in (self.use_button, self.close_button):
             buttons.addWidget(b)
@@ -132,6 +161,7 @@ class ModelManager(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(box)
+        layout.addWidget(self.download_box)
         layout.addLayout(form)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -140,35 +170,81 @@ class ModelManager(QDialog):
 
         self.browse.clicked.connect(self._browse)
         self.folder.textEdited.connect(lambda _: self.radios["folder"].setChecked(True))
+        self.folder.textChanged.connect(lambda _: self._show_family())
+        self.downloads.currentIndexChanged.connect(lambda _: self._show_download())
         self.choice.idToggled.connect(lambda *_: self._choice_changed())
         self.check_button.clicked.connect(lambda: self.check())
         self.download_button.clicked.connect(lambda: self.download())
         self.use_button.clicked.connect(self.use)
         self.close_button.clicked.connect(self.reject)
         self._choice_changed()
-        self.resize(620, 520)
+        self._show_family()
+        self._show_download()
+        self.resize(640, 600)
 
     # -- the choice ----------------------------------------------------------------------------
     def kind(self) -> str:
         return next(k for k, r in self.radios.items() if r.isChecked())
 
     def ref(self) -> str:
-        """'bundled', 'tiny' or the folder."""
+        """'bundled', a tiny model's reference or the folder."""
         k = self.kind()
+        if k == "tiny":
+            return self.tiny.currentData()
         return self.folder.text().strip() if k == "folder" else k
 
-    def choose(self, kind: str, folder: str = "") -> None:
-        if folder:
-            self.folder.setText(folder)
+    @staticmethod
+    def _kind_of(ref: str) -> tuple[str, str]:
+        """(kind, value) of a model reference: ('bundled', ''), ('tiny', 'tiny:3') or ('folder', path)."""
+        if ref == "bundled":
+            return "bundled", ""
+        try:
+            return ("tiny", ref) if parse_ref(ref) is not None else ("folder", ref)
+        except BackendError:  # "tiny:x": not a seed, so a folder's name
+            return "folder", ref
+
+    def choose(self, kind: str, value: str = "") -> None:
+        """Select a kind of model, with its folder or (for a tiny model) its reference."""
+        if kind == "folder" and value:
+            self.folder.setText(value)
+            self._show_family()  # the same folder chosen again may hold other files now
+        if kind == "tiny" and value:
+            if self.tiny.findData(value) < 0:  # another seed: offered as it is
+                self.tiny.addItem(value, value)
+            self.tiny.setCurrentIndex(self.tiny.findData(value))
         self.radios[kind].setChecked(True)
 
     def _choice_changed(self) -> None:
-        is_folder = self.kind() == "folder"
-        self.folder.setEnabled(is_folder)
-        self.browse.setEnabled(is_folder)
+        kind = self.kind()
+        self.tiny.setEnabled(kind == "tiny")
+        for w in (self.folder, self.browse, self.family_label):
+            w.setEnabled(kind == "folder")
+
+    def _show_family(self) -> None:
+        """The family of the folder in the line, told from its files (no torch, no loading)."""
+        text = self.folder.text().strip()
+        folder = Path(text).expanduser()
+        label, tip = "", ""
+        if not text:
+            pass
+        elif not folder.is_dir():
+            label = "⚠ no such folder"
+        else:
+            try:
+                label = f"✓ family: {folder_family(folder).name} (Check validates its files and loads it)"
+            except BackendError as e:
+                label, tip = "⚠ no model of a family this app knows: Check says what each one needs", str(e)
+        self.family_label.setText(label)
+        self.family_label.setToolTip(tip)
+        self.family_label.setStyleSheet("margin-left: 22px;" + (" color: #b00020;" if label.startswith("⚠") else ""))
+
+    def _show_download(self) -> None:
+        d = DOWNLOADS[self.downloads.currentData()]
+        self.download_size.setText(d.size)
+        self.downloads.setToolTip(f"{d.title} (family {d.family}): {d.needs()}")
 
     def _browse(self) -> None:
-        folder = self.ask_folder("Choose an OpenFlamingo model folder")
+        folder = self.ask_folder("Choose a model folder")
         if folder:
             self.choose("folder", folder)
 
@@ -193,8 +269,7 @@ class ModelManager(QDialog):
     def _ref_or_error(self) -> str | None:
         ref = self.ref()
         if not ref:
-            self.show_error("choose the model folder first (Browse…): it holds checkpoint.pt, the "
-                            "RedPajama-INCITE-Instruct-3B-v1 folder and open_clip_pytorch_model.bin")
+            self.show_error("choose the model folder first (Browse…), or download a model into one")
             return None
         return ref
 
@@ -242,34 +317,35 @@ class ModelManager(QDialog):
         return self._submit(work, f"check model {ref}", done)
 
     def download(self, folder: str | None = None) -> "Job | None":
-        """Fetch OpenFlamingo-4B into a folder (asked for), then check it, in a worker job."""
-        folder = folder or self.ask_folder("Download OpenFlamingo-4B into a folder (about 9 GB)")
+        """Fetch the model chosen in the download list into a folder (asked for), then check it, in a
+        worker job; the folder becomes the choice."""
+        name = self.downloads.currentData()
+        model = DOWNLOADS[name]
+        folder = folder or self.ask_folder(f"Download {model.title} into a folder ({model.size})")
         if not folder:
             return None
 
         def work(p, c):
-            from mfv_desktop.backends.download import download_openflamingo_4b
+            from mfv_desktop.backends.download import download_model
 
-            return drive(download_openflamingo_4b(folder), p, c)
+            return drive(download_model(name, folder), p, c)
 
         def done(result: dict) -> None:
             self.choose("folder", result["folder"])
-            self.show_status("OpenFlamingo-4B is in place: Check loads it, “Use this model” makes jobs use it")
+            self.show_status(f"{model.title} is in place: Check loads it, “Use this model” makes jobs use it")
             self.output.setPlainText(describe_check(result))
         self.output.clear()
-        return self._submit(work, "download OpenFlamingo-4B", done)
+        return self._submit(work, f"download {model.title}", done)
 
     # -- using it -------------------------------------------------------------------------------
     def use(self) -> bool:
         """Save the choice in the settings; every job from now on runs on it."""
-        from pathlib import Path
-
         ref = self._ref_or_error()
         if ref is None:
             return False
         if self.kind() == "folder" and not Path(ref).expanduser().is_dir():
-            self.show_error(f"model folder {ref} does not exist: choose the folder with checkpoint.pt, the "
-                            "RedPajama-INCITE-Instruct-3B-v1 folder and open_clip_pytorch_model.bin")
+            self.show_error(f"model folder {ref} does not exist: choose a model folder (Browse…), or download a "
+                            "model into one")
             return False
         s = self.window_.settings
         for key, value in (("model", ref), ("device", self.device.currentText()), ("dtype", self.dtype.currentText())):

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (
     QKeySequenceEdit, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from mfv_desktop.backends.registry import FAMILIES
+
 from .actions import SPECS, Actions
 
 DEFAULTS = {"data_dir": "", "model": "bundled", "device": "cpu", "dtype": "fp32", "theme": "system"}
@@ -60,10 +62,11 @@ class SettingsDialog(QDialog):
         form.addRow("Data folder (after a restart)", self._with_browse(self.data_dir, folder=True))
         self.model = QComboBox()
         self.model.setEditable(True)
-        self.model.addItems(["bundled", "tiny"])
+        tiny = ", ".join(f.tiny_ref for f in FAMILIES.values())
+        self.model.addItems(["bundled", *(f.tiny_ref for f in FAMILIES.values())])
         self.model.setCurrentText(get(settings, "model"))
-        self.model.setToolTip("'bundled', or an OpenFlamingo-4B folder (checkpoint.pt, the language model folder, "
-                              "the open_clip weights)")
+        self.model.setToolTip(f"'bundled', a tiny random model ({tiny}) or a model folder of any family this app "
+                              f"knows ({', '.join(FAMILIES)}); Model > Model manager checks it")
         form.addRow("Model", self._with_browse(self.model.lineEdit(), folder=True))
         self.device = QComboBox()
         self.device.addItems(["cpu", "cuda", "mps", "auto"])
