@@ -180,7 +180,7 @@ class AIEPanel(QWidget):
             for r in self.aie_runs():
                 prompts = (f"matched-only · {r['n_prompts']} of {r['n_corrupted']} prompts" if r["matched_only"]
                            else f"all corrupted · {r['n_prompts']} prompts")
-                combo.addItem(f"run {r['id']}: {', '.join(r['relations'])} · {r['model_id']} · {prompts}", r["id"])
+                combo.addItem(f"run {r['id']}: {', '.join(r['relations'])} · {prompts} · {r['model_id']}", r["id"])
                 combo.setItemData(combo.count() - 1, "\n".join(r["averaged_over"]), Qt.ItemDataRole.ToolTipRole)
             if keep is not None and combo.findData(keep) >= 0:
                 combo.setCurrentIndex(combo.findData(keep))
