@@ -2,7 +2,8 @@
 
 This is the plain, exact reference: for every batch of corrupted prompts, one forward pass per head,
 with that head's last-token output set to its mean activation over clean prompts. Fast paths must
-agree with it.
+agree with it. Which corrupted prompts it is given is `matched_prompts`' choice (the authors': those
+whose clean prompt the model answers correctly), made before either runs, so both average over the same.
 """
 
 from __future__ import annotations
