@@ -47,6 +47,16 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=16)
 
 
+def _matched_args(p: argparse.ArgumentParser) -> None:
+    """--matched-only (the default) / --all-corrupted: the spec's matched_only."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--matched-only", dest="matched_only", action="store_true", default=True,
+                   help="average the indirect effect over the corrupted prompts whose clean prompt the model "
+                        "answers correctly (the authors'; the default; all of them when it answers none)")
+    g.add_argument("--all-corrupted", dest="matched_only", action="store_false",
+                   help="average the indirect effect over every corrupted prompt")
+
+
 def _model_kw(a: argparse.Namespace) -> dict[str, Any]:
     return dict(model=a.model, device=a.device, dtype=a.dtype, batch_size=a.batch_size)
 
@@ -116,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--all-prompts", dest="only_correct", action="store_false",
                        help="average over all clean prompts, not only the correctly answered ones")
+        _matched_args(s)
 
     s = sub.add_parser("aie", help="mean head activations and average indirect effects per relation")
     mediation(s)
@@ -255,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--diagonal-split", default="diagonal")
     s.add_argument("--n-prompts", type=int, default=200)
     s.add_argument("--n-aie", type=int, default=200)
+    _matched_args(s)
     s.add_argument("--k", type=int, default=4)
     s.add_argument("--ks", type=_ints, default=(1, 4, 8), help="K-shot ICL conditions")
     s.add_argument("--top-k", type=int, default=10)
@@ -357,11 +369,11 @@ def _spec_from_args(a: argparse.Namespace):
     if cmd == "aie":
         return jobs.AIESpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
                             split=a.split, corruption=a.corruption, seed=a.seed, only_correct=a.only_correct,
-                            method=a.method, **_model_kw(a))
+                            matched_only=a.matched_only, method=a.method, **_model_kw(a))
     if cmd == "preview":
         return jobs.PreviewSpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
                                 split=a.split, corruption=a.corruption, seed=a.seed, only_correct=a.only_correct,
-                                compare=a.compare, **_model_kw(a))
+                                matched_only=a.matched_only, compare=a.compare, **_model_kw(a))
     if cmd == "extract":
         return jobs.ExtractSpec(aie=a.aie, relation=a.relation, out=a.out, top_k=a.top_k, heads=a.heads,
                                 bias=a.bias, layer=a.layer, strength=a.strength, label=a.label, **_model_kw(a))
@@ -395,9 +407,9 @@ def _spec_from_args(a: argparse.Namespace):
     if cmd == "report":
         return jobs.ReportSpec(out=a.out, scenes=a.scenes, extract_split=a.extract_split, test_split=a.test_split,
                                novel_split=a.novel_split, diagonal_split=a.diagonal_split, n_prompts=a.n_prompts,
-                               n_aie=a.n_aie, k=a.k, ks=a.ks, top_k=a.top_k, strengths=a.strengths,
-                               preset=a.preset, n_finetune=a.n_finetune, epochs=a.epochs, seed=a.seed,
-                               **_model_kw(a))
+                               n_aie=a.n_aie, matched_only=a.matched_only, k=a.k, ks=a.ks, top_k=a.top_k,
+                               strengths=a.strengths, preset=a.preset, n_finetune=a.n_finetune, epochs=a.epochs,
+                               seed=a.seed, **_model_kw(a))
     if cmd == "train-bundled":
         return jobs.TrainBundledSpec(work=a.work, minutes=a.minutes, max_prompts=a.max_prompts, seed=a.seed,
                                      export=a.export, init_from=a.init_from)
@@ -566,7 +578,14 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
                 "vectors": ["id", "label", "relation", "kind", "model_id", "layer", "strength", "heads"],
                 "results": ["id", "relation", "model_id", "k", "n_prompts", "clean_accuracy", "run_id"]}[cmd]
         with store.session() as s:
-            show([{c: getattr(r, c) for c in cols} for r in s.scalars(select(table).order_by(table.id))])
+            rows = [({c: getattr(r, c) for c in cols}, r) for r in s.scalars(select(table).order_by(table.id))]
+            if cmd == "results":  # which corrupted prompts each AIE averages over, as recorded with it
+                from mfv_desktop.jobs.science import averaging_text
+
+                for d, r in rows:
+                    d["matched_only"] = bool(r.provenance.get("matched_only"))
+                    d["averaged_over"] = averaging_text({**r.provenance, "n_prompts": r.n_prompts})
+            show([d for d, _ in rows])
     elif cmd == "resume":
         from mfv_desktop.jobs.stored import resume
 

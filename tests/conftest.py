@@ -122,6 +122,18 @@ def scene_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def diagonal_folder(tmp_path_factory) -> Path:
+    """16 diagonal scenes in split 'd' (small canvas): relations the bundled model was not trained on,
+    whose clean prompts it answers about half right."""
+    from mfv_desktop.jobs import GenerateSpec, run_generate
+    from mfv_desktop.progress import run_to_end
+
+    folder = tmp_path_factory.mktemp("diagonal")
+    run_to_end(run_generate(GenerateSpec(out=str(folder), n_scenes=16, seed=0, split="d", canvas=256, diagonal=True)))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def scenes(scene_folder):
     from mfv_desktop.scenes import load_scene_set
 

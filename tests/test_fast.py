@@ -93,6 +93,42 @@ def test_fast_aie_equals_the_reference_loop_on_the_bundled_model(bundled, scenes
     assert np.abs(fast.aie - ref.aie).max() < 1e-3 * np.abs(ref.aie).max()
 
 
+@pytest.mark.parametrize("model", ["tiny", "bundled"])
+def test_both_conventions_give_the_same_aie_fast_and_by_reference(model, diagonal_folder, tmp_path):
+    """The AIE job, matched-only (the authors') and over all corrupted prompts, fast and by the reference
+    loop. The bundled model answers about half the clean prompts of an untrained relation: the two
+    conventions average over different prompts. The random tiny model answers none: matched-only falls
+    back to all of them and says so."""
+    import json
+
+    from mfv_desktop.jobs import AIESpec, run_aie
+    from mfv_desktop.jobs.science import load_arrays
+
+    got = {}
+    for matched in (True, False):
+        for method in ("fast", "reference"):
+            out = tmp_path / f"{matched}-{method}"
+            run_to_end(run_aie(AIESpec(scenes=str(diagonal_folder), out=str(out), relations=("above_right",), k=2,
+                                       n_prompts=8, split="d", matched_only=matched, method=method, model=model,
+                                       batch_size=3)))
+            got[matched, method] = (load_arrays(out / "above_right" / "aie.safetensors")["aie"],
+                                    json.loads((out / "above_right" / "aie.json").read_text()))
+    for matched in (True, False):
+        np.testing.assert_allclose(got[matched, "fast"][0], got[matched, "reference"][0], atol=1e-6, rtol=0)
+        assert got[matched, "fast"][1]["n_prompts"] == got[matched, "reference"][1]["n_prompts"]
+    (aie_m, m), (aie_a, a) = got[True, "fast"], got[False, "fast"]
+    assert m["matched_only"] is True and a["matched_only"] is False
+    assert m["n_corrupted"] == a["n_corrupted"] == a["n_prompts"] == 8
+    assert m["n_matched"] == a["n_matched"] == round(8 * m["clean_accuracy"])
+    if model == "bundled":
+        assert 0 < m["n_matched"] < 8 and m["n_prompts"] == m["n_matched"]
+        assert np.abs(aie_m - aie_a).max() > 0.1 * np.abs(aie_a).max() > 0
+    else:
+        assert m["n_matched"] == 0 and m["n_prompts"] == 8
+        assert "the AIE is over all 8 corrupted prompts" in m["notes"][-1]
+        np.testing.assert_array_equal(aie_m, aie_a)
+
+
 def test_fast_aie_resumes_like_the_reference(tiny, scenes, scene_folder):
     clean = _tasks(scenes, scene_folder, "clean", n=3)
     corrupted = _tasks(scenes, scene_folder, "corrupted", n=3)

@@ -118,6 +118,51 @@ def test_aie_matches_a_direct_computation_and_resumes(tiny, clean, corrupted):
     assert abs(resumed.aie - res.aie).max() < 1e-6
 
 
+def test_matched_only_aie_is_the_plain_average_over_the_prompts_whose_clean_twin_is_answered(diagonal_folder,
+                                                                                            tmp_path):
+    """The authors' convention, checked by hand: the bundled model answers about half the clean prompts of
+    an untrained relation; the AIE job's matrix is, head by head, the mean indirect effect over exactly
+    the corrupted prompts whose clean prompt it answers correctly, and differs from the one over all."""
+    import numpy as np
+
+    from mfv_desktop.backends import load_backend
+    from mfv_desktop.jobs import AIESpec, run_aie
+    from mfv_desktop.jobs.science import load_arrays
+    from mfv_desktop.scenes import load_scene_set
+
+    spec = AIESpec(scenes=str(diagonal_folder), out=str(tmp_path / "m"), relations=("below_left",), k=2,
+                   n_prompts=8, split="d", model="bundled")
+    assert spec.matched_only  # the default
+    run_to_end(run_aie(spec))
+    run_to_end(run_aie(AIESpec(**{**spec.__dict__, "out": str(tmp_path / "a"), "matched_only": False})))
+    matched = load_arrays(tmp_path / "m" / "below_left" / "aie.safetensors")["aie"]
+    everyone = load_arrays(tmp_path / "a" / "below_left" / "aie.safetensors")["aie"]
+    mean = torch.from_numpy(load_arrays(tmp_path / "m" / "below_left" / "mean_activations.safetensors")["mean"])
+
+    backend = load_backend("bundled")
+    g = backend.geometry
+    scenes = load_scene_set(diagonal_folder)
+    base = dict(relations=("below_left",), k=2, split="d", max_per_relation=8)
+    clean = build_task_set(scenes, diagonal_folder, TaskSpec(**base)).tasks
+    corrupted = build_task_set(scenes, diagonal_folder, TaskSpec(kind="corrupted", **base)).tasks
+    ies = []
+    for c, x in zip(clean, corrupted):
+        assert (c.query, sorted(d.image for d in c.demos)) == (x.query, sorted(d.image for d in x.demos))
+        if not bool(score(backend, backend.encode([c])).correct[0]):
+            continue
+        batch = backend.encode([x])
+        p0 = float(score(backend, batch).answer_prob[0])
+        ie = np.zeros((g.n_layers, g.n_heads))
+        for layer in range(g.n_layers):
+            for head in range(g.n_heads):
+                with patch_heads(backend, {layer: [(head, mean[layer, head])]}):
+                    ie[layer, head] = float(score(backend, batch).answer_prob[0]) - p0
+        ies.append(ie)
+    assert 0 < len(ies) < len(corrupted) == 8
+    np.testing.assert_allclose(matched, np.mean(ies, 0), atol=1e-6, rtol=0)
+    assert np.abs(matched - everyone).max() > 0.1 * np.abs(everyone).max() > 0
+
+
 def test_mean_over_correct_prompts_falls_back_with_a_note(tiny, clean):
     m = run_to_end(mean_head_activations(tiny, clean, only_correct=True))
     if m.clean_accuracy == 0:

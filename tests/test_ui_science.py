@@ -120,6 +120,27 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
     assert len(loads) == 1  # AIE, the vector, the sweep, evaluation and fine-tuning shared one loaded model
 
 
+def test_the_aie_tab_averages_over_matched_prompts_unless_told_and_says_which(qtbot, window):
+    _add_scenes(window.store, n=16)
+    panel = window.show_tab("aie")
+    assert panel.matched_only.isChecked() and "authors'" in panel.matched_only.text()
+    panel.n_prompts.setValue(4)
+    for rel in ("below", "left", "right"):
+        panel.relation_boxes[rel].setChecked(False)
+    for matched in (True, False):
+        panel.matched_only.setChecked(matched)
+        assert panel.spec().matched_only is matched
+        n_runs = len(_runs(window.store, "aie"))
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: len(_runs(window.store, "aie")) > n_runs
+                        and _last_status(window.store, "aie") == "done", timeout=120000)
+        qtbot.waitUntil(lambda: panel.shown_run == _runs(window.store, "aie")[-1].id)
+    texts = [panel.results.itemText(i) for i in range(panel.results.count())]
+    assert "all corrupted · 4 prompts" in texts[0]  # newest first
+    assert "matched-only · " in texts[1] and " of 4 prompts" in texts[1]
+    assert "above: " in panel.results.itemData(1, Qt.ItemDataRole.ToolTipRole)
+
+
 def test_two_runs_side_by_side_share_one_colour_range(qtbot, window, bundled_vectors):
     from mfv_desktop.jobs import AIESpec
     from mfv_desktop.jobs.stored import run_in_store

@@ -262,3 +262,6 @@ def test_the_report_has_the_papers_tables(tmp_path):
     rows = (out / "report.csv").read_text().splitlines()
     assert rows[0] == "split,relation,condition,n,accuracy" and len(rows) == 1 + 4 * 5 + 4 * 5 + 4 * 5
     assert "| 4-shot ICL |" in md and "19.0 (GQA)" in md  # the paper's number beside ours
+    # the heads table says what each AIE averages over: the random model answers no clean prompt, so the
+    # authors' matched-only convention (the default) fell back to every corrupted prompt
+    assert "| averaged over |" in md and "| all 2 corrupted prompts (none matched) |" in md

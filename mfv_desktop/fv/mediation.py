@@ -2,7 +2,8 @@
 
 This is the plain, exact reference: for every batch of corrupted prompts, one forward pass per head,
 with that head's last-token output set to its mean activation over clean prompts. Fast paths must
-agree with it.
+agree with it. Which corrupted prompts it is given is `matched_prompts`' choice (the authors': those
+whose clean prompt the model answers correctly), made before either runs, so both average over the same.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from mfv_desktop.backends import Backend, Batch, batches
-from mfv_desktop.tasks import Task
+from mfv_desktop.tasks import Task, check_paired
 
 from .evaluate import score
 from .hooks import patch_heads, record_heads
@@ -31,6 +32,8 @@ class MeanActivations:
     #: answered correctly and the mean fell back to all prompts
     only_correct: bool
     notes: list[str] = field(default_factory=list)
+    #: (n_total,) whether the model answered each clean prompt correctly (top-1), in prompt order
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 def mean_head_activations(backend: Backend, clean: Sequence[Task], batch_size: int = 16,
@@ -40,6 +43,7 @@ def mean_head_activations(backend: Backend, clean: Sequence[Task], batch_size: i
     sum_correct = torch.zeros(g.n_layers, g.n_heads, g.d_head)
     sum_all = torch.zeros_like(sum_correct)
     n_correct = n = 0
+    correct: list[np.ndarray] = []
     for chunk in batches(clean, batch_size):
         batch = backend.encode(chunk)
         with record_heads(backend) as z:
@@ -49,6 +53,7 @@ def mean_head_activations(backend: Backend, clean: Sequence[Task], batch_size: i
         sum_all += acts.sum(0)
         sum_correct += acts[ok].sum(0)
         n_correct += int(ok.sum())
+        correct.append(ok.numpy())
         n += len(chunk)
         yield Progress(n, len(clean), "mean activations")
     if n == 0:
@@ -58,7 +63,37 @@ def mean_head_activations(backend: Backend, clean: Sequence[Task], batch_size: i
     if only_correct and n_correct == 0:
         notes.append(f"no clean prompt was answered correctly (0 of {n}): the mean is over all {n} prompts")
     mean = sum_correct / n_correct if use_correct else sum_all / n
-    return MeanActivations(mean, n_correct if use_correct else n, n, n_correct / n, use_correct, notes)
+    return MeanActivations(mean, n_correct if use_correct else n, n, n_correct / n, use_correct, notes,
+                           np.concatenate(correct))
+
+
+@dataclass
+class Matched:
+    """The corrupted prompts an AIE is averaged over."""
+
+    prompts: list[Task]
+    #: the choice: only prompts whose clean twin the model answered correctly (the authors'), or all
+    matched_only: bool
+    n_matched: int  # corrupted prompts whose clean prompt was answered correctly
+    n_corrupted: int
+    notes: list[str] = field(default_factory=list)
+
+
+def matched_prompts(clean: Sequence[Task], corrupted: Sequence[Task], correct: np.ndarray,
+                    matched_only: bool = True) -> Matched:
+    """The corrupted prompts to average the indirect effect over: with `matched_only` (the authors'
+    convention) those whose clean prompt (its pair, tasks.check_paired) the model answered correctly,
+    falling back to all with a note when there is none; else all."""
+    check_paired(clean, corrupted)
+    if len(correct) != len(clean):
+        raise ValueError(f"{len(correct)} clean answers scored for {len(clean)} clean prompts")
+    n_matched, n = int(np.sum(correct)), len(corrupted)
+    if not matched_only:
+        return Matched(list(corrupted), False, n_matched, n)
+    if n_matched == 0:
+        return Matched(list(corrupted), True, 0, n, [
+            f"no clean prompt was answered correctly (0 of {n}): the AIE is over all {n} corrupted prompts"])
+    return Matched([t for t, ok in zip(corrupted, correct) if ok], True, n_matched, n)
 
 
 @dataclass

@@ -95,7 +95,11 @@ class MediationSpec(ModelJobSpec):
     split: str | None = None
     corruption: str = "paper"
     seed: int = 0
+    #: mean activations over the clean prompts the model answers correctly (else over all)
     only_correct: bool = True
+    #: the indirect effect averaged over the corrupted prompts whose clean prompt the model answers
+    #: correctly (the authors' convention; all corrupted prompts when none is), else over all
+    matched_only: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,30 @@ class AIESpec(MediationSpec):
 
 
 def _mediation_tasks(spec: MediationSpec, rel: str) -> tuple[TaskSet, TaskSet]:
-    """The clean and the corrupted prompts of one relation for an AIE or preview spec."""
+    """The clean and the corrupted prompts of one relation for an AIE or preview spec, in pairs
+    (tasks.check_paired)."""
     base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
     return (build_tasks(spec.scenes, TaskSpec(kind="clean", **base)),
             build_tasks(spec.scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base)))
+
+
+#: what an AIE result records of the corrupted prompts it averages over (fields of fv.Matched)
+AVERAGING = ("matched_only", "n_matched", "n_corrupted")
+
+
+def _averaged_over(sel) -> dict[str, Any]:
+    return {k: getattr(sel, k) for k in AVERAGING}
+
+
+def averaging_text(info: dict[str, Any]) -> str:
+    """How an AIE result was averaged, for listings: from its recorded matched_only, n_matched,
+    n_corrupted and n_prompts (a result recorded before the choice existed averaged over all)."""
+    n = info.get("n_corrupted", info.get("n_prompts"))
+    if not info.get("matched_only"):
+        return f"all {n} corrupted prompts"
+    if not info.get("n_matched"):
+        return f"all {n} corrupted prompts (none matched)"
+    return f"{info['n_matched']} of {n} matched prompts"
 
 
 def _mediation(method: str, backend):
@@ -126,7 +150,7 @@ def _mediation(method: str, backend):
 
 
 def run_aie(spec: AIESpec) -> JobGen:
-    from mfv_desktop.fv import mean_head_activations, within
+    from mfv_desktop.fv import matched_prompts, mean_head_activations, within
 
     backend = _backend(spec)
     aie_fn = _mediation(spec.method, backend)
@@ -137,7 +161,7 @@ def run_aie(spec: AIESpec) -> JobGen:
     for i, rel in enumerate(spec.relations):
         clean, corrupted = _mediation_tasks(spec, rel)
         key = {"clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-               **{k: provenance[k] for k in _SAME_MODEL}}
+               "matched_only": spec.matched_only, **{k: provenance[k] for k in _SAME_MODEL}}
         folder = out / path_part(rel)  # a relation name is user text: never a path of its own
         done = _finished_aie(folder, key)
         if done is not None:  # an interrupted job resumes after its last finished relation
@@ -151,21 +175,24 @@ def run_aie(spec: AIESpec) -> JobGen:
         if mean is None:
             mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
                                      2 * n * i, total, f"{rel}: mean activations", {"relation": rel})
-        ie = aie_fn(backend, corrupted.tasks, mean.mean, spec.batch_size, start=start)
+        # the same prompts when a run resumes: the clean answers are checkpointed with the mean
+        sel = matched_prompts(clean.tasks, corrupted.tasks, mean.correct, spec.matched_only)
+        ie = aie_fn(backend, sel.prompts, mean.mean, spec.batch_size, start=start)
         res = yield from within(_checkpointing(ie, checkpoint, mean, key), 2 * n * i + n, total,
                                 f"{rel}: indirect effects", {"relation": rel})
         meta = {
             "relation": rel, "k": spec.k, "n_prompts": res.n_prompts, "base_prob": res.base_prob,
             "clean_accuracy": mean.clean_accuracy, "mean_over": mean.n_used, "only_correct": mean.only_correct,
-            "notes": mean.notes, "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-            "corruption": spec.corruption, "method": spec.method, "provenance": provenance,
+            **_averaged_over(sel), "notes": mean.notes + sel.notes, "clean_tasks_hash": clean.hash,
+            "corrupted_tasks_hash": corrupted.hash, "corruption": spec.corruption, "method": spec.method,
+            "provenance": provenance,
         }
         _save_arrays(folder / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
         _save_arrays(folder / "aie.safetensors", {"aie": res.aie}, meta)
         write_csv(folder / "aie.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
                   [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
         write_json(folder / "aie.json", {**meta, **res.to_json()})
-        summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy}
+        summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy, **_averaged_over(sel)}
     return summary
 
 
@@ -188,7 +215,7 @@ def _finished_aie(folder: Path, key: dict[str, Any]) -> dict | None:
             and (folder / "aie.safetensors").is_file() and (folder / "mean_activations.safetensors").is_file())
     if not same:
         return None
-    return {k: meta[k] for k in ("n_prompts", "base_prob", "max", "argmax", "clean_accuracy")}
+    return {k: meta[k] for k in ("n_prompts", "base_prob", "max", "argmax", "clean_accuracy", *AVERAGING)}
 
 
 def _partial_aie(path: Path, key: dict[str, Any]):
@@ -210,7 +237,7 @@ def _partial_aie(path: Path, key: dict[str, Any]):
         return None, None
     n, m = meta["n_prompts"], meta["mean"]
     means = MeanActivations(torch.from_numpy(mean).float(), m["n_used"], m["n_total"], m["clean_accuracy"],
-                            m["only_correct"], m["notes"])
+                            m["only_correct"], m["notes"], np.array(m["correct"], bool))
     return means, AIEResult(ie_sum / n, n, meta["base_sum"] / n, ie_sum)
 
 
@@ -220,7 +247,7 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
 
     last = 0.0  # the first batch is saved at once, then every few seconds
     about_mean = {"n_used": mean.n_used, "n_total": mean.n_total, "clean_accuracy": mean.clean_accuracy,
-                  "only_correct": mean.only_correct, "notes": mean.notes}
+                  "only_correct": mean.only_correct, "notes": mean.notes, "correct": mean.correct.tolist()}
     while True:
         try:
             p = next(gen)
@@ -247,7 +274,7 @@ class PreviewSpec(MediationSpec):
 
 
 def run_preview(spec: PreviewSpec) -> JobGen:
-    from mfv_desktop.fv import mean_head_activations, within
+    from mfv_desktop.fv import matched_prompts, mean_head_activations, within
     from mfv_desktop.fv.fast import attribution_preview, rank_correlation
 
     backend = _backend(spec)
@@ -261,11 +288,12 @@ def run_preview(spec: PreviewSpec) -> JobGen:
         n = len(clean.tasks)
         mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
                                  2 * n * i, 2 * n * n_rel, f"{rel}: mean activations", {"relation": rel})
-        res = yield from within(attribution_preview(backend, corrupted.tasks, mean.mean, spec.batch_size),
+        sel = matched_prompts(clean.tasks, corrupted.tasks, mean.correct, spec.matched_only)
+        res = yield from within(attribution_preview(backend, sel.prompts, mean.mean, spec.batch_size),
                                 2 * n * i + n, 2 * n * n_rel, f"{rel}: attribution preview", {"relation": rel})
         info: dict[str, Any] = {"relation": rel, "k": spec.k, "clean_accuracy": mean.clean_accuracy,
                                 "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-                                **res.to_json()}
+                                **_averaged_over(sel), "notes": mean.notes + sel.notes, **res.to_json()}
         folder = out / path_part(rel)
         exact = Path(spec.compare) / path_part(rel) / "aie.safetensors" if spec.compare else None
         if exact is not None and exact.is_file():

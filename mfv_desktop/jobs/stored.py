@@ -34,6 +34,7 @@ from mfv_desktop.scenes import load_scene_set, path_part, resolve_image
 from mfv_desktop.vector_meta import FIELDS, FIX, MAX_FILE_BYTES, read_header, read_vector_file
 
 from .base import Cancelled, JobSpec, execute
+from .science import AVERAGING
 
 DATASET_PREFIX = "dataset:"
 VECTOR_PREFIX = "vector:"
@@ -219,8 +220,11 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
     aie = load_file(str(aie_json.parent / "aie.safetensors"))["aie"]
     mean = load_file(str(aie_json.parent / "mean_activations.safetensors"))["mean"]
     prov = meta.get("provenance", {})
+    # which corrupted prompts the AIE averages over (absent from results written before the choice
+    # existed, which averaged over all): kept with the artifacts and in the row's provenance
+    averaging = {k: meta[k] for k in AVERAGING if k in meta}
     keep = {k: meta[k] for k in ("relation", "k", "n_prompts", "corruption", "clean_tasks_hash",
-                                 "corrupted_tasks_hash", "base_prob", "mean_over", "only_correct")}
+                                 "corrupted_tasks_hash", "base_prob", "mean_over", "only_correct")} | averaging
     with store.session() as s:
         aie_digest = store.artifacts.put({"aie": aie}, keep)
         if s.scalar(select(m.AIEResultRow.id).where(m.AIEResultRow.run_id == run_id,
@@ -229,7 +233,7 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
             return  # ingested before
         for kind, digest in (("clean", meta["clean_tasks_hash"]), ("corrupted", meta["corrupted_tasks_hash"])):
             if s.scalar(select(m.TaskSetRow.id).where(m.TaskSetRow.hash == digest)) is None:
-                s.add(m.TaskSetRow(hash=digest, n_tasks=meta["n_prompts"], spec={
+                s.add(m.TaskSetRow(hash=digest, n_tasks=meta.get("n_corrupted", meta["n_prompts"]), spec={
                     "kind": kind, "relations": [meta["relation"]], "k": meta["k"],
                     "corruption": meta["corruption"] if kind == "corrupted" else None}))
         s.add(m.AIEResultRow(
@@ -239,7 +243,7 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
             corrupted_tasks_hash=meta["corrupted_tasks_hash"],
             aie_artifact=aie_digest,
             mean_artifact=store.artifacts.put({"mean": mean}, keep),
-            provenance=prov))
+            provenance={**prov, **averaging}))
 
 
 def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | None = None,

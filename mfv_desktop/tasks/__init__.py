@@ -10,9 +10,9 @@ from .model import (
     TaskSet,
     TaskSpec,
 )
-from .sampling import build_task_set, scenes_hash
+from .sampling import build_task_set, check_paired, pair_key, scenes_hash
 
 __all__ = [
     "OPENFLAMINGO_TEMPLATE", "PromptTemplate", "Shot", "Task", "TaskError", "TaskKind", "TaskSet",
-    "TaskSpec", "build_task_set", "scenes_hash",
+    "TaskSpec", "build_task_set", "check_paired", "pair_key", "scenes_hash",
 ]

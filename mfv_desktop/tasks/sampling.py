@@ -11,6 +11,10 @@
   that no demonstration keeps its own answer (when two answers are the same word, as far as
   possible), so an answer no longer belongs to its image's anchor.
 - zeroshot: the query alone.
+A clean and a corrupted set of the same spec (kind and corruption aside) pair one to one by position:
+the i-th corrupted prompt is the i-th clean prompt relabelled (same query, same demonstration scenes),
+since both walk the split's scenes in order with the same skips and the same per-query RNG stream;
+`check_paired` verifies it.
 Everything is deterministic given the spec's seed; each query draws from its own RNG stream, so
 adding scenes to a split does not change the earlier tasks.
 """
@@ -131,3 +135,22 @@ def _derangement(values: list[str], rng: random.Random, tries: int = 200) -> lis
         if fallback is None and all(i != j for i, j in enumerate(p)):
             fallback = p
     return fallback or [*range(1, n), 0]
+
+
+def pair_key(task: Task) -> tuple:
+    """What a clean prompt and its corrupted twin share: the relation, the query (scene, anchor,
+    answer) and the demonstrations' scenes (their order and labels differ)."""
+    q = task.query
+    return task.relation, q.scene_id, q.anchor, q.answer, tuple(sorted(d.scene_id for d in task.demos))
+
+
+def check_paired(clean: Sequence[Task], corrupted: Sequence[Task]) -> None:
+    """The i-th corrupted prompt must be the i-th clean prompt relabelled; TaskError names the first that is not."""
+    if len(clean) != len(corrupted):
+        raise TaskError(f"{len(clean)} clean prompts but {len(corrupted)} corrupted ones: they are not pairs; "
+                        "build both from the same scenes, split, K, seed and prompt count")
+    for i, (c, x) in enumerate(zip(clean, corrupted)):
+        if pair_key(c) != pair_key(x):
+            raise TaskError(f"corrupted prompt {i} (scene {x.query.scene_id!r}, anchor {x.query.anchor!r}) is not "
+                            f"clean prompt {i} (scene {c.query.scene_id!r}, anchor {c.query.anchor!r}) relabelled; "
+                            "build both from the same scenes, split, K, seed and prompt count")

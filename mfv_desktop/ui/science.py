@@ -71,6 +71,11 @@ class AIEPanel(QWidget):
         self.k = QSpinBox(minimum=1, maximum=16, value=4)
         self.method = QComboBox()
         self.method.addItems(["fast", "reference"])
+        self.matched_only = QCheckBox("only prompts the model answers correctly (authors')")
+        self.matched_only.setChecked(True)
+        self.matched_only.setToolTip("average each head's indirect effect over the corrupted prompts whose clean "
+                                     "prompt the model answers correctly, as the authors do (over all of them "
+                                     "when it answers none); unchecked: over every corrupted prompt")
         self.run_button = QPushButton("Run AIE")
         self.run_button.setToolTip("mean head activations and the average indirect effect of every head, "
                                    "per relation (the engine's `mfv aie`)")
@@ -95,7 +100,7 @@ class AIEPanel(QWidget):
 
         run_row = _row(QLabel("Data set"), self.dataset, *self.relation_boxes.values())
         options_row = _row(QLabel("prompts per relation"), self.n_prompts, QLabel("K"), self.k, self.method,
-                           self.run_button)
+                           self.matched_only, self.run_button)
         show_row = _row(QLabel("Show"), self.results, QLabel("beside"), self.compare)
         options_row.addWidget(self.status, 1)
         build = QFormLayout()
@@ -137,15 +142,24 @@ class AIEPanel(QWidget):
 
     # -- what is in the store ----------------------------------------------------------------------
     def aie_runs(self) -> list[dict[str, Any]]:
-        """Runs with AIE results, newest first: id, relations, model, prompts."""
+        """Runs with AIE results, newest first: id, relations, model, whether the AIE is over matched
+        prompts only (as recorded), the corrupted prompts it averages over and those there were (summed
+        over relations), and per relation how it was averaged."""
+        from mfv_desktop.jobs.science import averaging_text
+
         with self.window_.store.session() as s:
             rows = s.execute(select(m.AIEResultRow.run_id, m.AIEResultRow.relation, m.AIEResultRow.model_id,
-                                    m.AIEResultRow.n_prompts).where(m.AIEResultRow.run_id.is_not(None))
-                             .order_by(m.AIEResultRow.id)).all()
+                                    m.AIEResultRow.n_prompts, m.AIEResultRow.provenance)
+                             .where(m.AIEResultRow.run_id.is_not(None)).order_by(m.AIEResultRow.id)).all()
         runs: dict[int, dict[str, Any]] = {}
-        for run_id, rel, model_id, n in rows:
-            runs.setdefault(run_id, {"id": run_id, "relations": [], "model_id": model_id, "n_prompts": n})
-            runs[run_id]["relations"].append(rel)
+        for run_id, rel, model_id, n, prov in rows:
+            r = runs.setdefault(run_id, {"id": run_id, "relations": [], "model_id": model_id, "n_prompts": 0,
+                                         "n_corrupted": 0, "matched_only": bool(prov.get("matched_only")),
+                                         "averaged_over": []})
+            r["relations"].append(rel)
+            r["n_prompts"] += n
+            r["n_corrupted"] += prov.get("n_corrupted", n)
+            r["averaged_over"].append(f"{rel}: {averaging_text({**prov, 'n_prompts': n})}")
         return sorted(runs.values(), key=lambda r: -r["id"])
 
     def load_aie(self, run_id: int) -> dict[str, tuple[np.ndarray, int]]:
@@ -164,8 +178,10 @@ class AIEPanel(QWidget):
             if none:
                 combo.addItem(none, None)
             for r in self.aie_runs():
-                combo.addItem(f"run {r['id']}: {', '.join(r['relations'])} · {r['model_id']} · {r['n_prompts']} prompts",
-                              r["id"])
+                prompts = (f"matched-only · {r['n_prompts']} of {r['n_corrupted']} prompts" if r["matched_only"]
+                           else f"all corrupted · {r['n_prompts']} prompts")
+                combo.addItem(f"run {r['id']}: {', '.join(r['relations'])} · {prompts} · {r['model_id']}", r["id"])
+                combo.setItemData(combo.count() - 1, "\n".join(r["averaged_over"]), Qt.ItemDataRole.ToolTipRole)
             if keep is not None and combo.findData(keep) >= 0:
                 combo.setCurrentIndex(combo.findData(keep))
         if self.shown_run is None and self.results.count():
@@ -241,7 +257,7 @@ class AIEPanel(QWidget):
         relations = tuple(r for r, box in self.relation_boxes.items() if box.isChecked())
         return AIESpec(scenes=f"dataset:{self.dataset.currentData()}", relations=relations,
                        n_prompts=self.n_prompts.value(), k=self.k.value(), method=self.method.currentText(),
-                       **self.window_.model_kw())
+                       matched_only=self.matched_only.isChecked(), **self.window_.model_kw())
 
     def run_aie(self):
         if self.dataset.currentData() is None:
