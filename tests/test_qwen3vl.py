@@ -124,6 +124,28 @@ def test_a_folder_missing_a_file_is_named(qwen_folder, tmp_path):
     assert Qwen3VLBackend.check_files(qwen_folder)["model_id"] == qwen_folder.name
 
 
+def test_a_damaged_weight_file_is_named_not_a_traceback(qwen_folder, tmp_path):
+    from mfv_desktop.backends.qwen3vl import Qwen3VLBackend
+
+    broken = tmp_path / "qwen"
+    shutil.copytree(qwen_folder, broken)
+    with open(broken / "model.safetensors", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(BackendError, match="completely downloaded"):
+        Qwen3VLBackend.from_folder(broken)
+
+
+def test_bf16_loads_and_runs_near_fp32(qwen_folder, qwen, tasks):
+    from mfv_desktop.backends.qwen3vl import Qwen3VLBackend
+
+    half = Qwen3VLBackend.from_folder(qwen_folder, dtype="bf16")
+    assert half.model.dtype == torch.bfloat16 and half.provenance()["dtype"] == "bfloat16"
+    with torch.no_grad():
+        low, full = half.run(half.encode(tasks[:2])), qwen.run(qwen.encode(tasks[:2]))
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low.softmax(-1), full.softmax(-1), atol=0.02, rtol=0)
+
+
 def _aie(scene_folder, out, *extra):
     return main(["-q", "aie", "--scenes", str(scene_folder), "--relations", "above", "--k", "2", "--n-prompts", "3",
                  "--split", "a", "--out", str(out), "--model", "tiny-qwen3vl", *extra])

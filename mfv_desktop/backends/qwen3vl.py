@@ -131,8 +131,9 @@ class Qwen3VLBackend(Backend):
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
             model = Qwen3VLForConditionalGeneration.from_pretrained(
                 str(self.folder), local_files_only=True, dtype=self.dtype, attn_implementation="sdpa")
-        except (OSError, ValueError, RuntimeError) as e:
-            raise BackendError(f"cannot load Qwen3-VL from {self.folder} ({type(e).__name__}: {e}). {HINT}.") from e
+        except Exception as e:  # noqa: BLE001 - any failure to read the files is the folder's fault
+            raise BackendError(f"cannot load Qwen3-VL from {self.folder} ({type(e).__name__}: {e}); is every file "
+                               f"completely downloaded? {HINT}.") from e
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
