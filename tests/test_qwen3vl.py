@@ -85,6 +85,16 @@ def test_answer_tokens_and_the_prompt_in_qwen_image_tokens(qwen, tasks):
     assert prov["images"]["min_pixels"] == prov["images"]["max_pixels"] == 64 * 64
 
 
+def test_image_size_is_the_folders_square_or_448():
+    from mfv_desktop.backends.qwen3vl import image_side
+
+    qwen3vl_4b = {"size": {"longest_edge": 16777216, "shortest_edge": 65536}, "patch_size": 16, "merge_size": 2}
+    assert image_side(qwen3vl_4b) == 448  # the download's bounds differ: one fixed square instead
+    assert image_side({**qwen3vl_4b, "size": {"longest_edge": 262144, "shortest_edge": 262144},
+                       "max_pixels": None}) == 512
+    assert image_side({**qwen3vl_4b, "min_pixels": 500 * 500, "max_pixels": 500 * 500}) == 448  # not whole patches
+
+
 def test_images_matter(qwen, tasks):
     b = qwen.encode(tasks[:2])
     with torch.no_grad():

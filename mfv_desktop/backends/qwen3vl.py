@@ -80,8 +80,8 @@ def image_side(preprocessor: dict[str, Any]) -> int:
     """The square side images are resized to: the folder's when min_pixels = max_pixels is a square
     of whole merged patches, else DEFAULT_SIDE."""
     size = preprocessor.get("size") or {}
-    lo = preprocessor.get("min_pixels", size.get("shortest_edge"))
-    hi = preprocessor.get("max_pixels", size.get("longest_edge"))
+    lo = preprocessor.get("min_pixels") or size.get("shortest_edge")
+    hi = preprocessor.get("max_pixels") or size.get("longest_edge")
     unit = int(preprocessor.get("patch_size", 16)) * int(preprocessor.get("merge_size", 2))
     side = math.isqrt(int(hi)) if isinstance(hi, int) and hi > 0 else 0
     if lo == hi and side * side == hi and side % unit == 0:
@@ -120,13 +120,13 @@ class Qwen3VLBackend(Backend):
 
     def __init__(self, folder: str | Path, device: str | None = "cpu", dtype: str = "fp32",
                  image_cache_size: int = 1024) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before the hub library reads it
         from transformers import AutoTokenizer, Qwen2VLImageProcessor, Qwen3VLForConditionalGeneration
 
         self.folder = Path(folder).expanduser()
         self.model_id = check_folder(self.folder)["model_id"]
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
             model = Qwen3VLForConditionalGeneration.from_pretrained(
