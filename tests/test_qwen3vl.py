@@ -49,7 +49,7 @@ def test_geometry_counts_query_heads_with_grouped_query_attention(qwen):
     assert cfg.num_key_value_heads < cfg.num_attention_heads  # the tiny model has GQA, as the 4B
     assert (g.n_layers, g.n_heads, g.d_head, g.d_model) == (4, 4, 32, 64)
     assert g.n_heads * g.d_head != g.d_model  # o_proj maps 128 -> 64, like 4096 -> 2560 in the 4B
-    assert qwen.family == "qwen3vl" and qwen.supports_last_position is False
+    assert qwen.family == "qwen3vl" and qwen.supports_last_position is True
 
 
 def test_head_site_input_is_query_heads_times_head_dim(qwen, tasks):
@@ -107,16 +107,62 @@ def test_images_matter(qwen, tasks):
 
 
 def test_batched_equals_one_at_a_time_with_left_padding(qwen, tasks):
-    t = tasks[0]
-    q = t.query
-    longer = Task(t.relation, t.kind, t.demos, Shot(q.scene_id, q.image, "apple ball", t.answer, t.relation))
-    ts = [t, longer, tasks[1], tasks[2]]
+    ts = _padded(tasks)
     batch = qwen.encode(ts)
     assert (batch.inputs["attention_mask"] == 0).any(), "the test needs padding"
     with torch.no_grad():
         together = qwen.run(batch)
         alone = torch.cat([qwen.run(qwen.encode([x])) for x in ts])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def _padded(tasks):
+    """Prompts of different token lengths (a two-token anchor), so the batch is left-padded."""
+    t, q = tasks[0], tasks[0].query
+    return [t, Task(t.relation, t.kind, t.demos, Shot(q.scene_id, q.image, "apple ball", t.answer, t.relation)),
+            *tasks[1:3]]
+
+
+def test_the_last_position_alone_equals_full_forward_passes(qwen, tasks):
+    from mfv_desktop.fv import add_vector, patch_heads
+
+    g = qwen.geometry
+    batch = qwen.encode(_padded(tasks))
+    assert (batch.inputs["attention_mask"] == 0).any()
+    gen = torch.Generator().manual_seed(0)
+    values = torch.randn(g.n_layers, g.n_heads, g.d_head, generator=gen) * 3
+    vector = torch.randn(g.d_model, generator=gen) * 3
+    layers = torch.arange(g.n_layers).repeat_interleave(g.n_heads)
+    heads = torch.arange(g.n_heads).repeat(g.n_layers)
+    with torch.no_grad():
+        last = qwen.last_position(batch)
+        torch.testing.assert_close(last.base_logits, qwen.run(batch), atol=1e-5, rtol=1e-5)
+        fast = last.patched_heads(layers, heads, values[layers, heads])
+        added = last.added(torch.arange(g.n_layers), torch.ones(g.n_layers), vector)
+        for c, (layer, head) in enumerate(zip(layers.tolist(), heads.tolist())):
+            with patch_heads(qwen, {layer: [(head, values[layer, head])]}):
+                torch.testing.assert_close(fast[:, c], qwen.run(batch), atol=1e-5, rtol=1e-5)
+        for layer in range(g.n_layers):
+            with add_vector(qwen, layer, vector):
+                torch.testing.assert_close(added[:, layer], qwen.run(batch), atol=1e-5, rtol=1e-5)
+    assert (fast - last.base_logits[:, None]).abs().max() > 1e-3  # the patches change the answer's odds
+
+
+def test_fast_layer_sweep_equals_the_plain_one(qwen, scenes, scene_folder):
+    import numpy as np
+
+    from mfv_desktop.fv import layer_sweep
+    from mfv_desktop.fv.fast import fast_layer_sweep
+    from mfv_desktop.progress import run_to_end
+
+    zeroshot = build_task_set(scenes, scene_folder, TaskSpec(relations=("above", "left"), kind="zeroshot",
+                                                             split="a", max_per_relation=3)).tasks
+    v = torch.randn(qwen.geometry.d_model, generator=torch.Generator().manual_seed(0)) * 3
+    plain = run_to_end(layer_sweep(qwen, zeroshot, v, strengths=(1.0, 4.0), batch_size=4))
+    fast = run_to_end(fast_layer_sweep(qwen, zeroshot, v, strengths=(1.0, 4.0), batch_size=4, max_columns=3))
+    assert fast.accuracy == plain.accuracy and fast.baseline.predictions == plain.baseline.predictions
+    np.testing.assert_allclose(fast.mean_answer_prob, plain.mean_answer_prob, atol=1e-6)
+    assert np.ptp(np.asarray(plain.mean_answer_prob)) > 1e-4
 
 
 def test_a_folder_missing_a_file_is_named(qwen_folder, tmp_path):
@@ -167,9 +213,10 @@ def test_aie_extract_and_apply_run_through_the_cli(tmp_path, scene_folder, scene
     from mfv_desktop.fv.vector_file import FunctionVector
 
     assert _aie(scene_folder, tmp_path / "ref", "--method", "reference") == 0
-    assert _aie(scene_folder, tmp_path / "fast") == 0  # the default falls back to the reference loop
+    assert _aie(scene_folder, tmp_path / "fast") == 0  # the default: the last position alone
     ref, fast = (load_file(str(tmp_path / m / "above" / "aie.safetensors"))["aie"] for m in ("ref", "fast"))
-    assert ref.shape == (4, 4) and (ref == fast).all() and abs(ref).max() > 0
+    assert ref.shape == (4, 4) and abs(ref - fast).max() <= 1e-5 and abs(ref).max() > 1e-4
+    assert json.loads((tmp_path / "fast" / "above" / "aie.json").read_text())["method"] == "fast"
     meta = json.loads((tmp_path / "ref" / "above" / "aie.json").read_text())
     assert meta["provenance"]["family"] == "qwen3vl"
     assert main(["-q", "extract", "--aie", str(tmp_path / "ref"), "--relation", "above", "--top-k", "3",

@@ -12,6 +12,7 @@ Every image is resized to one square size (min_pixels = max_pixels), so every im
 number of image tokens; the size is the folder's when its preprocessor fixes one, else 448 x 448.
 Positions are left to the model: Qwen3-VL computes its multimodal rotary positions from input_ids,
 image_grid_thw and the attention mask, so a left-padded batch gives the logits of its prompts alone.
+The fast path (Qwen3VLLastPosition) recomputes the last position alone, as for OpenFlamingo.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from torch import nn
 from mfv_desktop.tasks import PromptTemplate, Task
 
 from .base import Backend, BackendError, Batch, Geometry, resolve_device, resolve_dtype
+from .last_position import LastPosition, _Layer, _rotate_half
 from .registry import FAMILIES, answer_ids
 
 HINT = FAMILIES["qwen3vl"].hint
@@ -116,7 +118,7 @@ class Qwen3VLBackend(Backend):
     family = "qwen3vl"
     hook_point = "residual:qwen3vl_text_layer_output:last_token"
     template = QWEN3VL_TEMPLATE
-    supports_last_position = False
+    supports_last_position = True
 
     def __init__(self, folder: str | Path, device: str | None = "cpu", dtype: str = "fp32",
                  image_cache_size: int = 1024) -> None:
@@ -271,9 +273,9 @@ class Qwen3VLBackend(Backend):
         logits = out.logits
         return logits.float() if all_positions else logits[:, -1, :].float()
 
-    def last_position(self, batch: Batch) -> Any:
-        raise BackendError(f"model {self.model_id}: the fast last-position path is not available for Qwen3-VL yet; "
-                           "use the reference method")
+    def last_position(self, batch: Batch) -> "Qwen3VLLastPosition":
+        """The batch run once, ready to recompute its last position under many interventions."""
+        return Qwen3VLLastPosition(self, batch)
 
 
 # -- the tiny random Qwen3-VL --------------------------------------------------------------------
@@ -321,3 +323,67 @@ def build_tiny(folder: str | Path, seed: int) -> Path:
         "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
         "size": {"shortest_edge": TINY_SIDE * TINY_SIDE, "longest_edge": TINY_SIDE * TINY_SIDE}}, indent=1))
     return folder
+
+
+class Qwen3VLLastPosition(LastPosition):
+    """The last position of a Qwen3-VL batch, recomputed alone under many interventions (see
+    last_position.py): the prompt minus its last token runs once with the cache kept (images,
+    deepstack and multimodal positions as the model computes them); the last token is text, so its
+    rotary position is one number for all three sections, taken from the model's own rope index.
+    Qwen3's layer: RMSNorm, q/k/v with per-head q/k norms, grouped-query attention, o_proj (no bias),
+    then x + attention, + MLP."""
+
+    def __init__(self, backend: "Qwen3VLBackend", batch: Batch) -> None:
+        self.backend, self.batch = backend, batch
+        qwen = backend.model.model
+        self.text = qwen.language_model
+        self.decoder = self.text.layers
+        g = backend.geometry
+        self.n_heads, self.d_head = g.n_heads, g.d_head
+        x = batch.inputs
+        with torch.no_grad():
+            out = backend.model.model(input_ids=x["input_ids"][:, :-1], attention_mask=x["attention_mask"][:, :-1],
+                                      pixel_values=x["pixel_values"], image_grid_thw=x["image_grid_thw"],
+                                      use_cache=True)
+            cache = out.past_key_values
+            kv = ([(la.keys, la.values) for la in cache.layers] if hasattr(cache, "layers")
+                  else list(zip(cache.key_cache, cache.value_cache)))
+            self.layers = [_Layer(k, v, None, None) for k, v in kv]  # (P, key/value heads, T-1, Dh)
+            positions, _ = qwen.get_rope_index(x["input_ids"], x["image_grid_thw"], None, x["attention_mask"])
+            h0 = self.text.embed_tokens(x["input_ids"][:, -1:])
+            cos, sin = self.text.rotary_emb(h0, positions[:, :, -1:])
+            self.cos, self.sin = cos[:, 0], sin[:, 0]  # (P, Dh)
+            self.attend = x["attention_mask"][:, :-1].bool()
+            self.x_dec, self.z, self.attn_out, self.h_out = [], [], [], []
+            self.base_logits = self._run(h0, start=0, record=True)[:, 0]
+
+    def _cross_attention(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _attention(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Heads' outputs z (P, C, H * Dh) of layer i for its input x (P, C, d)."""
+        dec, layer = self.decoder[i], self.layers[i]
+        att = dec.self_attn
+        h = dec.input_layernorm(x)
+        q = att.q_norm(att.q_proj(h).unflatten(-1, (self.n_heads, self.d_head)))  # (P, C, H, Dh)
+        k = att.k_norm(att.k_proj(h).unflatten(-1, (-1, self.d_head)))
+        v = att.v_proj(h).unflatten(-1, (-1, self.d_head))
+        n_kv = k.shape[-2]  # query head h reads key/value head h // (n_heads / n_kv), as repeat_kv does
+        k, v = k.repeat_interleave(self.n_heads // n_kv, -2), v.repeat_interleave(self.n_heads // n_kv, -2)
+        cos, sin = self.cos[:, None, None].to(q.dtype), self.sin[:, None, None].to(q.dtype)
+        q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+        grouped = q.unflatten(2, (n_kv, -1))  # (P, C, KV, G, Dh): the cache is read once per group
+        past = torch.einsum("pckgd,pktd->pckgt", grouped, layer.keys).flatten(2, 3) * att.scaling
+        past = past.masked_fill(~self.attend[:, None, None], torch.finfo(past.dtype).min)
+        own = (q * k).sum(-1, keepdim=True) * att.scaling
+        w = torch.cat([past, own], -1).softmax(-1, dtype=torch.float32).to(q.dtype)
+        z = torch.einsum("pckgt,pktd->pckgd", w[..., :-1].unflatten(2, (n_kv, -1)), layer.values).flatten(2, 3)
+        return (z + w[..., -1:] * v).flatten(-2)
+
+    def _finish(self, i: int, x: torch.Tensor, attn_out: torch.Tensor) -> torch.Tensor:
+        dec = self.decoder[i]
+        m = x + attn_out
+        return m + dec.mlp(dec.post_attention_layernorm(m))
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        return self.backend.model.lm_head(self.text.norm(h)).float()
