@@ -283,31 +283,39 @@ QWEN_SPECIALS = ("<|im_start|>", "<|im_end|>", VISION_START, VISION_END, IMAGE_P
 TINY_SIDE = 64
 
 
-def tiny_config(vocab: list[str]) -> Any:
-    """A Qwen3-VL of 4 layers x 4 query heads of 32 over 2 key/value heads (grouped-query attention,
-    n_heads * d_head = 128 != d_model = 64, as in the 4B), with a 2-layer vision tower and deepstack."""
+#: the tiny model: 4 layers x 4 query heads of 32 over 2 key/value heads (grouped-query attention,
+#: n_heads * d_head = 128 != d_model = 64, as in the 4B), a 2-layer vision tower with deepstack
+TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "head_dim": 32, "mrope_section": [6, 5, 5]}
+TINY_VISION = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "deepstack_visual_indexes": [0]}
+
+
+def small_config(vocab: list[str], text: dict[str, Any], vision: dict[str, Any]) -> Any:
+    """A Qwen3-VL config over `vocab` with the given text and vision sizes (the three rotary sections
+    `mrope_section` in `text` sum to head_dim / 2)."""
     from transformers import Qwen3VLConfig
 
     ids = {w: i for i, w in enumerate(vocab)}
+    text = dict(text)
+    rope = {"rope_type": "default", "mrope_section": text.pop("mrope_section"), "mrope_interleaved": True}
     return Qwen3VLConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4,
-                     "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
-                     "max_position_embeddings": 2048, "rope_theta": 10000.0, "initializer_range": 0.1,
-                     "rope_scaling": {"rope_type": "default", "mrope_section": [6, 5, 5], "mrope_interleaved": True},
-                     "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|endoftext|>"]},
-        vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16,
-                       "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 64,
-                       "deepstack_visual_indexes": [0], "num_position_embeddings": 64, "initializer_range": 0.1},
+        text_config={"vocab_size": len(vocab), "max_position_embeddings": 4096, "rope_theta": 10000.0,
+                     "initializer_range": 0.1, "rope_scaling": rope, "bos_token_id": ids["<|endoftext|>"],
+                     "eos_token_id": ids["<|endoftext|>"], **text},
+        vision_config={"patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                       "out_hidden_size": text["hidden_size"], "num_position_embeddings": 64,
+                       "initializer_range": 0.1, **vision},
         image_token_id=ids[IMAGE_PAD], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids[VISION_START], vision_end_token_id=ids[VISION_END],
         tie_word_embeddings=False,
     )
 
 
-def build_tiny(folder: str | Path, seed: int) -> Path:
-    """The tiny random Qwen3-VL of the registry (`--model tiny-qwen3vl:SEED`), written as a Hugging
-    Face folder that loads through the same code as Qwen3-VL-4B-Instruct. Its vocabulary is the tiny
-    OpenFlamingo's (object names, relations, prompt words as whole words) plus Qwen's special tokens."""
+def build_small_qwen3vl(folder: str | Path, seed: int, text: dict[str, Any] = TINY_TEXT,
+                        vision: dict[str, Any] = TINY_VISION) -> Path:
+    """A random Qwen3-VL written as a Hugging Face folder that loads through the same code as
+    Qwen3-VL-4B-Instruct. Its vocabulary is the tiny OpenFlamingo's (object names, relations, prompt
+    words as whole words) plus Qwen's special tokens; images are 64 x 64 (4 image tokens)."""
     from transformers import Qwen3VLForConditionalGeneration
 
     from .small import save_word_tokenizer, small_vocabulary
@@ -317,12 +325,18 @@ def build_tiny(folder: str | Path, seed: int) -> Path:
     vocab = small_vocabulary(QWEN_SPECIALS)
     save_word_tokenizer(folder, vocab, QWEN_SPECIALS)
     torch.manual_seed(seed)
-    Qwen3VLForConditionalGeneration(tiny_config(vocab)).save_pretrained(str(folder), safe_serialization=True)
+    model = Qwen3VLForConditionalGeneration(small_config(vocab, text, vision))
+    model.save_pretrained(str(folder), safe_serialization=True)
     (folder / "preprocessor_config.json").write_text(json.dumps({
         "image_processor_type": "Qwen2VLImageProcessor", "patch_size": 16, "temporal_patch_size": 2,
         "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
         "size": {"shortest_edge": TINY_SIDE * TINY_SIDE, "longest_edge": TINY_SIDE * TINY_SIDE}}, indent=1))
     return folder
+
+
+def build_tiny(folder: str | Path, seed: int) -> Path:
+    """The tiny random Qwen3-VL of the registry (`--model tiny-qwen3vl:SEED`)."""
+    return build_small_qwen3vl(folder, seed)
 
 
 class Qwen3VLLastPosition(LastPosition):
