@@ -1,13 +1,15 @@
 """AIE benchmark: the reference per-head loop against the fast exact path, side by side, on the
-bundled model and on a random model with the paper's geometry (32 layers x 32 heads, cross-attention
-every 2 layers; small widths so that it fits on a CPU), with 4-shot corrupted prompts.
+bundled model, on a random model with the paper's geometry (32 layers x 32 heads, cross-attention
+every 2 layers; small widths so that it fits on a CPU) and on a random Qwen3-VL with Qwen3-VL-4B's
+(36 layers x 32 query heads over 8 key/value heads; small widths), with 4-shot corrupted prompts.
 
 Prints, per model: prompts/s and head-patches/s of both methods, the speedup, the largest |AIE
 difference| on the prompts both ran, peak memory, and the limit: how much cheaper it is to
 recompute the last position alone through the layers above a patch (measured per layer, times
 (L - 1) / 2, against a full forward pass of one prompt) and how close the fast path gets to it. Also the attribution preview's
 speed and its rank correlation with the exact AIE. The last line, for the paper-shaped model, reads
-`aie speedup=<ratio> max_abs_diff=<value>`.
+`aie speedup=<ratio> max_abs_diff=<value>`, and for the Qwen3-VL-shaped one
+`aie-qwen3vl speedup=<ratio> max_abs_diff=<value>`.
 
     .venv/bin/python benchmarks/aie.py [--device cpu|cuda] [--dtype fp32|bf16] [--ref-prompts 4]
 """
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from mfv_desktop.backends.openflamingo import OpenFlamingoBackend
+from mfv_desktop.backends.qwen3vl import Qwen3VLBackend, build_small_qwen3vl
 from mfv_desktop.backends.small import SmallConfig, build_small_model
 from mfv_desktop.fv import average_indirect_effect, mean_head_activations
 from mfv_desktop.fv.fast import attribution_preview, fast_average_indirect_effect, rank_correlation
@@ -38,6 +41,12 @@ from mfv_desktop.tasks import TaskSpec, build_task_set
 PAPER_SHAPED = SmallConfig(seed=0, n_layers=32, n_heads=32, d_model=256, cross_attn_every_n_layers=2,
                            image_size=64, patch_size=16, vision_width=64, vision_layers=2,
                            perceiver=(("depth", 1), ("num_latents", 16)), cross_attn=(("dim_head", 32), ("heads", 4)))
+#: Qwen3-VL-4B-Instruct's text geometry (36 layers, 32 query heads over 8 key/value heads, o_proj wider
+#: than d_model) at small widths, with a small vision tower and deepstack
+QWEN3VL_SHAPED = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 36, "num_attention_heads": 32,
+                  "num_key_value_heads": 8, "head_dim": 16, "mrope_section": [3, 3, 2]}
+QWEN3VL_VISION = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+                  "deepstack_visual_indexes": [0, 1]}
 
 
 class PeakMemory:
@@ -96,8 +105,7 @@ def last_position_limit(backend, tasks, batch_size: int) -> tuple[float, float]:
             backend.run(batch)
         full = (time.perf_counter() - t) / 3 / len(batch)
         last = backend.last_position(batch)
-        lm = backend.model.lang_encoder
-        h = lm.gpt_neox.embed_in(batch.inputs["input_ids"][:, -1:]).expand(-1, 256, -1)
+        h = last.x_dec[0][:, None].expand(-1, 256, -1)  # the last token's state entering layer 0
         last._run(h, 0)
         t = time.perf_counter()
         for _ in range(3):
@@ -130,7 +138,7 @@ def bench(name: str, backend, scenes: Path, ref_prompts: int, fast_prompts: int,
     limit = full / last
     print(f"\n== {name}: {g.n_layers} layers x {g.n_heads} heads, d_model {g.d_model}, "
           f"{len(g.cross_attn_layers)} cross-attention layers, {backend.dtype}, {dev}")
-    print(f"prompt length {corrupted[0].k}-shot, {backend.encode(corrupted[:1]).inputs["input_ids"].shape[1]} tokens")
+    print(f"prompt length {corrupted[0].k}-shot, {backend.encode(corrupted[:1]).inputs['input_ids'].shape[1]} tokens")
     print(f"reference: {ref_prompts} prompts in {t_ref:.2f} s = {ref_pps:.3f} prompts/s, "
           f"{ref_pps * heads:.0f} head-patches/s, peak memory {m_ref / 2**20:.0f} MiB")
     print(f"fast:      {len(corrupted)} prompts in {t_fast:.2f} s = {fast_pps:.3f} prompts/s, "
@@ -168,9 +176,14 @@ def main() -> None:
         paper = build_small_model(Path(tmp) / "paper-shaped", PAPER_SHAPED, model_id="paper-shaped-random")
         results["paper"] = bench("paper-shaped random model", OpenFlamingoBackend.from_folder(paper, **kw), scenes,
                                  a.ref_prompts, a.fast_prompts, a.batch_size)
+        qwen = build_small_qwen3vl(Path(tmp) / "qwen3vl-shaped", 0, QWEN3VL_SHAPED, QWEN3VL_VISION)
+        results["qwen3vl"] = bench("Qwen3-VL-4B-shaped random model", Qwen3VLBackend.from_folder(qwen, **kw), scenes,
+                                   a.ref_prompts, a.fast_prompts, a.batch_size)
     print(f"\nwhole benchmark: {time.time() - started:.0f} s, torch threads {torch.get_num_threads()}")
     speedup, diff = results["paper"]
     print(f"aie speedup={speedup:.1f} max_abs_diff={diff:.2e}")
+    speedup, diff = results["qwen3vl"]
+    print(f"aie-qwen3vl speedup={speedup:.1f} max_abs_diff={diff:.2e}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ never copied.
 This follows open_flamingo's gated cross-attention (the last token attends to the latents of the
 last image, or of all images when only_attend_immediate_media is off) and transformers' GPT-NeoX
 layer (rotary on part of each head, parallel or sequential residual): the language model of
-OpenFlamingo-3B/4B. Other language models have no fast path (`supported` says so).
+OpenFlamingo-3B/4B. Another family gives its own step by overriding the layer's parts (`_attention`,
+`_finish`, `_cross_attention`, `_logits`; the output projection is the backend's head site), as
+backends/qwen3vl.py does.
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ class LastPosition:
             c = int((start <= i).sum())  # the columns that have reached layer i (a prefix)
             x = self._cross_attention(i, h[:, :c])
             z = self._attention(i, x)
-            attn_out = self.flamingo_layers[i].decoder_layer.attention.dense(z)
+            attn_out = self.backend.head_site(i)(z)
             out = self._finish(i, x, attn_out)
             if record:
                 self.x_dec.append(x[:, 0].clone())  # (x may be a view of h, which changes now)
@@ -142,6 +144,9 @@ class LastPosition:
                 self.attn_out.append(attn_out[:, 0])
                 self.h_out.append(out[:, 0])
             h[:, :c] = out
+        return self._logits(h)
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.lm.embed_out(self.lm.gpt_neox.final_layer_norm(h)).float()
 
     # -- interventions ------------------------------------------------------------------------------
@@ -149,7 +154,7 @@ class LastPosition:
     def patched_heads(self, layers: torch.Tensor, heads: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Logits (P, C, vocab): column c with z(layers[c], heads[c]) := values[c] (d_head,), for every
         prompt. Columns must be sorted by layer."""
-        dense_w = [self.flamingo_layers[i].decoder_layer.attention.dense.weight for i in range(len(self.layers))]
+        dense_w = [self.backend.head_site(i).weight for i in range(len(self.layers))]
         dh = self.d_head
         states = []
         for layer in torch.unique_consecutive(layers).tolist():

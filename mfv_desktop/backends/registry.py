@@ -32,7 +32,9 @@ class Family:
     detect: Callable[[Path], bool]
     #: the tokenizer.json of a folder of the family, None if it has none
     tokenizer_file: Callable[[Path], Path | None]
-    #: the prompt text right before an answer (the answer's first token is scored after it)
+    #: the prompt text right before an answer (the answer's first token is scored after it); a
+    #: trailing space belongs to the answer's token (BPE writes a word's leading space into it), so
+    #: the prompt ends at `answer_prefix.rstrip()`
     answer_prefix: str
     #: the tiny random model: its reference ("tiny" or "tiny:SEED") and "module:function(folder, seed)"
     tiny_ref: str
@@ -72,6 +74,17 @@ def _openflamingo_tokenizer(folder: Path) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def _qwen3vl(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type") == "qwen3_vl"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _hf_tokenizer(folder: Path) -> Path | None:
+    return folder / "tokenizer.json" if (folder / "tokenizer.json").is_file() else None
+
+
 FAMILIES: dict[str, Family] = {
     "openflamingo": Family(
         name="openflamingo", backend="openflamingo:OpenFlamingoBackend", detect=_openflamingo,
@@ -80,6 +93,12 @@ FAMILIES: dict[str, Family] = {
         hint="OpenFlamingo-4B needs: checkpoint.pt from openflamingo/OpenFlamingo-4B-vitl-rpj3b-langinstruct, "
              "the RedPajama-INCITE-Instruct-3B-v1 folder (config, weights, tokenizer) and the open_clip "
              "ViT-L-14 OpenAI weights (open_clip_pytorch_model.bin); our own models have mfv_model.json"),
+    "qwen3vl": Family(
+        name="qwen3vl", backend="qwen3vl:Qwen3VLBackend", detect=_qwen3vl, tokenizer_file=_hf_tokenizer,
+        answer_prefix="A: ", tiny_ref="tiny-qwen3vl", tiny_builder="qwen3vl:build_tiny",
+        hint="Qwen3-VL needs the Hugging Face folder of Qwen/Qwen3-VL-4B-Instruct (or -2B-Instruct), all in one "
+             "folder: config.json (model_type qwen3_vl), model*.safetensors with model.safetensors.index.json, "
+             "tokenizer.json, tokenizer_config.json and preprocessor_config.json"),
 }
 
 
@@ -119,7 +138,7 @@ def answer_ids(encode: Callable[[str], list[int]], name: str, prefix: str, unk: 
     """The tokens of `name` where an answer stands (right after `prefix`); [] when the model does
     not know the word. `encode` turns text into token ids without special tokens. The one rule for
     the scored answer token, used by the backends and by the window's name check."""
-    head = encode(prefix)
+    head = encode(prefix.rstrip())
     ids = encode(prefix + name)
     if unk is not None and unk in ids:
         return []

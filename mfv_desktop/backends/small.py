@@ -54,14 +54,15 @@ def small_vocabulary(extra: Iterable[str] = ()) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def _save_tokenizer(folder: Path, vocab: list[str]) -> None:
+def save_word_tokenizer(folder: Path, vocab: list[str], specials: Iterable[str] = ()) -> None:
+    """A word-level tokenizer of `vocab`; `specials` (words of `vocab`) are whole tokens anywhere in a text."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<unk>")
+                                   unk_token="<unk>", additional_special_tokens=list(specials))
     fast.save_pretrained(str(folder))
 
 
@@ -75,7 +76,7 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
     lm = folder / "lm"
     lm.mkdir(parents=True, exist_ok=True)
     vocab = vocab or small_vocabulary()
-    _save_tokenizer(lm, vocab)
+    save_word_tokenizer(lm, vocab)
     torch.manual_seed(config.seed)
     cfg = GPTNeoXConfig(
         vocab_size=len(vocab), hidden_size=config.d_model, num_hidden_layers=config.n_layers,
