@@ -74,7 +74,8 @@ def test_errors_are_named_and_exit_nonzero(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no scene set at" in err and "mfv generate" in err
     assert main(["info", "--model", str(tmp_path / "nomodel")]) == 2
-    assert "neither 'bundled', 'tiny' nor an existing model folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "neither 'bundled', 'tiny', 'tiny-qwen3vl' nor an existing model folder" in err
     assert main(["info", "--model", "tiny", "--check-names", "apple,zebracorn"]) == 2
     assert "zebracorn" in capsys.readouterr().err
 

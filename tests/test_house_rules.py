@@ -97,3 +97,10 @@ def test_no_model_family_is_named_above_the_backends():
 def test_the_name_check_asks_the_registry_without_torch():
     assert _loaded_after("import mfv_desktop.backends.registry, mfv_desktop.ui.naming",
                          block=("torch",)) - {"PySide6"} == set()
+
+
+def test_every_downloadable_model_has_its_family_registered():
+    from mfv_desktop.backends.download import DOWNLOADS
+    from mfv_desktop.backends.registry import FAMILIES
+
+    assert {d.family for d in DOWNLOADS.values()} <= set(FAMILIES)

@@ -123,7 +123,7 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
 def test_the_aie_tab_averages_over_matched_prompts_unless_told_and_says_which(qtbot, window):
     _add_scenes(window.store, n=16)
     panel = window.show_tab("aie")
-    assert panel.matched_only.isChecked() and "authors'" in panel.matched_only.text()
+    assert panel.matched_only.isChecked() and "authors'" in panel.matched_only.toolTip()
     panel.n_prompts.setValue(4)
     for rel in ("below", "left", "right"):
         panel.relation_boxes[rel].setChecked(False)

@@ -138,14 +138,15 @@ def averaging_text(info: dict[str, Any]) -> str:
 
 
 def _mediation(method: str, backend):
-    """The AIE function for a method name."""
+    """(the AIE function for a method name, the method it is: "fast" falls back to the reference loop
+    on a backend without the last-position recompute)."""
     from mfv_desktop.fv import average_indirect_effect
     from mfv_desktop.fv.fast import fast_average_indirect_effect, supports_fast
 
     if method == "reference" or (method == "fast" and not supports_fast(backend)):
-        return average_indirect_effect
+        return average_indirect_effect, "reference"
     if method == "fast":
-        return fast_average_indirect_effect
+        return fast_average_indirect_effect, "fast"
     raise ValueError(f"unknown AIE method {method!r}: use fast or reference")
 
 
@@ -153,7 +154,7 @@ def run_aie(spec: AIESpec) -> JobGen:
     from mfv_desktop.fv import matched_prompts, mean_head_activations, within
 
     backend = _backend(spec)
-    aie_fn = _mediation(spec.method, backend)
+    aie_fn, method = _mediation(spec.method, backend)
     provenance = backend.provenance()  # hashes the model's files: once per job
     out = Path(spec.out)
     n_rel = len(spec.relations)
@@ -184,8 +185,8 @@ def run_aie(spec: AIESpec) -> JobGen:
             "relation": rel, "k": spec.k, "n_prompts": res.n_prompts, "base_prob": res.base_prob,
             "clean_accuracy": mean.clean_accuracy, "mean_over": mean.n_used, "only_correct": mean.only_correct,
             **_averaged_over(sel), "notes": mean.notes + sel.notes, "clean_tasks_hash": clean.hash,
-            "corrupted_tasks_hash": corrupted.hash, "corruption": spec.corruption, "method": spec.method,
-            "provenance": provenance,
+            "corrupted_tasks_hash": corrupted.hash, "corruption": spec.corruption,
+            "method": method, "provenance": provenance,
         }
         _save_arrays(folder / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
         _save_arrays(folder / "aie.safetensors", {"aie": res.aie}, meta)

@@ -71,9 +71,9 @@ class AIEPanel(QWidget):
         self.k = QSpinBox(minimum=1, maximum=16, value=4)
         self.method = QComboBox()
         self.method.addItems(["fast", "reference"])
-        self.matched_only = QCheckBox("only prompts the model answers correctly (authors')")
+        self.matched_only = QCheckBox("matched only")
         self.matched_only.setChecked(True)
-        self.matched_only.setToolTip("average each head's indirect effect over the corrupted prompts whose clean "
+        self.matched_only.setToolTip("the authors' convention: average each head's indirect effect over the corrupted prompts whose clean "
                                      "prompt the model answers correctly, as the authors do (over all of them "
                                      "when it answers none); unchecked: over every corrupted prompt")
         self.run_button = QPushButton("Run AIE")
