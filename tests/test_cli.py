@@ -20,9 +20,11 @@ def mfv(*args: str) -> subprocess.CompletedProcess:
                           env=dict(os.environ), timeout=600)
 
 
-def test_run_the_whole_chain_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("model,model_id", [("tiny", "tiny-openflamingo-s0"), ("tiny-qwen3vl", "tiny-qwen3vl-s0")])
+def test_run_the_whole_chain_from_the_command_line(tmp_path, model, model_id):
+    """The same chain on each model family, nothing of the family's own above the backends."""
     out = tmp_path / "demo"
-    r = mfv("run", "--model", "tiny", "--out", str(out), "--n-extract", "16", "--n-test", "8", "--k", "2",
+    r = mfv("run", "--model", model, "--out", str(out), "--n-extract", "16", "--n-test", "8", "--k", "2",
             "--n-prompts", "4", "--top-k", "3", "--canvas", "256", "--strengths", "1,2")
     assert r.returncode == 0, r.stderr
     assert "%|" in r.stderr  # a progress bar was drawn
@@ -47,7 +49,8 @@ def test_run_the_whole_chain_from_the_command_line(tmp_path):
     assert run["status"] == "done" and run["spec"]["kind"] == "chain"
     aie_meta = json.loads((out / "aie" / "above" / "aie.json").read_text())
     prov = aie_meta["provenance"]
-    assert prov["model_id"] == "tiny-openflamingo-s0" and prov["dtype"] == "float32"
+    assert prov["model_id"] == model_id and prov["dtype"] == "float32"
+    assert FunctionVector.load(out / "vectors" / "above.safetensors").provenance["family"] == prov["family"]
     assert len(aie_meta["clean_tasks_hash"]) == 64
 
 
