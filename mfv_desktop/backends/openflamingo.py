@@ -57,13 +57,14 @@ class OpenFlamingoFiles:
     cross_attn: tuple[tuple[str, int], ...] = ()
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> "OpenFlamingoFiles":
+    def from_folder(cls, folder: str | Path, weights: bool = True) -> "OpenFlamingoFiles":
+        """`weights=False`: a folder of configs and tokenizer only (random weights, benchmarks/gpu.py)."""
         folder = Path(folder).expanduser()
         if not folder.is_dir():
             raise BackendError(f"model folder {folder} does not exist. {OF4B_HINT}.")
         manifest = folder / MANIFEST
         files = cls._from_manifest(folder, manifest) if manifest.is_file() else cls._discover_4b(folder)
-        files.validate()
+        files.validate(weights)
         return files
 
     @classmethod
@@ -105,11 +106,11 @@ class OpenFlamingoFiles:
         return cls(folder, lm_dirs[0], "ViT-L-14-quickgelu", clip[0], None, ckpt, 2,
                    model_id=f"openflamingo-4b:{folder.name}")
 
-    def validate(self) -> None:
+    def validate(self, weights: bool = True) -> None:
         lm = self.lm_dir
         if not (lm / "config.json").is_file():
             raise BackendError(f"language-model folder {lm} has no config.json. {OF4B_HINT}.")
-        if not any(any(lm.glob(p)) for p in LM_WEIGHT_PATTERNS):
+        if weights and not any(any(lm.glob(p)) for p in LM_WEIGHT_PATTERNS):
             raise BackendError(f"language-model folder {lm} has no weights (*.safetensors or pytorch_model*.bin)")
         if not any(all((lm / f).is_file() for f in group) for group in TOKENIZER_FILES):
             names = " or ".join("+".join(g) for g in TOKENIZER_FILES)
@@ -156,8 +157,11 @@ def unique_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if k in names}
 
 
-def load_flamingo(files: OpenFlamingoFiles) -> tuple[nn.Module, Any, Any]:
-    """Build the Flamingo model with open_flamingo's factory and load the checkpoint (on CPU, fp32)."""
+def load_flamingo(files: OpenFlamingoFiles, random_on: tuple[torch.device, torch.dtype] | None = None
+                  ) -> tuple[nn.Module, Any, Any]:
+    """Build the Flamingo model with open_flamingo's factory and load the checkpoint (on CPU, fp32).
+    `random_on=(device, dtype)`: every weight random, built on the device in the dtype, the language
+    model from its config alone (no file read, nothing allocated on the CPU first): benchmarks/gpu.py."""
     import open_clip
     from open_flamingo import create_model_and_transforms
 
@@ -165,7 +169,7 @@ def load_flamingo(files: OpenFlamingoFiles) -> tuple[nn.Module, Any, Any]:
         open_clip.add_model_config(files.clip_config)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        with contextlib.redirect_stdout(io.StringIO()), _quiet_logs():
+        with contextlib.redirect_stdout(io.StringIO()), _quiet_logs(), _random_weights(random_on):
             model, image_processor, tokenizer = create_model_and_transforms(
                 clip_vision_encoder_path=files.clip_arch,
                 clip_vision_encoder_pretrained=str(files.clip_weights) if files.clip_weights else None,
@@ -192,10 +196,45 @@ def load_flamingo(files: OpenFlamingoFiles) -> tuple[nn.Module, Any, Any]:
                                                            **dict(files.cross_attn))
             for g in lm.gated_cross_attn_layers])
         lm.init_flamingo_layers(gradient_checkpointing=False)
+    if random_on is not None:
+        model.to(*random_on)  # small models' own perceiver and cross-attention, built just above
     if files.checkpoint is not None:
         _load_checkpoint_into(model, files)
     model.eval()
     return model, image_processor, tokenizer
+
+
+@contextlib.contextmanager
+def _random_weights(random_on: tuple[torch.device, torch.dtype] | None) -> Iterator[None]:
+    """open_flamingo's factory, building on `device` in `dtype` with a random language model: it would
+    read the LM's weights (from_pretrained) and move the vision tower to the CPU (open_clip's default)."""
+    if random_on is None:
+        yield
+        return
+    from unittest import mock
+
+    import open_clip
+    from open_flamingo.src import factory
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    device, dtype = random_on
+
+    class FromConfig:
+        @staticmethod
+        def from_pretrained(path: str, **_: Any) -> nn.Module:
+            return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path, local_files_only=True),
+                                                    dtype=dtype)
+
+    clip = open_clip.create_model_and_transforms
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with device, mock.patch.object(factory, "AutoModelForCausalLM", FromConfig), \
+                mock.patch.object(open_clip, "create_model_and_transforms",
+                                  lambda *a, **kw: clip(*a, device=device, **kw)):
+            yield
+    finally:
+        torch.set_default_dtype(old)
 
 
 @contextlib.contextmanager
@@ -251,12 +290,15 @@ class OpenFlamingoBackend(Backend):
     template = OPENFLAMINGO_TEMPLATE
 
     def __init__(self, files: OpenFlamingoFiles, device: str | None = "cpu", dtype: str = "fp32",
-                 image_cache_size: int = 1024) -> None:
+                 image_cache_size: int = 1024, random_weights: bool = False) -> None:
+        """`random_weights`: every weight random, built directly on the device in its dtype (the folder
+        needs no weights): benchmarks/gpu.py's models at paper size."""
         self.files = files
         self.model_id = files.model_id
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
-        model, self.image_processor, self.tokenizer = load_flamingo(files)
+        model, self.image_processor, self.tokenizer = load_flamingo(
+            files, (self.device, self.dtype) if random_weights else None)
         self.tokenizer.padding_side = "left"
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.model.requires_grad_(False)
@@ -276,8 +318,9 @@ class OpenFlamingoBackend(Backend):
         self._image_cache_size = image_cache_size
 
     @classmethod
-    def from_folder(cls, folder: str | Path, **kw: Any) -> "OpenFlamingoBackend":
-        return cls(OpenFlamingoFiles.from_folder(folder), **kw)
+    def from_folder(cls, folder: str | Path, random_weights: bool = False, **kw: Any) -> "OpenFlamingoBackend":
+        return cls(OpenFlamingoFiles.from_folder(folder, weights=not random_weights), random_weights=random_weights,
+                   **kw)
 
     @staticmethod
     def check_files(folder: str | Path) -> dict[str, Any]:

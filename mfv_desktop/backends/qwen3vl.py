@@ -91,8 +91,9 @@ def image_side(preprocessor: dict[str, Any]) -> int:
     return DEFAULT_SIDE
 
 
-def check_folder(folder: str | Path) -> dict[str, Any]:
-    """The folder's files, checked without loading; BackendError names the missing file and the fix."""
+def check_folder(folder: str | Path, weights: bool = True) -> dict[str, Any]:
+    """The folder's files, checked without loading; BackendError names the missing file and the fix.
+    `weights=False`: a folder of config and tokenizer files only (random weights, benchmarks/gpu.py)."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise BackendError(f"model folder {folder} does not exist. {HINT}.")
@@ -103,13 +104,13 @@ def check_folder(folder: str | Path) -> dict[str, Any]:
     if model_type != "qwen3_vl":
         raise BackendError(f"{config} describes a {model_type!r} model, not Qwen3-VL (model_type 'qwen3_vl'). "
                            f"{HINT}.")
-    weights = weight_files(folder)
+    weights = weight_files(folder) if weights else []
     for name, what in (("tokenizer.json", "the tokenizer"), ("tokenizer_config.json", "the tokenizer's settings"),
                        ("preprocessor_config.json", "the image preprocessor's settings")):
         if not (folder / name).is_file():
             raise BackendError(f"{folder} has no {name} ({what}): copy it from the model's download. {HINT}.")
     return {"model_id": folder.name,
-            "files": {"config": str(config), "weights": ", ".join(p.name for p in weights),
+            "files": {"config": str(config), "weights": ", ".join(p.name for p in weights) or "random",
                       "tokenizer": str(folder / "tokenizer.json"),
                       "preprocessor": str(folder / "preprocessor_config.json")}}
 
@@ -121,18 +122,27 @@ class Qwen3VLBackend(Backend):
     supports_last_position = True
 
     def __init__(self, folder: str | Path, device: str | None = "cpu", dtype: str = "fp32",
-                 image_cache_size: int = 1024) -> None:
+                 image_cache_size: int = 1024, random_weights: bool = False) -> None:
+        """`random_weights`: build the folder's config with random weights directly on the device, in its
+        dtype (nothing allocated on the CPU first; the folder needs no weights): benchmarks/gpu.py."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before the hub library reads it
-        from transformers import AutoTokenizer, Qwen2VLImageProcessor, Qwen3VLForConditionalGeneration
+        from transformers import AutoConfig, AutoTokenizer, Qwen2VLImageProcessor, Qwen3VLForConditionalGeneration
 
         self.folder = Path(folder).expanduser()
-        self.model_id = check_folder(self.folder)["model_id"]
+        self.model_id = check_folder(self.folder, weights=not random_weights)["model_id"]
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        self.random_weights = random_weights
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
-            model = Qwen3VLForConditionalGeneration.from_pretrained(
-                str(self.folder), local_files_only=True, dtype=self.dtype, attn_implementation="sdpa")
+            if random_weights:
+                config = AutoConfig.from_pretrained(str(self.folder), local_files_only=True)
+                with self.device:
+                    model = Qwen3VLForConditionalGeneration._from_config(config, dtype=self.dtype,
+                                                                         attn_implementation="sdpa")
+            else:
+                model = Qwen3VLForConditionalGeneration.from_pretrained(
+                    str(self.folder), local_files_only=True, dtype=self.dtype, attn_implementation="sdpa")
         except Exception as e:  # noqa: BLE001 - any failure to read the files is the folder's fault
             raise BackendError(f"cannot load Qwen3-VL from {self.folder} ({type(e).__name__}: {e}); is every file "
                                f"completely downloaded? {HINT}.") from e
@@ -178,13 +188,14 @@ class Qwen3VLBackend(Backend):
         files = {}
         for name in ("config.json", "preprocessor_config.json", "tokenizer.json"):
             files[name] = hashlib.sha256((self.folder / name).read_bytes()).hexdigest()
-        for p in weight_files(self.folder):
+        for p in [] if self.random_weights else weight_files(self.folder):
             files[p.name] = f"size={p.stat().st_size}"
         return {
             "model_id": self.model_id,
             "family": self.family,
             "model_folder": str(self.folder),
             "files": files,
+            **({"weights": "random"} if self.random_weights else {}),
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "template": self.template.id,
@@ -312,10 +323,12 @@ def small_config(vocab: list[str], text: dict[str, Any], vision: dict[str, Any])
 
 
 def build_small_qwen3vl(folder: str | Path, seed: int, text: dict[str, Any] = TINY_TEXT,
-                        vision: dict[str, Any] = TINY_VISION) -> Path:
+                        vision: dict[str, Any] = TINY_VISION, weights: bool = True, side: int = TINY_SIDE) -> Path:
     """A random Qwen3-VL written as a Hugging Face folder that loads through the same code as
     Qwen3-VL-4B-Instruct. Its vocabulary is the tiny OpenFlamingo's (object names, relations, prompt
-    words as whole words) plus Qwen's special tokens; images are 64 x 64 (4 image tokens)."""
+    words as whole words) plus Qwen's special tokens (`text` may set a larger vocab_size); images are
+    `side` x `side` (64: 4 image tokens). `weights=False` writes the config alone, for a backend built
+    with random_weights on its device (a model at full size is never allocated here)."""
     from transformers import Qwen3VLForConditionalGeneration
 
     from .small import save_word_tokenizer, small_vocabulary
@@ -324,13 +337,16 @@ def build_small_qwen3vl(folder: str | Path, seed: int, text: dict[str, Any] = TI
     folder.mkdir(parents=True, exist_ok=True)
     vocab = small_vocabulary(QWEN_SPECIALS)
     save_word_tokenizer(folder, vocab, QWEN_SPECIALS)
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(small_config(vocab, text, vision))
-    model.save_pretrained(str(folder), safe_serialization=True)
+    config = small_config(vocab, text, vision)
+    if weights:
+        torch.manual_seed(seed)
+        Qwen3VLForConditionalGeneration(config).save_pretrained(str(folder), safe_serialization=True)
+    else:
+        config.save_pretrained(str(folder))
     (folder / "preprocessor_config.json").write_text(json.dumps({
         "image_processor_type": "Qwen2VLImageProcessor", "patch_size": 16, "temporal_patch_size": 2,
         "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
-        "size": {"shortest_edge": TINY_SIDE * TINY_SIDE, "longest_edge": TINY_SIDE * TINY_SIDE}}, indent=1))
+        "size": {"shortest_edge": side * side, "longest_edge": side * side}}, indent=1))
     return folder
 
 

@@ -44,6 +44,8 @@ class SmallConfig:
     perceiver: tuple[tuple[str, int], ...] = ()
     #: GatedCrossAttentionBlock arguments (empty: open_flamingo's defaults, 8 heads x 64)
     cross_attn: tuple[tuple[str, int], ...] = ()
+    #: an open_clip architecture to use instead of the small ViT above (the paper's ViT-L-14-quickgelu)
+    clip_arch: str = ""
 
 
 def small_vocabulary(extra: Iterable[str] = ()) -> list[str]:
@@ -67,8 +69,10 @@ def save_word_tokenizer(folder: Path, vocab: list[str], specials: Iterable[str] 
 
 
 def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), model_id: str | None = None,
-                      vocab: list[str] | None = None) -> Path:
-    """Write a small OpenFlamingo model folder (mfv_model.json + lm/ + vision config + checkpoint)."""
+                      vocab: list[str] | None = None, weights: bool = True) -> Path:
+    """Write a small OpenFlamingo model folder (mfv_model.json + lm/ + vision config + checkpoint).
+    `weights=False` writes configs and tokenizer alone, for a backend built with random_weights on its
+    device (a model at the paper's full size is never allocated here)."""
     from safetensors.torch import save_file
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
@@ -84,8 +88,11 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
         max_position_embeddings=1024, rotary_pct=config.rotary_pct, use_parallel_residual=config.parallel_residual,
         tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
     )
-    GPTNeoXForCausalLM(cfg).save_pretrained(str(lm), safe_serialization=True)
-    clip_name = f"mfv-tiny-vit-{config.vision_width}x{config.vision_layers}-{config.image_size}"
+    if weights:
+        GPTNeoXForCausalLM(cfg).save_pretrained(str(lm), safe_serialization=True)
+    else:
+        cfg.save_pretrained(str(lm))
+    clip_name = config.clip_arch or f"mfv-tiny-vit-{config.vision_width}x{config.vision_layers}-{config.image_size}"
     clip_cfg = {
         "embed_dim": config.vision_width,
         "quick_gelu": True,
@@ -94,13 +101,14 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
                        "head_width": max(config.vision_width // 4, 8)},
         "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1},
     }
-    (folder / f"{clip_name}.json").write_text(json.dumps(clip_cfg, indent=1))
+    if not config.clip_arch:
+        (folder / f"{clip_name}.json").write_text(json.dumps(clip_cfg, indent=1))
     manifest = {
         "format": "mfv-openflamingo/1",
         "model_id": model_id or f"tiny-openflamingo-s{config.seed}",
         "lm": "lm",
         "clip": clip_name,
-        "clip_config": f"{clip_name}.json",
+        "clip_config": None if config.clip_arch else f"{clip_name}.json",
         "clip_weights": None,
         "checkpoint": None,
         "cross_attn_every_n_layers": config.cross_attn_every_n_layers,
@@ -110,6 +118,8 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
         "small_config": asdict(config),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    if not weights:
+        return folder
     torch.manual_seed(config.seed + 1)
     model, _, _ = load_flamingo(OpenFlamingoFiles.from_folder(folder))
     with torch.no_grad():
