@@ -261,7 +261,69 @@ def test_the_report_has_the_papers_tables(tmp_path):
             assert sum(w.values()) == pytest.approx(1, abs=1e-2)
     rows = (out / "report.csv").read_text().splitlines()
     assert rows[0] == "split,relation,condition,n,accuracy" and len(rows) == 1 + 4 * 5 + 4 * 5 + 4 * 5
-    assert "| 4-shot ICL |" in md and "19.0 (GQA)" in md  # the paper's number beside ours
+    # the paper's numbers for the model's family beside ours, "—" where the paper has none, and which were used
+    assert "paper, OpenFlamingo-4B" in md and "19.0 (GQA)" in md and "Qwen3-VL" not in md
+    assert [line for line in md.splitlines() if line.startswith("| 1-shot ICL |")][0].endswith(" — |")
+    assert rep["paper"]["family"] == rep["provenance"]["family"] == "openflamingo"
+    assert rep["paper"]["model"] == "OpenFlamingo-4B" and rep["paper"]["diagonal"]["composite FFV"] == "16.8"
     # the heads table says what each AIE averages over: the random model answers no clean prompt, so the
     # authors' matched-only convention (the default) fell back to every corrupted prompt
     assert "| averaged over |" in md and "| all 2 corrupted prompts (none matched) |" in md
+
+
+def _summary(family: str) -> dict:
+    """A report's summary as run_report keeps it, with made-up accuracies, for a model of `family`."""
+    from mfv_desktop.jobs.report import paper_numbers
+    from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS
+
+    test = ("0-shot", "1-shot ICL", "4-shot ICL", "0-shot + FV", "0-shot + FFV")
+    diagonal = ("0-shot", "1-shot ICL", "4-shot ICL", "composite FV", "composite FFV")
+    return {"provenance": {"model_id": "m", "family": family}, "paper": paper_numbers(family), "notes": [],
+            "test": {"split": "test", "rows": [[r, c, 6, 0.5] for r in BASE_RELATIONS for c in test]},
+            "diagonal": {"split": "diagonal", "n": 24, "mean_weights": {},
+                         "rows": [[r, c, 6, 0.25] for r in DIAGONAL_RELATIONS for c in diagonal]},
+            "aie": {}, "sweeps": {}, "finetune": {}}
+
+
+def _paper_cell(md_part: str, condition: str) -> str:
+    """The last cell (the paper's) of a condition's row in a part of the Markdown."""
+    row = next(line for line in md_part.splitlines() if line.startswith(f"| {condition} |"))
+    return row.rstrip(" |").rsplit(" | ", 1)[1]
+
+
+def test_a_qwen3vl_report_shows_the_papers_qwen3vl_numbers(tmp_path):
+    from mfv_desktop.cli import main
+
+    out = tmp_path / "r"
+    assert main(["-q", "report", "--model", "tiny-qwen3vl", "--out", str(out), "--n-prompts", "6", "--n-aie", "2",
+                 "--n-finetune", "10", "--epochs", "1", "--ks", "1,4", "--strengths", "1,4"]) == 0
+    md = (out / "report.md").read_text()
+    assert "paper, Qwen3-VL-4B (mean)" in md and "OpenFlamingo" not in md
+    base, diagonal = md.split("## One-shot analogies")
+    assert _paper_cell(base, "4-shot ICL") == "26.8 (synthetic)"
+    assert _paper_cell(base, "0-shot + FFV") == "72.2 (synthetic)"
+    assert _paper_cell(diagonal, "4-shot ICL") == "28.7" and _paper_cell(diagonal, "composite FFV") == "45.1"
+    # §7 gives Qwen3-VL no 0-shot, 1-shot or 0-shot + FV number (nor a composite of unrefined FVs)
+    assert [_paper_cell(base, c) for c in ("0-shot", "1-shot ICL", "0-shot + FV")] == ["—"] * 3
+    assert _paper_cell(diagonal, "composite FV") == _paper_cell(diagonal, "0-shot") == "—"
+    for theirs in ("4.8", "19.0", "8-9", "about 25", "8.1", "16.8"):  # OpenFlamingo-4B's
+        assert theirs not in md
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["paper"]["family"] == rep["provenance"]["family"] == "qwen3vl"
+    assert rep["paper"]["model"] == "Qwen3-VL-4B" and rep["paper"]["test"]["0-shot + FFV"] == "72.2 (synthetic)"
+
+
+def test_a_family_the_paper_did_not_run_gets_no_paper_column():
+    from mfv_desktop.jobs.report import render
+
+    md = render(_summary("llava"))
+    assert "paper," not in md and "| **50.0** |\n" in md
+    assert md.count("The paper gives no numbers for this model family (llava): no paper column.") == 2
+
+
+def test_every_family_with_paper_numbers_is_registered():
+    """A renamed family would silently lose its paper column."""
+    from mfv_desktop.backends.registry import FAMILIES
+    from mfv_desktop.jobs.report import PAPER
+
+    assert set(PAPER) <= set(FAMILIES) and {"openflamingo", "qwen3vl"} <= set(PAPER)

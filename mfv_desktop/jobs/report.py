@@ -32,15 +32,26 @@ from .science import (
 )
 from .vectors import FinetuneSpec, _parts, analogy_conditions, run_finetune
 
-#: method.md §7: OpenFlamingo-4B, mean over relations, top-1 first-token accuracy (%)
-PAPER = {
-    "0-shot": "4.8 (synthetic), 11.8 (GQA)",
-    "4-shot ICL": "19.0 (GQA)",
-    "0-shot + FV": "8-9 (synthetic)",
-    "0-shot + FFV": "about 25 (GQA)",
-    "diagonal 4-shot ICL": "8.1",
-    "diagonal composite FFV": "16.8",
+#: method.md §7: the paper's numbers per model family (the `family` a backend records in its
+#: provenance): the paper's model, and per table ("test", "diagonal") and condition the mean over
+#: relations, top-1 first-token accuracy (%). The paper's "composite FV" is built from the fine-tuned
+#: vectors (method.md §6), so it stands beside our composite FFV. A condition without a number shows "—";
+#: a family not here gets no paper column.
+PAPER: dict[str, dict[str, Any]] = {
+    "openflamingo": {"model": "OpenFlamingo-4B",
+                     "test": {"0-shot": "4.8 (synthetic), 11.8 (GQA)", "4-shot ICL": "19.0 (GQA)",
+                              "0-shot + FV": "8-9 (synthetic)", "0-shot + FFV": "about 25 (GQA)"},
+                     "diagonal": {"4-shot ICL": "8.1", "composite FFV": "16.8"}},
+    "qwen3vl": {"model": "Qwen3-VL-4B",
+                "test": {"4-shot ICL": "26.8 (synthetic)", "0-shot + FFV": "72.2 (synthetic)"},
+                "diagonal": {"4-shot ICL": "28.7", "composite FFV": "45.1"}},
 }
+
+
+def paper_numbers(family: str | None) -> dict[str, Any]:
+    """The paper's numbers used beside a model of `family` (kept in the report's JSON): model None when
+    the paper has none for it."""
+    return {"family": family, "source": "method.md §7", **PAPER.get(family or "", {"model": None})}
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,9 @@ def run_report(spec: ReportSpec) -> JobGen:
         if split not in have:
             raise ValueError(f"the data set has no '{split}' split (it has: {', '.join(sorted(have)) or 'none'})")
     backend = _backend(spec)
-    report: dict[str, Any] = {"spec": spec.to_json(), "provenance": backend.provenance(), "notes": []}
+    prov = backend.provenance()
+    report: dict[str, Any] = {"spec": spec.to_json(), "provenance": prov, "paper": paper_numbers(prov.get("family")),
+                              "notes": []}
     aie_dir = str(out / "aie")
     aie = yield from stage("aie", 0.05, 0.35, lambda: run_aie(AIESpec(
         scenes=scenes, out=aie_dir, k=spec.k, n_prompts=spec.n_aie, split=spec.extract_split, seed=spec.seed,
@@ -210,16 +223,22 @@ def _pivot(rows: list[list[Any]], relations) -> tuple[list[str], dict[str, dict[
     return list(conds), conds, ns
 
 
-def _table(title: str, rows: list[list[Any]], relations, paper: str | None = None) -> list[str]:
-    """Conditions x relations in %, with the mean, and the paper's mean where `paper` names its rows."""
+def _table(title: str, rows: list[list[Any]], relations, paper: dict[str, Any] | None = None,
+           table: str = "") -> list[str]:
+    """Conditions x relations in %, with the mean, and the paper's means for `table` beside them when
+    `paper` (paper_numbers) is given: "—" where the paper has no number; without the column, and a
+    line that says so, when it has none for the model's family."""
     order, acc, ns = _pivot(rows, relations)
     rels = [r for r in relations if r in ns]
+    col = paper is not None and paper["model"] is not None
     head = "| condition | " + " | ".join(f"{r} (n={ns[r]})" for r in rels) + " | mean |"
-    lines = [f"## {title}", "", head + (" paper, OpenFlamingo-4B (mean) |" if paper is not None else ""),
-             "|---|" + "---|" * (len(rels) + 1 + (paper is not None))]
+    lines = [f"## {title}", "", head + (f" paper, {paper['model']} (mean) |" if col else ""),
+             "|---|" + "---|" * (len(rels) + 1 + col)]
     for c in order:
         row = f"| {c} | " + " | ".join(f"{100 * acc[c][r]:.1f}" for r in rels) + f" | **{100 * acc[c]['mean']:.1f}** |"
-        lines.append(row + (f" {PAPER.get(paper + c, '')} |" if paper is not None else ""))
+        lines.append(row + (f" {paper[table].get(c, '—')} |" if col else ""))
+    if paper is not None and not col:
+        lines += ["", f"The paper gives no numbers for this model family ({paper['family']}): no paper column."]
     return lines + [""]
 
 
@@ -228,13 +247,14 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"# Multimodal function vectors: {prov.get('model_id', '')}", "",
              "Top-1 first-token accuracy, %. Vectors: top heads by AIE on the extract split, at the layer and "
              "strength their sweep chose; FFV: fine-tuned from them (the best epoch on held-out extract scenes).", ""]
-    lines += _table(f"Base relations ({report['test']['split']} split)", report["test"]["rows"], BASE_RELATIONS, "")
+    lines += _table(f"Base relations ({report['test']['split']} split)", report["test"]["rows"], BASE_RELATIONS,
+                    report["paper"], "test")
     if "novel" in report:
         lines += _table(f"Novel objects ({report['novel']['split']} split)", report["novel"]["rows"], BASE_RELATIONS)
     if "diagonal" in report:
         d = report["diagonal"]
         lines += _table(f"One-shot analogies on untrained diagonal relations ({d['n']} items)", d["rows"],
-                        DIAGONAL_RELATIONS, "diagonal ")
+                        DIAGONAL_RELATIONS, report["paper"], "diagonal")
         lines += ["Mean composite weights (over the base vectors) per diagonal relation:", ""]
         for name, per_rel in d["mean_weights"].items():
             lines += [f"- {name}, {rel}: " + ", ".join(f"{b} {w:.2f}" for b, w in ws.items())
