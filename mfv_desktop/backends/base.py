@@ -17,6 +17,8 @@ from torch import nn
 from mfv_desktop.errors import BackendError
 from mfv_desktop.tasks import PromptTemplate, Task
 
+from .registry import FAMILIES, answer_ids
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -94,6 +96,34 @@ class Backend(Protocol):
         `base_logits`, `patched_heads(layers, heads, values)`, `added(layers, scales, vector)`,
         `column_bytes()` (see last_position.py)."""
         ...
+
+
+class TokenizerAnswers:
+    """answer_token, token_count and decode_token from a Hugging Face tokenizer (`self.tokenizer`) and
+    the family's answer rule (registry.answer_ids): what every family with such a tokenizer shares."""
+
+    family: str
+    model_id: str
+    tokenizer: Any
+
+    def _answer_ids(self, name: str) -> list[int]:
+        """Tokens of `name` where an answer stands; [] when the model does not know it."""
+        return answer_ids(lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"], name,
+                          FAMILIES[self.family].answer_prefix, self.tokenizer.unk_token_id)
+
+    def answer_token(self, answer: str) -> int:
+        ids = self._answer_ids(answer)
+        if not ids:
+            raise BackendError(f"answer {answer!r} is not in the vocabulary of model {self.model_id}; "
+                               "rename the object to a word the model knows")
+        return ids[0]
+
+    def token_count(self, name: str) -> int:
+        """Tokens `name` takes as an answer; 0 when the model does not know it."""
+        return len(self._answer_ids(name))
+
+    def decode_token(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
 
 
 def batches(tasks: Sequence[Task], size: int) -> Iterator[list[Task]]:

@@ -29,8 +29,8 @@ from torch import nn
 
 from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Task
 
-from .base import Backend, BackendError, Batch, Geometry, resolve_device, resolve_dtype
-from .registry import FAMILIES, MANIFEST, answer_ids
+from .base import Backend, BackendError, Batch, Geometry, TokenizerAnswers, resolve_device, resolve_dtype
+from .registry import FAMILIES, MANIFEST
 
 CLIP_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 LM_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
@@ -284,7 +284,7 @@ def _load_checkpoint_into(model: nn.Module, files: OpenFlamingoFiles) -> None:
                            f"(first: {required[:3]}): the file is incomplete or for another model")
 
 
-class OpenFlamingoBackend(Backend):
+class OpenFlamingoBackend(TokenizerAnswers, Backend):
     family = "openflamingo"
     hook_point = "residual:decoder_layer_output:last_token"
     template = OPENFLAMINGO_TEMPLATE
@@ -354,25 +354,6 @@ class OpenFlamingoBackend(Backend):
 
     def residual_site(self, layer: int) -> nn.Module:
         return self._layers[layer]
-
-    def _answer_ids(self, name: str) -> list[int]:
-        """Tokens of `name` where an answer stands (after "A:"); [] when the model does not know it."""
-        return answer_ids(lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"], name,
-                          FAMILIES[self.family].answer_prefix, self.tokenizer.unk_token_id)
-
-    def answer_token(self, answer: str) -> int:
-        ids = self._answer_ids(answer)
-        if not ids:
-            raise BackendError(f"answer {answer!r} is not in the vocabulary of model {self.model_id}; "
-                               "rename the object to a word the model knows")
-        return ids[0]
-
-    def token_count(self, name: str) -> int:
-        """Tokens `name` takes as an answer; 0 when the model does not know it."""
-        return len(self._answer_ids(name))
-
-    def decode_token(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id])
 
     def image_tensor(self, path: str) -> torch.Tensor:
         t = self._images.get(path)

@@ -30,9 +30,9 @@ from torch import nn
 
 from mfv_desktop.tasks import PromptTemplate, Task
 
-from .base import Backend, BackendError, Batch, Geometry, resolve_device, resolve_dtype
+from .base import Backend, BackendError, Batch, Geometry, TokenizerAnswers, resolve_device, resolve_dtype
 from .last_position import LastPosition, _Layer, _rotate_half
-from .registry import FAMILIES, answer_ids
+from .registry import FAMILIES
 
 HINT = FAMILIES["qwen3vl"].hint
 IMAGE = "<image>"
@@ -115,7 +115,7 @@ def check_folder(folder: str | Path, weights: bool = True) -> dict[str, Any]:
                       "preprocessor": str(folder / "preprocessor_config.json")}}
 
 
-class Qwen3VLBackend(Backend):
+class Qwen3VLBackend(TokenizerAnswers, Backend):
     family = "qwen3vl"
     hook_point = "residual:qwen3vl_text_layer_output:last_token"
     template = QWEN3VL_TEMPLATE
@@ -219,25 +219,6 @@ class Qwen3VLBackend(Backend):
 
     def residual_site(self, layer: int) -> nn.Module:
         return self._layers[layer]
-
-    def _answer_ids(self, name: str) -> list[int]:
-        """Tokens of `name` where an answer stands; [] when the model does not know it."""
-        return answer_ids(lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"], name,
-                          FAMILIES[self.family].answer_prefix, self.tokenizer.unk_token_id)
-
-    def answer_token(self, answer: str) -> int:
-        ids = self._answer_ids(answer)
-        if not ids:
-            raise BackendError(f"answer {answer!r} is not in the vocabulary of model {self.model_id}; "
-                               "rename the object to a word the model knows")
-        return ids[0]
-
-    def token_count(self, name: str) -> int:
-        """Tokens `name` takes as an answer; 0 when the model does not know it."""
-        return len(self._answer_ids(name))
-
-    def decode_token(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id])
 
     def image_input(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(pixel_values (patches, dim), grid_thw (3,)) of one image, upright and resized to the square."""
