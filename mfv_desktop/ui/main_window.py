@@ -69,7 +69,8 @@ class MainWindow(QMainWindow):
         """`store`: a store the caller opened (`startup.open_or_ask`) and the reason it is read-only, if it is."""
         super().__init__(parent)
         self.settings = settings if settings is not None else app_settings()
-        self.store, self.read_only_reason = store or open_window_store(data_dir or get(self.settings, "data_dir") or None)
+        folder = data_dir or get(self.settings, "data_dir") or None
+        self.store, self.read_only_reason = store or open_window_store(folder)
         self.undo = QUndoStack(self)
         self.scene_id: int | None = None
         self.jobs = JobQueue(self.store, self)

@@ -73,9 +73,9 @@ class AIEPanel(QWidget):
         self.method.addItems(["fast", "reference"])
         self.matched_only = QCheckBox("matched only")
         self.matched_only.setChecked(True)
-        self.matched_only.setToolTip("the authors' convention: average each head's indirect effect over the corrupted prompts whose clean "
-                                     "prompt the model answers correctly, as the authors do (over all of them "
-                                     "when it answers none); unchecked: over every corrupted prompt")
+        self.matched_only.setToolTip("the authors' convention: average each head's indirect effect over the "
+                                     "corrupted prompts whose clean prompt the model answers correctly (over all "
+                                     "of them when it answers none); unchecked: over every corrupted prompt")
         self.run_button = QPushButton("Run AIE")
         self.run_button.setToolTip("mean head activations and the average indirect effect of every head, "
                                    "per relation (the engine's `mfv aie`)")
