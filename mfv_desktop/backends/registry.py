@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from mfv_desktop.errors import BackendError
 from mfv_desktop.locations import bundled_folder
@@ -41,6 +41,9 @@ class Family:
     tiny_builder: str
     #: what a user must put in a folder of this family (for error messages)
     hint: str
+    #: method.md §7: the paper's model of this family and, per report table ("test", "diagonal") and
+    #: condition, its mean top-1 first-token accuracy (%); None when the paper did not run the family
+    paper: Mapping[str, Any] | None = None
 
     def backend_class(self) -> Any:
         module, _, cls = self.backend.partition(":")
@@ -92,13 +95,20 @@ FAMILIES: dict[str, Family] = {
         tiny_builder="small:build_tiny",
         hint="OpenFlamingo-4B needs: checkpoint.pt from openflamingo/OpenFlamingo-4B-vitl-rpj3b-langinstruct, "
              "the RedPajama-INCITE-Instruct-3B-v1 folder (config, weights, tokenizer) and the open_clip "
-             "ViT-L-14 OpenAI weights (open_clip_pytorch_model.bin); our own models have mfv_model.json"),
+             "ViT-L-14 OpenAI weights (open_clip_pytorch_model.bin); our own models have mfv_model.json",
+        paper={"model": "OpenFlamingo-4B",
+               "test": {"0-shot": "4.8 (synthetic), 11.8 (GQA)", "4-shot ICL": "19.0 (GQA)",
+                        "0-shot + FV": "8-9 (synthetic)", "0-shot + FFV": "about 25 (GQA)"},
+               "diagonal": {"4-shot ICL": "8.1", "composite FFV": "16.8"}}),
     "qwen3vl": Family(
         name="qwen3vl", backend="qwen3vl:Qwen3VLBackend", detect=_qwen3vl, tokenizer_file=_hf_tokenizer,
         answer_prefix="A: ", tiny_ref="tiny-qwen3vl", tiny_builder="qwen3vl:build_tiny",
         hint="Qwen3-VL needs the Hugging Face folder of Qwen/Qwen3-VL-4B-Instruct (or -2B-Instruct), all in one "
              "folder: config.json (model_type qwen3_vl), model*.safetensors with model.safetensors.index.json, "
-             "tokenizer.json, tokenizer_config.json and preprocessor_config.json"),
+             "tokenizer.json, tokenizer_config.json and preprocessor_config.json",
+        paper={"model": "Qwen3-VL-4B",
+               "test": {"4-shot ICL": "26.8 (synthetic)", "0-shot + FFV": "72.2 (synthetic)"},
+               "diagonal": {"4-shot ICL": "28.7", "composite FFV": "45.1"}}),
 }
 
 

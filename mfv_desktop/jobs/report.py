@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from mfv_desktop.backends.registry import FAMILIES
 from mfv_desktop.progress import as_part
 from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS, load_scene_set, path_part
 from mfv_desktop.tasks import TaskSpec
@@ -32,20 +33,11 @@ from .science import (
 )
 from .vectors import FinetuneSpec, _parts, analogy_conditions, run_finetune
 
-#: method.md §7: the paper's numbers per model family (the `family` a backend records in its
-#: provenance): the paper's model, and per table ("test", "diagonal") and condition the mean over
-#: relations, top-1 first-token accuracy (%). The paper's "composite FV" is built from the fine-tuned
-#: vectors (method.md §6), so it stands beside our composite FFV. A condition without a number shows "—";
-#: a family not here gets no paper column.
-PAPER: dict[str, dict[str, Any]] = {
-    "openflamingo": {"model": "OpenFlamingo-4B",
-                     "test": {"0-shot": "4.8 (synthetic), 11.8 (GQA)", "4-shot ICL": "19.0 (GQA)",
-                              "0-shot + FV": "8-9 (synthetic)", "0-shot + FFV": "about 25 (GQA)"},
-                     "diagonal": {"4-shot ICL": "8.1", "composite FFV": "16.8"}},
-    "qwen3vl": {"model": "Qwen3-VL-4B",
-                "test": {"4-shot ICL": "26.8 (synthetic)", "0-shot + FFV": "72.2 (synthetic)"},
-                "diagonal": {"4-shot ICL": "28.7", "composite FFV": "45.1"}},
-}
+#: the paper's numbers per model family (the `family` a backend records in its provenance), as the
+#: registry states them for each (Family.paper, from method.md §7). The paper's "composite FV" is
+#: built from the fine-tuned vectors (method.md §6), so it stands beside our composite FFV. A condition
+#: without a number shows "—"; a family without numbers gets no paper column.
+PAPER: dict[str, Mapping[str, Any]] = {name: f.paper for name, f in FAMILIES.items() if f.paper}
 
 
 def paper_numbers(family: str | None) -> dict[str, Any]:
