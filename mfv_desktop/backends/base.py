@@ -9,7 +9,8 @@ residual site), and the first token of an answer.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator, Protocol, Sequence
+from collections import OrderedDict
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -124,6 +125,33 @@ class TokenizerAnswers:
 
     def decode_token(self, token_id: int) -> str:
         return self.tokenizer.decode([token_id])
+
+
+class ImageCache:
+    """A model's inputs for the images read so far, the newest `size` kept: each image is read once,
+    upright (its EXIF orientation applied, as the app shows it), in RGB, and turned into inputs by
+    `prepare`. An image that cannot be read is a BackendError naming it."""
+
+    def __init__(self, prepare: Callable[[Any], Any], size: int = 1024) -> None:
+        self.prepare, self.size = prepare, size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+
+    def __call__(self, path: str) -> Any:
+        hit = self._items.get(path)
+        if hit is not None:
+            self._items.move_to_end(path)
+            return hit
+        from PIL import Image, ImageOps, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                rgb = ImageOps.exif_transpose(im).convert("RGB")
+        except (OSError, UnidentifiedImageError) as e:
+            raise BackendError(f"cannot read image {path} ({e}); re-import or regenerate it") from e
+        self._items[path] = hit = self.prepare(rgb)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return hit
 
 
 def batches(tasks: Sequence[Task], size: int) -> Iterator[list[Task]]:

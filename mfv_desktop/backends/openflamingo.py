@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -29,7 +28,9 @@ from torch import nn
 
 from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Task
 
-from .base import Backend, BackendError, Batch, Geometry, TokenizerAnswers, resolve_device, resolve_dtype
+from .base import (
+    Backend, BackendError, Batch, Geometry, ImageCache, TokenizerAnswers, resolve_device, resolve_dtype,
+)
 from .registry import FAMILIES, MANIFEST
 
 CLIP_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -314,8 +315,7 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
             vocab_size=lm.get_output_embeddings().weight.shape[0],
         )
         self._layers = lm._get_decoder_layers()
-        self._images: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._image_cache_size = image_cache_size
+        self._images = ImageCache(self.image_processor, image_cache_size)
 
     @classmethod
     def from_folder(cls, folder: str | Path, random_weights: bool = False, **kw: Any) -> "OpenFlamingoBackend":
@@ -356,21 +356,8 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
         return self._layers[layer]
 
     def image_tensor(self, path: str) -> torch.Tensor:
-        t = self._images.get(path)
-        if t is not None:
-            self._images.move_to_end(path)
-            return t
-        from PIL import Image, ImageOps, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:  # upright, as the app shows it (EXIF orientation applied)
-                t = self.image_processor(ImageOps.exif_transpose(im).convert("RGB"))
-        except (OSError, UnidentifiedImageError) as e:
-            raise BackendError(f"cannot read image {path} ({e}); re-import or regenerate it") from e
-        self._images[path] = t
-        if len(self._images) > self._image_cache_size:
-            self._images.popitem(last=False)
-        return t
+        """The vision tower's input for one image (upright, read once: ImageCache)."""
+        return self._images(path)
 
     def encode(self, tasks: Sequence[Task]) -> Batch:
         tasks = list(tasks)

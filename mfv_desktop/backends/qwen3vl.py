@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import os
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,7 +29,9 @@ from torch import nn
 
 from mfv_desktop.tasks import PromptTemplate, Task
 
-from .base import Backend, BackendError, Batch, Geometry, TokenizerAnswers, resolve_device, resolve_dtype
+from .base import (
+    Backend, BackendError, Batch, Geometry, ImageCache, TokenizerAnswers, resolve_device, resolve_dtype,
+)
 from .last_position import LastPosition, _Layer, _rotate_half
 from .registry import FAMILIES
 
@@ -169,8 +170,7 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
             vocab_size=self.model.get_output_embeddings().weight.shape[0],
         )
         self._layers = self.model.model.language_model.layers
-        self._images: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-        self._image_cache_size = image_cache_size
+        self._images = ImageCache(self._prepare_image, image_cache_size)
 
     @classmethod
     def from_folder(cls, folder: str | Path, **kw: Any) -> "Qwen3VLBackend":
@@ -221,24 +221,15 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
         return self._layers[layer]
 
     def image_input(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pixel_values (patches, dim), grid_thw (3,)) of one image, upright and resized to the square."""
-        hit = self._images.get(path)
-        if hit is not None:
-            self._images.move_to_end(path)
-            return hit
-        from PIL import Image, ImageOps, UnidentifiedImageError
+        """(pixel_values (patches, dim), grid_thw (3,)) of one image, upright and resized to the square
+        (read once: ImageCache)."""
+        return self._images(path)
 
-        try:
-            with Image.open(path) as im:  # upright, as the app shows it (EXIF orientation applied)
-                rgb = ImageOps.exif_transpose(im).convert("RGB").resize((self.side, self.side), Image.BICUBIC)
-        except (OSError, UnidentifiedImageError) as e:
-            raise BackendError(f"cannot read image {path} ({e}); re-import or regenerate it") from e
-        out = self.image_processor(images=rgb, return_tensors="pt")
-        hit = (out["pixel_values"], out["image_grid_thw"][0])
-        self._images[path] = hit
-        if len(self._images) > self._image_cache_size:
-            self._images.popitem(last=False)
-        return hit
+    def _prepare_image(self, rgb: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
+        out = self.image_processor(images=rgb.resize((self.side, self.side), Image.BICUBIC), return_tensors="pt")
+        return out["pixel_values"], out["image_grid_thw"][0]
 
     def render(self, task: Task) -> str:
         """The prompt of a task, each image written as its vision tokens."""
