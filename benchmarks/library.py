@@ -52,7 +52,7 @@ def main() -> None:
     from PySide6.QtCore import QEvent, QObject
     from PySide6.QtWidgets import QApplication
 
-    from mfv_desktop.ui.library import PAGE, SceneLibrary
+    from mfv_desktop.ui.curation.library import PAGE, SceneLibrary
 
     app = QApplication([])
     store = open_store(data)

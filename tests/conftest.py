@@ -181,7 +181,7 @@ def bundled_vectors(tmp_path_factory) -> dict:
 def window(qtbot, tmp_path):
     """The main window on a fresh store and settings file in tmp_path, shown (closed after the test)."""
     from mfv_desktop.ui import MainWindow
-    from mfv_desktop.ui.settings import app_settings
+    from mfv_desktop.ui.shell.settings import app_settings
 
     w = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "settings.ini"))
     w.confirm = lambda question: True

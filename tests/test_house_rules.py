@@ -95,7 +95,7 @@ def test_no_model_family_is_named_above_the_backends():
 
 
 def test_the_name_check_asks_the_registry_without_torch():
-    assert _loaded_after("import mfv_desktop.backends.registry, mfv_desktop.ui.naming",
+    assert _loaded_after("import mfv_desktop.backends.registry, mfv_desktop.ui.curation.naming",
                          block=("torch",)) - {"PySide6"} == set()
 
 

@@ -86,7 +86,7 @@ def test_a_rotated_photo_from_outside_the_store_is_upright_for_the_model_and_on_
     """`apply --image` and the apply tab's "open an image" read the file itself, not a stored copy."""
     from PIL import ImageOps
 
-    from mfv_desktop.ui.scene_view import SceneView
+    from mfv_desktop.ui.curation.scene_view import SceneView
 
     photo = _phone_photo(tmp_path / "phone.jpg")
     with Image.open(photo) as im:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mfv_desktop.scenes import Box  # noqa: E402
 from mfv_desktop.store.scenes import Label, ObjectView  # noqa: E402
-from mfv_desktop.ui.canvas import CONFIRMED, HANDLE_PX, SUGGESTED, SceneCanvas  # noqa: E402
+from mfv_desktop.ui.curation.canvas import CONFIRMED, HANDLE_PX, SUGGESTED, SceneCanvas  # noqa: E402
 
 CUP = ObjectView(1, "cup", Box(20, 20, 70, 60), None)
 CAR = ObjectView(2, "car", Box(110, 80, 180, 130), None)
@@ -242,7 +242,7 @@ def test_a_drawn_scene_shows_its_stamps(qtbot, canvas, tmp_path, monkeypatch):
     p = at(canvas, 190, 20)  # an empty part of the white canvas
     assert img.getpixel((p.x(), p.y())) == (255, 255, 255)
 
-    import mfv_desktop.ui.canvas as canvas_module
+    import mfv_desktop.ui.curation.canvas as canvas_module
 
     calls = []
     real = canvas_module.stamp_from_id

@@ -11,7 +11,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 
-from mfv_desktop.ui.heatmap import AIEHeatmap  # noqa: E402
+from mfv_desktop.ui.science.heatmap import AIEHeatmap  # noqa: E402
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("qapp")
 
 
 def _library(qtbot, store):
-    from mfv_desktop.ui.library import SceneLibrary
+    from mfv_desktop.ui.curation.library import SceneLibrary
 
     lib = SceneLibrary(store)
     qtbot.addWidget(lib)
@@ -32,7 +32,7 @@ def library(qtbot, store, abs_scenes):
 @pytest.fixture
 def page_calls(monkeypatch):
     """The offsets the library asks `page_scenes` for."""
-    from mfv_desktop.ui import library as lib_mod
+    from mfv_desktop.ui.curation import library as lib_mod
 
     calls: list[int] = []
     real = repo.page_scenes
@@ -120,7 +120,7 @@ def test_refresh_keeps_the_current_scene_and_sees_new_data(library, store, abs_s
 def test_thumbnails_are_made_off_the_gui_thread_into_a_cache(qtbot, library, store, monkeypatch):
     from PySide6.QtCore import Qt
 
-    from mfv_desktop.ui import library as lib_mod
+    from mfv_desktop.ui.curation import library as lib_mod
 
     threads = []
     real = lib_mod.make_thumb
@@ -148,7 +148,7 @@ def test_thumbnails_are_made_off_the_gui_thread_into_a_cache(qtbot, library, sto
 
 
 def test_thumbnail_requests_dropped_from_the_queue_come_back_while_in_view(qtbot, library, monkeypatch):
-    from mfv_desktop.ui import library as lib_mod
+    from mfv_desktop.ui.curation import library as lib_mod
 
     monkeypatch.setattr(lib_mod, "QUEUED", 1)  # keep only the newest request waiting
     library.resize(700, 700)
@@ -203,7 +203,7 @@ def test_scrolling_fetches_each_page_once_as_it_comes_into_view(qtbot, big, page
 def test_a_thumbnail_arriving_repaints_its_row_without_laying_out_every_row(qtbot, big, monkeypatch):
     from PySide6.QtCore import Qt
 
-    from mfv_desktop.ui.library import SceneListModel
+    from mfv_desktop.ui.curation.library import SceneListModel
 
     calls = []
     real = SceneListModel.rowCount

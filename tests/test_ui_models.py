@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from mfv_desktop.ui.settings import get
+from mfv_desktop.ui.shell.settings import get
 
 pytestmark = pytest.mark.usefixtures("qapp")
 
 
 def manager(qtbot, window):
-    from mfv_desktop.ui.models import ModelManager
+    from mfv_desktop.ui.shell.models import ModelManager
 
     d = ModelManager(window)
     qtbot.addWidget(d)
@@ -107,7 +107,7 @@ def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, win
 
 
 def test_download_without_a_network_says_to_copy_the_files(qtbot, window, tmp_path, monkeypatch):
-    from mfv_desktop.ui.models import can_download
+    from mfv_desktop.ui.shell.models import can_download
 
     if not can_download():
         pytest.skip("huggingface_hub is not installed: the download button is hidden")
@@ -167,7 +167,7 @@ def test_the_tiny_model_of_every_family_is_offered(qtbot, window, add_family):
 
 def test_download_a_listed_model_fetches_it_and_chooses_its_folder(qtbot, window, tmp_path, fake_hub, add_family):
     from mfv_desktop.backends.download import DOWNLOADS
-    from mfv_desktop.ui.models import can_download
+    from mfv_desktop.ui.shell.models import can_download
 
     if not can_download():
         pytest.skip("huggingface_hub is not installed: downloads are hidden")
@@ -194,7 +194,7 @@ def test_the_model_manager_lists_families_and_downloads_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from mfv_desktop.ui.models import DOWNLOADS, FAMILIES, folder_family; "
+    code = ("import sys; from mfv_desktop.ui.shell.models import DOWNLOADS, FAMILIES, folder_family; "
             "print(len(DOWNLOADS), len(FAMILIES), 'torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -203,7 +203,7 @@ def test_the_model_manager_lists_families_and_downloads_without_torch():
 
 def test_the_settings_dialog_offers_the_tiny_model_of_every_family(qtbot, window, add_family):
     from mfv_desktop.backends.registry import FAMILIES
-    from mfv_desktop.ui.settings import SettingsDialog
+    from mfv_desktop.ui.shell.settings import SettingsDialog
 
     add_family("othervl", "other_vl")
     d = SettingsDialog(window.settings, window.acts, window)

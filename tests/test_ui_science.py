@@ -218,7 +218,7 @@ def test_resume_a_run_whose_process_was_killed(qtbot, tmp_path):
         proc.wait()
 
     from mfv_desktop.ui import MainWindow
-    from mfv_desktop.ui.settings import app_settings
+    from mfv_desktop.ui.shell.settings import app_settings
 
     w = MainWindow(data_dir=data, settings=app_settings(tmp_path / "s.ini"))
     qtbot.addWidget(w)

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from mfv_desktop.store import open_store
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.store.db import _Lock, backup
-from mfv_desktop.ui import startup
-from mfv_desktop.ui.settings import app_settings
+from mfv_desktop.ui.shell import startup
+from mfv_desktop.ui.shell.settings import app_settings
 
 pytestmark = pytest.mark.usefixtures("qapp")
 
@@ -127,7 +127,7 @@ def test_quitting_at_the_dialog_ends_the_app_with_a_message(tmp_path, monkeypatc
 
 
 def test_the_sample_flag_is_set_only_when_the_samples_are_in(qtbot, window, monkeypatch):
-    import mfv_desktop.ui.main_window as mw
+    import mfv_desktop.ui.shell.main_window as mw
     from mfv_desktop import jobs
 
     monkeypatch.setattr(mw, "SAMPLE_SCENES", 4)

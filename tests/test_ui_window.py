@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("qapp")
 
 def open_window(qtbot, tmp_path, names=()):
     from mfv_desktop.ui import MainWindow
-    from mfv_desktop.ui.settings import app_settings
+    from mfv_desktop.ui.shell.settings import app_settings
 
     w = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "settings.ini"))
     queue = list(names)
@@ -140,7 +140,7 @@ def test_place_stamps_on_a_drawn_scene_and_undo_a_move(qtbot, tmp_path):
 
 
 def test_shortcuts_are_remapped_and_remembered_with_the_layout(qtbot, tmp_path):
-    from mfv_desktop.ui.actions import CheatSheet
+    from mfv_desktop.ui.shell.actions import CheatSheet
 
     w = open_window(qtbot, tmp_path)
     w.acts.set_shortcut("label.confirm", "C")
@@ -162,7 +162,7 @@ def test_a_second_window_on_the_same_store_is_read_only(qtbot, tmp_path):
     assert not other.store.read_only
     other.close()
     from mfv_desktop.ui import MainWindow
-    from mfv_desktop.ui.settings import app_settings
+    from mfv_desktop.ui.shell.settings import app_settings
 
     second = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "s2.ini"))
     qtbot.addWidget(second)
@@ -191,7 +191,7 @@ def test_opening_the_window_imports_no_torch(tmp_path):
         from PySide6.QtWidgets import QApplication
         app = QApplication([])
         from mfv_desktop.ui import MainWindow
-        from mfv_desktop.ui.settings import app_settings
+        from mfv_desktop.ui.shell.settings import app_settings
         w = MainWindow(data_dir={str(tmp_path / 'data')!r}, settings=app_settings({str(tmp_path / 's.ini')!r}))
         w.show()
         app.processEvents()
@@ -209,7 +209,7 @@ def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp
     from PySide6.QtGui import QDropEvent
 
     from mfv_desktop.scenes import Box
-    from mfv_desktop.ui.settings import SettingsDialog
+    from mfv_desktop.ui.shell.settings import SettingsDialog
 
     folder = tmp_path / "drop"
     folder.mkdir()
@@ -257,7 +257,7 @@ def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp
 
 
 def test_the_first_start_brings_the_sample_data_set_once(qtbot, window, monkeypatch):
-    import mfv_desktop.ui.main_window as mw
+    import mfv_desktop.ui.shell.main_window as mw
 
     monkeypatch.setattr(mw, "SAMPLE_SCENES", 6)
     job = window.add_samples_on_first_start()
@@ -271,7 +271,7 @@ def test_the_first_start_brings_the_sample_data_set_once(qtbot, window, monkeypa
 
 
 def test_reset_puts_the_settings_back_and_the_start_is_logged(tmp_path):
-    from mfv_desktop.ui.settings import app_settings
+    from mfv_desktop.ui.shell.settings import app_settings
 
     ini = tmp_path / "settings.ini"
     s = app_settings(ini)
@@ -293,7 +293,7 @@ def test_reset_puts_the_settings_back_and_the_start_is_logged(tmp_path):
 def test_a_failed_job_is_in_the_log_shown_from_the_help_menu(qtbot, window):
     from mfv_desktop.jobs import ExtractSpec
     from mfv_desktop.logs import setup_logging
-    from mfv_desktop.ui.dialogs import LogDialog
+    from mfv_desktop.ui.shell.dialogs import LogDialog
 
     setup_logging()
     job = window.submit_spec(ExtractSpec(aie=str(window.store.data_dir / "nowhere"), relation="above"), "vector")

@@ -3,7 +3,7 @@
 
 def __getattr__(name: str):
     if name == "MainWindow":
-        from .main_window import MainWindow
+        from mfv_desktop.ui.shell.main_window import MainWindow
 
         return MainWindow
     raise AttributeError(name)

@@ -34,8 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mfv_desktop.locations import shipped
 
     app.setWindowIcon(QIcon(str(shipped("resources") / "icons" / "mfv_desktop.png")))
-    from .main_window import MainWindow, apply_user_theme
-    from .settings import app_settings
+    from mfv_desktop.ui.shell.main_window import MainWindow, apply_user_theme
+    from mfv_desktop.ui.shell.settings import app_settings
 
     from mfv_desktop.logs import setup_logging
 
@@ -45,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.clear()
         settings.sync()
     apply_user_theme(settings)
-    from .settings import get
-    from .startup import open_or_ask
+    from mfv_desktop.ui.shell.settings import get
+    from mfv_desktop.ui.shell.startup import open_or_ask
 
     opened = open_or_ask(args.data_dir or get(settings, "data_dir") or None, settings)
     if opened is None:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop.store import vectors as vrepo
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from mfv_desktop.ui.shell.main_window import MainWindow
 
 COLUMNS = ("", "id", "label", "relation", "kind", "layer", "strength")
 

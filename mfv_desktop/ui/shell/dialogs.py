@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop.jobs import GenerateSpec
 from mfv_desktop.logs import log_file, tail
 
-from .naming import check_name
+from mfv_desktop.ui.curation.naming import check_name
 
 
 class NameDialog(QDialog):

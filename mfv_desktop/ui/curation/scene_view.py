@@ -20,10 +20,10 @@ from mfv_desktop.scenes import Box
 from mfv_desktop.store import StoreError
 from mfv_desktop.store import scenes as repo
 
-from .canvas import _IGNORE_ZOOM, PALETTE, tag_item
+from mfv_desktop.ui.curation.canvas import _IGNORE_ZOOM, PALETTE, tag_item
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from mfv_desktop.ui.shell.main_window import MainWindow
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 

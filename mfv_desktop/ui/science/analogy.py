@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (
 from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import scenes as repo
 
-from .apply import new_plot
-from .jobs import submit_reporting
-from .scene_view import NameEdit, ScenePane, fill_with_split
-from .vector_picker import COLUMNS, VectorPicker, newest_per_relation
+from mfv_desktop.ui.science.apply import new_plot
+from mfv_desktop.ui.shell.jobs import submit_reporting
+from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
+from mfv_desktop.ui.science.vector_picker import COLUMNS, VectorPicker, newest_per_relation
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from mfv_desktop.ui.shell.main_window import MainWindow
 
 A_COLOUR, B_COLOUR, C_COLOUR, D_COLOUR = "#0050d0", "#e65c00", "#0050d0", "#009e3d"
 WEIGHT_BRUSH = "#4c72b0"

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
 
-from .workers import Worker
+from mfv_desktop.ui.shell.workers import Worker
 
 log = logging.getLogger("mfv_desktop.jobs")
 Work = Callable[[Callable[[Progress], None], Callable[[], bool]], Any]

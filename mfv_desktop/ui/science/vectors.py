@@ -24,8 +24,8 @@ from mfv_desktop.store import StoreError
 from mfv_desktop.store import vectors as vrepo
 
 if TYPE_CHECKING:
-    from .jobs import Job
-    from .main_window import MainWindow
+    from mfv_desktop.ui.shell.jobs import Job
+    from mfv_desktop.ui.shell.main_window import MainWindow
 
 COLUMNS = ("id", "label", "relation", "kind", "model", "layer", "strength", "heads", "created")
 

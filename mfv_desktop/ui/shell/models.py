@@ -23,11 +23,11 @@ from mfv_desktop.backends.registry import FAMILIES, folder_family, parse_ref
 from mfv_desktop.errors import BackendError
 from mfv_desktop.progress import Progress, drive
 
-from .settings import get
+from mfv_desktop.ui.shell.settings import get
 
 if TYPE_CHECKING:
-    from .jobs import Job
-    from .main_window import MainWindow
+    from mfv_desktop.ui.shell.jobs import Job
+    from mfv_desktop.ui.shell.main_window import MainWindow
 
 DEVICES = ("cpu", "cuda", "mps")
 DTYPES = ("fp32", "bf16", "fp16")

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 
 from mfv_desktop.backends.registry import FAMILIES
 
-from .actions import SPECS, Actions
+from mfv_desktop.ui.shell.actions import SPECS, Actions
 
 DEFAULTS = {"data_dir": "", "model": "bundled", "device": "cpu", "dtype": "fp32", "theme": "system"}
 

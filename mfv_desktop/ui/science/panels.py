@@ -23,12 +23,12 @@ from mfv_desktop.store import StoreError
 from mfv_desktop.store import models as m
 from mfv_desktop.store import scenes as repo
 
-from .heatmap import AIEHeatmap
+from mfv_desktop.ui.science.heatmap import AIEHeatmap
 
 log = logging.getLogger("mfv_desktop")
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from mfv_desktop.ui.shell.main_window import MainWindow
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

@@ -19,12 +19,12 @@ from superqt import QLabeledDoubleSlider
 
 from mfv_desktop.store import scenes as repo
 
-from .jobs import submit_reporting
-from .scene_view import NameEdit, ScenePane, fill_with_split
-from .vector_picker import VectorPicker
+from mfv_desktop.ui.shell.jobs import submit_reporting
+from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
+from mfv_desktop.ui.science.vector_picker import VectorPicker
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from mfv_desktop.ui.shell.main_window import MainWindow
 
 ANCHOR, PREDICTED, ZERO_SHOT = "#0050d0", "#009e3d", "#6b6b6b"
 WITHOUT_BRUSH, WITH_BRUSH = "#b0b0b0", "#009e3d"

@@ -22,23 +22,25 @@ from mfv_desktop.scenes import Box, stamp_from_id
 from mfv_desktop.store import Store, StoreError
 from mfv_desktop.store import scenes as repo
 
-from . import commands as cmd
-from .actions import SPECS, Actions, CheatSheet
-from .canvas import SceneCanvas
-from .dialogs import GenerateDialog, LogDialog, NameDialog
-from .jobs import Job, JobQueue, JobsPanel
-from .library import SceneLibrary
-from .models import install_menu
-from .palette import StampPalette
-from .relations import RelationPanel
-from .settings import SettingsDialog, app_settings, apply_theme, get
-from .startup import open_window_store
-from .vectors import VectorLibrary
+import mfv_desktop.ui.curation.commands as cmd
+from mfv_desktop.ui.shell.actions import SPECS, Actions, CheatSheet
+from mfv_desktop.ui.curation.canvas import SceneCanvas
+from mfv_desktop.ui.shell.dialogs import GenerateDialog, LogDialog, NameDialog
+from mfv_desktop.ui.shell.jobs import Job, JobQueue, JobsPanel
+from mfv_desktop.ui.curation.library import SceneLibrary
+from mfv_desktop.ui.shell.models import install_menu
+from mfv_desktop.ui.curation.palette import StampPalette
+from mfv_desktop.ui.curation.relations import RelationPanel
+from mfv_desktop.ui.shell.settings import SettingsDialog, app_settings, apply_theme, get
+from mfv_desktop.ui.shell.startup import open_window_store
+from mfv_desktop.ui.science.vectors import VectorLibrary
 
 SAMPLE_SCENES = 200
 #: the science tabs, in the order of the work: (key, title, module, panel class), built when first shown
-SCIENCE_TABS = (("aie", "AIE", ".science", "AIEPanel"), ("sweep", "Layer sweep", ".science", "SweepPanel"),
-                ("apply", "Apply", ".apply", "ApplyPanel"), ("analogy", "Analogy", ".analogy", "AnalogyPanel"))
+SCIENCE_TABS = (("aie", "AIE", "mfv_desktop.ui.science.panels", "AIEPanel"),
+                ("sweep", "Layer sweep", "mfv_desktop.ui.science.panels", "SweepPanel"),
+                ("apply", "Apply", "mfv_desktop.ui.science.apply", "ApplyPanel"),
+                ("analogy", "Analogy", "mfv_desktop.ui.science.analogy", "AnalogyPanel"))
 #: a stamp's long side on a drawn canvas, as a fraction of the canvas (the paper: 130-230 of 800 px)
 STAMP_SIZE = 0.22
 
@@ -145,7 +147,7 @@ class MainWindow(QMainWindow):
         the vector library as a dock; the model manager in its menu."""
         self.lazy_tabs: dict[str, LazyTab] = {}
         for key, title, module, cls in SCIENCE_TABS:
-            make = lambda module=module, cls=cls: getattr(import_module(module, __package__), cls)(self)  # noqa: E731
+            make = lambda module=module, cls=cls: getattr(import_module(module), cls)(self)  # noqa: E731
             self.lazy_tabs[key] = LazyTab(make, self)
             self.tabs.addTab(self.lazy_tabs[key], title)
         self.tabs.currentChanged.connect(self._tab_shown)

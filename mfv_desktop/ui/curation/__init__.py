@@ -1,0 +1,1 @@
+"""Curation: the scene canvas, the scene library, object stamps, relation labels and their undoable edits."""
