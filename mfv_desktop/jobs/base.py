@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Generator, Iterator
 
 from mfv_desktop.errors import SpecError
+from mfv_desktop.files import atomic_write
 from mfv_desktop.progress import Cancelled, Progress, drive
 
 JobGen = Generator[Progress, None, dict]
@@ -91,11 +92,7 @@ def _plain(x: Any) -> Any:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_plain(data), indent=1, sort_keys=True, default=str))
-    tmp.replace(path)
-    return path
+    return atomic_write(path, json.dumps(_plain(data), indent=1, sort_keys=True, default=str))
 
 
 def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path,

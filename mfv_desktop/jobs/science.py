@@ -59,11 +59,11 @@ def _save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 
     from safetensors.numpy import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")  # written whole, then renamed: a crash never leaves half a file
-    save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, str(tmp),
-              metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
-    tmp.replace(path)
+    from mfv_desktop.files import atomic_path
+
+    with atomic_path(path) as tmp:  # written whole, then renamed: a crash never leaves half a file
+        save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, str(tmp),
+                  metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:

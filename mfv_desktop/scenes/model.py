@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from mfv_desktop.files import atomic_path
+
 BASE_RELATIONS: tuple[str, ...] = ("above", "below", "left", "right")
 DIAGONAL_RELATIONS: tuple[str, ...] = ("above_left", "above_right", "below_left", "below_right")
 SPATIAL_RELATIONS: tuple[str, ...] = BASE_RELATIONS + DIAGONAL_RELATIONS
@@ -278,11 +280,9 @@ def save_scene_set(folder: str | Path, scenes: Iterable[Scene], meta: dict[str, 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SCENES_FILE
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for s in scenes:
             f.write(json.dumps(s.to_json(), sort_keys=True) + "\n")
-    tmp.replace(path)
     if meta is not None:
         (folder / "scene_set.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     return path

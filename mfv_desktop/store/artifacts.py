@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from mfv_desktop.files import atomic_write
 
 from .errors import ArtifactCorrupt
 
@@ -44,17 +45,7 @@ class Artifacts:
         digest = hashlib.sha256(data).hexdigest()
         dest = self.path(digest)
         if not dest.is_file():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_suffix(f".tmp{os.getpid()}")
-            try:
-                with tmp.open("wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                tmp.replace(dest)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            atomic_write(dest, data, fsync=True)
             if self._on_new is not None:
                 self._on_new(dest)
         return digest

@@ -27,6 +27,8 @@ from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mfv_desktop.files import atomic_path
+
 from .artifacts import Artifacts
 from .errors import StoreCorrupt, StoreDiskFull, StoreError, StoreLocked, StoreReadOnly, StoreReadOnlyMedia, StoreTooNew
 from .models import AIEResultRow, Image, Run, VectorRow
@@ -259,9 +261,7 @@ def _fsync(path: Path) -> None:
 def _copy_database(db: Path, dest: Path) -> None:
     """A consistent copy (every commit, WAL included) through SQLite's backup API, written to a temporary
     name in dest's folder, synced and renamed, so that dest is whole or absent."""
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
+    with atomic_path(dest, fsync=True) as tmp:
         src = sqlite3.connect(str(db))
         try:
             out = sqlite3.connect(str(tmp))
@@ -271,11 +271,6 @@ def _copy_database(db: Path, dest: Path) -> None:
                 out.close()
         finally:
             src.close()
-        _fsync(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def backup(db: Path, label: str) -> Path:

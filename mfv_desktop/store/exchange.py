@@ -15,6 +15,7 @@ from typing import Any, Callable, Generator, Iterable
 import numpy as np
 from sqlalchemy import select
 
+from mfv_desktop.files import atomic_write
 from mfv_desktop.progress import Progress, within
 from mfv_desktop.scenes import Scene as SceneData
 from mfv_desktop.scenes import SceneError, path_part
@@ -60,9 +61,7 @@ def export_dataset(store: Store, dataset: str, folder: str | Path) -> Path:
         records.append(rec)
     doc = {"format": DATASET_FORMAT, "name": dataset, "description": description, "relations": vocab,
            "scenes": records}
-    tmp = folder / (DATASET_FILE + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-    tmp.replace(folder / DATASET_FILE)
+    atomic_write(folder / DATASET_FILE, json.dumps(doc, indent=1, sort_keys=True))
     return folder
 
 

@@ -16,6 +16,7 @@ from typing import Callable, Generator, Iterable, Sequence
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from mfv_desktop.files import atomic_path
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import (
     Box, RelationTriple, SceneError, SceneObject, check_name, check_text, save_scene_set, suggest_relations,
@@ -120,17 +121,11 @@ def add_image(store: Store, s: Session, path: str | Path, made: list[m.Image] | 
     rel = Path("images") / sha256[:2] / f"{sha256}{suffix}"
     dest = store.data_dir / rel
     if not dest.is_file():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(dest.suffix + ".tmp")
-        try:
+        with atomic_path(dest) as tmp:  # e.g. a full disk: no half copy stays behind
             if upright is not None:
                 tmp.write_bytes(upright)
             else:
                 shutil.copyfile(path, tmp)
-            tmp.replace(dest)
-        except BaseException:  # e.g. a full disk: no half copy stays behind
-            tmp.unlink(missing_ok=True)
-            raise
     img = m.Image(path=rel.as_posix(), sha256=sha256, size=len(upright) if upright is not None else info.size,
                   width=info.width, height=info.height, original_name=storable(Path(path).name))
     s.add(img)

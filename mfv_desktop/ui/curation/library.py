@@ -6,7 +6,7 @@ rows come from a page cache filled when painted, and images are decoded only on 
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem, QToolButton, QVBoxLayout, QWidget,
 )
 
+from mfv_desktop.files import atomic_path
 from mfv_desktop.store import Store
 from mfv_desktop.store import scenes as repo
 
@@ -50,10 +51,9 @@ def make_thumb(image: Path, dest: Path) -> QImage:
     if max(img.width(), img.height()) > THUMB:
         img = img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     if not img.isNull():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{dest.stem}.{threading.get_ident()}.tmp.png")
-        if img.save(str(tmp), "PNG"):
-            tmp.replace(dest)
+        with contextlib.suppress(OSError), atomic_path(dest) as tmp:
+            if not img.save(str(tmp), "PNG"):
+                raise OSError(f"cannot write {tmp}")
     return img
 
 
