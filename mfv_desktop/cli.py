@@ -178,14 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     _model_args(s)
 
-    s = sub.add_parser("train-bundled", help="train the bundled small OpenFlamingo (resumes from --work)")
-    s.add_argument("--work", default="runs/bundled-training")
-    s.add_argument("--minutes", type=float, help="stop after this many minutes (run again to continue)")
-    s.add_argument("--max-prompts", type=int)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--export", default="", help="write the trained model folder here at the end")
-    s.add_argument("--init-from", default="", help="continue from an exported model folder (e.g. resources/bundled)")
-
     s = sub.add_parser("finetune", help="fine-tune a function vector (the model frozen) on zero-shot prompts")
     s.add_argument("--vector", default="", help="the extracted vector to start from (its relation and layer)")
     s.add_argument("--scenes", required=True)
@@ -410,9 +402,6 @@ def _spec_from_args(a: argparse.Namespace):
                                n_aie=a.n_aie, matched_only=a.matched_only, k=a.k, ks=a.ks, top_k=a.top_k,
                                strengths=a.strengths, preset=a.preset, n_finetune=a.n_finetune, epochs=a.epochs,
                                seed=a.seed, **_model_kw(a))
-    if cmd == "train-bundled":
-        return jobs.TrainBundledSpec(work=a.work, minutes=a.minutes, max_prompts=a.max_prompts, seed=a.seed,
-                                     export=a.export, init_from=a.init_from)
     raise SystemExit(f"unknown command {cmd}")
 
 

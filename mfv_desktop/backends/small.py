@@ -7,7 +7,7 @@ config gives the same weights. The folder written loads through the same code as
 
 With the default config this is the *tiny* random model (for tests and for trying the chain
 without model files; built in about a second); the bundled model starts from a larger config and
-is then trained (backends/bundled.py).
+is then trained (training/bundled.py, outside the package).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from .science import (
     AIESpec, EvaluateSpec, ExtractSpec, PreviewSpec, SweepSpec, run_aie, run_evaluate, run_extract, run_preview,
     run_sweep,
 )
-from .training import TrainBundledSpec, run_train_bundled
 from .vectors import (
     AnalogySpec, ApplySpec, ComposeSpec, FinetuneSpec, run_analogy, run_apply, run_compose, run_finetune,
 )
@@ -19,14 +18,14 @@ JOBS = {
     for spec, fn in [
         (GenerateSpec, run_generate), (TasksSpec, run_tasks), (AIESpec, run_aie), (PreviewSpec, run_preview),
         (ExtractSpec, run_extract), (SweepSpec, run_sweep), (EvaluateSpec, run_evaluate), (ChainSpec, run_chain),
-        (TrainBundledSpec, run_train_bundled), (FinetuneSpec, run_finetune),
+        (FinetuneSpec, run_finetune),
         (ComposeSpec, run_compose), (AnalogySpec, run_analogy), (ApplySpec, run_apply), (ReportSpec, run_report),
     ]
 }
 
 __all__ = [
     "JOBS", "AIESpec", "ApplySpec", "run_apply", "PreviewSpec", "run_preview", "AnalogySpec", "Cancelled", "ChainSpec", "ComposeSpec", "EvaluateSpec", "ExtractSpec",
-    "FinetuneSpec", "GenerateSpec", "JobGen", "JobSpec", "ReportSpec", "SweepSpec", "TasksSpec", "TrainBundledSpec",
+    "FinetuneSpec", "GenerateSpec", "JobGen", "JobSpec", "ReportSpec", "SweepSpec", "TasksSpec",
     "execute", "run_aie", "run_analogy", "run_chain", "run_compose", "run_evaluate", "run_extract", "run_finetune",
-    "run_generate", "run_report", "run_sweep", "run_tasks", "run_train_bundled", "write_json",
+    "run_generate", "run_report", "run_sweep", "run_tasks", "write_json",
 ]

@@ -21,8 +21,9 @@ small sizes. Training, in order (reference/small-model-training.md says why):
 4. **Export.** The state dict without OpenFlamingo's aliases, fp16, as safetensors, with a
    manifest the backend loads.
 
-`train()` is a generator of Progress (a job): it checkpoints every few minutes and resumes from
-the last checkpoint in its work folder.
+`train()` is a generator of Progress: it checkpoints every few minutes and resumes from the last
+checkpoint in its work folder. Not part of the app (nothing in mfv_desktop imports it, and neither the
+wheel nor the bundle carries it): run it from a source checkout with `python -m training` (__main__.py).
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from mfv_desktop.files import atomic_path
 from mfv_desktop.progress import Progress
 
-from .small import PROMPT_WORDS, SmallConfig, build_small_model
+from mfv_desktop.backends.small import PROMPT_WORDS, SmallConfig, build_small_model
 
 BASE = ("above", "below", "left", "right")
 PROMPT_KINDS = ("named", "relate", "bridge", "paper")
@@ -139,9 +141,8 @@ def build_pool(path: Path, kinds: Iterable[str], n: int, seed: int, split: str, 
         parts = list(ex.map(_pool_chunk, chunks))
     pool = {"images": np.concatenate([p[0] for p in parts]), "objects": np.concatenate([p[1] for p in parts]),
             "patches": np.concatenate([p[2] for p in parts])}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **pool)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # keeps the .npz suffix np.savez insists on
+        np.savez(tmp, **pool)
     return pool
 
 
@@ -358,7 +359,7 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: f
     training state it recorded is continued; the optimizer starts afresh)."""
     from mfv_desktop.scenes import KINDS, split_kinds
 
-    from .openflamingo import OpenFlamingoFiles, load_flamingo
+    from mfv_desktop.backends.openflamingo import OpenFlamingoFiles, load_flamingo
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -431,9 +432,8 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: f
 
     def save() -> None:
         state.seconds = base_seconds + time.time() - started
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
-        tmp.replace(ckpt_path)
+        with atomic_path(ckpt_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
         state_path.write_text(json.dumps(asdict(state), indent=1))
 
     while state.prompts < cfg.max_prompts:
@@ -498,7 +498,7 @@ def export(work: str | Path, out: str | Path, model_id: str = "mfv-bundled-openf
 
     from safetensors.torch import load_file, save_file
 
-    from .openflamingo import MANIFEST, OpenFlamingoFiles, load_flamingo, unique_state_dict
+    from mfv_desktop.backends.openflamingo import MANIFEST, OpenFlamingoFiles, load_flamingo, unique_state_dict
 
     work, out = Path(work), Path(out)
     src = work / "model"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mfv_desktop.backends.bundled import BASE, Sampler, vocabulary
+from training.bundled import BASE, Sampler, vocabulary
 from mfv_desktop.backends.openflamingo import OpenFlamingoBackend, OpenFlamingoFiles
 from mfv_desktop.backends.small import SmallConfig, build_small_model
 from mfv_desktop.scenes import KINDS
@@ -62,7 +62,7 @@ def test_mixed_batches_keep_one_k_and_mark_answers(small):
 
 
 def _tiny_run_config(**kw):
-    from mfv_desktop.backends.bundled import BundledConfig
+    from training.bundled import BundledConfig
 
     return BundledConfig(arch=SMALL, pool_train=24, pool_novel=8, pool_val=8, vision_steps=3, batch=4,
                          max_prompts=24, eval_every=3, **kw)
@@ -70,7 +70,7 @@ def _tiny_run_config(**kw):
 
 
 def test_training_is_reproducible_and_resumes(tmp_path):
-    from mfv_desktop.backends.bundled import export, train
+    from training.bundled import export, train
 
     cfg = _tiny_run_config()
     a = run_to_end(train(tmp_path / "a", cfg))
