@@ -12,9 +12,11 @@ fi
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 c=(-c "$root/installer/constraints.txt")
 "${pip[@]}" "${c[@]}" torch torchvision
-# a venv made before the PySide6 pin may hold 6.12.0, whose add-ons (pyside6-pdf, pyside6-webengine) share
-# the PySide6 folder: remove the whole family so that the pinned one installs complete
-if "$venv/bin/python" -m pip show -q pyside6-webengine pyside6-pdf >/dev/null 2>&1; then
+# the app needs PySide6-Essentials only. A venv made before holds the full `pyside6` (Essentials + Addons),
+# or 6.12.0 with add-ons (pyside6-pdf, pyside6-webengine); they all share the PySide6 folder: remove the
+# whole family (once: none of these is installed afterwards) so that the pinned Essentials installs complete
+# and no file of another version or of an unused add-on stays behind
+if "$venv/bin/python" -m pip show -q pyside6 pyside6-addons pyside6-webengine pyside6-pdf >/dev/null 2>&1; then
   "$venv/bin/python" -m pip uninstall -y -q pyside6 pyside6-essentials pyside6-addons pyside6-pdf \
     pyside6-webengine shiboken6
 fi

@@ -10,6 +10,19 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+#: seconds a test marked slow may take (pyproject's `timeout` is for the rest), unless it names its own
+SLOW_TIMEOUT = 1800
+#: test files that drive Qt widgets: marked gui (select or skip them with -m gui / -m "not gui")
+GUI_FILES = ("test_ui_*.py", "test_qt_runtime.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.path.match(pattern) for pattern in GUI_FILES):
+            item.add_marker(pytest.mark.gui)
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):

@@ -36,8 +36,10 @@ def test_the_wheel_has_the_model_the_migrations_and_the_entry_points(tmp_path):
     migrations = {p.name for p in (ROOT / "database" / "versions").glob("*.py")}
     assert {n.rsplit("/", 1)[-1] for n in names if n.startswith("mfv_desktop/database/versions/")} >= migrations
     meta = zipfile.ZipFile(wheel).read(f"mfv_desktop-{mfv_desktop.__version__}.dist-info/METADATA").decode()
-    (pyside,) = [Requirement(line.split(":", 1)[1]) for line in meta.splitlines()
-                 if line.startswith("Requires-Dist:") and Requirement(line.split(":", 1)[1]).name.lower() == "pyside6"]
+    assert not [n for n in names if n.startswith("training/")], "the bundled model's trainer is not part of the app"
+    requires = [Requirement(line.split(":", 1)[1]) for line in meta.splitlines() if line.startswith("Requires-Dist:")]
+    (pyside,) = [r for r in requires if r.name.lower().startswith("pyside6")]
+    assert pyside.name.lower() == "pyside6-essentials"  # the Addons (WebEngine, Charts...) are not used
     assert "6.12.0" not in pyside.specifier  # it aborts the app (tests/test_qt_runtime.py)
     entry = zipfile.ZipFile(wheel).read(f"mfv_desktop-{mfv_desktop.__version__}.dist-info/entry_points.txt").decode()
     assert "mfv = mfv_desktop.cli:main" in entry and "[gui_scripts]\nmfv-desktop = mfv_desktop.ui.app:main" in entry
@@ -47,3 +49,21 @@ def test_version_is_the_packages():
     r = subprocess.run([sys.executable, "-m", "mfv_desktop.ui.app", "--version"], capture_output=True, text=True,
                        timeout=60)
     assert r.stdout.strip() == f"mfv-desktop {mfv_desktop.__version__}"
+
+
+def test_the_constraints_pin_every_dependency_within_its_range():
+    """installer/constraints.txt is complete (a fresh machine gets what CI tested): every dependency and test
+    tool of pyproject.toml is pinned there, to a version its range allows."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (ROOT / "installer" / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version.strip()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in map(Requirement, [*project["dependencies"], *project["optional-dependencies"]["test"]]):
+        name = canonicalize_name(dep.name)
+        assert name in pins, f"pin {dep.name} in installer/constraints.txt"
+        assert pins[name] in dep.specifier, f"{dep.name}=={pins[name]} is outside {dep}"
+    assert "pyside6" not in pins and "pyside6-addons" not in pins  # Essentials only

@@ -1,4 +1,5 @@
-"""The bundled model's training pieces, on tiny sizes: prompts as the backend writes them, configs that load."""
+"""The bundled model's training (training/bundled.py), on tiny sizes: prompts as the backend writes them,
+configs that load, a run that is reproducible, resumes and exports a folder the backend loads."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from mfv_desktop.backends.small import SmallConfig, build_small_model
 from mfv_desktop.scenes import KINDS
 from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Shot, Task
 from mfv_desktop.progress import run_to_end
+
+#: CI runs these with everything else (`pytest -q` from the checkout; testpaths in pyproject.toml);
+#: `-m "not slow"` leaves them out. A few minutes on 2 cores, mostly the tiny training run.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 SMALL = SmallConfig(n_layers=2, n_heads=2, d_model=32, image_size=32, patch_size=8, vision_width=32,
                     perceiver=(("depth", 1), ("dim_head", 8), ("heads", 2), ("num_latents", 16)),
