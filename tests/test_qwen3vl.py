@@ -83,6 +83,7 @@ def test_answer_tokens_and_the_prompt_in_qwen_image_tokens(qwen, tasks):
     prov = qwen.provenance()
     assert prov["family"] == "qwen3vl" and prov["template"] == qwen.template.id
     assert prov["images"]["min_pixels"] == prov["images"]["max_pixels"] == 64 * 64
+    assert len(prov["files"]["model.safetensors"]) == 64  # the weights' sha256, not their size
 
 
 def test_image_size_is_the_folders_square_or_448():

@@ -15,7 +15,6 @@ and `open_clip_pytorch_model.bin` or `open_clip_model.safetensors`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -121,17 +120,23 @@ class OpenFlamingoFiles:
             if p is not None and not p.is_file():
                 raise BackendError(f"{label} file {p} is missing")
 
-    def fingerprint(self) -> dict[str, str]:
-        """Hashes of the small files and size+mtime of the large ones, for provenance."""
-        out = {}
-        for p in (self.checkpoint, self.clip_weights, self.clip_config, self.lm_dir / "config.json"):
-            if p is not None:
-                st = p.stat()
-                if st.st_size < 64 << 20:
-                    out[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
-                else:
-                    out[p.name] = f"size={st.st_size}"
-        return out
+    def model_files(self, weights: bool = True) -> list[Path]:
+        """Every file the model is loaded from: the manifest, configs, tokenizer and (`weights`) every weight
+        file: the Flamingo checkpoint, the vision tower's and the language model's."""
+        lm = self.lm_dir
+        files = [self.folder / MANIFEST, self.clip_config, lm / "config.json",
+                 *(lm / f for group in TOKENIZER_FILES for f in group), lm / "tokenizer_config.json"]
+        if weights:
+            files += [self.checkpoint, self.clip_weights,
+                      *sorted(p for pattern in LM_WEIGHT_PATTERNS for p in lm.glob(pattern))]
+        return [p for p in files if p is not None and p.is_file()]
+
+    def fingerprint(self, weights: bool = True) -> dict[str, str]:
+        """The sha256 of every file of model_files() by its path in the folder, for provenance (streamed and
+        cached by path, size and mtime: filehash.py)."""
+        from .filehash import fingerprint
+
+        return fingerprint(self.folder, self.model_files(weights))
 
 
 def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
@@ -296,6 +301,7 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
         needs no weights): benchmarks/gpu.py's models at paper size."""
         self.files = files
         self.model_id = files.model_id
+        self.random_weights = random_weights
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         model, self.image_processor, self.tokenizer = load_flamingo(
@@ -340,7 +346,8 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
             "model_id": self.model_id,
             "family": self.family,
             "model_folder": str(self.files.folder),
-            "files": self.files.fingerprint(),
+            "files": self.files.fingerprint(weights=not self.random_weights),
+            **({"weights": "random"} if self.random_weights else {}),
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "template": self.template.id,

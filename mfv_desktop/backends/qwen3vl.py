@@ -17,7 +17,6 @@ The fast path (Qwen3VLLastPosition) recomputes the last position alone, as for O
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -185,11 +184,12 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
     def provenance(self) -> dict[str, Any]:
         import transformers
 
-        files = {}
-        for name in ("config.json", "preprocessor_config.json", "tokenizer.json"):
-            files[name] = hashlib.sha256((self.folder / name).read_bytes()).hexdigest()
-        for p in [] if self.random_weights else weight_files(self.folder):
-            files[p.name] = f"size={p.stat().st_size}"
+        from .filehash import fingerprint
+
+        names = ("config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
+                 "model.safetensors.index.json")
+        files = fingerprint(self.folder, [*(p for p in (self.folder / n for n in names) if p.is_file()),
+                                          *([] if self.random_weights else weight_files(self.folder))])
         return {
             "model_id": self.model_id,
             "family": self.family,
