@@ -95,3 +95,28 @@ def test_training_is_reproducible_and_resumes(tmp_path):
     assert backend.model_id == "mfv-bundled-openflamingo"
     trained = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
     torch.testing.assert_close(backend.model.perceiver.latents, trained["perceiver.latents"].half().float())
+
+
+def test_the_command_line_trains_resumes_and_exports_as_train_bundled_did(monkeypatch, tmp_path, capsys):
+    """`python -m training` passes its options on as `mfv train-bundled` did (the training itself is above)."""
+    import json
+
+    import training.__main__ as cli
+    import training.bundled as bundled
+    from mfv_desktop.progress import Progress
+
+    calls = {}
+
+    def train(work, cfg, max_seconds, init_from):
+        calls["train"] = (str(work), cfg.seed, cfg.max_prompts, max_seconds, init_from)
+        yield Progress(1, 2, "stage 0")
+        return bundled.TrainState(step=3, prompts=96, stage=1, seconds=5.0, history=[{"loss": 1.5}])
+
+    monkeypatch.setattr(bundled, "train", train)
+    monkeypatch.setattr(bundled, "export", lambda work, out: calls.setdefault("export", (str(work), str(out))))
+    work, out = tmp_path / "w", tmp_path / "out"
+    assert cli.main(["--work", str(work), "--minutes", "2", "--max-prompts", "96", "--seed", "3", "--export", str(out),
+                     "--init-from", "resources/bundled"]) == 0
+    assert calls == {"train": (str(work), 3, 96, 120.0, "resources/bundled"), "export": (str(work), str(out))}
+    result = json.loads(capsys.readouterr().out)
+    assert result == {"prompts": 96, "stage": 1, "seconds": 5, "last_eval": {"loss": 1.5}, "exported": str(out)}
