@@ -98,27 +98,32 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
-def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path,
+def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None,
             on_progress: Callable[[Progress], None] | None = None,
             should_cancel: Callable[[], bool] | None = None) -> dict:
-    """Run a job to its end (or until should_cancel() is true at a yield), recording run.json in `out`.
-    A spec that cannot run is refused first (SpecError), with nothing written."""
+    """Run a job to its end (or until should_cancel() is true at a yield), recording run.json in `out`
+    (None: a job whose results all go to the store records nothing beside them). A spec that cannot
+    run is refused first (SpecError), with nothing written."""
     spec.validate()
-    out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"spec": spec.to_json(), "status": "running", "started": time.time()}
-    write_json(out / "run.json", record)
+
+    def save() -> None:
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(out / "run.json", record)
+    save()
     try:
         summary = drive(job(spec), on_progress, should_cancel) or {}
     except Cancelled:
         record.update(status="cancelled", finished=time.time())
-        write_json(out / "run.json", record)
+        save()
         raise
     except BaseException as e:
         record.update(status="failed", finished=time.time(), error=f"{type(e).__name__}: {e}",
                       traceback=traceback.format_exc())
-        write_json(out / "run.json", record)
+        save()
         raise
     record.update(status="done", finished=time.time(), seconds=round(time.time() - record["started"], 3),
                   result=summary)
-    write_json(out / "run.json", record)
+    save()
     return summary
