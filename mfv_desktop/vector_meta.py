@@ -199,7 +199,8 @@ def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
     from safetensors.numpy import load
 
     if len(data) > MAX_FILE_BYTES:
-        raise VectorFileError(f"is {len(data) >> 20} MiB; a function vector file is at most {MAX_FILE_BYTES >> 20} MiB")
+        raise VectorFileError(f"is {len(data) >> 20} MiB; a function vector file is at most "
+                              f"{MAX_FILE_BYTES >> 20} MiB")
     try:
         n = int.from_bytes(data[:8], "little")
         header = json.loads(data[8:8 + n])
@@ -224,5 +225,6 @@ def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
     if keys != ["vector"]:
         raise VectorFileError(f"holds tensors {keys[:5]}; a function vector file holds one tensor, 'vector'")
     if array is None:
-        raise VectorFileError(f"holds a {dtype} vector; a function vector is floating point ({', '.join(FLOAT_DTYPES)})")
+        raise VectorFileError(f"holds a {dtype} vector; a function vector is floating point "
+                              f"({', '.join(FLOAT_DTYPES)})")
     return meta, check_vector(array.astype(np.float32), meta)

@@ -16,12 +16,15 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Generator, Iterator
+from typing import Any, Callable, ClassVar, Generator, Iterator, Mapping
 
 from mfv_desktop.errors import SpecError
 from mfv_desktop.progress import Cancelled, Progress, drive
 
-JobGen = Generator[Progress, None, dict]
+from .results import summary_of
+
+#: a job: progress yielded, its result (a dict, or a typed `results.JobResult`) returned
+JobGen = Generator[Progress, None, Mapping[str, Any]]
 
 #: the smallest value a field of this name may take, in every spec that has one (each number of
 #: a tuple; None, where a field allows it, means "the default")
@@ -113,7 +116,7 @@ def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None,
             write_json(out / "run.json", record)
     save()
     try:
-        summary = drive(job(spec), on_progress, should_cancel) or {}
+        summary = summary_of(drive(job(spec), on_progress, should_cancel))
     except Cancelled:
         record.update(status="cancelled", finished=time.time())
         save()

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class LoadedVector:
     """A function vector read from its source: the vector, its file's sha256, the reference it was
     read by, and the file's bytes (a sink adds parts given as files to the store from these)."""
 
-    fv: "FunctionVector"
+    fv: FunctionVector
     sha256: str
     ref: str
     data: bytes
@@ -115,12 +116,12 @@ class AIEInput:
 class Source:
     """Reads a job's inputs: store references from `store` (None: files only)."""
 
-    def __init__(self, store: "Store | None" = None) -> None:
+    def __init__(self, store: Store | None = None) -> None:
         self.store = store
         self._scenes: dict[str, Scenes] = {}
         self.loaded: dict[str, LoadedVector] = {}  # sha256 -> what was read
 
-    def _need_store(self, ref: Ref) -> "Store":
+    def _need_store(self, ref: Ref) -> Store:
         if self.store is None:
             raise SpecError(f"{ref} names the store's {ref.kind}; run with --store DATA_FOLDER (or give a "
                             f"{'scene-set folder' if ref.kind == DATASET else 'file or folder'})")
@@ -254,7 +255,7 @@ class FolderSink:
         write_json(folder / "aie.json", {**meta, **summary})
         return str(self.folder)
 
-    def vector(self, fv: "FunctionVector", path: str | Path, source: Source | None = None) -> str:
+    def vector(self, fv: FunctionVector, path: str | Path, source: Source | None = None) -> str:
         """Saves the vector at `path`; returns the path (the reference later jobs read it by)."""
         return str(fv.save(path))
 
@@ -276,7 +277,7 @@ class StoreSink:
     """Results as rows and artifacts of `store`, recorded for run `run_id`; `folder` is the run's folder
     (a workspace for tables and resume checkpoints)."""
 
-    store: "Store"
+    store: Store
     run_id: int | None
     folder: Path
 
@@ -304,7 +305,7 @@ class StoreSink:
         return aie_ref(add_aie_result(self.store, self.run_id, np.asarray(aie, np.float32),
                                       np.asarray(mean, np.float32), meta))
 
-    def vector(self, fv: "FunctionVector", path: str | Path, source: Source | None = None) -> str:
+    def vector(self, fv: FunctionVector, path: str | Path, source: Source | None = None) -> str:
         """Adds the vector (a composite's parts read from files are added first); returns `vector:ID`."""
         from mfv_desktop.store.results import add_vector
 
@@ -347,5 +348,5 @@ def folder_io(spec: Any) -> JobIO:
     return JobIO(Source(None), FolderSink(Path(getattr(spec, "out", "") or ".")))
 
 
-def store_io(store: "Store", run_id: int | None, folder: Path) -> JobIO:
+def store_io(store: Store, run_id: int | None, folder: Path) -> JobIO:
     return JobIO(Source(store), StoreSink(store, run_id, folder))

@@ -22,6 +22,7 @@ from mfv_desktop.progress import Progress
 
 from .base import JobGen, JobSpec, write_json
 from .io import JobIO, LoadedVector, Scenes, folder_io
+from .results import AIEJobResult, EvaluationResult, ExtractResult, LayerSweepResult
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def run_aie(spec: AIESpec, io: JobIO | None = None) -> JobGen:
         }
         io.sink.aie_result(rel, res.aie, mean.mean.numpy(), meta, res.to_json())
         summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy, **_averaged_over(sel)}
-    return summary
+    return AIEJobResult(summary["relations"])
 
 
 #: provenance that must match for saved work to be reused
@@ -349,7 +350,7 @@ def run_extract(spec: ExtractSpec, io: JobIO | None = None) -> JobGen:
     )
     ref = io.sink.vector(fv, spec.out, io.source)
     yield Progress(1, 1, "vector saved")
-    return {"vector": ref, "heads": heads, "norm": float(v.norm()), "layer": layer}
+    return ExtractResult(ref, heads, float(v.norm()), layer)  # type: ignore[arg-type]
 
 
 def _read_vector(io: JobIO, ref: str, backend) -> LoadedVector:
@@ -410,12 +411,12 @@ def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> JobGen:
         r = yield from within(evaluate(backend, k_tasks, spec.batch_size), len(tasks) * (1 + i), total,
                               f"{k}-shot ICL")
         baselines[f"{k}-shot ICL"] = r.accuracy
-    summary = {**res.to_json(), "baselines": baselines, "relation": fv.relation}
+    summary = LayerSweepResult(**res.to_json(), baselines=baselines, relation=fv.relation).summary()
     out = io.sink.folder
     write_csv(out / "sweep.csv", ["strength", "layer", "accuracy", "mean_answer_prob"], res.rows())
     write_json(out / "sweep.json", {**summary, "vector": spec.vector, "n_prompts": len(tasks),
                                     "provenance": backend.provenance()})
-    return summary
+    return LayerSweepResult(**summary)
 
 
 # -- evaluation ---------------------------------------------------------------------------------
@@ -483,4 +484,4 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> JobGen:
     io.sink.evaluations([{**r, "vector_id": io.vector_id(vector_of[(r["relation"], r["condition"])])}
                          if (r["relation"], r["condition"]) in vector_of else r for r in records],
                         backend.provenance(), spec.split or "")
-    return {"rows": records}
+    return EvaluationResult(records)

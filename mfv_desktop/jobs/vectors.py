@@ -17,6 +17,7 @@ from mfv_desktop.tasks import Shot, Task, TaskSpec
 
 from .base import JobGen, write_json
 from .io import JobIO, folder_io
+from .results import FinetuneResult
 from .science import (
     ModelJobSpec, _backend, _load_vector, _read_vector, _save_arrays, build_tasks, check_answers, check_layers,
     write_csv,
@@ -163,7 +164,7 @@ def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
                "n_train": len(train), "n_val": len(val), "history": history}
     write_json(out / "finetune.json", {**summary, "config": config.__dict__, "provenance": provenance})
     state_file.unlink(missing_ok=True)
-    return summary
+    return FinetuneResult(**summary)
 
 
 def _save_state(path: Path, st, key: dict) -> None:
@@ -450,8 +451,8 @@ def analogy_conditions(backend, zeroshot: Sequence[Task], composites: dict[str, 
 
 
 def _analogy_table(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
-    zs = build_tasks(io.source.scenes(spec.scenes), TaskSpec(relations=spec.relations, kind="zeroshot", split=spec.split,
-                                           seed=spec.seed, max_per_relation=spec.n_prompts)).tasks
+    zs = build_tasks(io.source.scenes(spec.scenes), TaskSpec(relations=spec.relations, kind="zeroshot", seed=spec.seed,
+                                                             split=spec.split, max_per_relation=spec.n_prompts)).tasks
     res = yield from analogy_conditions(backend, zs, {"composite": parts}, spec.ks, spec.seed, spec.batch_size,
                                         spec.weighting, spec.temperature, spec.layer)
     header = ["relation", "condition", "n", "accuracy"]
