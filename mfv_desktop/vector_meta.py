@@ -191,3 +191,40 @@ def read_vector_file(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
     except VectorFileError as e:
         raise VectorFileError(f"{path}: {e}; {FIX}") from e
     return meta, array
+
+
+def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
+    """(checked metadata, the vector as float32) of a function-vector file's bytes (one held in
+    memory, such as a store artifact); VectorFileError says what is wrong (the caller names where)."""
+    from safetensors.numpy import load
+
+    if len(data) > MAX_FILE_BYTES:
+        raise VectorFileError(f"is {len(data) >> 20} MiB; a function vector file is at most "
+                              f"{MAX_FILE_BYTES >> 20} MiB")
+    try:
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + n])
+        info = header.get("__metadata__") or {}
+        keys = [k for k in header if k != "__metadata__"]
+        dtype = header["vector"].get("dtype") if isinstance(header.get("vector"), dict) else None
+        array = load(data)["vector"] if dtype in FLOAT_DTYPES else None
+    except Exception as e:  # noqa: BLE001 - whatever is wrong, it is the file
+        raise VectorFileError(f"is not a function vector file (not safetensors: {type(e).__name__})") from e
+    if info.get("format") != FORMAT:
+        raise VectorFileError(f"is not a function vector file (format {str(info.get('format'))[:40]!r}, "
+                              f"expected {FORMAT!r})")
+    raw = info.get("meta", "")
+    if len(raw) > MAX_META_CHARS:
+        raise VectorFileError(f"has {len(raw) >> 10} KiB of metadata; at most {MAX_META_CHARS >> 10} KiB")
+    try:
+        meta = check_meta(json.loads(raw, parse_constant=_no_constant))
+    except (ValueError, RecursionError) as e:
+        if isinstance(e, VectorFileError):
+            raise
+        raise VectorFileError(f"has metadata that is not JSON ({type(e).__name__})") from e
+    if keys != ["vector"]:
+        raise VectorFileError(f"holds tensors {keys[:5]}; a function vector file holds one tensor, 'vector'")
+    if array is None:
+        raise VectorFileError(f"holds a {dtype} vector; a function vector is floating point "
+                              f"({', '.join(FLOAT_DTYPES)})")
+    return meta, check_vector(array.astype(np.float32), meta)

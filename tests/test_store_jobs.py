@@ -197,13 +197,16 @@ def test_kill_9_during_aie_leaves_an_interrupted_run_that_resumes_where_it_stopp
             "--split", "a", "--model", "tiny", "--batch-size", "2"]
     proc = mfv("--store", str(data), *args, wait=False)
     run = data / "runs" / "1"
-    _kill_when(proc, lambda: (run / "above" / "aie.json").is_file() and (run / "left" / "partial.safetensors").is_file())
+    # a finished relation's result is a row of the store at once (no file in the run folder)
+    _kill_when(proc, lambda: _count(data / "store.sqlite", "select count(*) from aie_results") == 1
+               and (run / "left" / "partial.safetensors").is_file())
+    assert not list((run / "above").glob("aie*")) and not list((run / "above").glob("mean*"))
     with open_store(data) as st:
         assert st.integrity_check() == "ok"
         with st.session() as s:
             r = s.get(m.Run, 1)
             assert r.status == "interrupted" and "interrupted" in r.message
-            assert s.query(m.AIEResultRow).count() == 0
+            assert [a.relation for a in s.query(m.AIEResultRow)] == ["above"]
     r = mfv("--store", str(data), "runs")
     assert json.loads(r.stdout)["status"] == "interrupted"
     with open_store(data) as st:

@@ -94,6 +94,9 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
         v = s.scalars(select(m.VectorRow)).one()
         assert v.relation == "above" and [tuple(h) for h in v.heads] == [first, second]
         assert (v.layer, v.strength) == (2, 2.0)
+    # built from the run's AIE result in the store (hash-checked), into the store: no run folder
+    extract = _runs(window.store, "extract")[-1]
+    assert extract.spec["aie"].startswith("aie:") and not (window.store.runs_dir / str(extract.id)).exists()
 
     # the layer sweep of that vector: a curve over the layers and the baselines as lines
     sweep = window.show_tab("sweep")

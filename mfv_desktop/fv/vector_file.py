@@ -16,7 +16,7 @@ import torch
 
 from mfv_desktop.backends import Backend, BackendError
 from mfv_desktop.errors import VectorFileError
-from mfv_desktop.vector_meta import FORMAT, check_meta, check_vector, read_vector_file
+from mfv_desktop.vector_meta import FIX, FORMAT, check_meta, check_vector, read_vector_bytes, read_vector_file
 
 
 @dataclass
@@ -53,6 +53,27 @@ class FunctionVector:
         save_file({"vector": vector}, str(path),
                   metadata={"format": FORMAT, "meta": json.dumps(self.meta(), sort_keys=True)})
         return path
+
+    def to_bytes(self) -> bytes:
+        """The vector file's bytes (the same bytes `save` writes)."""
+        from safetensors.torch import save
+
+        vector = self.vector.detach().float().cpu().contiguous()
+        try:
+            check_vector(vector.numpy(), check_meta(json.loads(json.dumps(self.meta()))))
+        except VectorFileError as e:
+            raise BackendError(f"vector '{self.label}' cannot be saved: {e}") from e
+        return save({"vector": vector}, metadata={"format": FORMAT, "meta": json.dumps(self.meta(), sort_keys=True)})
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str = "vector") -> "FunctionVector":
+        """A vector from a file's bytes (checked as `load` checks a file; BackendError names `where`)."""
+        try:
+            meta, array = read_vector_bytes(data)
+        except VectorFileError as e:
+            raise BackendError(f"{where}: {e}; {FIX}") from e
+        meta["heads"] = [tuple(h) for h in meta["heads"]]
+        return cls(vector=torch.from_numpy(array.copy()), **meta)
 
     @classmethod
     def load(cls, path: str | Path) -> "FunctionVector":

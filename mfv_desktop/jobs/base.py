@@ -16,13 +16,16 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Generator, Iterator
+from typing import Any, Callable, ClassVar, Generator, Iterator, Mapping
 
 from mfv_desktop.errors import SpecError
 from mfv_desktop.files import atomic_write
 from mfv_desktop.progress import Cancelled, Progress, drive
 
-JobGen = Generator[Progress, None, dict]
+from .results import summary_of
+
+#: a job: progress yielded, its result (a dict, or a typed `results.JobResult`) returned
+JobGen = Generator[Progress, None, Mapping[str, Any]]
 
 #: the smallest value a field of this name may take, in every spec that has one (each number of
 #: a tuple; None, where a field allows it, means "the default")
@@ -95,27 +98,32 @@ def write_json(path: Path, data: Any) -> Path:
     return atomic_write(path, json.dumps(_plain(data), indent=1, sort_keys=True, default=str))
 
 
-def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path,
+def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None,
             on_progress: Callable[[Progress], None] | None = None,
             should_cancel: Callable[[], bool] | None = None) -> dict:
-    """Run a job to its end (or until should_cancel() is true at a yield), recording run.json in `out`.
-    A spec that cannot run is refused first (SpecError), with nothing written."""
+    """Run a job to its end (or until should_cancel() is true at a yield), recording run.json in `out`
+    (None: a job whose results all go to the store records nothing beside them). A spec that cannot
+    run is refused first (SpecError), with nothing written."""
     spec.validate()
-    out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"spec": spec.to_json(), "status": "running", "started": time.time()}
-    write_json(out / "run.json", record)
+
+    def save() -> None:
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(out / "run.json", record)
+    save()
     try:
-        summary = drive(job(spec), on_progress, should_cancel) or {}
+        summary = summary_of(drive(job(spec), on_progress, should_cancel))
     except Cancelled:
         record.update(status="cancelled", finished=time.time())
-        write_json(out / "run.json", record)
+        save()
         raise
     except BaseException as e:
         record.update(status="failed", finished=time.time(), error=f"{type(e).__name__}: {e}",
                       traceback=traceback.format_exc())
-        write_json(out / "run.json", record)
+        save()
         raise
     record.update(status="done", finished=time.time(), seconds=round(time.time() - record["started"], 3),
                   result=summary)
-    write_json(out / "run.json", record)
+    save()
     return summary

@@ -9,6 +9,7 @@ from mfv_desktop.progress import as_part
 from mfv_desktop.scenes import BASE_RELATIONS, path_part
 
 from .base import JobGen, write_json
+from .results import summary_of
 from .data import GenerateSpec, run_generate
 from .science import (
     AIESpec, EvaluateSpec, ExtractSpec, ModelJobSpec, SweepSpec, run_aie, run_evaluate, run_extract, run_sweep,
@@ -46,7 +47,8 @@ def run_chain(spec: ChainSpec) -> JobGen:
         """One stage; its progress fills one of n_stages equal units of the chain's bar."""
         nonlocal done
         result = yield from as_part(job(sub), done / n_stages, 1 / n_stages, name)
-        write_json(out / "stages" / f"{done:02d}-{sub.kind}.json", {"spec": sub.to_json(), "result": result})
+        write_json(out / "stages" / f"{done:02d}-{sub.kind}.json",
+                   {"spec": sub.to_json(), "result": summary_of(result)})
         done += 1
         return result
 
@@ -65,10 +67,10 @@ def run_chain(spec: ChainSpec) -> JobGen:
             vector=vec, scenes=scenes, out=str(out / "sweeps" / path_part(rel)), split="extract",
             n_prompts=spec.n_prompts, strengths=spec.strengths, seed=spec.seed, **model))
         # the vector records the layer and strength where it worked best
-        yield from run(f"vector ({rel}) at layer {sweep['best_layer']}", run_extract,
-                       replace(extract, layer=sweep["best_layer"], strength=sweep["best_strength"]))
+        yield from run(f"vector ({rel}) at layer {sweep.best_layer}", run_extract,
+                       replace(extract, layer=sweep.best_layer, strength=sweep.best_strength))
         vectors.append(vec)
     result = yield from run("evaluation", run_evaluate, EvaluateSpec(
         scenes=scenes, out=str(out / "evaluation"), relations=spec.relations, split="test", ks=(0, 1, spec.k),
         vectors=tuple(vectors), n_prompts=spec.n_prompts, seed=spec.seed, **model))
-    return {"stages": done, "evaluation": result["rows"]}
+    return {"stages": done, "evaluation": result.rows}

@@ -27,6 +27,7 @@ from mfv_desktop.tasks import TaskSpec
 
 from .base import JobGen, write_json
 from .data import GenerateSpec, run_generate
+from .results import summary_of
 from .science import (
     AIESpec, ExtractSpec, ModelJobSpec, SweepSpec, _backend, _load_vector, averaging_text, build_tasks, check_answers,
     load_arrays, run_aie, run_extract, run_sweep, write_csv,
@@ -90,7 +91,7 @@ def run_report(spec: ReportSpec) -> JobGen:
         except (OSError, ValueError, KeyError):
             pass
         result = yield from as_part(make(), start, width, name)
-        write_json(f, {"spec": key, "result": result})
+        write_json(f, {"spec": key, "result": summary_of(result)})
         return json.loads(f.read_text())["result"]
 
     scenes = spec.scenes or str(out / "scenes")
@@ -163,8 +164,8 @@ def _extract_and_sweep(ex: ExtractSpec, sw: SweepSpec) -> JobGen:
     with the best layer and strength recorded in it."""
     yield from run_extract(ex)
     res = yield from run_sweep(sw)
-    yield from run_extract(replace(ex, layer=res["best_layer"], strength=res["best_strength"]))
-    return res
+    yield from run_extract(replace(ex, layer=res.best_layer, strength=res.best_strength))
+    return res.summary()
 
 
 def _accuracies(spec: ReportSpec, backend, scenes: str, split: str, ks, fvs: dict[str, str],

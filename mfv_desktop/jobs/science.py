@@ -1,7 +1,8 @@
 """The science jobs: causal mediation, vector extraction, layer sweeps, evaluation.
 
-Each writes its results as files into its output folder (arrays as safetensors, tables as CSV,
-metadata and provenance as JSON) until the store takes over.
+Each reads its inputs from a source and writes its records (AIE results, vectors, evaluation rows)
+through a sink (jobs/io.py): files in its output folder headless, rows and artifacts in a store run.
+Tables (CSV), reports and resume checkpoints go to the sink's folder.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
 from mfv_desktop.progress import Progress
 
 from .base import JobGen, JobSpec, write_json
+from .io import JobIO, LoadedVector, Scenes, folder_io
+from .results import AIEJobResult, EvaluationResult, ExtractResult, LayerSweepResult
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,10 @@ def check_layers(backend, layers: Sequence[int | None]) -> None:
         raise SpecError(f"layer {bad[0]} is not a layer of {backend.model_id}, which has layers 0-{n - 1}")
 
 
-def build_tasks(scenes: str | Path, spec: TaskSpec) -> TaskSet:
+def build_tasks(scenes: str | Path | Scenes, spec: TaskSpec) -> TaskSet:
+    """A task set from a scene set already read (a source's `Scenes`) or a scene-set folder."""
+    if isinstance(scenes, Scenes):
+        return build_task_set(scenes.scenes, scenes.root, spec)
     return build_task_set(load_scene_set(scenes), scenes, spec)
 
 
@@ -110,12 +116,12 @@ class AIESpec(MediationSpec):
     method: str = "fast"
 
 
-def _mediation_tasks(spec: MediationSpec, rel: str) -> tuple[TaskSet, TaskSet]:
+def _mediation_tasks(spec: MediationSpec, scenes: Scenes, rel: str) -> tuple[TaskSet, TaskSet]:
     """The clean and the corrupted prompts of one relation for an AIE or preview spec, in pairs
     (tasks.check_paired)."""
     base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
-    return (build_tasks(spec.scenes, TaskSpec(kind="clean", **base)),
-            build_tasks(spec.scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base)))
+    return (build_tasks(scenes, TaskSpec(kind="clean", **base)),
+            build_tasks(scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base)))
 
 
 #: what an AIE result records of the corrupted prompts it averages over (fields of fv.Matched)
@@ -150,21 +156,24 @@ def _mediation(method: str, backend):
     raise ValueError(f"unknown AIE method {method!r}: use fast or reference")
 
 
-def run_aie(spec: AIESpec) -> JobGen:
+def run_aie(spec: AIESpec, io: JobIO | None = None) -> JobGen:
+    """Each relation's result goes through the sink when it is finished; the running sums of the
+    relation being measured are checkpointed in the sink's folder (the run resumes from them)."""
     from mfv_desktop.fv import matched_prompts, mean_head_activations, within
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
     aie_fn, method = _mediation(spec.method, backend)
     provenance = backend.provenance()  # hashes the model's files: once per job
-    out = Path(spec.out)
+    scenes = io.source.scenes(spec.scenes)
     n_rel = len(spec.relations)
     summary: dict[str, Any] = {"relations": {}}
     for i, rel in enumerate(spec.relations):
-        clean, corrupted = _mediation_tasks(spec, rel)
+        clean, corrupted = _mediation_tasks(spec, scenes, rel)
         key = {"clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
                "matched_only": spec.matched_only, **{k: provenance[k] for k in _SAME_MODEL}}
-        folder = out / path_part(rel)  # a relation name is user text: never a path of its own
-        done = _finished_aie(folder, key)
+        folder = io.sink.folder / path_part(rel)  # a relation name is user text: never a path of its own
+        done = io.sink.finished_aie(rel, key)
         if done is not None:  # an interrupted job resumes after its last finished relation
             summary["relations"][rel] = done
             continue
@@ -188,35 +197,15 @@ def run_aie(spec: AIESpec) -> JobGen:
             "corrupted_tasks_hash": corrupted.hash, "corruption": spec.corruption,
             "method": method, "provenance": provenance,
         }
-        _save_arrays(folder / "mean_activations.safetensors", {"mean": mean.mean.numpy()}, meta)
-        _save_arrays(folder / "aie.safetensors", {"aie": res.aie}, meta)
-        write_csv(folder / "aie.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
-                  [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
-        write_json(folder / "aie.json", {**meta, **res.to_json()})
+        io.sink.aie_result(rel, res.aie, mean.mean.numpy(), meta, res.to_json())
         summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy, **_averaged_over(sel)}
-    return summary
+    return AIEJobResult(summary["relations"])
 
 
 #: provenance that must match for saved work to be reused
 _SAME_MODEL = ("model_id", "files", "dtype", "template")
 #: seconds between checkpoints of a relation's running sums
 CHECKPOINT_EVERY_S = 2.0
-
-
-def _finished_aie(folder: Path, key: dict[str, Any]) -> dict | None:
-    """The summary of a relation this job already finished with the same prompts and model, else None."""
-    import json
-
-    try:
-        meta = json.loads((folder / "aie.json").read_text())
-    except (OSError, ValueError):
-        return None
-    prov = meta.get("provenance", {})
-    same = (all(meta.get(k, prov.get(k)) == v for k, v in key.items())
-            and (folder / "aie.safetensors").is_file() and (folder / "mean_activations.safetensors").is_file())
-    if not same:
-        return None
-    return {k: meta[k] for k in ("n_prompts", "base_prob", "max", "argmax", "clean_accuracy", *AVERAGING)}
 
 
 def _partial_aie(path: Path, key: dict[str, Any]):
@@ -274,17 +263,19 @@ class PreviewSpec(MediationSpec):
     compare: str = ""
 
 
-def run_preview(spec: PreviewSpec) -> JobGen:
+def run_preview(spec: PreviewSpec, io: JobIO | None = None) -> JobGen:
     from mfv_desktop.fv import matched_prompts, mean_head_activations, within
     from mfv_desktop.fv.fast import attribution_preview, rank_correlation
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
     provenance = backend.provenance()
-    out = Path(spec.out)
+    scenes = io.source.scenes(spec.scenes)
+    out = io.sink.folder
     summary: dict[str, Any] = {"relations": {}}
     n_rel = len(spec.relations)
     for i, rel in enumerate(spec.relations):
-        clean, corrupted = _mediation_tasks(spec, rel)
+        clean, corrupted = _mediation_tasks(spec, scenes, rel)
         check_answers(backend, clean.tasks)
         n = len(clean.tasks)
         mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
@@ -325,30 +316,25 @@ class ExtractSpec(ModelJobSpec):
     label: str = ""
 
 
-def run_extract(spec: ExtractSpec) -> JobGen:
-    import json
-
+def run_extract(spec: ExtractSpec, io: JobIO | None = None) -> JobGen:
+    """`spec.aie`: an AIE result of the store (`aie:ID`) or an AIE job's output folder; the vector goes
+    through the sink (a file at `spec.out`, or a store vector)."""
     import torch
-    from safetensors import safe_open
 
     from mfv_desktop.fv import default_layer, function_vector, top_heads
     from mfv_desktop.fv.vector_file import FunctionVector
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
     g = backend.geometry
     check_layers(backend, [spec.layer, *(h[0] for h in spec.heads)])
     if any(h[1] >= g.n_heads for h in spec.heads):
         raise SpecError(f"extract: heads {list(spec.heads)[:4]} name a head beyond {backend.model_id}'s "
                         f"{g.n_heads} heads per layer (0-{g.n_heads - 1})")
-    folder = Path(spec.aie) / path_part(spec.relation)
-    if not (folder / "aie.safetensors").is_file():
-        raise FileNotFoundError(f"no AIE results for relation '{spec.relation}' in {spec.aie}: run `mfv aie` first")
-    aie = load_arrays(folder / "aie.safetensors")["aie"]
-    mean = torch.from_numpy(load_arrays(folder / "mean_activations.safetensors")["mean"])
-    with safe_open(str(folder / "aie.safetensors"), framework="np") as f:
-        aie_meta = json.loads((f.metadata() or {}).get("meta", "{}"))
+    src = io.source.aie(spec.aie, spec.relation)
+    aie, mean, aie_meta = src.aie, torch.from_numpy(src.mean), src.meta
     if mean.shape != (g.n_layers, g.n_heads, g.d_head):
-        raise ValueError(f"AIE results in {folder} are for a model with {tuple(mean.shape)} heads; "
+        raise ValueError(f"AIE results in {src.where} are for a model with {tuple(mean.shape)} heads; "
                          f"{backend.model_id} has {(g.n_layers, g.n_heads, g.d_head)}: run `mfv aie` on this model")
     heads = [tuple(h) for h in spec.heads] if spec.heads else top_heads(aie, spec.top_k)
     yield Progress(0, 1, "building vector")
@@ -358,13 +344,20 @@ def run_extract(spec: ExtractSpec) -> JobGen:
         vector=v, label=spec.label or f"{spec.relation} top{len(heads)}", relation=spec.relation,
         model_id=backend.model_id, d_model=g.d_model, n_layers=g.n_layers, layer=layer, heads=heads,  # type: ignore[arg-type]
         bias=spec.bias, strength=spec.strength, hook_point=backend.hook_point,
-        provenance={"aie": str(folder), "aie_meta": {k: aie_meta.get(k) for k in
+        provenance={"aie": src.where, "aie_meta": {k: aie_meta.get(k) for k in
                     ("k", "n_prompts", "clean_tasks_hash", "corrupted_tasks_hash", "corruption")},
                     "heads_aie": [float(aie[h]) for h in heads], **backend.provenance()},
     )
-    fv.save(spec.out)
+    ref = io.sink.vector(fv, spec.out, io.source)
     yield Progress(1, 1, "vector saved")
-    return {"vector": spec.out, "heads": heads, "norm": float(v.norm()), "layer": layer}
+    return ExtractResult(ref, heads, float(v.norm()), layer)  # type: ignore[arg-type]
+
+
+def _read_vector(io: JobIO, ref: str, backend) -> LoadedVector:
+    """A vector from the job's source, checked to fit the model."""
+    loaded = io.source.vector(ref)
+    loaded.fv.check_fits(backend)
+    return loaded
 
 
 def _load_vector(path: str, backend):
@@ -392,20 +385,22 @@ class SweepSpec(ModelJobSpec):
     ks: tuple[int, ...] = ()
 
 
-def run_sweep(spec: SweepSpec) -> JobGen:
+def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> JobGen:
     from mfv_desktop.fv import evaluate, layer_sweep, within
     from mfv_desktop.fv.fast import fast_layer_sweep, supports_fast
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
-    fv = _load_vector(spec.vector, backend)
+    fv = _read_vector(io, spec.vector, backend).fv
     check_layers(backend, spec.layers or ())
-    tasks = build_tasks(spec.scenes, TaskSpec(relations=(fv.relation,), kind="zeroshot", seed=spec.seed,
+    scenes = io.source.scenes(spec.scenes)
+    tasks = build_tasks(scenes, TaskSpec(relations=(fv.relation,), kind="zeroshot", seed=spec.seed,
                                               split=spec.split, max_per_relation=spec.n_prompts)).tasks
     check_answers(backend, tasks)
     if spec.method not in ("fast", "reference"):
         raise ValueError(f"unknown sweep method {spec.method!r}: use fast or reference")
     sweep = fast_layer_sweep if spec.method == "fast" and supports_fast(backend) else layer_sweep
-    icl = [(k, build_tasks(spec.scenes, TaskSpec(relations=(fv.relation,), k=k, kind="clean", seed=spec.seed,
+    icl = [(k, build_tasks(scenes, TaskSpec(relations=(fv.relation,), k=k, kind="clean", seed=spec.seed,
                                                  split=spec.split, max_per_relation=spec.n_prompts)).tasks)
            for k in spec.ks]
     total = len(tasks) * (1 + len(icl))
@@ -416,12 +411,12 @@ def run_sweep(spec: SweepSpec) -> JobGen:
         r = yield from within(evaluate(backend, k_tasks, spec.batch_size), len(tasks) * (1 + i), total,
                               f"{k}-shot ICL")
         baselines[f"{k}-shot ICL"] = r.accuracy
-    summary = {**res.to_json(), "baselines": baselines, "relation": fv.relation}
-    out = Path(spec.out)
+    summary = LayerSweepResult(**res.to_json(), baselines=baselines, relation=fv.relation).summary()
+    out = io.sink.folder
     write_csv(out / "sweep.csv", ["strength", "layer", "accuracy", "mean_answer_prob"], res.rows())
     write_json(out / "sweep.json", {**summary, "vector": spec.vector, "n_prompts": len(tasks),
                                     "provenance": backend.provenance()})
-    return summary
+    return LayerSweepResult(**summary)
 
 
 # -- evaluation ---------------------------------------------------------------------------------
@@ -443,25 +438,31 @@ class EvaluateSpec(ModelJobSpec):
     seed: int = 0
 
 
-def run_evaluate(spec: EvaluateSpec) -> JobGen:
+def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> JobGen:
+    """Accuracy rows go through the sink, each row with a vector naming it (`vector_id` in a store)."""
     from mfv_desktop.fv import evaluate, injection, within
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
     check_layers(backend, [spec.layer])
-    vectors = [_load_vector(p, backend) for p in spec.vectors]
+    loaded = [_read_vector(io, p, backend) for p in spec.vectors]
+    scenes = io.source.scenes(spec.scenes)
     jobs: list[tuple[str, str, list[Task], Any]] = []
+    vector_of: dict[tuple[str, str], LoadedVector] = {}
     for rel in spec.relations:
         for k in spec.ks:
-            ts = build_tasks(spec.scenes, TaskSpec(relations=(rel,), k=k, kind="zeroshot" if k == 0 else "clean",
+            ts = build_tasks(scenes, TaskSpec(relations=(rel,), k=k, kind="zeroshot" if k == 0 else "clean",
                                                    seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts))
             jobs.append((rel, "0-shot" if k == 0 else f"{k}-shot ICL", ts.tasks, None))
-        for fv in (v for v in vectors if v.relation == rel):
-            ts = build_tasks(spec.scenes, TaskSpec(relations=(rel,), kind="zeroshot", seed=spec.seed,
+        for lv in (v for v in loaded if v.fv.relation == rel):
+            fv = lv.fv
+            ts = build_tasks(scenes, TaskSpec(relations=(rel,), kind="zeroshot", seed=spec.seed,
                                                    split=spec.split, max_per_relation=spec.n_prompts))
             layer = fv.layer if spec.layer is None else spec.layer
             strength = fv.strength if spec.strength is None else spec.strength
-            jobs.append((rel, f"0-shot + FV '{fv.label}' @L{layer}", ts.tasks,
-                         injection(backend, fv.vector, layer, strength)))
+            cond = f"0-shot + FV '{fv.label}' @L{layer}"
+            vector_of[(rel, cond)] = lv
+            jobs.append((rel, cond, ts.tasks, injection(backend, fv.vector, layer, strength)))
     for _, _, tasks, _ in jobs:
         check_answers(backend, tasks)
     total = sum(len(t) for _, _, t, _ in jobs)
@@ -472,7 +473,7 @@ def run_evaluate(spec: EvaluateSpec) -> JobGen:
         done += len(tasks)
         rows.append([rel, cond, r.n, round(r.accuracy, 4), round(r.mean_answer_prob, 4)])
         yield Progress(done, total, f"{rel}: {cond}", {"rows": list(rows)})
-    out = Path(spec.out)
+    out = io.sink.folder
     header = ["relation", "condition", "n", "accuracy", "mean_answer_prob"]
     write_csv(out / "evaluation.csv", header, rows)
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -480,4 +481,7 @@ def run_evaluate(spec: EvaluateSpec) -> JobGen:
     (out / "evaluation.md").write_text("\n".join(md) + "\n")
     records = [dict(zip(header, r)) for r in rows]
     write_json(out / "evaluation.json", {"rows": records, "provenance": backend.provenance()})
-    return {"rows": records}
+    io.sink.evaluations([{**r, "vector_id": io.vector_id(vector_of[(r["relation"], r["condition"])])}
+                         if (r["relation"], r["condition"]) in vector_of else r for r in records],
+                        backend.provenance(), spec.split or "")
+    return EvaluationResult(records)

@@ -6,19 +6,22 @@ activations as artifacts, vectors, evaluations, generated scenes), failed (with 
 cancelled. A process killed mid-job leaves the row "running"; the next writer to open the store
 marks it "interrupted", and `resume` runs the same spec in the same folder, where each job picks up
 what it finished (AIE: finished relations, and the prompts of a relation checkpointed so far).
-Inputs may name a data set of the store (`scenes="dataset:NAME"`) and vectors of the store
-(`vector="vector:ID"`, `vectors=("vector:3", ...)`). A cancelled run keeps the vectors it saved
-(fine-tuning saves its best vector so far at every epoch).
+Inputs may name a data set of the store (`scenes="dataset:NAME"`), vectors of the store
+(`vector="vector:ID"`, `vectors=("vector:3", ...)`) and AIE results of the store (`aie="aie:ID"`):
+jobs read them from the store (jobs/io.py `Source`) and write their results through a `StoreSink`
+straight into rows and artifacts (store/results.py); the run's folder holds only tables, reports and
+resume checkpoints, and is not made for a job that has none (extract, compose, apply). A cancelled
+run keeps the vectors it saved (fine-tuning saves its best vector so far at every epoch).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,20 +30,24 @@ from sqlalchemy import select
 from mfv_desktop.errors import VectorFileError
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
+from mfv_desktop.store import results
 from mfv_desktop.store.errors import StoreError
 from mfv_desktop.store.exchange import IMPORT_KIND
 from mfv_desktop.store.scenes import add_scenes, write_scene_set
 from mfv_desktop.scenes import load_scene_set, path_part, resolve_image
-from mfv_desktop.vector_meta import FIELDS, FIX, MAX_FILE_BYTES, read_header, read_vector_file
+from mfv_desktop.vector_meta import MAX_FILE_BYTES, read_header, read_vector_file
 
 from .base import Cancelled, JobSpec, execute
-from .science import AVERAGING
+from .io import DATASET, VECTOR, parse_ref, store_io
 
-DATASET_PREFIX = "dataset:"
-VECTOR_PREFIX = "vector:"
-#: where a run's input vectors are copied (inside its folder)
+#: where a run's input vectors are copied (inside its folder), for jobs that read files (chain, report)
 INPUT_VECTORS = "input-vectors"
 UPDATE_EVERY_S = 0.5
+#: jobs that read through a source and write through a sink (jobs/io.py); the others (generate, tasks,
+#: chain, report) read files and write files in the run's folder, taken into the store afterwards
+SINK_KINDS = ("aie", "preview", "extract", "sweep", "evaluate", "finetune", "compose", "apply", "analogy")
+#: jobs whose results are all records: their runs write no file at all
+NO_FOLDER_KINDS = ("extract", "compose", "apply")
 
 
 def spec_from_json(d: dict[str, Any]) -> JobSpec:
@@ -94,7 +101,11 @@ def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], 
     started = time.time()
     try:
         job_spec = _materialise(store, spec, folder)
-        summary = execute(job_spec, JOBS[spec.kind][1], folder, on_progress=progress, should_cancel=should_cancel)
+        job = JOBS[spec.kind][1]
+        if spec.kind in SINK_KINDS:  # reads from the store, writes rows and artifacts straight into it
+            job = functools.partial(job, io=store_io(store, run_id, folder))
+        summary = execute(job_spec, job, None if spec.kind in NO_FOLDER_KINDS else folder, on_progress=progress,
+                          should_cancel=should_cancel)
         ingest(store, run_id, folder, spec, dataset)
     except Cancelled:
         _ingest_vectors(store, run_id, folder)
@@ -143,7 +154,8 @@ def resume(store: Store, run_id: int, on_progress: Callable[[Progress], None] | 
 
 
 def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
-    """The spec with its outputs in the run's folder and data-set inputs written as scene sets."""
+    """The spec with its outputs in the run's folder. A job with a sink reads store references itself
+    (jobs/io.py); for the others, data-set inputs are written as scene sets and store vectors exported."""
     changes: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(spec)}
     if "out" in names:
@@ -157,9 +169,11 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
             changes["out"] = str(folder / "scenes")
         else:
             changes["out"] = str(folder)
+    if spec.kind in SINK_KINDS:
+        return dataclasses.replace(spec, **changes)
     scenes = getattr(spec, "scenes", "")
-    if isinstance(scenes, str) and scenes.startswith(DATASET_PREFIX):
-        changes["scenes"] = str(write_scene_set(store, scenes[len(DATASET_PREFIX):], folder / "input-scenes"))
+    if isinstance(scenes, str) and (ref := parse_ref(scenes)).kind == DATASET:
+        changes["scenes"] = str(write_scene_set(store, ref.value, folder / "input-scenes"))
     if "vector" in names:
         changes["vector"] = _vector_input(store, getattr(spec, "vector"), folder)
     if "vectors" in names:
@@ -168,9 +182,10 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
 
 
 def _vector_input(store: Store, ref: str, folder: Path) -> str:
-    """A vector file for a job, copied into the run's inputs: `vector:ID` is the store's vector;
-    a file is copied as it is (a composite's parts are then found there, see `_ingest_vector`)."""
-    if not ref.startswith(VECTOR_PREFIX):
+    """A vector file for a job that reads files, copied into the run's inputs: `vector:ID` is the
+    store's vector; a file is copied as it is."""
+    r = parse_ref(ref)
+    if r.kind != VECTOR:
         src = Path(ref)
         if not ref or not src.is_file() or src.stat().st_size > MAX_FILE_BYTES:
             return ref  # the job names what is wrong with it
@@ -181,17 +196,16 @@ def _vector_input(store: Store, ref: str, folder: Path) -> str:
         return str(dest)
     from mfv_desktop.store.exchange import export_vector
 
-    try:
-        vector_id = int(ref[len(VECTOR_PREFIX):])
-    except ValueError as e:
-        raise StoreError(f"{ref!r}: a store vector is named vector:ID, e.g. vector:3 (see `mfv vectors`)") from e
-    return str(export_vector(store, vector_id, folder / INPUT_VECTORS))
+    assert r.id is not None
+    return str(export_vector(store, r.id, folder / INPUT_VECTORS))
 
 
 # -- results into the store -----------------------------------------------------------------------
 def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str | None = None) -> None:
-    """Record what a finished run wrote: generated scenes, AIE results, vectors, evaluations. Ingesting a
-    run again (a resumed run whose first ingest failed) adds only what the run does not have yet."""
+    """Record what a finished run left in its folder: generated scenes; the AIE results and evaluations
+    of jobs that write files (chain, report: a job with a sink wrote its results already); vectors
+    (those of chain and report, and fine-tuning's best so far). Ingesting a run again (a resumed run
+    whose first ingest failed) adds only what the run does not have yet."""
     if spec.kind == "generate":
         scenes = [s.with_(image=str(resolve_image(folder / "scenes", s)))
                   for s in load_scene_set(folder / "scenes") if s.split == getattr(spec, "split")]
@@ -199,14 +213,18 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
 
         run_to_end(add_scenes(store, dataset or "generated", scenes, origin="generated",
                               label_source="geometry", label_status="confirmed"))
-    for aie_json in sorted(folder.rglob("aie.json")):
-        _ingest_aie(store, run_id, aie_json)
+    if spec.kind not in SINK_KINDS:
+        for aie_json in sorted(folder.rglob("aie.json")):
+            _ingest_aie(store, run_id, aie_json)
     _ingest_vectors(store, run_id, folder)
-    _ingest_evaluations(store, run_id, sorted(folder.rglob("evaluation.json")), getattr(spec, "split", None) or "")
+    if spec.kind not in SINK_KINDS:
+        _ingest_evaluations(store, run_id, sorted(folder.rglob("evaluation.json")), getattr(spec, "split", None) or "")
 
 
 def _ingest_vectors(store: Store, run_id: int, folder: Path) -> None:
     """Every vector file the run wrote (not those it was given: input-vectors/)."""
+    if not folder.is_dir():
+        return
     inputs = folder / INPUT_VECTORS
     for f in sorted(folder.rglob("*.safetensors")):
         if INPUT_VECTORS not in f.relative_to(folder).parts and read_header(f) is not None:
@@ -214,36 +232,13 @@ def _ingest_vectors(store: Store, run_id: int, folder: Path) -> None:
 
 
 def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
-    meta = json.loads(aie_json.read_text())
+    """An AIE job's files (aie.json beside aie.safetensors and mean_activations.safetensors) as a result."""
     from safetensors.numpy import load_file
 
+    meta = json.loads(aie_json.read_text())
     aie = load_file(str(aie_json.parent / "aie.safetensors"))["aie"]
     mean = load_file(str(aie_json.parent / "mean_activations.safetensors"))["mean"]
-    prov = meta.get("provenance", {})
-    # which corrupted prompts the AIE averages over (absent from results written before the choice
-    # existed, which averaged over all): kept with the artifacts and in the row's provenance
-    averaging = {k: meta[k] for k in AVERAGING if k in meta}
-    keep = {k: meta[k] for k in ("relation", "k", "n_prompts", "corruption", "clean_tasks_hash",
-                                 "corrupted_tasks_hash", "base_prob", "mean_over", "only_correct")} | averaging
-    with store.session() as s:
-        aie_digest = store.artifacts.put({"aie": aie}, keep)
-        if s.scalar(select(m.AIEResultRow.id).where(m.AIEResultRow.run_id == run_id,
-                                                    m.AIEResultRow.relation == meta["relation"],
-                                                    m.AIEResultRow.aie_artifact == aie_digest)) is not None:
-            return  # ingested before
-        for kind, digest in (("clean", meta["clean_tasks_hash"]), ("corrupted", meta["corrupted_tasks_hash"])):
-            if s.scalar(select(m.TaskSetRow.id).where(m.TaskSetRow.hash == digest)) is None:
-                s.add(m.TaskSetRow(hash=digest, n_tasks=meta.get("n_corrupted", meta["n_prompts"]), spec={
-                    "kind": kind, "relations": [meta["relation"]], "k": meta["k"],
-                    "corruption": meta["corruption"] if kind == "corrupted" else None}))
-        s.add(m.AIEResultRow(
-            run_id=run_id, relation=meta["relation"], model_id=prov.get("model_id", ""), k=meta["k"],
-            n_prompts=meta["n_prompts"], corruption=meta["corruption"], clean_accuracy=meta["clean_accuracy"],
-            n_layers=int(aie.shape[0]), n_heads=int(aie.shape[1]), clean_tasks_hash=meta["clean_tasks_hash"],
-            corrupted_tasks_hash=meta["corrupted_tasks_hash"],
-            aie_artifact=aie_digest,
-            mean_artifact=store.artifacts.put({"mean": mean}, keep),
-            provenance={**prov, **averaging}))
+    results.add_aie_result(store, run_id, aie, mean, meta)
 
 
 def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | None = None,
@@ -257,37 +252,11 @@ def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | Non
         data = path.read_bytes()
     except (VectorFileError, OSError) as e:
         raise StoreError(str(e)) from e
-    digest = hashlib.sha256(data).hexdigest()
-    parts = meta["provenance"].get("parents", [])
-    if any(part["sha256"] == digest for part in parts):
-        raise StoreError(f"{path}: field 'provenance.parents' lists the vector itself; a composite is made of "
-                         f"other vectors; {FIX}")
-    for part in parts if inputs is not None else []:
+    for part in meta["provenance"].get("parents", []) if inputs is not None else []:
         f = _input_file(inputs, part.get("file"))
-        if f is not None:
+        if f is not None and hashlib.sha256(f.read_bytes()).hexdigest() != hashlib.sha256(data).hexdigest():
             _ingest_vector(store, run_id, f, kind="imported")
-    new = not store.artifacts.path(digest).is_file()
-    store.artifacts.put_bytes(data)
-    try:
-        with store.session() as s:
-            existing = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == digest))
-            if existing is not None:
-                return existing
-            parents: list[m.VectorParent] = []
-            for part in parts:
-                pid = s.scalar(select(m.VectorRow.id).where(m.VectorRow.artifact == part["sha256"]))
-                if pid is not None and pid not in [p.parent_id for p in parents]:
-                    parents.append(m.VectorParent(parent_id=pid, weight=float(part["weight"])))
-            row = m.VectorRow(
-                **{k: meta[k] for k in FIELDS}, kind=kind or meta["provenance"].get("kind", "extracted"),
-                parents=parents, artifact=digest, source_run_id=run_id)
-            s.add(row)
-            s.flush()
-            return row.id
-    except BaseException:
-        if new:
-            store.artifacts.path(digest).unlink(missing_ok=True)
-        raise
+    return results.add_vector(store, run_id, data, kind=kind, meta=meta, where=str(path))
 
 
 def _input_file(inputs: Path, name: Any) -> Path | None:
@@ -303,28 +272,14 @@ def _input_file(inputs: Path, name: Any) -> Path | None:
 
 
 def _ingest_evaluations(store: Store, run_id: int, paths: list[Path], split: str) -> None:
-    """Accuracy rows; a row's own split (a report has several) wins over the file's and the spec's. A row
-    the run has already (same relation, condition and split) is not added again."""
-    rows = []
+    """Accuracy rows of evaluation.json files; a row's own split (a report has several) wins over the
+    file's and the spec's."""
+    rows, prov = [], {}
     for path in paths:
         d = json.loads(path.read_text())
-        prov = d.get("provenance", {})
-        for r in d["rows"]:
-            cond = r["condition"]
-            rows.append(dict(model_id=prov.get("model_id", ""), relation=r["relation"], condition=cond,
-                             k=int(cond.split("-shot")[0]) if cond[0].isdigit() else 0, n=r["n"],
-                             accuracy=r["accuracy"], split=r.get("split", d.get("split", split)), provenance=prov))
-
-    with store.session() as s:
-        have = Counter(tuple(r) for r in s.execute(
-            select(m.EvaluationRow.relation, m.EvaluationRow.condition, m.EvaluationRow.split)
-            .where(m.EvaluationRow.run_id == run_id)))
-        for r in rows:
-            key = (r["relation"], r["condition"], r["split"])
-            if have[key] > 0:
-                have[key] -= 1
-                continue
-            s.add(m.EvaluationRow(run_id=run_id, **r))
+        prov = prov or d.get("provenance", {})
+        rows += [{**r, "split": r.get("split", d.get("split", split))} for r in d["rows"]]
+    results.add_evaluations(store, run_id, rows, prov, split)
 
 
 def import_vector(store: Store, path: str | Path, model: str | None = None, device: str | None = "cpu",

@@ -16,13 +16,12 @@ from mfv_desktop.scenes import DIAGONAL_RELATIONS
 from mfv_desktop.tasks import Shot, Task, TaskSpec
 
 from .base import JobGen, write_json
+from .io import JobIO, folder_io
+from .results import FinetuneResult
 from .science import (
-    ModelJobSpec, _backend, _load_vector, _save_arrays, build_tasks, check_answers, check_layers, write_csv,
+    ModelJobSpec, _backend, _load_vector, _read_vector, _save_arrays, build_tasks, check_answers, check_layers,
+    write_csv,
 )
-
-
-def _sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # -- fine-tuned function vectors ------------------------------------------------------------------
@@ -75,15 +74,18 @@ def _held_out(scene_id: str, fraction: float) -> bool:
     return int(hashlib.sha256(scene_id.encode()).hexdigest()[:8], 16) / 16 ** 8 < fraction
 
 
-def run_finetune(spec: FinetuneSpec) -> JobGen:
-    """Writes the best vector so far to out/ffv.safetensors after every epoch that improves it (so a
-    cancelled job keeps it) and its state to out/state.safetensors (so it resumes)."""
+def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
+    """Writes the best vector so far to ffv.safetensors in the sink's folder after every epoch that
+    improves it (so a cancelled job keeps it) and its state to state.safetensors (so it resumes); the
+    best vector goes through the sink at the end."""
     from mfv_desktop.fv.finetune import FinetuneState, finetune_vector, random_init
     from mfv_desktop.fv.vector_file import FunctionVector
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
     g = backend.geometry
-    base = _load_vector(spec.vector, backend) if spec.vector else None
+    loaded = _read_vector(io, spec.vector, backend) if spec.vector else None
+    base = loaded.fv if loaded else None
     relation = spec.relation or (base.relation if base else "")
     if not relation:
         raise ValueError("say which relation to fine-tune for (--relation), or start from a vector")
@@ -101,8 +103,10 @@ def run_finetune(spec: FinetuneSpec) -> JobGen:
         raise ValueError(f"unknown init {spec.init!r}: use extracted or random")
     config = finetune_config(spec)
 
+    scenes = io.source.scenes(spec.scenes)
+
     def zeroshot(split: str | None, n: int) -> list[Task]:
-        return build_tasks(spec.scenes, TaskSpec(relations=(relation,), kind="zeroshot", seed=spec.seed,
+        return build_tasks(scenes, TaskSpec(relations=(relation,), kind="zeroshot", seed=spec.seed,
                                                  split=split, max_per_relation=n)).tasks
     if spec.val_split is not None:
         train, val = zeroshot(spec.split, spec.n_prompts), zeroshot(spec.val_split, spec.n_prompts)
@@ -114,24 +118,26 @@ def run_finetune(spec: FinetuneSpec) -> JobGen:
         train, val = train[:spec.n_prompts - n_val], val[:n_val]
     check_answers(backend, train + val)
     provenance = backend.provenance()
-    key = {"init": spec.init, "vector": _sha256(spec.vector) if spec.vector else None, "relation": relation,
+    key = {"init": spec.init, "vector": loaded.sha256 if loaded else None, "relation": relation,
            "layer": layer, "config": config.__dict__, "train": [t.query.scene_id for t in train],
            "val": [t.query.scene_id for t in val], "model": {k: provenance[k] for k in ("model_id", "files", "dtype")}}
     key = json.loads(json.dumps(key, default=str))
-    out = Path(spec.out)
+    out = io.sink.folder
     state_file, vector_file = out / "state.safetensors", out / "ffv.safetensors"
     state = _load_state(state_file, key)
 
-    def save_best(st: FinetuneState) -> None:
-        FunctionVector(
+    def best_vector(st: FinetuneState) -> FunctionVector:
+        return FunctionVector(
             vector=st.best, label=spec.label or f"{relation} FFV", relation=relation, model_id=backend.model_id,
             d_model=g.d_model, n_layers=g.n_layers, layer=layer, heads=list(base.heads) if base else [],
             bias=base.bias if base else "none", strength=1.0, hook_point=backend.hook_point,
             provenance={"kind": "finetuned", "init": spec.init, "from_vector": spec.vector or None,
                         "from_sha256": key["vector"], "from_label": base.label if base else None,
                         "config": config.__dict__, "best_epoch": st.best_epoch, "val_accuracy": st.best_accuracy,
-                        "epochs_done": st.epoch, "n_train": len(train), "n_val": len(val), **provenance},
-        ).save(vector_file)
+                        "epochs_done": st.epoch, "n_train": len(train), "n_val": len(val), **provenance})
+
+    def save_best(st: FinetuneState) -> None:
+        best_vector(st).save(vector_file)
 
     best_epoch = state.best_epoch if state else None
     gen = finetune_vector(backend, train, val, layer, init, config, state)
@@ -152,12 +158,13 @@ def run_finetune(spec: FinetuneSpec) -> JobGen:
     history = state.history
     write_csv(out / "history.csv", ["epoch", "train_loss", "val_accuracy", "val_loss"],
               [[h["epoch"], h["train_loss"], h["val_accuracy"], h["val_loss"]] for h in history])
-    summary = {"vector": str(vector_file), "relation": relation, "layer": layer, "best_epoch": state.best_epoch,
+    ref = io.sink.vector(best_vector(state), vector_file, io.source)
+    summary = {"vector": ref, "relation": relation, "layer": layer, "best_epoch": state.best_epoch,
                "val_accuracy": state.best_accuracy, "start_val_accuracy": history[0]["val_accuracy"],
                "n_train": len(train), "n_val": len(val), "history": history}
     write_json(out / "finetune.json", {**summary, "config": config.__dict__, "provenance": provenance})
     state_file.unlink(missing_ok=True)
-    return summary
+    return FinetuneResult(**summary)
 
 
 def _save_state(path: Path, st, key: dict) -> None:
@@ -190,10 +197,13 @@ def _base(fv):
     return BaseVector(fv.vector, fv.layer, fv.strength, fv.relation)
 
 
-def _parts(paths: Sequence[str], backend):
+def _parts(paths: Sequence[str], backend, io: JobIO | None = None):
+    """(the vectors, as base vectors, and as read: with their sha256) from the job's source (files
+    when no source is given)."""
     if not paths:
         raise ValueError("give the base vectors to compose (--vectors)")
-    fvs = [_load_vector(p, backend) for p in paths]
+    loaded = [_read_vector(io, p, backend) for p in paths] if io is not None else None
+    fvs = [lv.fv for lv in loaded] if loaded is not None else [_load_vector(p, backend) for p in paths]
     return fvs, [_base(f) for f in fvs]
 
 
@@ -226,13 +236,17 @@ class ComposeSpec(ModelJobSpec):
     label: str = ""
 
 
-def run_compose(spec: ComposeSpec) -> JobGen:
+def run_compose(spec: ComposeSpec, io: JobIO | None = None) -> JobGen:
+    """A composite's parents are named by their files' sha256 (found in a store by content); the
+    composite goes through the sink (in a store, parts given as files are added first)."""
     from mfv_desktop.fv.analogy import composite_layer, composite_vector, composite_weights, source_probs
     from mfv_desktop.fv.vector_file import FunctionVector
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
     check_layers(backend, [spec.layer])
-    fvs, parts = _parts(spec.vectors, backend)
+    fvs, parts = _parts(spec.vectors, backend, io)
+    shas = [io.source.vector(p).sha256 for p in spec.vectors]
     probs: np.ndarray | None = None
     if spec.weights:
         if len(spec.weights) != len(parts):
@@ -250,9 +264,9 @@ def run_compose(spec: ComposeSpec) -> JobGen:
     layer = composite_layer(parts, weights) if spec.layer is None else spec.layer
     vec = composite_vector(parts, weights)
     g = backend.geometry
-    parents = [{"label": f.label, "relation": f.relation, "sha256": _sha256(p), "file": p, "weight": float(w),
+    parents = [{"label": f.label, "relation": f.relation, "sha256": sha, "file": p, "weight": float(w),
                 "prob": None if probs is None else float(q)}
-               for f, p, w, q in zip(fvs, spec.vectors, weights, probs if probs is not None else weights)]
+               for f, p, sha, w, q in zip(fvs, spec.vectors, shas, weights, probs if probs is not None else weights)]
     fv = FunctionVector(
         vector=vec, label=spec.label or "composite " + " + ".join(f"{w:.2f} {f.relation}" for f, w in zip(fvs, weights)),
         relation=spec.relation, model_id=backend.model_id, d_model=g.d_model, n_layers=g.n_layers, layer=layer,
@@ -261,9 +275,9 @@ def run_compose(spec: ComposeSpec) -> JobGen:
                     "source": None if spec.weights else {"image": spec.source_image, "anchor": spec.source_anchor,
                                                          "answer": spec.source_answer},
                     **backend.provenance()})
-    path = fv.save(Path(spec.out) / "composite.safetensors")
+    ref = io.sink.vector(fv, Path(spec.out) / "composite.safetensors", io.source)
     yield Progress(1, 1, "composite saved")
-    return {"vector": str(path), "layer": layer, "weights": {f.relation: float(w) for f, w in zip(fvs, weights)},
+    return {"vector": ref, "layer": layer, "weights": {f.relation: float(w) for f, w in zip(fvs, weights)},
             "probs": None if probs is None else {f.relation: float(q) for f, q in zip(fvs, probs)}}
 
 
@@ -285,14 +299,17 @@ class ApplySpec(ModelJobSpec):
     out: str = ""
 
 
-def run_apply(spec: ApplySpec) -> JobGen:
+def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
+    """The vectors come from the job's source (store vectors, hash-checked, or files); the result is
+    returned (a store run records it in its run row; headless with --out it is also apply.json)."""
     import torch
 
     from mfv_desktop.fv import add_vector
     from mfv_desktop.fv.analogy import composite_layer
 
+    io = io or folder_io(spec)
     backend = _backend(spec)
-    fvs = [_load_vector(p, backend) for p in spec.vectors]
+    fvs = [_read_vector(io, p, backend).fv for p in spec.vectors]
     if not fvs:
         raise ValueError("pick at least one function vector to apply")
     task = Task("apply", "zeroshot", (), _image_shot(spec.image, spec.anchor, "", "query"))
@@ -320,7 +337,7 @@ def run_apply(spec: ApplySpec) -> JobGen:
               "without": backend.decode_token(int(plain.argmax())).strip(),
               "with": backend.decode_token(int(steered.argmax())).strip(), "bars": bars}
     if spec.out:
-        write_json(Path(spec.out) / "apply.json", {**result, "provenance": backend.provenance()})
+        io.sink.result_file("apply.json", {**result, "provenance": backend.provenance()})
     yield Progress(2, 2, f"{spec.anchor}: {result['without']} -> {result['with']}")
     return result
 
@@ -351,16 +368,17 @@ class AnalogySpec(ModelJobSpec):
     seed: int = 0
 
 
-def run_analogy(spec: AnalogySpec) -> JobGen:
+def run_analogy(spec: AnalogySpec, io: JobIO | None = None) -> JobGen:
+    io = io or folder_io(spec)
     backend = _backend(spec)
     check_layers(backend, [spec.layer])
-    _, parts = _parts(spec.vectors, backend)
+    _, parts = _parts(spec.vectors, backend, io)
     if spec.scenes:
-        return (yield from _analogy_table(spec, backend, parts))
-    return (yield from _one_analogy(spec, backend, parts))
+        return (yield from _analogy_table(spec, backend, parts, io))
+    return (yield from _one_analogy(spec, backend, parts, io))
 
 
-def _one_analogy(spec: AnalogySpec, backend, parts) -> JobGen:
+def _one_analogy(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
     """One user analogy: the composite's answer against 0-shot and 1-shot ICL, with top-5 each."""
     import torch
 
@@ -389,7 +407,7 @@ def _one_analogy(spec: AnalogySpec, backend, parts) -> JobGen:
                                         "correct": r.correct, "answer_prob": r.answer_prob},
         **baselines,
     }
-    write_json(Path(spec.out) / "analogy.json", result)
+    write_json(io.sink.folder / "analogy.json", result)
     yield Progress(2, 2, f"D = {r.prediction_text}")
     return result
 
@@ -432,16 +450,17 @@ def analogy_conditions(backend, zeroshot: Sequence[Task], composites: dict[str, 
     return {"rows": rows, "mean_weights": mean_weights, "n": len(items)}
 
 
-def _analogy_table(spec: AnalogySpec, backend, parts) -> JobGen:
-    zs = build_tasks(spec.scenes, TaskSpec(relations=spec.relations, kind="zeroshot", split=spec.split,
-                                           seed=spec.seed, max_per_relation=spec.n_prompts)).tasks
+def _analogy_table(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
+    zs = build_tasks(io.source.scenes(spec.scenes), TaskSpec(relations=spec.relations, kind="zeroshot", seed=spec.seed,
+                                                             split=spec.split, max_per_relation=spec.n_prompts)).tasks
     res = yield from analogy_conditions(backend, zs, {"composite": parts}, spec.ks, spec.seed, spec.batch_size,
                                         spec.weighting, spec.temperature, spec.layer)
     header = ["relation", "condition", "n", "accuracy"]
-    out = Path(spec.out)
+    out = io.sink.folder
     write_csv(out / "evaluation.csv", header, res["rows"])
     records = [dict(zip(header, r)) for r in res["rows"]]
     write_json(out / "evaluation.json", {"rows": records, "split": spec.split or "", "mean_weights": res["mean_weights"],
                                          "provenance": backend.provenance()})
+    io.sink.evaluations(records, backend.provenance(), spec.split or "")
     return {"rows": records, "mean_weights": res["mean_weights"], "n": res["n"]}
 

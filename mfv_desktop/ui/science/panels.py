@@ -293,16 +293,21 @@ class AIEPanel(QWidget):
             mp.select_top()
 
     def build_vector(self):
-        """ExtractSpec on the shown run's folder with the heads selected on the active map."""
+        """ExtractSpec on the shown run's AIE result of the active relation (read from the store,
+        hash-checked) with the heads selected on its map; the vector goes to the store."""
         from mfv_desktop.jobs import ExtractSpec
+        from mfv_desktop.jobs.io import aie_ref
+        from mfv_desktop.store.results import find_aie_result
 
         mp = self.maps.get(self.active or "")
         if self.shown_run is None or mp is None or not mp.selected:
             self.window_.notify("select heads on a finished run's map first (click them, or Select top K)", True)
             return None
-        with self.window_.store.session() as s:
-            out = s.get(m.Run, self.shown_run).out
-        spec = ExtractSpec(aie=str(self.window_.store.data_dir / out), relation=self.active, heads=tuple(mp.selected),
+        aie_id = find_aie_result(self.window_.store, self.shown_run, self.active)
+        if aie_id is None:
+            self.window_.notify(f"run {self.shown_run} has no AIE result for '{self.active}'", True)
+            return None
+        spec = ExtractSpec(aie=aie_ref(aie_id), relation=self.active, heads=tuple(mp.selected),
                            label=self.label.text().strip(), layer=None if self.layer.value() < 0 else self.layer.value(),
                            strength=self.strength.value(), **self.window_.model_kw())
         return self.window_.submit_spec(spec, f"vector: {self.active}", on_done=self._built)
