@@ -40,7 +40,7 @@ def _parser(tp: Any) -> tuple[Callable[[str], Any], tuple[str, ...] | None]:
     return tp, None
 
 
-def _add_fields(p: Any, cls: type, default: Any, prefix: str = "") -> None:
+def _add_fields(p: Any, cls: Any, default: Any, prefix: str = "") -> None:
     """One option (or argument) per field of the dataclass `cls`, its default `default`'s; a nested
     dataclass (the ModelRef, a TaskSpec) gets a group, its options named by its own fields."""
     from mfv_desktop.specs import CHOICES, flags
@@ -193,7 +193,7 @@ def _store_commands(sub) -> None:
 STORE_COMMANDS = {"datasets", "runs", "vectors", "results", "resume", "import", "export", "backups"}
 
 
-def _spec_from_args(a: argparse.Namespace, cls: type | None = None, prefix: str = "") -> Any:
+def _spec_from_args(a: argparse.Namespace, cls: Any = None, prefix: str = "") -> Any:
     """The spec of a job command: each field from its option (a nested dataclass from its group's)."""
     from mfv_desktop.specs import SPECS
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import cattrs
 
+from mfv_desktop.codec import converter, to_dict
 from mfv_desktop.errors import SpecError
 from mfv_desktop.scenes.model import BASE_RELATIONS, DIAGONAL_RELATIONS
 from mfv_desktop.tasks.model import TaskSpec
@@ -374,20 +375,9 @@ SPECS: dict[str, type[JobSpec]] = {cls.kind: cls for cls in (
 
 
 # -- the codec -----------------------------------------------------------------------------------
-_converter = cattrs.Converter()
-
-
-def _lists(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _lists(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_lists(v) for v in x]
-    return x
-
-
 def spec_to_json(spec: JobSpec) -> dict[str, Any]:
     """A spec as plain JSON (lists for tuples), with its "kind"."""
-    return {"kind": spec.kind, **_lists(_converter.unstructure(spec))}
+    return {"kind": spec.kind, **to_dict(spec)}
 
 
 def _upgrade(cls: type, d: dict[str, Any]) -> dict[str, Any]:
@@ -401,18 +391,18 @@ def _upgrade(cls: type, d: dict[str, Any]) -> dict[str, Any]:
         task = {k: d[k] for k in names if k in d}
         if "task_kind" in d:
             task["kind"] = d["task_kind"]
-        d["task"] = {**_converter.unstructure(TasksSpec().task), **task}
+        d["task"] = {**to_dict(TasksSpec().task), **task}
     return d
 
 
-def spec_from_json(d: Mapping[str, Any], kinds: Mapping[str, type] | None = None) -> JobSpec:
+def spec_from_json(d: Mapping[str, Any], kinds: Mapping[str, type[JobSpec]] | None = None) -> JobSpec:
     """The spec a record holds (`spec_to_json`'s, or an older version's); unknown keys are ignored.
     SpecError for an unknown kind (`kinds`: kind -> spec class, default SPECS) or a field of the wrong type."""
     kinds = SPECS if kinds is None else kinds
-    cls = kinds.get(d.get("kind", ""))  # type: ignore[arg-type]
+    cls = kinds.get(str(d.get("kind", "")))
     if cls is None:
         raise SpecError(f"unknown job kind {d.get('kind')!r}")
     try:
-        return _converter.structure(_upgrade(cls, {k: v for k, v in d.items() if k != "kind"}), cls)
+        return converter.structure(_upgrade(cls, {k: v for k, v in d.items() if k != "kind"}), cls)
     except (cattrs.BaseValidationError, TypeError, ValueError) as e:
         raise SpecError(f"a {cls.kind} spec that does not read: {e}") from e
