@@ -1,4 +1,5 @@
-"""`mfv`: every job headless. Each command builds the same job spec the GUI builds."""
+"""`mfv`: every job headless. Each job command builds the same job spec the GUI builds: its options are
+generated from the spec's fields (specs.py: names, defaults, help), so a default is written once."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import sys
 import time
 import types
 import typing
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from mfv_desktop import __version__
