@@ -1,13 +1,18 @@
-"""`mfv`: every job headless. Each command builds the same job spec the GUI builds."""
+"""`mfv`: every job headless. Each job command builds the same job spec the GUI builds: its options are
+generated from the spec's fields (specs.py: names, defaults, help), so a default is written once."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
+import types
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from mfv_desktop import __version__
 
@@ -16,55 +21,91 @@ def _csv(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in s.split(",") if x.strip())
 
 
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in _csv(s))
+def _head(s: str) -> tuple[int, int]:
+    """'12:3' -> (12, 3)"""
+    layer, _, head = s.partition(":")
+    return int(layer), int(head)
 
 
-def _floats(s: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in _csv(s))
+def _parser(tp: Any) -> tuple[Callable[[str], Any], tuple[str, ...] | None]:
+    """How the CLI reads a field of type `tp` (None taken off): a function of one string, and the
+    choices a Literal allows. A tuple is one comma-separated argument ('12:3,14:0' for heads)."""
+    args = [t for t in typing.get_args(tp) if t is not type(None)]
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        return _parser(args[0])
+    if typing.get_origin(tp) is typing.Literal:
+        return str, tuple(args)
+    if typing.get_origin(tp) is tuple:
+        one = _head if args[0] == tuple[int, int] else _parser(args[0])[0]
+        return (lambda s: tuple(one(x) for x in _csv(s))), None
+    return tp, None
 
 
-def _heads(s: str) -> tuple[tuple[int, int], ...]:
-    """'12:3,14:0' -> ((12, 3), (14, 0))"""
-    out = []
-    for part in _csv(s):
-        layer, _, head = part.partition(":")
-        out.append((int(layer), int(head)))
-    return tuple(out)
+def _add_fields(p: Any, cls: Any, default: Any, prefix: str = "") -> None:
+    """One option (or argument) per field of the dataclass `cls`, its default `default`'s; a nested
+    dataclass (the ModelRef, a TaskSpec) gets a group, its options named by its own fields."""
+    from mfv_desktop.specs import CHOICES, flags
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp, value, m, dest = hints[f.name], getattr(default, f.name), f.metadata, prefix + f.name
+        if dataclasses.is_dataclass(tp):
+            _add_fields(p.add_argument_group(f.name, m.get("help")), tp, value, f"{dest}.")
+            continue
+        help = m.get("help", "") + EXTRA_HELP.get(dest, "") or None
+        if tp is bool and m.get("off"):  # default True: --off sets False; --on (beside it) sets it back
+            g = p.add_mutually_exclusive_group() if m.get("on") else p
+            if m.get("on"):
+                g.add_argument(m["on"], dest=dest, action="store_true", default=value, help=help)
+            g.add_argument(m["off"], dest=dest, action="store_false", default=value, help=m.get("off_help", help))
+            continue
+        if tp is bool:
+            p.add_argument(*flags(f), dest=dest, action="store_true", default=value, help=help)
+            continue
+        parse, choices = _parser(tp)
+        kw: dict[str, Any] = {"default": value, "help": help,
+                              "choices": m.get("choices") or CHOICES.get(f.name) or choices}
+        if m.get("nargs"):
+            kw.update(nargs=m["nargs"], type=_parser(typing.get_args(tp)[0])[0])
+        else:
+            kw.update(type=parse)
+        if m.get("positional"):
+            p.add_argument(dest, nargs="?" if m["positional"] == "?" else None, **kw)
+        else:
+            metavar = None if kw["choices"] else f.name.upper()
+            p.add_argument(*flags(f), dest=dest, required=bool(m.get("required")), metavar=metavar, **kw)
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    from mfv_desktop.backends.registry import FAMILIES
-
-    tiny = ", ".join(f"'{f.tiny_ref}' ({f.name})" for f in FAMILIES.values())
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default="bundled",
-                   help=f"'bundled' (the small OpenFlamingo trained by this project), a tiny random model for tests "
-                        f"({tiny}; NAME:SEED for another seed) or a model folder of any family this app knows "
-                        "(`mfv info --model FOLDER --files-only` checks it)")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
-    g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16", "auto"])
-    g.add_argument("--batch-size", type=int, default=16)
-
-
-def _matched_args(p: argparse.ArgumentParser) -> None:
-    """--matched-only (the default) / --all-corrupted: the spec's matched_only."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--matched-only", dest="matched_only", action="store_true", default=True,
-                   help="average the indirect effect over the corrupted prompts whose clean prompt the model "
-                        "answers correctly (the authors'; the default; all of them when it answers none)")
-    g.add_argument("--all-corrupted", dest="matched_only", action="store_false",
-                   help="average the indirect effect over every corrupted prompt")
-
-
-def _model_kw(a: argparse.Namespace) -> dict[str, Any]:
-    return dict(model=a.model, device=a.device, dtype=a.dtype, batch_size=a.batch_size)
+#: job command -> (job kind, help); each command's options are its spec's fields
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("chain", "the whole chain: scenes -> AIE -> vectors -> layer sweep -> evaluation"),
+    "generate": ("generate", ("generate synthetic scenes (the paper's layout) into a folder (or, with --store, "
+                              "into a data set)")),
+    "tasks": ("tasks", "build a task set (clean, corrupted or zero-shot prompts)"),
+    "aie": ("aie", "mean head activations and average indirect effects per relation"),
+    "preview": ("preview", "attribution patching: a quick linear estimate of every head's AIE"),
+    "extract": ("extract", "a function vector from the top heads (or given heads)"),
+    "sweep": ("sweep", "zero-shot accuracy with the vector injected at each layer"),
+    "evaluate": ("evaluate", "0-shot, K-shot ICL and 0-shot + vector accuracy per relation"),
+    "finetune": ("finetune", "fine-tune a function vector (the model frozen) on zero-shot prompts"),
+    "compose": ("compose", ("a composite vector: base vectors weighted by how well each explains a source pair "
+                            "(or by given weights)")),
+    "apply": ("apply", "the model's answer on an image with and without function vectors"),
+    "analogy": ("analogy", ("solve A:B :: C:? with a composite vector, against 0-shot and ICL (one analogy, or "
+                            "every scene of a split with --scenes)")),
+    "report": ("report", ("the paper's tables for a model and a data set: ICL, FV, FFV, novel objects, analogies "
+                          "(CSV + Markdown)")),
+}
+EXTRA_HELP: dict[str, str] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mfv_desktop.scenes.model import BASE_RELATIONS, DIAGONAL_RELATIONS
+    from mfv_desktop.backends.registry import FAMILIES
+    from mfv_desktop.specs import SPECS, ModelRef
 
-    rels = ",".join(BASE_RELATIONS)
+    tiny = ", ".join(f"'{f.tiny_ref}' ({f.name})" for f in FAMILIES.values())
+    EXTRA_HELP["model.model"] = (f"; tiny ones: {tiny} (NAME:SEED for another seed); `mfv info --model FOLDER "
+                                 "--files-only` checks a folder")
     p = argparse.ArgumentParser(prog="mfv", description="Multimodal function vectors, headless.")
     p.add_argument("--version", action="version", version=f"mfv {__version__}")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -74,208 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "--scenes may name a data set as dataset:NAME")
     p.add_argument("--read-only", action="store_true", help="open the store read-only (beside a running app)")
     sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("run", help="the whole chain: scenes -> AIE -> vectors -> layer sweep -> evaluation")
-    s.add_argument("--out", default="runs/demo")
-    s.add_argument("--relations", type=_csv, default=rels)
-    s.add_argument("--n-extract", type=int, default=64)
-    s.add_argument("--n-test", type=int, default=32)
-    s.add_argument("--k", type=int, default=4)
-    s.add_argument("--n-prompts", type=int, default=16)
-    s.add_argument("--top-k", type=int, default=10)
-    s.add_argument("--strengths", type=_floats, default=(1.0, 2.0, 4.0), help="strengths the layer sweep tries")
-    s.add_argument("--canvas", type=int, default=800)
-    s.add_argument("--seed", type=int, default=0)
-    _model_args(s)
-
-    s = sub.add_parser("generate", help="generate synthetic scenes (the paper's layout) into a folder "
-                                        "(or, with --store, into a data set)")
-    s.add_argument("out", nargs="?", default="", help="scene folder (not with --store)")
-    s.add_argument("--dataset", default="generated", help="with --store: the data set to add the scenes to")
-    s.add_argument("--n", type=int, default=100, dest="n_scenes")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--split", default="train")
-    s.add_argument("--diagonal", action="store_true", help="neighbours at the anchor's corners")
-    s.add_argument("--novel", action="store_true", help="draw from the held-out object kinds")
-    s.add_argument("--n-novel", type=int, default=4)
-    s.add_argument("--kinds", type=_csv, default=())
-    s.add_argument("--canvas", type=int, default=800)
-    s.add_argument("--min-size", type=int, help="default: 130 px scaled to the canvas (the paper's 800 px)")
-    s.add_argument("--max-size", type=int, help="default: 230 px scaled to the canvas")
-
-    s = sub.add_parser("tasks", help="build a task set (clean, corrupted or zero-shot prompts)")
-    s.add_argument("scenes")
-    s.add_argument("out")
-    s.add_argument("--relations", type=_csv, default=rels)
-    s.add_argument("--k", type=int, default=4)
-    s.add_argument("--kind", dest="task_kind", choices=["clean", "corrupted", "zeroshot"], default="clean")
-    s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--split")
-    s.add_argument("--max-per-relation", type=int)
-
-    def mediation(s: argparse.ArgumentParser) -> None:
-        """The prompts of an AIE job or its preview."""
-        s.add_argument("--scenes", required=True)
-        s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-        s.add_argument("--relations", type=_csv, default=rels)
-        s.add_argument("--k", type=int, default=4)
-        s.add_argument("--n-prompts", type=int, default=100)
-        s.add_argument("--split")
-        s.add_argument("--corruption", choices=["paper", "todd"], default="paper")
-        s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--all-prompts", dest="only_correct", action="store_false",
-                       help="average over all clean prompts, not only the correctly answered ones")
-        _matched_args(s)
-
-    s = sub.add_parser("aie", help="mean head activations and average indirect effects per relation")
-    mediation(s)
-    s.add_argument("--method", choices=["fast", "reference"], default="fast",
-                   help="fast: the last position recomputed alone for many heads at once; reference: one "
-                        "full forward pass per head (slow; the same numbers)")
-    _model_args(s)
-
-    s = sub.add_parser("preview", help="attribution patching: a quick linear estimate of every head's AIE")
-    mediation(s)
-    s.add_argument("--compare", default="", help="an `mfv aie` output folder: print the rank correlation with it")
-    _model_args(s)
-
-    s = sub.add_parser("extract", help="a function vector from the top heads (or given heads)")
-    s.add_argument("--aie", required=True, help="an `mfv aie` output folder")
-    s.add_argument("--relation", required=True)
-    s.add_argument("--out", default="", help="vector file (.safetensors; with --store: in the run's folder)")
-    s.add_argument("--top-k", type=int, default=10)
-    s.add_argument("--heads", type=_heads, default=(), help="explicit heads, e.g. 12:3,14:0")
-    s.add_argument("--bias", choices=["per_head", "none"], default="per_head")
-    s.add_argument("--layer", type=int)
-    s.add_argument("--strength", type=float, default=1.0)
-    s.add_argument("--label", default="")
-    _model_args(s)
-
-    s = sub.add_parser("sweep", help="zero-shot accuracy with the vector injected at each layer")
-    s.add_argument("--vector", required=True)
-    s.add_argument("--scenes", required=True)
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    s.add_argument("--split")
-    s.add_argument("--n-prompts", type=int, default=100)
-    s.add_argument("--layers", type=_ints)
-    s.add_argument("--strengths", type=_floats, default=(1.0,), help="e.g. 1,2,4,8")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--method", choices=["fast", "reference"], default="fast")
-    s.add_argument("--ks", type=_ints, default=(4,), help="K-shot ICL baselines on the same scenes")
-    _model_args(s)
-
-    s = sub.add_parser("evaluate", help="0-shot, K-shot ICL and 0-shot + vector accuracy per relation")
-    s.add_argument("--scenes", required=True)
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    s.add_argument("--relations", type=_csv, default=rels)
-    s.add_argument("--split")
-    s.add_argument("--ks", type=_ints, default=(0, 1, 4))
-    s.add_argument("--vectors", nargs="*", default=())
-    s.add_argument("--layer", type=int)
-    s.add_argument("--strength", type=float)
-    s.add_argument("--n-prompts", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    _model_args(s)
-
-    s = sub.add_parser("finetune", help="fine-tune a function vector (the model frozen) on zero-shot prompts")
-    s.add_argument("--vector", default="", help="the extracted vector to start from (its relation and layer)")
-    s.add_argument("--scenes", required=True)
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    s.add_argument("--init", choices=["extracted", "random"], default="extracted")
-    s.add_argument("--relation", default="", help="default: the vector's")
-    s.add_argument("--layer", type=int, help="injection layer (default: the vector's)")
-    s.add_argument("--split", help="training scenes")
-    s.add_argument("--val-split", help="validation scenes (default: hold out --val-fraction of --split's)")
-    s.add_argument("--val-fraction", type=float, default=0.2)
-    s.add_argument("--n-prompts", type=int, default=1000, help="training + validation prompts, at most")
-    s.add_argument("--preset", choices=["paper", "authors"], default="paper",
-                   help="paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors: lr 1e-2, 10 epochs, batch 1")
-    s.add_argument("--lr", type=float)
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--train-batch-size", type=int)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--label", default="")
-    _model_args(s)
-
-    def pair(s: argparse.ArgumentParser, target: bool) -> None:
-        s.add_argument("--source", default="", help="source image (it shows the relation from A to B)")
-        s.add_argument("--a", default="", help="the source's anchor object A")
-        s.add_argument("--b", default="", help="the source's answer B")
-        if target:
-            s.add_argument("--target", default="", help="target image")
-            s.add_argument("--c", default="", help="the target's anchor object C")
-            s.add_argument("--d", default="", help="the true answer D, if known (to score the answer)")
-
-    weighting = dict(choices=["probability", "softmax", "equal"], default="probability",
-                     help="probability (the paper: w = p / sum p), softmax (with --temperature) or equal")
-    s = sub.add_parser("compose", help="a composite vector: base vectors weighted by how well each explains a "
-                                       "source pair (or by given weights)")
-    s.add_argument("--vectors", nargs="+", required=True)
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    pair(s, target=False)
-    s.add_argument("--weights", type=_floats, default=(), help="fixed weights, one per vector")
-    s.add_argument("--weighting", **weighting)
-    s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--layer", type=int, help="injection layer (default: the vectors')")
-    s.add_argument("--relation", default="composite")
-    s.add_argument("--label", default="")
-    _model_args(s)
-
-    s = sub.add_parser("apply", help="the model's answer on an image with and without function vectors")
-    s.add_argument("--image", required=True)
-    s.add_argument("--anchor", required=True, help="the anchor object the question asks about")
-    s.add_argument("--vectors", nargs="+", required=True)
-    s.add_argument("--layer", type=int, help="injection layer (default: the vectors')")
-    s.add_argument("--strength", type=float, help="one strength for every vector (default: each vector's own)")
-    s.add_argument("--top", type=int, default=5, help="predictions shown per condition")
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    _model_args(s)
-
-    s = sub.add_parser("analogy", help="solve A:B :: C:? with a composite vector, against 0-shot and ICL "
-                                       "(one analogy, or every scene of a split with --scenes)")
-    s.add_argument("--vectors", nargs="+", required=True, help="the base vectors")
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    pair(s, target=True)
-    s.add_argument("--scenes", default="", help="a scene set: one analogy per scene of --split")
-    s.add_argument("--split")
-    s.add_argument("--relations", type=_csv, default=",".join(DIAGONAL_RELATIONS))
-    s.add_argument("--n-prompts", type=int, default=100)
-    s.add_argument("--ks", type=_ints, default=(1, 4), help="K-shot ICL baselines")
-    s.add_argument("--weighting", **weighting)
-    s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--layer", type=int)
-    s.add_argument("--seed", type=int, default=0)
-    _model_args(s)
-
-    s = sub.add_parser("report", help="the paper's tables for a model and a data set: ICL, FV, FFV, novel "
-                                      "objects, analogies (CSV + Markdown)")
-    s.add_argument("--out", default="", help="output folder (with --store: the run's own folder)")
-    s.add_argument("--scenes", default="", help="scene set with the splits below (default: generate them)")
-    s.add_argument("--extract-split", default="extract")
-    s.add_argument("--test-split", default="test")
-    s.add_argument("--novel-split", default="novel")
-    s.add_argument("--diagonal-split", default="diagonal")
-    s.add_argument("--n-prompts", type=int, default=200)
-    s.add_argument("--n-aie", type=int, default=200)
-    _matched_args(s)
-    s.add_argument("--k", type=int, default=4)
-    s.add_argument("--ks", type=_ints, default=(1, 4, 8), help="K-shot ICL conditions")
-    s.add_argument("--top-k", type=int, default=10)
-    s.add_argument("--strengths", type=_floats, default=(1.0, 2.0, 4.0))
-    s.add_argument("--preset", choices=["paper", "authors"], default="paper")
-    s.add_argument("--n-finetune", type=int, default=256)
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--seed", type=int, default=1000)
-    _model_args(s)
-    s.set_defaults(batch_size=32)
+    for name, (kind, help) in COMMANDS.items():
+        s = sub.add_parser(name, help=help)
+        _add_fields(s, SPECS[kind], SPECS[kind]())
+        if name == "generate":
+            s.add_argument("--dataset", default="generated", help="with --store: the data set to add the scenes to")
 
     _store_commands(sub)
 
     from mfv_desktop.backends.download import DOWNLOADS
 
     s = sub.add_parser("info", help="load a model and print its family, geometry and provenance")
-    _model_args(s)
+    _add_fields(s, ModelRef, ModelRef())
+    s.add_argument("--batch-size", type=int, default=16, help=argparse.SUPPRESS)  # accepted, as before
     s.add_argument("--check-names", type=_csv, default=(), help="object names to check are single tokens")
     s.add_argument("--files-only", action="store_true",
                    help="check the model's files and print its family, without loading it")
@@ -342,67 +194,18 @@ def _store_commands(sub) -> None:
 STORE_COMMANDS = {"datasets", "runs", "vectors", "results", "resume", "import", "export", "backups"}
 
 
-def _spec_from_args(a: argparse.Namespace):
-    from mfv_desktop import jobs
+def _spec_from_args(a: argparse.Namespace, cls: Any = None, prefix: str = "") -> Any:
+    """The spec of a job command: each field from its option (a nested dataclass from its group's)."""
+    from mfv_desktop.specs import SPECS
 
-    cmd = a.command
-    if cmd == "run":
-        return jobs.ChainSpec(out=a.out, relations=a.relations, n_extract=a.n_extract, n_test=a.n_test, k=a.k,
-                              n_prompts=a.n_prompts, top_k=a.top_k, strengths=a.strengths, canvas=a.canvas,
-                              seed=a.seed, **_model_kw(a))
-    if cmd == "generate":
-        return jobs.GenerateSpec(out=a.out, n_scenes=a.n_scenes, seed=a.seed, split=a.split, diagonal=a.diagonal,
-                                 novel=a.novel, n_novel=a.n_novel, kinds=a.kinds, canvas=a.canvas,
-                                 min_size=a.min_size, max_size=a.max_size)
-    if cmd == "tasks":
-        return jobs.TasksSpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, task_kind=a.task_kind,
-                              corruption=a.corruption, seed=a.seed, split=a.split,
-                              max_per_relation=a.max_per_relation)
-    if cmd == "aie":
-        return jobs.AIESpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
-                            split=a.split, corruption=a.corruption, seed=a.seed, only_correct=a.only_correct,
-                            matched_only=a.matched_only, method=a.method, **_model_kw(a))
-    if cmd == "preview":
-        return jobs.PreviewSpec(scenes=a.scenes, out=a.out, relations=a.relations, k=a.k, n_prompts=a.n_prompts,
-                                split=a.split, corruption=a.corruption, seed=a.seed, only_correct=a.only_correct,
-                                matched_only=a.matched_only, compare=a.compare, **_model_kw(a))
-    if cmd == "extract":
-        return jobs.ExtractSpec(aie=a.aie, relation=a.relation, out=a.out, top_k=a.top_k, heads=a.heads,
-                                bias=a.bias, layer=a.layer, strength=a.strength, label=a.label, **_model_kw(a))
-    if cmd == "sweep":
-        return jobs.SweepSpec(vector=a.vector, scenes=a.scenes, out=a.out, split=a.split, n_prompts=a.n_prompts,
-                              layers=a.layers, strengths=a.strengths, seed=a.seed, method=a.method,
-                              ks=a.ks, **_model_kw(a))
-    if cmd == "evaluate":
-        return jobs.EvaluateSpec(scenes=a.scenes, out=a.out, relations=a.relations, split=a.split, ks=a.ks,
-                                 vectors=tuple(a.vectors), layer=a.layer, strength=a.strength,
-                                 n_prompts=a.n_prompts, seed=a.seed, **_model_kw(a))
-    if cmd == "finetune":
-        return jobs.FinetuneSpec(vector=a.vector, scenes=a.scenes, out=a.out, init=a.init, relation=a.relation,
-                                 layer=a.layer, split=a.split, val_split=a.val_split, val_fraction=a.val_fraction,
-                                 n_prompts=a.n_prompts, preset=a.preset, lr=a.lr, epochs=a.epochs,
-                                 train_batch_size=a.train_batch_size, seed=a.seed, label=a.label, **_model_kw(a))
-    if cmd == "compose":
-        return jobs.ComposeSpec(vectors=tuple(a.vectors), out=a.out, source_image=a.source, source_anchor=a.a,
-                                source_answer=a.b, weights=a.weights, weighting=a.weighting,
-                                temperature=a.temperature, layer=a.layer, relation=a.relation, label=a.label,
-                                **_model_kw(a))
-    if cmd == "apply":
-        return jobs.ApplySpec(image=a.image, anchor=a.anchor, vectors=tuple(a.vectors), layer=a.layer,
-                              strength=a.strength, top=a.top, out=a.out, **_model_kw(a))
-    if cmd == "analogy":
-        return jobs.AnalogySpec(vectors=tuple(a.vectors), out=a.out, source_image=a.source, source_anchor=a.a,
-                                source_answer=a.b, target_image=a.target, target_anchor=a.c, target_answer=a.d,
-                                scenes=a.scenes, split=a.split, relations=a.relations, n_prompts=a.n_prompts,
-                                ks=a.ks, weighting=a.weighting, temperature=a.temperature, layer=a.layer,
-                                seed=a.seed, **_model_kw(a))
-    if cmd == "report":
-        return jobs.ReportSpec(out=a.out, scenes=a.scenes, extract_split=a.extract_split, test_split=a.test_split,
-                               novel_split=a.novel_split, diagonal_split=a.diagonal_split, n_prompts=a.n_prompts,
-                               n_aie=a.n_aie, matched_only=a.matched_only, k=a.k, ks=a.ks, top_k=a.top_k,
-                               strengths=a.strengths, preset=a.preset, n_finetune=a.n_finetune, epochs=a.epochs,
-                               seed=a.seed, **_model_kw(a))
-    raise SystemExit(f"unknown command {cmd}")
+    cls = cls or SPECS[COMMANDS[a.command][0]]
+    kw = {}
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        value = _spec_from_args(a, tp, f"{prefix}{f.name}.") if dataclasses.is_dataclass(tp) else \
+            getattr(a, prefix + f.name)
+        kw[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**kw)
 
 
 def _out_folder(spec) -> Path:

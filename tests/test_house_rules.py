@@ -64,6 +64,14 @@ def test_job_specs_load_without_torch():
     assert _loaded_after("import mfv_desktop.jobs; mfv_desktop.jobs.AIESpec(scenes='s', out='o')") == set()
 
 
+def test_the_specs_load_without_torch_qt_or_the_engine():
+    """specs.py is the GUI's, the CLI's and the store's: it needs no model, no Qt and no job code."""
+    code = ("import sys, mfv_desktop.specs as s; s.spec_from_json(s.spec_to_json(s.AIESpec(model='tiny'))); "
+            "assert not [m for m in sys.modules if m.startswith(('mfv_desktop.jobs', 'mfv_desktop.backends', "
+            "'mfv_desktop.fv', 'mfv_desktop.store', 'mfv_desktop.ui'))], sorted(sys.modules)")
+    assert _loaded_after(code) == set()
+
+
 def test_store_commands_of_the_cli_load_no_model_library(tmp_path):
     code = f"from mfv_desktop.cli import main; assert main(['-q', '--store', {str(tmp_path)!r}, 'datasets']) == 0"
     assert _loaded_after(code) == set()

@@ -55,7 +55,8 @@ def test_apply_the_above_vector_to_a_clicked_anchor(qtbot, window, stocked, bund
         anchor, above = target_of(window.store, sid, "above")
         image = repo.get_scene(window.store, sid)[0].image
         ref = execute(ApplySpec(image=image, anchor=anchor, vectors=(bundled_vectors["vectors"]["above"],),
-                                strength=STRENGTH, **window.model_kw()), run_apply, window.store.data_dir / "check")
+                                strength=STRENGTH, model=window.model_ref()), run_apply,
+                        window.store.data_dir / "check")
         if ref["without"] != above and ref["with"] == above:
             chosen = (sid, anchor, above, ref)
             break

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from mfv_desktop.specs import ModelRef
 from mfv_desktop.ui.shell.settings import get
 
 pytestmark = pytest.mark.usefixtures("qapp")
@@ -93,7 +94,7 @@ def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, win
     assert d.result() == d.DialogCode.Accepted and not d.isVisible()
     assert (get(window.settings, "model"), get(window.settings, "device"), get(window.settings, "dtype")) == \
         ("tiny", "cpu", "bf16")
-    assert window.model_kw() == {"model": "tiny", "device": "cpu", "dtype": "bf16"}
+    assert window.model_ref() == ModelRef("tiny", "cpu", "bf16")
     assert window.model_label.text() == "model: tiny · cpu · bf16"
 
     folder = tmp_path / "of4b"

@@ -24,7 +24,7 @@ def test_the_tiny_qwen3vl_runs_aie_builds_a_vector_and_applies_it_from_the_gui(q
     wait(qtbot, d)
     assert "qwen3vl" in d.output.toPlainText() and "4 layers" in d.output.toPlainText()
     press(qtbot, d.use_button)
-    assert window.model_kw()["model"] == "tiny-qwen3vl"
+    assert window.model_ref().model == "tiny-qwen3vl"
 
     _add_scenes(window.store, n=16)
     panel = open_tab(qtbot, window, "AIE")

@@ -8,13 +8,14 @@ residual site), and the first token of an answer.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from collections import OrderedDict
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 from torch import nn
 
+from mfv_desktop.codec import to_dict
 from mfv_desktop.errors import BackendError
 from mfv_desktop.tasks import PromptTemplate, Task
 
@@ -32,9 +33,7 @@ class Geometry:
     vocab_size: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["cross_attn_layers"] = list(self.cross_attn_layers)
-        return d
+        return to_dict(self)
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Every long computation as a job: a typed spec in, a generator of progress out (see base.py)."""
 
+from mfv_desktop.specs import ModelRef, spec_from_json, spec_to_json
+
 from .base import Cancelled, JobGen, JobSpec, execute, write_json
 from .chain import ChainSpec, run_chain
 from .data import GenerateSpec, TasksSpec, run_generate, run_tasks
@@ -24,8 +26,9 @@ JOBS = {
 }
 
 __all__ = [
-    "JOBS", "AIESpec", "ApplySpec", "run_apply", "PreviewSpec", "run_preview", "AnalogySpec", "Cancelled", "ChainSpec", "ComposeSpec", "EvaluateSpec", "ExtractSpec",
-    "FinetuneSpec", "GenerateSpec", "JobGen", "JobSpec", "ReportSpec", "SweepSpec", "TasksSpec",
-    "execute", "run_aie", "run_analogy", "run_chain", "run_compose", "run_evaluate", "run_extract", "run_finetune",
-    "run_generate", "run_report", "run_sweep", "run_tasks", "write_json",
+    "AIESpec", "AnalogySpec", "ApplySpec", "Cancelled", "ChainSpec", "ComposeSpec", "EvaluateSpec", "ExtractSpec",
+    "FinetuneSpec", "GenerateSpec", "JOBS", "JobGen", "JobSpec", "ModelRef", "PreviewSpec", "ReportSpec", "SweepSpec",
+    "TasksSpec", "execute", "run_aie", "run_analogy", "run_apply", "run_chain", "run_compose",
+    "run_evaluate", "run_extract", "run_finetune", "run_generate", "run_preview", "run_report", "run_sweep",
+    "run_tasks", "spec_from_json", "spec_to_json", "write_json",
 ]

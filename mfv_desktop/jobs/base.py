@@ -9,79 +9,22 @@ written whole, at the end, or as complete partial snapshots). `execute` drives a
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Generator, Iterator, Mapping
+from typing import Any, Callable, Generator, Mapping
 
-from mfv_desktop.errors import SpecError
 from mfv_desktop.files import atomic_write
 from mfv_desktop.progress import Cancelled, Progress, drive
+from mfv_desktop.specs import JobSpec
 
 from .results import summary_of
 
 #: a job: progress yielded, its result (a dict, or a typed `results.JobResult`) returned
 JobGen = Generator[Progress, None, Mapping[str, Any]]
 
-#: the smallest value a field of this name may take, in every spec that has one (each number of
-#: a tuple; None, where a field allows it, means "the default")
-MINIMUM: dict[str, int] = {
-    "batch_size": 1, "train_batch_size": 1, "n_prompts": 1, "n_aie": 1, "n_finetune": 2, "n_extract": 1,
-    "n_test": 1, "n_scenes": 1, "max_per_relation": 1, "max_prompts": 1, "epochs": 1, "top_k": 1, "top": 1,
-    "k": 0, "ks": 0, "layer": 0, "layers": 0, "heads": 0, "seed": 0, "canvas": 1, "n_novel": 0,
-}
-#: fields that must be above zero
-POSITIVE = ("lr", "temperature", "val_fraction", "minutes")
-#: the values a field of this name may take
-CHOICES: dict[str, tuple[str, ...]] = {
-    "corruption": ("paper", "todd"), "method": ("fast", "reference"), "bias": ("per_head", "none"),
-    "init": ("extracted", "random"), "weighting": ("probability", "softmax", "equal"),
-    "task_kind": ("clean", "corrupted", "zeroshot"),
-}
-#: fields that may not be empty
-REQUIRED = ("relations",)
-
-
-def _numbers(value: Any) -> Iterator[Any]:
-    if isinstance(value, (tuple, list)):
-        for v in value:
-            yield from _numbers(v)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield value
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """Base of every job spec: plain, JSON-serialisable fields only."""
-
-    kind: ClassVar[str] = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, **_plain(dataclasses.asdict(self))}
-
-    def validate(self) -> None:
-        """Refuse values no run can use, before a run exists: SpecError names the field and the fix.
-        Numbers are finite and in range (MINIMUM, POSITIVE), names are known (CHOICES), lists that
-        say what to do are not empty (REQUIRED). Checks that need the model's geometry (a layer
-        below its number of layers) happen when the job has loaded its model, before any work."""
-        for f in dataclasses.fields(self):
-            name, value = f.name, getattr(self, f.name)
-            where = f"{self.kind}: {name} (--{name.replace('_', '-')})"
-            for x in _numbers(value):
-                if not math.isfinite(x):
-                    raise SpecError(f"{where} is {x}; give a finite number")
-                if name in MINIMUM and x < MINIMUM[name]:
-                    raise SpecError(f"{where} is {x}; it must be at least {MINIMUM[name]}")
-                if name in POSITIVE and x <= 0:
-                    raise SpecError(f"{where} is {x}; it must be above 0")
-            if name in CHOICES and value not in CHOICES[name]:
-                raise SpecError(f"{where} is {value!r}; use {' or '.join(CHOICES[name])}")
-            if name in REQUIRED and not value:
-                raise SpecError(f"{where} is empty; name at least one")
+__all__ = ["Cancelled", "JobGen", "JobSpec", "execute", "write_json"]
 
 
 def _plain(x: Any) -> Any:

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from mfv_desktop.progress import as_part
-from mfv_desktop.scenes import BASE_RELATIONS, path_part
+from mfv_desktop.scenes import path_part
+from mfv_desktop.specs import AIESpec, ChainSpec, EvaluateSpec, ExtractSpec, GenerateSpec, SweepSpec
 
 from .base import JobGen, write_json
 from .results import summary_of
-from .data import GenerateSpec, run_generate
-from .science import (
-    AIESpec, EvaluateSpec, ExtractSpec, ModelJobSpec, SweepSpec, run_aie, run_evaluate, run_extract, run_sweep,
-)
+from .data import run_generate
+from .science import run_aie, run_evaluate, run_extract, run_sweep
 
-
-@dataclass(frozen=True)
-class ChainSpec(ModelJobSpec):
-    kind = "chain"
-    out: str = ""
-    relations: tuple[str, ...] = BASE_RELATIONS
-    #: scenes to find heads and extract vectors on, and held-out scenes to test on
-    n_extract: int = 64
-    n_test: int = 32
-    k: int = 4
-    #: prompts per relation for AIE, sweep and evaluation
-    n_prompts: int = 16
-    top_k: int = 10
-    #: injection strengths the layer sweep tries
-    strengths: tuple[float, ...] = (1.0, 2.0, 4.0)
-    canvas: int = 800
-    seed: int = 0
+__all__ = ["ChainSpec", "run_chain"]
 
 
 def run_chain(spec: ChainSpec) -> JobGen:
@@ -39,7 +22,7 @@ def run_chain(spec: ChainSpec) -> JobGen:
     extract split; the evaluation runs on the held-out test split."""
     out = Path(spec.out)
     scenes = str(out / "scenes")
-    model = dict(model=spec.model, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
+    model = dict(model=spec.model, batch_size=spec.batch_size)  # every stage on the chain's model
     n_stages = 4 + 3 * len(spec.relations)
     done = 0
 

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import (
-    BASE_RELATIONS, KINDS, OBJECTS_PER_SCENE, GeneratorSpec, generate_scenes, load_scene_set, save_scene_set, split_kinds,
+    KINDS, OBJECTS_PER_SCENE, GeneratorSpec, generate_scenes, load_scene_set, save_scene_set, split_kinds,
 )
-from mfv_desktop.tasks import TaskSpec
+from mfv_desktop.specs import GenerateSpec, TasksSpec
 
-from .base import JobGen, JobSpec
+from .base import JobGen
 
-
-@dataclass(frozen=True)
-class GenerateSpec(JobSpec):
-    kind = "generate"
-    out: str = ""
-    n_scenes: int = 100
-    seed: int = 0
-    split: str = "train"
-    diagonal: bool = False
-    canvas: int = 800
-    #: object sizes (long side, px); None: the paper's 130-230 px scaled to the canvas
-    min_size: int | None = None
-    max_size: int | None = None
-    #: object kinds to draw from (empty: the training kinds)
-    kinds: tuple[str, ...] = ()
-    #: draw from the held-out kinds instead (the "novel objects" split)
-    novel: bool = False
-    #: how many kinds are held out for the novel-objects split
-    n_novel: int = 4
+__all__ = ["GenerateSpec", "TasksSpec", "run_generate", "run_tasks", "scene_kinds"]
 
 
 def scene_kinds(spec: GenerateSpec) -> tuple[str, ...]:
@@ -63,26 +44,10 @@ def run_generate(spec: GenerateSpec) -> JobGen:
     return {"scenes": len(new), "split": spec.split, "folder": str(out), "kinds": list(gen_spec.kinds)}
 
 
-@dataclass(frozen=True)
-class TasksSpec(JobSpec):
-    kind = "tasks"
-    scenes: str = ""
-    out: str = ""
-    relations: tuple[str, ...] = BASE_RELATIONS
-    k: int = 4
-    task_kind: str = "clean"
-    corruption: str = "paper"
-    seed: int = 0
-    split: str | None = None
-    max_per_relation: int | None = None
-
-
 def run_tasks(spec: TasksSpec) -> JobGen:
     from .science import build_tasks
 
-    ts = build_tasks(spec.scenes, TaskSpec(
-        relations=tuple(spec.relations), k=spec.k, kind=spec.task_kind, corruption=spec.corruption,  # type: ignore[arg-type]
-        seed=spec.seed, split=spec.split, max_per_relation=spec.max_per_relation))
+    ts = build_tasks(spec.scenes, spec.task)
     yield Progress(len(ts.tasks), len(ts.tasks), "tasks")
     ts.save(spec.out)
     return {"tasks": len(ts.tasks), "hash": ts.hash, "file": spec.out}

@@ -14,7 +14,7 @@ result is kept in stages/, so an interrupted report goes on where it stopped.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -23,16 +23,19 @@ import numpy as np
 from mfv_desktop.backends.registry import FAMILIES
 from mfv_desktop.progress import as_part
 from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS, load_scene_set, path_part
+from mfv_desktop.specs import AIESpec, ExtractSpec, FinetuneSpec, GenerateSpec, ReportSpec, SweepSpec
 from mfv_desktop.tasks import TaskSpec
 
 from .base import JobGen, write_json
-from .data import GenerateSpec, run_generate
+from .data import run_generate
 from .results import summary_of
 from .science import (
-    AIESpec, ExtractSpec, ModelJobSpec, SweepSpec, _backend, _load_vector, averaging_text, build_tasks, check_answers,
-    load_arrays, run_aie, run_extract, run_sweep, write_csv,
+    _backend, _load_vector, averaging_text, build_tasks, check_answers, load_arrays, run_aie, run_extract, run_sweep,
+    write_csv,
 )
-from .vectors import FinetuneSpec, _parts, analogy_conditions, run_finetune
+from .vectors import _parts, analogy_conditions, run_finetune
+
+__all__ = ["ReportSpec", "paper_numbers", "run_report"]
 
 #: the paper's numbers per model family (the `family` a backend records in its provenance), as the
 #: registry states them for each (Family.paper, from method.md §7). The paper's "composite FV" is
@@ -47,37 +50,9 @@ def paper_numbers(family: str | None) -> dict[str, Any]:
     return {"family": family, "source": "method.md §7", **PAPER.get(family or "", {"model": None})}
 
 
-@dataclass(frozen=True)
-class ReportSpec(ModelJobSpec):
-    kind = "report"
-    out: str = ""
-    #: a scene folder (or dataset:NAME) with the splits below; empty: generate them (seeded)
-    scenes: str = ""
-    extract_split: str = "extract"
-    test_split: str = "test"
-    novel_split: str = "novel"
-    diagonal_split: str = "diagonal"
-    #: prompts per relation for every accuracy
-    n_prompts: int = 200
-    #: prompts per relation for AIE
-    n_aie: int = 200
-    #: AIE over the corrupted prompts whose clean prompt the model answers correctly (the authors')
-    matched_only: bool = True
-    k: int = 4
-    ks: tuple[int, ...] = (1, 4, 8)
-    top_k: int = 10
-    strengths: tuple[float, ...] = (1.0, 2.0, 4.0)
-    #: fine-tuning: preset, prompts per relation (train + validation), epochs (None: the preset's)
-    preset: str = "paper"
-    n_finetune: int = 256
-    epochs: int | None = None
-    seed: int = 1000
-    batch_size: int = 32
-
-
 def run_report(spec: ReportSpec) -> JobGen:
     out = Path(spec.out)
-    model = dict(model=spec.model, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
+    model = dict(model=spec.model, batch_size=spec.batch_size)  # every stage on the report's model
 
     def stage(name: str, start: float, width: float, make: Callable[[], JobGen]) -> JobGen:
         """A stage's result, computed once: kept in stages/NAME.json for a report with the same

@@ -8,35 +8,31 @@ Tables (CSV), reports and resume checkpoints go to the sink's folder.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from mfv_desktop.errors import SpecError
-from mfv_desktop.scenes import BASE_RELATIONS, check_single_token, load_scene_set, path_part
+from mfv_desktop.scenes import check_single_token, load_scene_set, path_part
 from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
 
 from mfv_desktop.progress import Progress
+from mfv_desktop.specs import (
+    AIESpec, EvaluateSpec, ExtractSpec, MediationSpec, ModelJobSpec, PreviewSpec, SweepSpec,
+)
 
-from .base import JobGen, JobSpec, write_json
+from .base import JobGen, write_json
 from .io import JobIO, LoadedVector, Scenes, folder_io
 from .results import AIEJobResult, EvaluationResult, ExtractResult, LayerSweepResult
 
-
-@dataclass(frozen=True)
-class ModelJobSpec(JobSpec):
-    model: str = "bundled"
-    device: str = "cpu"
-    dtype: str = "fp32"
-    batch_size: int = 16
+__all__ = ["AIESpec", "EvaluateSpec", "ExtractSpec", "MediationSpec", "ModelJobSpec", "PreviewSpec", "SweepSpec"]
 
 
 def _backend(spec: ModelJobSpec):
     from mfv_desktop.backends import load_backend
 
-    return load_backend(spec.model, spec.device, spec.dtype)
+    return load_backend(spec.model.model, spec.model.device, spec.model.dtype)
 
 
 def check_layers(backend, layers: Sequence[int | None]) -> None:
@@ -88,34 +84,6 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 
 # -- causal mediation ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MediationSpec(ModelJobSpec):
-    """What the AIE job and its preview share: which prompts, clean and corrupted."""
-
-    scenes: str = ""
-    out: str = ""
-    relations: tuple[str, ...] = BASE_RELATIONS
-    k: int = 4
-    #: corrupted prompts per relation (the clean ones for mean activations are the same number)
-    n_prompts: int = 100
-    split: str | None = None
-    corruption: str = "paper"
-    seed: int = 0
-    #: mean activations over the clean prompts the model answers correctly (else over all)
-    only_correct: bool = True
-    #: the indirect effect averaged over the corrupted prompts whose clean prompt the model answers
-    #: correctly (the authors' convention; all corrupted prompts when none is), else over all
-    matched_only: bool = True
-
-
-@dataclass(frozen=True)
-class AIESpec(MediationSpec):
-    kind = "aie"
-    #: "fast" (the last position recomputed alone, many heads at once) or "reference" (one full
-    #: forward pass per head): the same numbers
-    method: str = "fast"
-
-
 def _mediation_tasks(spec: MediationSpec, scenes: Scenes, rel: str) -> tuple[TaskSet, TaskSet]:
     """The clean and the corrupted prompts of one relation for an AIE or preview spec, in pairs
     (tasks.check_paired)."""
@@ -252,17 +220,6 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
         yield p
 
 
-@dataclass(frozen=True)
-class PreviewSpec(MediationSpec):
-    """Attribution patching: a linear estimate of every head's AIE, from one forward and one backward
-    pass per batch of prompts. Minutes of exact AIE become seconds; heads it ranks high are the ones
-    to check with the exact job."""
-
-    kind = "preview"
-    #: an AIE job's folder to compare with (Spearman's rank correlation per relation)
-    compare: str = ""
-
-
 def run_preview(spec: PreviewSpec, io: JobIO | None = None) -> JobGen:
     from mfv_desktop.fv import matched_prompts, mean_head_activations, within
     from mfv_desktop.fv.fast import attribution_preview, rank_correlation
@@ -299,23 +256,6 @@ def run_preview(spec: PreviewSpec, io: JobIO | None = None) -> JobGen:
 
 
 # -- function vectors ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExtractSpec(ModelJobSpec):
-    kind = "extract"
-    #: an AIE job's output folder
-    aie: str = ""
-    relation: str = "above"
-    out: str = ""
-    top_k: int = 10
-    #: explicit heads ((layer, head), ...) instead of the top-k
-    heads: tuple[tuple[int, int], ...] = ()
-    bias: str = "per_head"
-    #: injection layer recorded with the vector (None: the reference default scaled to the model)
-    layer: int | None = None
-    strength: float = 1.0
-    label: str = ""
-
-
 def run_extract(spec: ExtractSpec, io: JobIO | None = None) -> JobGen:
     """`spec.aie`: an AIE result of the store (`aie:ID`) or an AIE job's output folder; the vector goes
     through the sink (a file at `spec.out`, or a store vector)."""
@@ -368,23 +308,6 @@ def _load_vector(path: str, backend):
     return fv
 
 
-@dataclass(frozen=True)
-class SweepSpec(ModelJobSpec):
-    kind = "sweep"
-    vector: str = ""
-    scenes: str = ""
-    out: str = ""
-    split: str | None = None
-    n_prompts: int = 100
-    layers: tuple[int, ...] | None = None
-    strengths: tuple[float, ...] = (1.0,)
-    seed: int = 0
-    #: "fast" (the last position recomputed alone for every layer and strength) or "reference"
-    method: str = "fast"
-    #: K-shot ICL baselines on the same query scenes (lines beside the sweep's curves)
-    ks: tuple[int, ...] = ()
-
-
 def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> JobGen:
     from mfv_desktop.fv import evaluate, layer_sweep, within
     from mfv_desktop.fv.fast import fast_layer_sweep, supports_fast
@@ -420,24 +343,6 @@ def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> JobGen:
 
 
 # -- evaluation ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EvaluateSpec(ModelJobSpec):
-    kind = "evaluate"
-    scenes: str = ""
-    out: str = ""
-    relations: tuple[str, ...] = BASE_RELATIONS
-    split: str | None = None
-    #: K-shot ICL conditions (0 = zero-shot)
-    ks: tuple[int, ...] = (0, 1, 4)
-    #: function vector files; each is applied to zero-shot prompts of its relation
-    vectors: tuple[str, ...] = ()
-    #: injection layer (None: each vector's own)
-    layer: int | None = None
-    strength: float | None = None
-    n_prompts: int = 100
-    seed: int = 0
-
-
 def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> JobGen:
     """Accuracy rows go through the sink, each row with a vector naming it (`vector_id` in a store)."""
     from mfv_desktop.fv import evaluate, injection, within

@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from mfv_desktop.errors import VectorFileError
+from mfv_desktop import specs
+from mfv_desktop.errors import SpecError, VectorFileError
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
 from mfv_desktop.store import results
@@ -51,16 +52,14 @@ NO_FOLDER_KINDS = ("extract", "compose", "apply")
 
 
 def spec_from_json(d: dict[str, Any]) -> JobSpec:
-    """The spec a run row recorded (lists back to tuples)."""
+    """The spec a run row recorded (specs.spec_from_json, over every kind in JOBS): StoreError when it
+    does not read."""
     from . import JOBS
 
-    if d.get("kind") not in JOBS:
-        raise StoreError(f"run of unknown job kind {d.get('kind')!r}")
-    cls = JOBS[d["kind"]][0]
-    names = {f.name for f in dataclasses.fields(cls)}
-    kw = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v)
-          for k, v in d.items() if k in names}
-    return cls(**kw)
+    try:
+        return specs.spec_from_json(d, {kind: cls for kind, (cls, _) in JOBS.items()})
+    except SpecError as e:
+        raise StoreError(f"run of {e}") from e
 
 
 def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], None] | None = None,

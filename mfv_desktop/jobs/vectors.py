@@ -4,60 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from mfv_desktop.errors import SpecError
 from mfv_desktop.progress import Progress, as_part
-from mfv_desktop.scenes import DIAGONAL_RELATIONS
+from mfv_desktop.specs import AnalogySpec, ApplySpec, ComposeSpec, FinetuneSpec
 from mfv_desktop.tasks import Shot, Task, TaskSpec
 
 from .base import JobGen, write_json
 from .io import JobIO, folder_io
 from .results import FinetuneResult
 from .science import (
-    ModelJobSpec, _backend, _load_vector, _read_vector, _save_arrays, build_tasks, check_answers, check_layers,
-    write_csv,
+    _backend, _load_vector, _read_vector, _save_arrays, build_tasks, check_answers, check_layers, write_csv,
 )
+
+__all__ = ["AnalogySpec", "ApplySpec", "ComposeSpec", "FinetuneSpec"]
 
 
 # -- fine-tuned function vectors ------------------------------------------------------------------
-@dataclass(frozen=True)
-class FinetuneSpec(ModelJobSpec):
-    kind = "finetune"
-    #: the extracted vector to start from (its relation and layer are the defaults)
-    vector: str = ""
-    scenes: str = ""
-    out: str = ""
-    #: "extracted": start from `vector` times its strength; "random": a random direction of that norm
-    init: str = "extracted"
-    relation: str = ""
-    layer: int | None = None
-    split: str | None = None
-    #: validation scenes; None: hold out `val_fraction` of the training split's scenes
-    val_split: str | None = None
-    val_fraction: float = 0.2
-    #: zero-shot prompts to train and validate on, at most (the paper: 1,000)
-    n_prompts: int = 1000
-    #: "paper" (Adam lr 1e-3, 20 epochs, cosine, batch 16) or "authors" (lr 1e-2, 10 epochs, batch 1);
-    #: lr, epochs and train_batch_size override it
-    preset: str = "paper"
-    lr: float | None = None
-    epochs: int | None = None
-    train_batch_size: int | None = None
-    seed: int = 0
-    label: str = ""
-
-    def validate(self) -> None:
-        super().validate()
-        if self.val_fraction >= 1:
-            raise SpecError(f"finetune: val_fraction (--val-fraction) is {self.val_fraction}; hold out less than "
-                            "all of the prompts, e.g. 0.2")
-
-
 def finetune_config(spec: FinetuneSpec):
     from dataclasses import replace
 
@@ -218,24 +184,6 @@ def _image_shot(image: str, anchor: str, answer: str, what: str) -> Shot:
     return Shot(str(path), str(path.resolve()), anchor, answer or anchor, "analogy")
 
 
-@dataclass(frozen=True)
-class ComposeSpec(ModelJobSpec):
-    kind = "compose"
-    vectors: tuple[str, ...] = ()
-    out: str = ""
-    #: the source pair: an image, its anchor A and the answer B that shows the relation
-    source_image: str = ""
-    source_anchor: str = ""
-    source_answer: str = ""
-    #: fixed weights instead of the source pair's probabilities (one per vector)
-    weights: tuple[float, ...] = ()
-    weighting: str = "probability"
-    temperature: float = 1.0
-    layer: int | None = None
-    relation: str = "composite"
-    label: str = ""
-
-
 def run_compose(spec: ComposeSpec, io: JobIO | None = None) -> JobGen:
     """A composite's parents are named by their files' sha256 (found in a store by content); the
     composite goes through the sink (in a store, parts given as files are added first)."""
@@ -282,23 +230,6 @@ def run_compose(spec: ComposeSpec, io: JobIO | None = None) -> JobGen:
 
 
 # -- applying vectors to an image ----------------------------------------------------------------
-@dataclass(frozen=True)
-class ApplySpec(ModelJobSpec):
-    """One image and anchor: the model's first-token answer with and without function vectors."""
-
-    kind = "apply"
-    image: str = ""
-    anchor: str = ""
-    vectors: tuple[str, ...] = ()
-    #: injection layer (None: the vectors' own, their mean if they differ)
-    layer: int | None = None
-    #: one strength for every vector (None: each vector's own)
-    strength: float | None = None
-    #: predictions shown per condition
-    top: int = 5
-    out: str = ""
-
-
 def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
     """The vectors come from the job's source (store vectors, hash-checked, or files); the result is
     returned (a store run records it in its run row; headless with --out it is also apply.json)."""
@@ -343,31 +274,6 @@ def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
 
 
 # -- analogies -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AnalogySpec(ModelJobSpec):
-    kind = "analogy"
-    vectors: tuple[str, ...] = ()
-    out: str = ""
-    #: one analogy: source image with A and B, target image with C (and D, to score the answer)
-    source_image: str = ""
-    source_anchor: str = ""
-    source_answer: str = ""
-    target_image: str = ""
-    target_anchor: str = ""
-    target_answer: str = ""
-    #: or many, from a scene set: every scene of `split` with a target for one of `relations`
-    scenes: str = ""
-    split: str | None = None
-    relations: tuple[str, ...] = DIAGONAL_RELATIONS
-    n_prompts: int = 100
-    #: K-shot ICL baselines (with demonstrations of the same relation from other scenes)
-    ks: tuple[int, ...] = (1, 4)
-    weighting: str = "probability"
-    temperature: float = 1.0
-    layer: int | None = None
-    seed: int = 0
-
-
 def run_analogy(spec: AnalogySpec, io: JobIO | None = None) -> JobGen:
     io = io or folder_io(spec)
     backend = _backend(spec)

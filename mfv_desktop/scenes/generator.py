@@ -43,12 +43,14 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
+
+from mfv_desktop.codec import to_dict
 
 from .geometry import relation_of
 from .model import (
@@ -143,9 +145,7 @@ class GeneratorSpec:
         return f"{self.id_prefix or self.split + '_'}{i:06d}"
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["kinds"] = list(self.kinds)
-        return d
+        return to_dict(self)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "GeneratorSpec":

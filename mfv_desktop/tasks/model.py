@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
+
+from mfv_desktop.codec import to_dict
 
 TaskKind = Literal["clean", "corrupted", "zeroshot"]
 Corruption = Literal["paper", "todd"]
@@ -51,12 +53,7 @@ class Task:
         return [d.image for d in self.demos] + [self.query.image]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "relation": self.relation,
-            "kind": self.kind,
-            "demos": [asdict(d) for d in self.demos],
-            "query": asdict(self.query),
-        }
+        return to_dict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Task":
@@ -109,9 +106,7 @@ class TaskSpec:
             raise TaskError("a corrupted task needs at least one demonstration (K >= 1)")
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["relations"] = list(self.relations)
-        return d
+        return to_dict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "TaskSpec":

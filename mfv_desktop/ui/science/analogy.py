@@ -232,7 +232,7 @@ class AnalogyPanel(QWidget):
         i = self._inputs()
         return AnalogySpec(source_image=self.source.image_path, source_anchor=i["A"], source_answer=i["B"],
                            target_image=self.target.image_path, target_anchor=i["C"],
-                           vectors=tuple(self.vectors.checked_refs()), **self.window_.model_kw())
+                           vectors=tuple(self.vectors.checked_refs()), model=self.window_.model_ref())
 
     def solve(self):
         """Queue the job (None when an input is missing or the store is read-only)."""

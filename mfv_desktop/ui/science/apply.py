@@ -203,7 +203,7 @@ class ApplyPanel(QWidget):
             return self._refuse("No function vector: check at least one vector in the list.")
         return ApplySpec(image=self.pane.image_path, anchor=anchor, vectors=tuple(refs), layer=self.layer.currentData(),
                          strength=None if self.own_strength.isChecked() else round(self.strength.value(), 3),
-                         **self.window_.model_kw())
+                         model=self.window_.model_ref())
 
     def _refuse(self, message: str) -> None:
         self.message.setText(f"<span style='color:#b00020'>{escape(message)}</span>")

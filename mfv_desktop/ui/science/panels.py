@@ -257,7 +257,7 @@ class AIEPanel(QWidget):
         relations = tuple(r for r, box in self.relation_boxes.items() if box.isChecked())
         return AIESpec(scenes=f"dataset:{self.dataset.currentData()}", relations=relations,
                        n_prompts=self.n_prompts.value(), k=self.k.value(), method=self.method.currentText(),
-                       matched_only=self.matched_only.isChecked(), **self.window_.model_kw())
+                       matched_only=self.matched_only.isChecked(), model=self.window_.model_ref())
 
     def run_aie(self):
         if self.dataset.currentData() is None:
@@ -309,7 +309,7 @@ class AIEPanel(QWidget):
             return None
         spec = ExtractSpec(aie=aie_ref(aie_id), relation=self.active, heads=tuple(mp.selected),
                            label=self.label.text().strip(), layer=None if self.layer.value() < 0 else self.layer.value(),
-                           strength=self.strength.value(), **self.window_.model_kw())
+                           strength=self.strength.value(), model=self.window_.model_ref())
         return self.window_.submit_spec(spec, f"vector: {self.active}", on_done=self._built)
 
     def _built(self, result: tuple[int, dict]) -> None:
@@ -447,7 +447,7 @@ class SweepPanel(QWidget):
             self.window_.notify(f"strengths {self.strengths.text()!r}: give numbers, e.g. 1, 2, 4", True)
             return None
         spec = SweepSpec(vector=inputs[0], scenes=inputs[1], n_prompts=self.n_prompts.value(), strengths=strengths or (1.0,),
-                         ks=(self.icl_k.value(),) if self.icl_k.value() else (), **self.window_.model_kw())
+                         ks=(self.icl_k.value(),) if self.icl_k.value() else (), model=self.window_.model_ref())
         self.plot.clear()
         return self.window_.submit_spec(spec, "layer sweep", on_done=self._done,
                                         on_progress=lambda p: self._progress(p))
@@ -467,7 +467,7 @@ class SweepPanel(QWidget):
         with self.window_.store.session() as s:
             relation = s.get(m.VectorRow, self.vector.currentData()).relation
         spec = EvaluateSpec(vectors=(inputs[0],), scenes=inputs[1], relations=(relation,), ks=(0, 4),
-                            n_prompts=self.n_prompts.value(), **self.window_.model_kw())
+                            n_prompts=self.n_prompts.value(), model=self.window_.model_ref())
         self.report.setText("evaluating…")
         return self.window_.submit_spec(spec, "evaluate", on_done=self._evaluated,
                                         on_progress=lambda p: self.report.setText(p.message))
@@ -483,7 +483,7 @@ class SweepPanel(QWidget):
         if inputs is None:
             return None
         spec = FinetuneSpec(vector=inputs[0], scenes=inputs[1], preset=self.preset.currentText(),
-                            n_prompts=self.n_prompts.value(), **self.window_.model_kw())
+                            n_prompts=self.n_prompts.value(), model=self.window_.model_ref())
         self.report.setText("fine-tuning…")
         return self.window_.submit_spec(spec, "fine-tune", on_done=self._finetuned, on_progress=self._epoch)
 

@@ -355,23 +355,23 @@ class VectorLibrary(QWidget):
             self.show_message("the store is open read-only: close the other app to import vectors", error=True)
             return None
         path = Path(path)
-        store, model_kw = self.store, w.model_kw()
+        store, ref = self.store, w.model_ref()
         known = {v["id"] for v in self.rows}
 
         def work(_progress, _cancel):
             from mfv_desktop.jobs.stored import import_vector
 
-            return import_vector(store, path, **model_kw)
+            return import_vector(store, path, model=ref.model, device=ref.device, dtype=ref.dtype)
 
         def done(vector_id: int) -> None:
             w.vectorsChanged.emit()
             self.select(vector_id)
             self.show_message(f"{path.name} is already in the store as vector {vector_id}" if vector_id in known
-                              else f"imported {path.name} as vector {vector_id} (fits {model_kw['model']})")
+                              else f"imported {path.name} as vector {vector_id} (fits {ref.model})")
 
         def failed(msg: str) -> None:
             self.show_message(msg if path.name in msg else f"{path.name}: {msg}", error=True)
 
-        self.show_message(f"importing {path.name}: checking it against {model_kw['model']}…")
+        self.show_message(f"importing {path.name}: checking it against {ref.model}…")
         return w.jobs.submit(work, f"import vector {path.name}", done, on_failed=failed)
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop import __version__
 from mfv_desktop.progress import Progress, drive
 from mfv_desktop.scenes import Box, stamp_from_id
+from mfv_desktop.specs import ModelRef
 from mfv_desktop.store import Store, StoreError
 from mfv_desktop.store import scenes as repo
 
@@ -130,9 +131,9 @@ class MainWindow(QMainWindow):
     def model(self) -> str:
         return get(self.settings, "model")
 
-    def model_kw(self) -> dict[str, str]:
+    def model_ref(self) -> ModelRef:
         """The model, device and precision every job of the app runs on (from the settings)."""
-        return {"model": self.model, "device": get(self.settings, "device"), "dtype": get(self.settings, "dtype")}
+        return ModelRef(self.model, get(self.settings, "device"), get(self.settings, "dtype"))
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
