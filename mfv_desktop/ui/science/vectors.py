@@ -358,7 +358,7 @@ class VectorLibrary(QWidget):
         store, model_kw = self.store, w.model_kw()
         known = {v["id"] for v in self.rows}
 
-        def work(_progress, _cancel):
+        def work():
             from mfv_desktop.jobs.stored import import_vector
 
             return import_vector(store, path, **model_kw)
