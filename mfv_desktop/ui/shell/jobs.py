@@ -87,9 +87,9 @@ class JobQueue(QObject):
                on_progress: Callable[[Progress], None] | None = None,
                on_failed: Callable[[str], None] | None = None, recorded: bool = False) -> Job:
         """Queue plain work: `work()` makes a generator of Progress that returns the result (a
-        generator function; called in the worker thread). `recorded`: the work records itself as a run
-        of the store and says which in the Progress it yields (`Progress.run_id`): the Jobs panel then
-        lists the job as that run."""
+        generator function, called in the worker thread; a plain function also does, but cannot stop
+        half-way). `recorded`: the work records itself as a run of the store and says which in the
+        Progress it yields (`Progress.run_id`): the Jobs panel then lists the job as that run."""
         return self._queue(Job(what, work, on_done, on_progress, on_failed, recorded=recorded))
 
     def _queue(self, job: Job) -> Job:
