@@ -236,14 +236,16 @@ def _info(a: argparse.Namespace) -> int:
 
 
 class _Bar:
-    """A tqdm progress bar on stderr, driven by job Progress."""
+    """A tqdm progress bar on stderr that draws a job's Progress: `drive(job, bar)` (progress.drive).
+    Ctrl+C while it draws is thrown into the job at its yield, as if pressed inside it: either way the
+    job records itself interrupted (a run of the store: `mfv --store resume ID` goes on)."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.bar = None
 
     def __call__(self, p) -> None:
-        if self.quiet:
+        if self.quiet or p.is_run_start:
             return
         from tqdm import tqdm
 
@@ -339,13 +341,14 @@ def _backups(a: argparse.Namespace) -> int:
 
 def _run_job(store, args: argparse.Namespace, bar) -> tuple[dict, Path]:
     from mfv_desktop.jobs import JOBS, execute
+    from mfv_desktop.progress import drive
 
     spec = _spec_from_args(args)
     if store is None:
-        return execute(spec, JOBS[spec.kind][1], _out_folder(spec), on_progress=bar), Path(getattr(spec, "out", "."))
+        return drive(execute(spec, JOBS[spec.kind][1], _out_folder(spec)), bar), Path(getattr(spec, "out", "."))
     from mfv_desktop.jobs.stored import run_in_store
 
-    run_id, summary = run_in_store(store, spec, on_progress=bar, dataset=getattr(args, "dataset", None))
+    run_id, summary = drive(run_in_store(store, spec, dataset=getattr(args, "dataset", None)), bar)
     print(f"run {run_id} done", file=sys.stderr)
     return summary, store.runs_dir / str(run_id)
 
@@ -381,7 +384,7 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
     elif cmd == "resume":
         from mfv_desktop.jobs.stored import resume
 
-        run_id, summary = resume(store, a.run, on_progress=bar)
+        run_id, summary = drive(resume(store, a.run), bar)
         print(json.dumps(summary, indent=1, default=str))
     elif cmd == "import":
         if a.what == "images":

@@ -182,11 +182,13 @@ def bundled_vectors(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("bundled-vectors")
     run_to_end(run_generate(GenerateSpec(out=str(root / "scenes"), n_scenes=40, seed=3, split="x")))
-    execute(AIESpec(scenes=str(root / "scenes"), out=str(root / "aie"), n_prompts=24), run_aie, root / "aie")
+    run_to_end(execute(AIESpec(scenes=str(root / "scenes"), out=str(root / "aie"), n_prompts=24), run_aie,
+                       root / "aie"))
     vectors = {}
     for rel in BASE_RELATIONS:
         vectors[rel] = str(root / f"{rel}.safetensors")
-        execute(ExtractSpec(aie=str(root / "aie"), relation=rel, out=vectors[rel], strength=2.0), run_extract, root)
+        run_to_end(execute(ExtractSpec(aie=str(root / "aie"), relation=rel, out=vectors[rel], strength=2.0),
+                           run_extract, root))
     return {"scenes": root / "scenes", "aie": root / "aie", "vectors": vectors}
 
 

@@ -85,21 +85,24 @@ def test_errors_are_named_and_exit_nonzero(tmp_path, capsys):
 
 def test_a_failed_job_records_its_error(tmp_path):
     from mfv_desktop.jobs import ExtractSpec, execute, run_extract
+    from mfv_desktop.progress import run_to_end
 
     with pytest.raises(FileNotFoundError):
-        execute(ExtractSpec(aie=str(tmp_path / "none"), out=str(tmp_path / "v.safetensors"), model="tiny"), run_extract, tmp_path)
+        run_to_end(execute(ExtractSpec(aie=str(tmp_path / "none"), out=str(tmp_path / "v.safetensors"), model="tiny"),
+                           run_extract, tmp_path))
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "failed" and "run `mfv aie` first" in run["error"]
 
 
 def test_a_cancelled_job_stops_at_a_yield(tmp_path, scene_folder):
     from mfv_desktop.jobs import AIESpec, Cancelled, execute, run_aie
+    from mfv_desktop.progress import drive
 
     seen = []
     spec = AIESpec(scenes=str(scene_folder), out=str(tmp_path), relations=("above",), k=1, n_prompts=6,
                    split="a", batch_size=1, model="tiny")
     with pytest.raises(Cancelled):
-        execute(spec, run_aie, Path(tmp_path), on_progress=seen.append, should_cancel=lambda: len(seen) >= 3)
+        drive(execute(spec, run_aie, Path(tmp_path)), seen.append, lambda: len(seen) >= 3)
     assert len(seen) == 3
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "cancelled"
     assert not (tmp_path / "above" / "aie.safetensors").exists()
@@ -107,14 +110,15 @@ def test_a_cancelled_job_stops_at_a_yield(tmp_path, scene_folder):
 
 def test_an_interrupted_aie_job_resumes_after_its_finished_relations(tmp_path, scene_folder):
     from mfv_desktop.jobs import AIESpec, Cancelled, execute, run_aie
+    from mfv_desktop.progress import drive
 
     spec = AIESpec(scenes=str(scene_folder), out=str(tmp_path), relations=("above", "left"), k=1, n_prompts=4,
                    split="a", batch_size=2, model="tiny")
     with pytest.raises(Cancelled):  # cancelled while computing "left"
-        execute(spec, run_aie, tmp_path, should_cancel=lambda: (tmp_path / "above" / "aie.json").exists())
+        drive(execute(spec, run_aie, tmp_path), should_cancel=lambda: (tmp_path / "above" / "aie.json").exists())
     first = (tmp_path / "above" / "aie.safetensors").read_bytes()
     seen: list = []
-    result = execute(spec, run_aie, tmp_path, on_progress=seen.append)
+    result = drive(execute(spec, run_aie, tmp_path), seen.append)
     assert not any("above" in p.message for p in seen)  # "above" was not computed again
     assert any("left" in p.message for p in seen)
     assert (tmp_path / "above" / "aie.safetensors").read_bytes() == first
@@ -122,7 +126,7 @@ def test_an_interrupted_aie_job_resumes_after_its_finished_relations(tmp_path, s
     assert result["relations"]["above"]["n_prompts"] == 4
     # another model (or other prompts) does not reuse it
     seen.clear()
-    execute(replace(spec, model="tiny:1"), run_aie, tmp_path, on_progress=seen.append)
+    drive(execute(replace(spec, model="tiny:1"), run_aie, tmp_path), seen.append)
     assert any("above" in p.message for p in seen)
 
 

@@ -61,29 +61,31 @@ def test_a_matched_only_aie_resumes_from_its_checkpoint_exactly(diagonal_folder,
 
     from mfv_desktop.jobs import AIESpec, Cancelled, execute, run_aie
     from mfv_desktop.jobs.science import load_arrays
+    from mfv_desktop.progress import drive
 
     spec = AIESpec(scenes=str(diagonal_folder), out=str(tmp_path / "r"), relations=("above_left",), k=2,
                    n_prompts=8, split="d", batch_size=1, model="bundled")
     partial = tmp_path / "r" / "above_left" / "partial.safetensors"
     with pytest.raises(Cancelled):  # cancelled right after the first matched prompt's checkpoint
-        execute(spec, run_aie, tmp_path / "r", should_cancel=partial.is_file)
+        drive(execute(spec, run_aie, tmp_path / "r"), should_cancel=partial.is_file)
     with safe_open(str(partial), framework="numpy") as f:
         saved = json.loads(f.metadata()["meta"])
     assert saved["n_prompts"] == 1 and saved["key"]["matched_only"] is True
     seen: list = []
-    resumed = execute(spec, run_aie, tmp_path / "r", on_progress=seen.append)["relations"]["above_left"]
+    resumed = drive(execute(spec, run_aie, tmp_path / "r"), seen.append)["relations"]["above_left"]
     assert not any("mean activations" in p.message for p in seen)  # the mean and clean answers were restored
-    straight = execute(replace(spec, out=str(tmp_path / "s")), run_aie, tmp_path / "s")["relations"]["above_left"]
+    straight = drive(execute(replace(spec, out=str(tmp_path / "s")), run_aie, tmp_path / "s"))
+    straight = straight["relations"]["above_left"]
     assert 1 < resumed["n_prompts"] == resumed["n_matched"] == straight["n_matched"] < 8
     np.testing.assert_allclose(load_arrays(tmp_path / "r" / "above_left" / "aie.safetensors")["aie"],
                                load_arrays(tmp_path / "s" / "above_left" / "aie.safetensors")["aie"], atol=1e-7)
     # a checkpoint of the other convention is not reused
     with pytest.raises(Cancelled):
-        execute(replace(spec, out=str(tmp_path / "c")), run_aie, tmp_path / "c", should_cancel=lambda: (
+        drive(execute(replace(spec, out=str(tmp_path / "c")), run_aie, tmp_path / "c"), should_cancel=lambda: (
             tmp_path / "c" / "above_left" / "partial.safetensors").is_file())
     seen.clear()
-    out = execute(replace(spec, out=str(tmp_path / "c"), matched_only=False), run_aie, tmp_path / "c",
-                  on_progress=seen.append)
+    out = drive(execute(replace(spec, out=str(tmp_path / "c"), matched_only=False), run_aie, tmp_path / "c"),
+                seen.append)
     assert any("mean activations" in p.message for p in seen) and out["relations"]["above_left"]["n_prompts"] == 8
 
 
@@ -109,7 +111,7 @@ def test_the_store_and_mfv_results_record_the_choice(store, diagonal_folder, cap
 
     spec = AIESpec(scenes=str(diagonal_folder), relations=("above_left",), k=2, n_prompts=8, split="d",
                    model="bundled")
-    ids = [run_in_store(store, replace(spec, matched_only=mo))[0] for mo in (True, False)]
+    ids = [run_to_end(run_in_store(store, replace(spec, matched_only=mo)))[0] for mo in (True, False)]
     with store.session() as s:
         rows = {r.run_id: r for r in s.query(m.AIEResultRow)}
         mine, every = rows[ids[0]], rows[ids[1]]

@@ -228,11 +228,11 @@ def test_a_job_given_a_hostile_relation_writes_nothing_outside_its_folder(tmp_pa
     save_scene_set(data, [s.with_(image=str(Path(scene_folder, s.image).resolve())) for s in scenes])
     out = tmp_path / "a" / "b" / "c" / "out"
     with pytest.raises(SceneError, match="relation name"):  # a scene set that holds it is refused by name
-        execute(AIESpec(scenes=str(data), out=str(out), relations=(hostile,), model="tiny", n_prompts=4, k=1),
-                run_aie, out)
+        run_to_end(execute(AIESpec(scenes=str(data), out=str(out), relations=(hostile,), model="tiny", n_prompts=4,
+                                   k=1), run_aie, out))
     with pytest.raises(TaskError, match="escape"):  # the spec alone: no scene has it, and no path leads out
-        execute(AIESpec(scenes=str(scene_folder), out=str(out), relations=(hostile,), model="tiny", n_prompts=4,
-                        k=1), run_aie, out)
+        run_to_end(execute(AIESpec(scenes=str(scene_folder), out=str(out), relations=(hostile,), model="tiny",
+                                   n_prompts=4, k=1), run_aie, out))
     outside = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(out)
                and not p.is_relative_to(data)]
     assert outside == []

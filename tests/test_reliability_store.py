@@ -279,7 +279,7 @@ def test_resuming_after_a_failed_ingest_and_ingesting_again_add_no_duplicate_res
                    model="tiny")
     _fail_once(monkeypatch, stored, "_ingest_vectors")  # after both AIE results were ingested
     with pytest.raises(RuntimeError, match="injected"):
-        stored.run_in_store(store, spec)
+        run_to_end(stored.run_in_store(store, spec))
 
     def results():
         with store.session() as s:
@@ -287,17 +287,17 @@ def test_resuming_after_a_failed_ingest_and_ingesting_again_add_no_duplicate_res
 
     assert [r[0] for r in results()] == ["above", "below"]
     first = results()
-    rid, _ = stored.resume(store, 1)
+    rid, _ = run_to_end(stored.resume(store, 1))
     assert results() == first
     stored.ingest(store, rid, store.runs_dir / str(rid), spec)
     assert results() == first
-    rid2, _ = stored.run_in_store(store, ExtractSpec(aie=str(store.runs_dir / str(rid)), relation="above", top_k=2,
-                                                     model="tiny"))
+    rid2, _ = run_to_end(stored.run_in_store(store, ExtractSpec(aie=str(store.runs_dir / str(rid)), relation="above",
+                                                                top_k=2, model="tiny")))
     with store.session() as s:
         vfile = store.artifacts.path(s.query(m.VectorRow).one().artifact)
     ev_spec = EvaluateSpec(scenes="dataset:gen", split="b", ks=(0, 1), vectors=(str(vfile),), n_prompts=2,
                            relations=("above",), model="tiny")
-    rid3, _ = stored.run_in_store(store, ev_spec)
+    rid3, _ = run_to_end(stored.run_in_store(store, ev_spec))
 
     def evaluations():
         with store.session() as s:

@@ -12,6 +12,7 @@ from safetensors.numpy import save_file
 from sqlalchemy import func, select
 
 from mfv_desktop.cli import main
+from mfv_desktop.progress import run_to_end
 from mfv_desktop.store import models as m
 from mfv_desktop.fv.vector_file import FORMAT
 
@@ -129,11 +130,11 @@ def tiny_vector(tiny_folder, scene_folder, tmp_path_factory):
     from mfv_desktop.jobs import AIESpec, ExtractSpec, execute, run_aie, run_extract
 
     out = tmp_path_factory.mktemp("vec")
-    execute(AIESpec(scenes=str(scene_folder), out=str(out / "aie"), relations=("above",), k=1, n_prompts=2,
-                    split="a", model=str(tiny_folder)), run_aie, out / "aie")
+    run_to_end(execute(AIESpec(scenes=str(scene_folder), out=str(out / "aie"), relations=("above",), k=1,
+                               n_prompts=2, split="a", model=str(tiny_folder)), run_aie, out / "aie"))
     vec = out / "above.safetensors"
-    execute(ExtractSpec(aie=str(out / "aie"), relation="above", out=str(vec), top_k=2, layer=1,
-                        model=str(tiny_folder)), run_extract, out)
+    run_to_end(execute(ExtractSpec(aie=str(out / "aie"), relation="above", out=str(vec), top_k=2, layer=1,
+                                   model=str(tiny_folder)), run_extract, out))
     return {"aie": out / "aie", "vector": vec}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfv_desktop.progress import run_to_end
+from mfv_desktop.progress import drive, run_to_end
 from mfv_desktop.store import models as m, open_store
 from mfv_desktop.store import scenes as repo
 
@@ -56,8 +56,8 @@ def test_a_job_records_its_run_and_its_results(store, abs_scenes):
 
     run_to_end(repo.add_scenes(store, "gen", abs_scenes))
     seen = []
-    rid, summary = run_in_store(store, AIESpec(scenes="dataset:gen", relations=("above",), k=1, n_prompts=4,
-                                               split="a", batch_size=2, model="tiny"), on_progress=seen.append)
+    rid, summary = drive(run_in_store(store, AIESpec(scenes="dataset:gen", relations=("above",), k=1, n_prompts=4,
+                                                     split="a", batch_size=2, model="tiny")), seen.append)
     with store.session() as s:
         run = s.get(m.Run, rid)
         assert run.status == "done" and run.kind == "aie" and run.spec["scenes"] == "dataset:gen"
@@ -72,13 +72,14 @@ def test_a_job_records_its_run_and_its_results(store, abs_scenes):
     assert (store.runs_dir / str(rid) / "run.json").is_file()
     assert len(seen) > 1
     aie_folder = str(store.runs_dir / str(rid))
-    rid2, _ = run_in_store(store, ExtractSpec(aie=aie_folder, relation="above", top_k=3, model="tiny"))
+    rid2, _ = run_to_end(run_in_store(store, ExtractSpec(aie=aie_folder, relation="above", top_k=3, model="tiny")))
     with store.session() as s:
         (vec,) = s.query(m.VectorRow).all()
         assert vec.source_run_id == rid2 and vec.relation == "above" and len(vec.heads) == 3
         vfile = store.artifacts.path(vec.artifact)
-    rid3, _ = run_in_store(store, EvaluateSpec(scenes="dataset:gen", split="b", ks=(0, 1), vectors=(str(vfile),),
-                                               n_prompts=3, relations=("above",), model="tiny"))
+    rid3, _ = run_to_end(run_in_store(store, EvaluateSpec(scenes="dataset:gen", split="b", ks=(0, 1),
+                                                          vectors=(str(vfile),), n_prompts=3, relations=("above",),
+                                                          model="tiny")))
     with store.session() as s:
         rows = s.query(m.EvaluationRow).filter_by(run_id=rid3).all()
         assert {r.condition.split(" '")[0] for r in rows} == {"0-shot", "1-shot ICL", "0-shot + FV"}
@@ -101,9 +102,9 @@ def test_a_failed_job_is_recorded_with_its_error(store):
     from mfv_desktop.store import StoreError
 
     with pytest.raises(StoreError, match="no data set named 'nope'"):
-        run_in_store(store, AIESpec(scenes="dataset:nope", model="tiny"))
+        run_to_end(run_in_store(store, AIESpec(scenes="dataset:nope", model="tiny")))
     with pytest.raises(Exception):
-        run_in_store(store, AIESpec(scenes=str(store.data_dir / "missing"), model="tiny"))
+        run_to_end(run_in_store(store, AIESpec(scenes=str(store.data_dir / "missing"), model="tiny")))
     with store.session() as s:
         runs = s.query(m.Run).order_by(m.Run.id).all()
         assert [r.status for r in runs] == ["failed", "failed"]
@@ -118,13 +119,37 @@ def test_a_cancelled_run_is_recorded_and_resumes(store, abs_scenes):
     spec = AIESpec(scenes="dataset:gen", relations=("above",), k=1, n_prompts=4, split="a", batch_size=1, model="tiny")
     seen: list = []
     with pytest.raises(Cancelled):
-        run_in_store(store, spec, on_progress=seen.append, should_cancel=lambda: len(seen) >= 6)
+        drive(run_in_store(store, spec), seen.append, lambda: len(seen) >= 6)
     with store.session() as s:
         r = s.get(m.Run, 1)
         assert r.status == "cancelled" and 0 < r.done < r.total
-    rid, summary = resume(store, 1)
+    rid, summary = run_to_end(resume(store, 1))
     assert rid == 1 and summary["relations"]["above"]["n_prompts"] == 4
     with store.session() as s:
+        assert s.get(m.Run, 1).status == "done" and s.query(m.AIEResultRow).count() == 1
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path, abs_scenes):
+    data = tmp_path / "data"
+    with open_store(data) as st:
+        run_to_end(repo.add_scenes(st, "gen", abs_scenes))
+    proc = mfv("--store", str(data), "aie", "--scenes", "dataset:gen", "--relations", "above", "--k", "1",
+               "--n-prompts", "6", "--split", "a", "--model", "tiny", "--batch-size", "1", wait=False)
+    t0 = time.time()
+    while _count(data / "store.sqlite", "SELECT coalesce(max(done), 0) FROM runs") == 0:
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.time() - t0 < 120
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err, err[-2000:]
+    with open_store(data) as st, st.session() as s:
+        r = s.get(m.Run, 1)
+        assert r.status == "interrupted" and r.message == "interrupted" and r.finished is not None
+    assert json.loads((data / "runs" / "1" / "run.json").read_text())["status"] == "interrupted"
+    r = mfv("--store", str(data), "resume", "1")
+    assert r.returncode == 0, r.stderr
+    with open_store(data) as st, st.session() as s:
         assert s.get(m.Run, 1).status == "done" and s.query(m.AIEResultRow).count() == 1
 
 
@@ -213,7 +238,7 @@ def test_kill_9_during_aie_leaves_an_interrupted_run_that_resumes_where_it_stopp
         from mfv_desktop.jobs.stored import resume
 
         seen = []
-        rid, summary = resume(st, 1, on_progress=seen.append)
+        rid, summary = drive(resume(st, 1), seen.append)
         assert rid == 1 and set(summary["relations"]) == {"above", "left"}
         assert not any("above" in p.message for p in seen)  # the finished relation is not redone
         assert not any("left: mean activations" in p.message for p in seen)  # restored from the checkpoint

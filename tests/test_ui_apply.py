@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
+from mfv_desktop.progress import run_to_end
 from mfv_desktop.store import models as m
 from mfv_desktop.store import scenes as repo
 
@@ -54,9 +55,9 @@ def test_apply_the_above_vector_to_a_clicked_anchor(qtbot, window, stocked, bund
     for name, sid in sorted(scenes.items()):
         anchor, above = target_of(window.store, sid, "above")
         image = repo.get_scene(window.store, sid)[0].image
-        ref = execute(ApplySpec(image=image, anchor=anchor, vectors=(bundled_vectors["vectors"]["above"],),
-                                strength=STRENGTH, model=window.model_ref()), run_apply,
-                        window.store.data_dir / "check")
+        ref = run_to_end(execute(ApplySpec(image=image, anchor=anchor, vectors=(bundled_vectors["vectors"]["above"],),
+                                           strength=STRENGTH, model=window.model_ref()), run_apply,
+                                 window.store.data_dir / "check"))
         if ref["without"] != above and ref["with"] == above:
             chosen = (sid, anchor, above, ref)
             break

@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt, QTimer
 from sqlalchemy import select
 
+from mfv_desktop.progress import Progress
 from mfv_desktop.store import models as m
 
 pytestmark = pytest.mark.usefixtures("qapp")
@@ -23,8 +24,9 @@ pytestmark = pytest.mark.usefixtures("qapp")
 def _add_scenes(store, n=40, dataset="sample"):
     from mfv_desktop.jobs import GenerateSpec
     from mfv_desktop.jobs.stored import run_in_store
+    from mfv_desktop.progress import run_to_end
 
-    run_in_store(store, GenerateSpec(n_scenes=n, seed=5, split="sample", canvas=256), dataset=dataset)
+    run_to_end(run_in_store(store, GenerateSpec(n_scenes=n, seed=5, split="sample", canvas=256), dataset=dataset))
 
 
 def _last_status(store, kind):
@@ -147,10 +149,11 @@ def test_the_aie_tab_averages_over_matched_prompts_unless_told_and_says_which(qt
 def test_two_runs_side_by_side_share_one_colour_range(qtbot, window, bundled_vectors):
     from mfv_desktop.jobs import AIESpec
     from mfv_desktop.jobs.stored import run_in_store
+    from mfv_desktop.progress import run_to_end
 
     _add_scenes(window.store, n=24)
-    ids = [run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",), n_prompts=n))[0]
-           for n in (8, 16)]
+    ids = [run_to_end(run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",),
+                                                         n_prompts=n)))[0] for n in (8, 16)]
     panel = window.aie_panel
     panel.refresh()
     panel.compare.setCurrentIndex(panel.compare.findData(ids[0]))
@@ -251,7 +254,7 @@ def test_closing_the_window_during_a_job_stops_it_at_once(qtbot, window):
     qtbot.waitUntil(lambda: job.progress is not None and job.progress.done > 0, timeout=60000)
     t0 = time.perf_counter()
     window.close()
-    assert time.perf_counter() - t0 < 10 and not job.worker.is_running()
+    assert time.perf_counter() - t0 < 10 and not job.worker.is_running
 
 
 def test_while_a_job_runs_garbage_is_collected_on_the_gui_thread_only(qtbot, window):
@@ -263,13 +266,14 @@ def test_while_a_job_runs_garbage_is_collected_on_the_gui_thread_only(qtbot, win
     collected_in = []
     gc.callbacks.append(lambda phase, info: phase == "start" and collected_in.append(threading.current_thread()))
     try:
-        def work(progress, cancelled):
-            for _ in range(30):
+        def work():
+            for i in range(30):
                 junk = [[] for _ in range(5000)]
                 for a, b in zip(junk, junk[1:]):
                     a.append(b)
                     b.append(a)
                 time.sleep(0.01)
+                yield Progress(i + 1, 30, "junk")
             return gc.isenabled()
 
         job = window.jobs.submit(work, "garbage")

@@ -152,10 +152,13 @@ def test_the_sample_flag_is_set_only_when_the_samples_are_in(qtbot, window, monk
 def test_a_damaged_aie_artifact_is_named_in_the_aie_tab(qtbot, window):
     from mfv_desktop.jobs import AIESpec, GenerateSpec
     from mfv_desktop.jobs.stored import run_in_store
+    from mfv_desktop.progress import run_to_end
     from mfv_desktop.store import models as m
 
-    run_in_store(window.store, GenerateSpec(n_scenes=12, seed=5, split="sample", canvas=256), dataset="sample")
-    run_id, _ = run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",), n_prompts=4))
+    run_to_end(run_in_store(window.store, GenerateSpec(n_scenes=12, seed=5, split="sample", canvas=256),
+                            dataset="sample"))
+    run_id, _ = run_to_end(run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",),
+                                                              n_prompts=4)))
     with window.store.session() as s:
         digest = s.query(m.AIEResultRow).filter_by(run_id=run_id).one().aie_artifact
     path = window.store.artifacts.path(digest)

@@ -97,16 +97,17 @@ def test_solving_in_batches_equals_solving_one_at_a_time(tiny, zeroshot):
 def extracted(tiny_folder, scene_folder, tmp_path_factory):
     """An extracted 'above' vector for the tiny model (AIE on a few prompts, top 3 heads)."""
     from mfv_desktop.jobs import AIESpec, ExtractSpec, execute, run_aie, run_extract
+    from mfv_desktop.progress import run_to_end
 
     out = tmp_path_factory.mktemp("vec")
     model = dict(model=str(tiny_folder))
-    execute(AIESpec(scenes=str(scene_folder), out=str(out / "aie"), relations=("above", "left"), k=2,
-                    n_prompts=3, split="a", **model), run_aie, out / "aie")
+    run_to_end(execute(AIESpec(scenes=str(scene_folder), out=str(out / "aie"), relations=("above", "left"), k=2,
+                               n_prompts=3, split="a", **model), run_aie, out / "aie"))
     paths = {}
     for rel in ("above", "left"):
         paths[rel] = str(out / f"{rel}.safetensors")
-        execute(ExtractSpec(aie=str(out / "aie"), relation=rel, out=paths[rel], top_k=3, layer=1, strength=2.0,
-                            **model), run_extract, out)
+        run_to_end(execute(ExtractSpec(aie=str(out / "aie"), relation=rel, out=paths[rel], top_k=3, layer=1,
+                                       strength=2.0, **model), run_extract, out))
     return paths
 
 
@@ -122,12 +123,12 @@ def test_cancelling_fine_tuning_keeps_the_best_vector_so_far_and_resume_finishes
         tiny_folder, scene_folder, extracted, tmp_path):
     from mfv_desktop.fv.vector_file import FunctionVector
     from mfv_desktop.jobs import Cancelled, execute, run_finetune
+    from mfv_desktop.progress import drive
 
     spec = _ffv_spec(tiny_folder, scene_folder, extracted["above"], tmp_path / "ft")
     seen = []
     with pytest.raises(Cancelled):  # cancelled right after epoch 2's validation
-        execute(spec, run_finetune, tmp_path / "ft", on_progress=seen.append,
-                should_cancel=lambda: seen[-1].partial.get("epoch") == 2)
+        drive(execute(spec, run_finetune, tmp_path / "ft"), seen.append, lambda: seen[-1].partial.get("epoch") == 2)
     last = seen[-1].partial
     saved = FunctionVector.load(tmp_path / "ft" / "ffv.safetensors")
     torch.testing.assert_close(saved.vector, last["best"])
@@ -135,9 +136,9 @@ def test_cancelling_fine_tuning_keeps_the_best_vector_so_far_and_resume_finishes
     assert saved.provenance["kind"] == "finetuned" and saved.strength == 1.0 and saved.layer == 1
     # resuming goes on from epoch 2 and ends where an uninterrupted run ends
     seen.clear()
-    resumed = execute(spec, run_finetune, tmp_path / "ft", on_progress=seen.append)
+    resumed = drive(execute(spec, run_finetune, tmp_path / "ft"), seen.append)
     assert min(p.partial["epoch"] for p in seen if "epoch" in p.partial) == 3
-    whole = execute(replace(spec, out=str(tmp_path / "whole")), run_finetune, tmp_path / "whole")
+    whole = drive(execute(replace(spec, out=str(tmp_path / "whole")), run_finetune, tmp_path / "whole"))
     assert [h["epoch"] for h in resumed["history"]] == [0, 1, 2, 3, 4]
     for a, b in zip(resumed["history"], whole["history"]):
         assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
@@ -151,13 +152,14 @@ def test_a_cancelled_fine_tuning_in_the_store_keeps_its_vector(store, tiny_folde
 
     from mfv_desktop.jobs import Cancelled
     from mfv_desktop.jobs.stored import import_vector, run_in_store
+    from mfv_desktop.progress import drive
     from mfv_desktop.store import models as m
 
     base_id = import_vector(store, extracted["above"])
     spec = _ffv_spec(tiny_folder, scene_folder, f"vector:{base_id}", "", epochs=3)
     seen = []
     with pytest.raises(Cancelled):
-        run_in_store(store, spec, on_progress=seen.append, should_cancel=lambda: seen[-1].partial.get("epoch") == 1)
+        drive(run_in_store(store, spec), seen.append, lambda: seen[-1].partial.get("epoch") == 1)
     with store.session() as s:
         run = s.scalars(select(m.Run)).one()
         rows = s.scalars(select(m.VectorRow).where(m.VectorRow.kind == "finetuned")).all()

@@ -3,8 +3,9 @@
 A job function takes its spec and returns a generator; it yields `Progress` (with partial results
 for viewers) and returns a summary dict. Cancelling means no longer iterating: the generator is
 closed at a yield, so work stops between batches and nothing half-written is left (files are
-written whole, at the end, or as complete partial snapshots). `execute` drives a job, records a
-`run.json` beside its results (spec, status, timings, provenance, error) and reports progress.
+written whole, at the end, or as complete partial snapshots). `execute` wraps a job in a generator
+that records a `run.json` beside its results (spec, status, timings, provenance, error); whoever
+runs it watches its progress (see `mfv_desktop.progress`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Generator, Mapping
 
 from mfv_desktop.files import atomic_write
-from mfv_desktop.progress import Cancelled, Progress, drive
+from mfv_desktop.progress import Cancelled, Progress  # noqa: F401 (Cancelled: what `drive` raises)
 from mfv_desktop.specs import JobSpec
 
 from .results import summary_of
@@ -41,12 +42,12 @@ def write_json(path: Path, data: Any) -> Path:
     return atomic_write(path, json.dumps(_plain(data), indent=1, sort_keys=True, default=str))
 
 
-def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None,
-            on_progress: Callable[[Progress], None] | None = None,
-            should_cancel: Callable[[], bool] | None = None) -> dict:
-    """Run a job to its end (or until should_cancel() is true at a yield), recording run.json in `out`
-    (None: a job whose results all go to the store records nothing beside them). A spec that cannot
-    run is refused first (SpecError), with nothing written."""
+def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None) -> JobGen:
+    """The job as a generator that records run.json in `out` (None: a job whose results all go to
+    the store records nothing beside them): it yields the job's Progress and returns its summary.
+    Closed at a yield (cancelled), it records "cancelled"; Ctrl+C (KeyboardInterrupt) records
+    "interrupted"; an exception "failed" with its traceback. A spec that cannot run is refused at the
+    first step (SpecError), with nothing written."""
     spec.validate()
     record: dict[str, Any] = {"spec": spec.to_json(), "status": "running", "started": time.time()}
 
@@ -56,9 +57,9 @@ def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None,
             write_json(out / "run.json", record)
     save()
     try:
-        summary = summary_of(drive(job(spec), on_progress, should_cancel))
-    except Cancelled:
-        record.update(status="cancelled", finished=time.time())
+        summary = summary_of((yield from job(spec)) or {})
+    except (GeneratorExit, KeyboardInterrupt) as e:
+        record.update(status="cancelled" if isinstance(e, GeneratorExit) else "interrupted", finished=time.time())
         save()
         raise
     except BaseException as e:

@@ -1,10 +1,11 @@
 """Jobs that record themselves in the store.
 
-`run_in_store` writes a run row when the job starts, updates it as the job yields (at most a few
-times a second), and finishes it as done (with its results ingested: AIE matrices and mean
-activations as artifacts, vectors, evaluations, generated scenes), failed (with the error) or
-cancelled. A process killed mid-job leaves the row "running"; the next writer to open the store
-marks it "interrupted", and `resume` runs the same spec in the same folder, where each job picks up
+`run_in_store` (a generator, like the job) writes a run row when the job starts, updates it as the
+job yields (at most a few times a second), and finishes it as done (with its results ingested: AIE
+matrices and mean activations as artifacts, vectors, evaluations, generated scenes), failed (with
+the error), cancelled (closed at a yield) or interrupted (Ctrl+C). A process killed mid-job leaves
+the row "running"; the next writer to open the store marks it "interrupted", and `resume` runs the
+same spec in the same folder, where each job picks up
 what it finished (AIE: finished relations, and the prompts of a relation checkpointed so far).
 Inputs may name a data set of the store (`scenes="dataset:NAME"`), vectors of the store
 (`vector="vector:ID"`, `vectors=("vector:3", ...)`) and AIE results of the store (`aie="aie:ID"`):
@@ -23,13 +24,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Generator
 
 from sqlalchemy import select
 
 from mfv_desktop import specs
 from mfv_desktop.errors import SpecError, VectorFileError
-from mfv_desktop.progress import Progress
+from mfv_desktop.progress import Progress, relay
 from mfv_desktop.store import Store, models as m
 from mfv_desktop.store import results
 from mfv_desktop.store.errors import StoreError
@@ -38,7 +39,7 @@ from mfv_desktop.store.scenes import add_scenes, write_scene_set
 from mfv_desktop.scenes import load_scene_set, path_part, resolve_image
 from mfv_desktop.vector_meta import MAX_FILE_BYTES, read_header, read_vector_file
 
-from .base import Cancelled, JobSpec, execute
+from .base import JobSpec, execute
 from .io import DATASET, VECTOR, parse_ref, store_io
 
 #: where a run's input vectors are copied (inside its folder), for jobs that read files (chain, report)
@@ -62,12 +63,13 @@ def spec_from_json(d: dict[str, Any]) -> JobSpec:
         raise StoreError(f"run of {e}") from e
 
 
-def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], None] | None = None,
-                 should_cancel: Callable[[], bool] | None = None, dataset: str | None = None,
-                 run_id: int | None = None, on_run: Callable[[int], None] | None = None) -> tuple[int, dict]:
-    """Run a job recorded as a run row; returns (run id, summary). `dataset`: where a generate
-    job's scenes go. `run_id`: an existing run to continue (see `resume`). `on_run` hears the run's
-    id as soon as its row exists."""
+def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
+                 run_id: int | None = None) -> Generator[Progress, None, tuple[int, dict]]:
+    """A job recorded as a run row, as a generator: it yields `Progress.run_started(id)` as soon as
+    the row exists, then the job's Progress (each with the run's id), and returns (run id, summary).
+    Closed at a yield (cancelled), the run is recorded "cancelled" with the vectors it saved so far;
+    Ctrl+C "interrupted" likewise; an exception "failed" with the error. `dataset`: where a generate
+    job's scenes go. `run_id`: an existing run to continue (see `resume`)."""
     spec.validate()  # a spec no run can use is refused before its row exists
     with store.session() as s:
         if run_id is None:
@@ -80,47 +82,46 @@ def run_in_store(store: Store, spec: JobSpec, on_progress: Callable[[Progress], 
         row = s.get(m.Run, run_id)
         row.out = str(folder.relative_to(store.data_dir))
         row.status, row.pid, row.started, row.error = "running", os.getpid(), time.time(), None
-    if on_run:
-        on_run(run_id)
+    rid: int = run_id
     last = 0.0
 
-    def progress(p: Progress) -> None:
+    def recorded(p: Progress) -> Progress:
         nonlocal last
-        if on_progress:
-            on_progress(p)
         now = time.time()
         if now - last >= UPDATE_EVERY_S or p.done >= p.total:
             last = now
             with store.session() as s:
-                r = s.get(m.Run, run_id)
+                r = s.get(m.Run, rid)
                 r.done, r.total, r.message, r.updated = p.done, p.total, p.message[:200], now
+        return dataclasses.replace(p, run_id=rid)
 
     from . import JOBS
 
     started = time.time()
     try:
+        yield Progress.run_started(rid)
         job_spec = _materialise(store, spec, folder)
         job = JOBS[spec.kind][1]
         if spec.kind in SINK_KINDS:  # reads from the store, writes rows and artifacts straight into it
-            job = functools.partial(job, io=store_io(store, run_id, folder))
-        summary = execute(job_spec, job, None if spec.kind in NO_FOLDER_KINDS else folder, on_progress=progress,
-                          should_cancel=should_cancel)
-        ingest(store, run_id, folder, spec, dataset)
-    except Cancelled:
-        _ingest_vectors(store, run_id, folder)
-        _finish(store, run_id, "cancelled", started)
+            job = functools.partial(job, io=store_io(store, rid, folder))
+        out = None if spec.kind in NO_FOLDER_KINDS else folder
+        summary = yield from relay(execute(job_spec, job, out), recorded)
+        ingest(store, rid, folder, spec, dataset)
+    except (GeneratorExit, KeyboardInterrupt) as e:  # stopped at a yield, or Ctrl+C: what it saved is kept
+        _ingest_vectors(store, rid, folder)
+        _finish(store, rid, "cancelled" if isinstance(e, GeneratorExit) else "interrupted", started)
         raise
     except BaseException as e:
         clear = store.explain(e)  # a full disk or an unwritable folder, named as such
         try:
-            _finish(store, run_id, "failed", started, error=str(clear) if clear else f"{type(e).__name__}: {e}")
+            _finish(store, rid, "failed", started, error=str(clear) if clear else f"{type(e).__name__}: {e}")
         except StoreError:  # the failure cannot be recorded (a full disk): the next open marks it interrupted
             pass
         if clear is not None:
             raise clear from e
         raise
-    _finish(store, run_id, "done", started, result=summary)
-    return run_id, summary
+    _finish(store, rid, "done", started, result=summary)
+    return rid, summary
 
 
 def _finish(store: Store, run_id: int, status: str, started: float, error: str | None = None,
@@ -129,16 +130,15 @@ def _finish(store: Store, run_id: int, status: str, started: float, error: str |
         r = s.get(m.Run, run_id)
         r.status, r.error, r.finished = status, error, time.time()
         r.seconds = round((r.seconds or 0.0) + r.finished - started, 3)
-        r.message = {"done": "done", "cancelled": "cancelled", "failed": error or "failed"}[status][:200]
+        r.message = ((error or "failed") if status == "failed" else status)[:200]
         if result is not None:
             r.result = json.loads(json.dumps(result, default=str))
             r.done = r.total = max(r.total, 1)
 
 
-def resume(store: Store, run_id: int, on_progress: Callable[[Progress], None] | None = None,
-           should_cancel: Callable[[], bool] | None = None,
-           on_run: Callable[[int], None] | None = None) -> tuple[int, dict]:
-    """Continue an interrupted, cancelled or failed run in its own folder."""
+def resume(store: Store, run_id: int) -> Generator[Progress, None, tuple[int, dict]]:
+    """Continue an interrupted, cancelled or failed run in its own folder: `run_in_store` on the
+    spec it recorded (a generator; StoreError at its first step when the run cannot resume)."""
     with store.session() as s:
         row = s.get(m.Run, run_id)
         if row is None:
@@ -149,7 +149,7 @@ def resume(store: Store, run_id: int, on_progress: Callable[[Progress], None] | 
             raise StoreError(f"run {run_id} is an import ({row.spec.get('what', '')}); an import cannot be resumed "
                              "(a failed one added nothing): import again")
         spec, dataset = spec_from_json(row.spec), (row.provenance or {}).get("dataset")
-    return run_in_store(store, spec, on_progress, should_cancel, dataset=dataset, run_id=run_id, on_run=on_run)
+    return (yield from run_in_store(store, spec, dataset=dataset, run_id=run_id))
 
 
 def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:

@@ -5,12 +5,13 @@ every problem is a `BadImport` that names the file."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable
+from typing import Any, Generator, Iterable
 
 import numpy as np
 from sqlalchemy import select
@@ -31,8 +32,6 @@ DATASET_FILE = "dataset.json"
 MAX_DATASET_JSON = 1 << 30
 #: the kind of the run row each import into the store records (it is not a job: it cannot be resumed)
 IMPORT_KIND = "import"
-#: hears an import's run id as soon as its row exists
-OnRun = Callable[[int], None] | None
 #: seconds between progress updates of an import's run row
 UPDATE_EVERY_S = 0.5
 
@@ -111,8 +110,8 @@ def read_dataset_export(folder: str | Path) -> tuple[dict[str, Any], list[SceneD
     return header, scenes, labels
 
 
-def import_dataset_export(store: Store, folder: str | Path, dataset: str | None = None,
-                          on_run: OnRun = None) -> Generator[Progress, None, dict]:
+def import_dataset_export(store: Store, folder: str | Path,
+                          dataset: str | None = None) -> Generator[Progress, None, dict]:
     """Add an exported data set (as `dataset`, or under its own name), all or nothing."""
     spec = {"what": "dataset", "folder": str(Path(folder).resolve()), "dataset": dataset}
 
@@ -121,7 +120,7 @@ def import_dataset_export(store: Store, folder: str | Path, dataset: str | None 
         source = Path(folder) / DATASET_FILE if Path(folder).is_dir() else folder
         return (yield from _adding(store, source, dataset or header["name"], scenes, origin="imported",
                                    labels=lambda sc: labels[sc.id], description=header["description"]))
-    return (yield from _recorded(store, spec, work(), on_run))
+    return (yield from _recorded(store, spec, work()))
 
 
 def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[SceneData],
@@ -135,22 +134,21 @@ def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[Sce
         raise BadImport(f"{source}: {e}") from e
 
 
-def _recorded(store: Store, spec: dict[str, Any], work: Generator[Progress, None, dict], on_run: OnRun = None
-              ) -> Generator[Progress, None, dict]:
+def _recorded(store: Store, spec: dict[str, Any],
+              work: Generator[Progress, None, dict]) -> Generator[Progress, None, dict]:
     """Run an import recorded as a run row of kind "import" (what `mfv runs` and the Jobs panel list):
-    running with its progress, then done with its counts, or failed / cancelled with the error.
-    `on_run` hears the run's id as soon as its row exists."""
+    running with its progress, then done with its counts, or failed / cancelled with the error. Its
+    first yield is `Progress.run_started(id)`, as soon as the row exists; what follows carries the id."""
     with store.session() as s:
         row = m.Run(kind=IMPORT_KIND, spec={"kind": IMPORT_KIND, **spec}, status="running", pid=os.getpid(),
                     started=time.time())
         s.add(row)
         s.flush()
         run_id = row.id
-    if on_run:
-        on_run(run_id)
     last = 0.0
     status, error, result = "failed", None, None
     try:
+        yield Progress.run_started(run_id)
         while True:
             try:
                 p = next(work)
@@ -162,7 +160,7 @@ def _recorded(store: Store, spec: dict[str, Any], work: Generator[Progress, None
                 with store.session() as s:
                     r = s.get(m.Run, run_id)
                     r.done, r.total, r.message, r.updated = p.done, p.total, p.message[:200], last
-            yield p
+            yield dataclasses.replace(p, run_id=run_id)
         status = "done"
     except GeneratorExit:
         status, error = "cancelled", "cancelled"
@@ -243,13 +241,13 @@ def export_vector(store: Store, vector_id: int, folder: str | Path) -> Path:
 
 
 # -- outside formats ---------------------------------------------------------------------------------
-def import_images(store: Store, paths: list[str | Path], dataset: str, split: str = "imported",
-                  on_run: OnRun = None) -> Generator[Progress, None, dict]:
+def import_images(store: Store, paths: list[str | Path], dataset: str,
+                  split: str = "imported") -> Generator[Progress, None, dict]:
     """Image files and folders (searched recursively) as scenes with no objects yet; files that are
     not usable images are skipped and named in the result. A path that does not exist, or nothing
     usable at all, is a BadImport naming the paths and the reasons."""
     spec = {"what": "images", "paths": [str(Path(p).absolute()) for p in paths], "dataset": dataset}
-    return (yield from _recorded(store, spec, _import_images(store, paths, dataset, split), on_run))
+    return (yield from _recorded(store, spec, _import_images(store, paths, dataset, split)))
 
 
 def _import_images(store: Store, paths: list[str | Path], dataset: str, split: str) -> Generator[Progress, None, dict]:
@@ -283,7 +281,7 @@ def _import_images(store: Store, paths: list[str | Path], dataset: str, split: s
 
 
 def import_gqa(store: Store, scene_graphs: str | Path, images: str | Path, dataset: str,
-               options: Any = None, on_run: OnRun = None) -> Generator[Progress, None, dict]:
+               options: Any = None) -> Generator[Progress, None, dict]:
     """GQA scene graphs with their images, all or nothing (see `read_gqa_scene_graphs`)."""
     from mfv_desktop.scenes.importers import GQAOptions, read_gqa_scene_graphs
 
@@ -292,11 +290,11 @@ def import_gqa(store: Store, scene_graphs: str | Path, images: str | Path, datas
         return (yield from _adding(store, scene_graphs, dataset, scenes, origin="imported"))
     spec = {"what": "gqa", "scene_graphs": str(Path(scene_graphs).absolute()), "images": str(Path(images).absolute()),
             "dataset": dataset}
-    return (yield from _recorded(store, spec, work(), on_run))
+    return (yield from _recorded(store, spec, work()))
 
 
-def import_synthetic_metadata(store: Store, csv_path: str | Path, dataset: str, images: str | Path | None = None,
-                              on_run: OnRun = None) -> Generator[Progress, None, dict]:
+def import_synthetic_metadata(store: Store, csv_path: str | Path, dataset: str,
+                              images: str | Path | None = None) -> Generator[Progress, None, dict]:
     """The authors' metadata.csv with its images, all or nothing (see `read_synthetic_metadata`)."""
     from mfv_desktop.scenes.importers import read_synthetic_metadata
 
@@ -305,4 +303,4 @@ def import_synthetic_metadata(store: Store, csv_path: str | Path, dataset: str, 
         return (yield from _adding(store, csv_path, dataset, scenes, origin="generated"))
     spec = {"what": "metadata", "csv": str(Path(csv_path).absolute()),
             "images": None if images is None else str(Path(images).absolute()), "dataset": dataset}
-    return (yield from _recorded(store, spec, work(), on_run))
+    return (yield from _recorded(store, spec, work()))

@@ -358,7 +358,7 @@ class VectorLibrary(QWidget):
         store, ref = self.store, w.model_ref()
         known = {v["id"] for v in self.rows}
 
-        def work(_progress, _cancel):
+        def work():
             from mfv_desktop.jobs.stored import import_vector
 
             return import_vector(store, path, model=ref.model, device=ref.device, dtype=ref.dtype)

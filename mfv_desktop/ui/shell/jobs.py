@@ -3,9 +3,10 @@ that lists every run of the store with its progress, ETA, cancel, resume and err
 
 Jobs run one at a time because they share one model (a model loads once per model, device and
 precision, in `backends.load_backend`, and stays loaded for the next job). A job given as a spec is
-recorded in the store as a run, exactly as `mfv --store` records it; plain work (an import) is
-listed for this session only. Workers never touch widgets: the queue hears their signals on the
-GUI thread and passes progress on to whoever submitted the job.
+recorded in the store as a run, exactly as `mfv --store` records it; plain work (a model check) is
+listed for this session only. Every job is a generator of Progress run by a worker (workers.py);
+workers never touch widgets: the queue hears their signals on the GUI thread and passes progress on
+to whoever submitted the job.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import json
 import logging
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,10 +31,9 @@ from sqlalchemy import select
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
 
-from mfv_desktop.ui.shell.workers import Worker
+from mfv_desktop.ui.shell.workers import JobWorker, Work
 
 log = logging.getLogger("mfv_desktop.jobs")
-Work = Callable[[Callable[[Progress], None], Callable[[], bool]], Any]
 _tickets = itertools.count(1)
 
 
@@ -54,7 +55,7 @@ class Job:
     error: str = ""
     traceback: str = ""
     result: Any = None
-    worker: Worker | None = None
+    worker: JobWorker | None = None
     #: recorded in the store as a run (a job spec), or plain work listed for this session only
     recorded: bool = False
 
@@ -75,28 +76,21 @@ class JobQueue(QObject):
     changed = Signal(object)
     #: a running job reported progress (the Job, the Progress)
     progressed = Signal(object, object)
-    _run_started = Signal(object, int)  # from the worker thread: (job, run id)
 
     def __init__(self, store: Store, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.store = store
         self.jobs: list[Job] = []
-        self._run_started.connect(self._on_run)
 
     # -- submitting --------------------------------------------------------------------------
-    def submit(self, work: Callable[..., Any], what: str, on_done: Callable[[Any], None] | None = None,
+    def submit(self, work: Work, what: str, on_done: Callable[[Any], None] | None = None,
                on_progress: Callable[[Progress], None] | None = None,
                on_failed: Callable[[str], None] | None = None, recorded: bool = False) -> Job:
-        """Queue plain work: work(on_progress, should_cancel) returns the result. `recorded`: the work
-        records itself as a run of the store, work(on_progress, should_cancel, on_run), and tells its id
-        to on_run (the Jobs panel then lists the job as that run)."""
-        job: Job
-        if recorded:
-            def tracked(p, c, inner=work):
-                return inner(p, c, lambda rid: self._run_started.emit(job, rid))
-            work = tracked
-        job = Job(what, work, on_done, on_progress, on_failed, recorded=recorded)
-        return self._queue(job)
+        """Queue plain work: `work()` makes a generator of Progress that returns the result (a
+        generator function, called in the worker thread; a plain function also does, but cannot stop
+        half-way). `recorded`: the work records itself as a run of the store and says which in the
+        Progress it yields (`Progress.run_id`): the Jobs panel then lists the job as that run."""
+        return self._queue(Job(what, work, on_done, on_progress, on_failed, recorded=recorded))
 
     def _queue(self, job: Job) -> Job:
         self.jobs.append(job)
@@ -110,8 +104,8 @@ class JobQueue(QObject):
         """Queue a job spec, recorded in the store as a run; on_done gets (run id, summary)."""
         from mfv_desktop.jobs.stored import run_in_store
 
-        return self.submit(lambda p, c, on_run: run_in_store(self.store, spec, p, c, dataset=dataset, on_run=on_run),
-                           what or spec.kind, on_done, on_progress, on_failed, recorded=True)
+        return self.submit(lambda: run_in_store(self.store, spec, dataset=dataset), what or spec.kind, on_done,
+                           on_progress, on_failed, recorded=True)
 
     def resume(self, run_id: int, on_done: Callable[[Any], None] | None = None,
                on_progress: Callable[[Progress], None] | None = None) -> Job:
@@ -120,8 +114,8 @@ class JobQueue(QObject):
 
         with self.store.session() as s:
             kind = s.get(m.Run, run_id).kind
-        job = self.submit(lambda p, c, on_run: resume(self.store, run_id, p, c, on_run=on_run), f"{kind} (resumed)",
-                          on_done, on_progress, recorded=True)
+        job = self.submit(lambda: resume(self.store, run_id), f"{kind} (resumed)", on_done, on_progress,
+                          recorded=True)
         job.run_id = run_id
         return job
 
@@ -138,35 +132,40 @@ class JobQueue(QObject):
         return next((j for j in reversed(self.jobs) if j.run_id == run_id), None)
 
     def cancel(self, job: Job) -> None:
-        """A queued job is dropped; a running one stops at its next yield."""
+        """A queued job is dropped; a running one is closed at its next yield (it records itself
+        cancelled)."""
         if job.status == "queued":
             job.status = "cancelled"
             self.changed.emit(job)
         elif job.status == "running" and job.worker is not None:
-            job.worker.cancel()
+            job.worker.quit()
 
     def _next(self) -> None:
-        if self.running is not None or any(j.worker is not None and j.worker.is_running() for j in self.jobs):
+        if self.running is not None or any(j.worker is not None and j.worker.is_running for j in self.jobs):
             return
         job = next((j for j in self.jobs if j.status == "queued"), None)
         if job is None:
             return
-        w = Worker(job.work, self)
+        w = JobWorker(job.work)
         job.worker, job.status, job.started = w, "running", time.time()
-        w.progress.connect(lambda p, job=job: self._on_progress(job, p))
-        w.finished.connect(lambda r, job=job: self._end(job, "done", result=r))
-        w.failed.connect(lambda msg, tb, job=job: self._end(job, "failed", error=msg, tb=tb))
-        w.cancelled.connect(lambda job=job: self._end(job, "cancelled"))
-        w.done.connect(self._next)  # the next job starts when this one's thread has ended
+        w.yielded.connect(lambda p, job=job: self._on_progress(job, p))
+        w.returned.connect(lambda r, job=job: self._end(job, "done", result=r))
+        w.errored.connect(lambda e, job=job: self._end(job, "failed", error=str(e) or type(e).__name__,
+                                                       tb="".join(traceback.format_exception(e))))
+        w.aborted.connect(lambda job=job: self._end(job, "cancelled"))
+        w.finished.connect(self._next)  # the next job starts when this one's worker has ended
         self.changed.emit(job)
         log.info("job %d started: %s", job.ticket, job.what)
         w.start()
 
-    def _on_run(self, job: Job, run_id: int) -> None:
-        job.run_id = run_id
-        self.changed.emit(job)
-
-    def _on_progress(self, job: Job, p: Progress) -> None:
+    def _on_progress(self, job: Job, p: Any) -> None:
+        if not isinstance(p, Progress):
+            return
+        if p.run_id is not None and job.run_id != p.run_id:  # the run it records itself as: listed as that
+            job.run_id = p.run_id
+            self.changed.emit(job)
+        if p.is_run_start:
+            return
         job.progress = p
         if job.on_progress:
             job.on_progress(p)
@@ -193,7 +192,7 @@ class JobQueue(QObject):
                 j.status = "cancelled"
         job = self.running
         if job is not None and job.worker is not None:
-            job.worker.cancel()
+            job.worker.quit()
             job.worker.wait(ms)
 
 

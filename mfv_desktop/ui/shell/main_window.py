@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from mfv_desktop import __version__
-from mfv_desktop.progress import Progress, drive
+from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import Box, stamp_from_id
 from mfv_desktop.specs import ModelRef
 from mfv_desktop.store import Store, StoreError
@@ -400,8 +400,7 @@ class MainWindow(QMainWindow):
         """Image files and folders (menu, drag and drop) into a data set, in the background."""
         from mfv_desktop.store.exchange import import_images
 
-        return self.run(lambda p, c, on_run: drive(import_images(self.store, paths, dataset, on_run=on_run), p, c),
-                        "import", self._imported, recorded=True)
+        return self.run(lambda: import_images(self.store, paths, dataset), "import", self._imported, recorded=True)
 
     def _imported(self, result: dict) -> None:
         skipped = result.get("not_images", [])

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop.backends.download import DOWNLOADS, describe_geometry
 from mfv_desktop.backends.registry import FAMILIES, folder_family, parse_ref
 from mfv_desktop.errors import BackendError
-from mfv_desktop.progress import Progress, drive
+from mfv_desktop.progress import Progress
 
 from mfv_desktop.ui.shell.settings import get
 
@@ -306,10 +306,10 @@ class ModelManager(QDialog):
         device, dtype = self.device.currentText(), self.dtype.currentText()
         self.output.clear()
 
-        def work(p, c):
+        def work():
             from mfv_desktop.backends.download import check_model
 
-            return drive(check_model(ref, device=device, dtype=dtype, load=load), p, c)
+            return (yield from check_model(ref, device=device, dtype=dtype, load=load))
 
         def done(result: dict) -> None:
             self.show_status(f"{result['model_id']} is ready: “Use this model” makes every job run on it")
@@ -325,10 +325,10 @@ class ModelManager(QDialog):
         if not folder:
             return None
 
-        def work(p, c):
+        def work():
             from mfv_desktop.backends.download import download_model
 
-            return drive(download_model(name, folder), p, c)
+            return (yield from download_model(name, folder))
 
         def done(result: dict) -> None:
             self.choose("folder", result["folder"])

@@ -1,39 +1,25 @@
-"""Jobs off the GUI thread. A worker thread runs a job generator (recorded in the store) and sends
-plain Progress values back by signal; slots on the GUI thread draw them. Cancel stops the job at its
-next yield. Workers never touch widgets."""
+"""Jobs off the GUI thread. A job is a generator of Progress that returns its result (see
+`mfv_desktop.progress`); superqt's `GeneratorWorker` runs it in Qt's thread pool and sends what it
+yields back by signal, and slots on the GUI thread draw it. Cancelling closes the generator at its
+next yield, in the worker thread, before the worker ends: the job records itself cancelled there and
+then. Workers never touch widgets."""
 
 from __future__ import annotations
 
 import gc
+import inspect
+import logging
 import threading
-import traceback
-from typing import Any, Callable
+import warnings
+from collections.abc import Callable, Generator
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QTimer
+from superqt.utils import GeneratorWorker
 
-from mfv_desktop.progress import Cancelled, Progress
+from mfv_desktop.progress import Progress
 
-
-class _Runner(QObject):
-    progress = Signal(object)  # Progress
-    finished = Signal(object)  # the job's result
-    failed = Signal(str, str)  # the message, the traceback
-    cancelled = Signal()
-
-    def __init__(self, work: Callable[[Callable[[Progress], None], Callable[[], bool]], Any]):
-        super().__init__()
-        self.work = work
-        self.cancel_flag = threading.Event()
-
-    def run(self) -> None:
-        try:
-            result = self.work(self.progress.emit, self.cancel_flag.is_set)
-        except Cancelled:
-            self.cancelled.emit()
-        except Exception as e:  # noqa: BLE001 - reported to the user, never raised into Qt
-            self.failed.emit(str(e) or type(e).__name__, traceback.format_exc())
-        else:
-            self.finished.emit(result)
+log = logging.getLogger("mfv_desktop.jobs")
 
 
 class _CollectOnGuiThread:
@@ -76,42 +62,83 @@ class _CollectOnGuiThread:
 
 _collector = _CollectOnGuiThread()
 
+#: a job: a generator function (or any function returning a generator of Progress) called without
+#: arguments; a plain function also does (it runs to its end: it cannot stop half-way)
+Work = Callable[[], Any]
 
-class Worker(QObject):
-    """One background job: `Worker(work)` where work(on_progress, should_cancel) does the job."""
 
-    progress = Signal(object)
-    finished = Signal(object)
-    failed = Signal(str, str)  # the message, the traceback
-    cancelled = Signal()
-    done = Signal()  # after any of finished / failed / cancelled
+def _job(work: Work) -> Generator[Progress, None, Any]:
+    """The work's generator, made in the worker thread (nothing of it runs on the GUI thread)."""
+    out = work()
+    if inspect.isgenerator(out):
+        return (yield from out)
+    return out
 
-    def __init__(self, work: Callable[[Callable[[Progress], None], Callable[[], bool]], Any],
-                 parent: QObject | None = None):
-        super().__init__(parent)
-        self.thread = QThread()
-        self.runner = _Runner(work)
-        self.runner.moveToThread(self.thread)
-        self.thread.started.connect(self.runner.run)
-        for sig, mine in ((self.runner.progress, self.progress), (self.runner.finished, self.finished),
-                          (self.runner.failed, self.failed), (self.runner.cancelled, self.cancelled)):
-            sig.connect(mine)
-        # quit from the worker's own thread: a GUI thread waiting for the worker (closing the window)
-        # would never run a queued quit
-        for sig in (self.runner.finished, self.runner.failed, self.runner.cancelled):
-            sig.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-        self.thread.finished.connect(_collector.worker_ended)
-        self.thread.finished.connect(self.done)
+
+class JobWorker(GeneratorWorker):
+    """superqt's generator worker for one job: `JobWorker(work)`, then connect its signals (yielded:
+    a Progress, returned: the result, errored: the exception, aborted: cancelled; finished after any
+    of them, from the worker's thread: connect slots, they run on the GUI thread) and `start()`.
+    What differs from superqt's own loop:
+
+    - `quit()` (cancel) closes the job's generator in the worker thread at its next yield, and only
+      then emits `aborted`: the job's `except GeneratorExit` records the run cancelled before the
+      worker ends, instead of whenever the garbage collector gets to the generator;
+    - an exception of the job is `errored` whatever its type (superqt turns a RuntimeError, what
+      torch raises, into a warning);
+    - a job that returned before it saw the cancel keeps its result (`returned`, not dropped);
+    - `wait(ms)` blocks until the worker has ended, for closing the window;
+    - the job runs under the GC guard (`_CollectOnGuiThread`) from `start()` to `finished`;
+    - warnings are logged (superqt sends them to `warned` only). No pause, no send."""
+
+    def __init__(self, work: Work) -> None:
+        super().__init__(_job, work)
+        self.setAutoDelete(False)  # Python owns it (the Job keeps it): never deleted under a reader
+        self._returned = False
+        self._began = threading.Event()
+        self._ended = threading.Event()
+        seen: set[str] = set()
+
+        def logged(w: tuple) -> None:
+            text = warnings.formatwarning(*w[:4]).strip()
+            if text not in seen:  # superqt shows every warning "always": once each is enough
+                seen.add(text)
+                log.warning("%s", text)
+        self.warned.connect(logged)
+        self.finished.connect(_collector.worker_ended)
+
+    @property
+    def abort_requested(self) -> bool:
+        # once the job has returned, a cancel comes too late: superqt then still emits `returned`
+        return self._abort_requested and not self._returned
 
     def start(self) -> None:
         _collector.worker_started()
-        self.thread.start()
+        super().start()
 
-    def cancel(self) -> None:
-        self.runner.cancel_flag.set()
+    def run(self) -> None:
+        self._began.set()
+        try:
+            super().run()
+        finally:
+            self._ended.set()
+
+    def work(self) -> Any:
+        gen = self._gen
+        while not self.abort_requested:
+            try:
+                p = next(gen)
+            except StopIteration as stop:
+                self._returned = True
+                return stop.value
+            self.yielded.emit(p)
+        gen.close()  # GeneratorExit at the job's yield: it records itself cancelled, here and now
+        self.aborted.emit()
+        return None
 
     def wait(self, ms: int = 30000) -> bool:
-        return self.thread.wait(ms)
-
-    def is_running(self) -> bool:
-        return self.thread.isRunning()
+        """Wait for the worker to end (True), at most `ms`. A cancelled worker that has not begun yet
+        does nothing when it does (its job is closed before its first step): nothing to wait for."""
+        if not self._began.is_set() and self._abort_requested:
+            return True
+        return self._ended.wait(ms / 1000)
