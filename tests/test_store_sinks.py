@@ -23,7 +23,7 @@ def _stored_aie(store, abs_scenes) -> int:
     from mfv_desktop.store.results import find_aie_result
 
     run_to_end(repo.add_scenes(store, "gen", abs_scenes))
-    rid, _ = run_in_store(store, AIESpec(scenes="dataset:gen", **AIE_KW))
+    rid, _ = run_to_end(run_in_store(store, AIESpec(scenes="dataset:gen", **AIE_KW)))
     aie_id = find_aie_result(store, rid, "above")
     assert aie_id is not None
     return aie_id
@@ -44,29 +44,29 @@ def test_a_vector_built_from_a_stored_aie_result_is_applied_without_a_run_folder
     from mfv_desktop.store.results import read_vector
 
     aie_id = _stored_aie(store, abs_scenes)
-    rid_x, built = run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny"))
+    rid_x, built = run_to_end(run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny")))
     with store.session() as s:
         (vec,) = s.query(m.VectorRow).all()
         assert vec.source_run_id == rid_x and built["vector"] == f"vector:{vec.id}"
     scene = abs_scenes[2]
     apply = ApplySpec(image=scene.image, anchor=scene.anchor, strength=8.0, model="tiny")
-    rid_a, applied = run_in_store(store, ApplySpec(**{**apply.__dict__, "vectors": (built["vector"],)}))
+    rid_a, applied = run_to_end(run_in_store(store, ApplySpec(**{**apply.__dict__, "vectors": (built["vector"],)})))
     # neither run wrote a file: their folders were never made
     for rid in (rid_x, rid_a):
         assert not (store.runs_dir / str(rid)).exists(), sorted((store.runs_dir / str(rid)).rglob("*"))
     # the same answer as today's path through files: AIE, extract and apply headless
-    execute(AIESpec(scenes=str(scene_folder), out=str(tmp_path / "aie"), **AIE_KW), run_aie, tmp_path / "aie")
+    run_to_end(execute(AIESpec(scenes=str(scene_folder), out=str(tmp_path / "aie"), **AIE_KW), run_aie, tmp_path / "aie"))
     vfile = tmp_path / "above.safetensors"
-    execute(ExtractSpec(aie=str(tmp_path / "aie"), relation="above", top_k=3, out=str(vfile), model="tiny"),
-            run_extract, tmp_path)
+    run_to_end(execute(ExtractSpec(aie=str(tmp_path / "aie"), relation="above", top_k=3, out=str(vfile), model="tiny"),
+            run_extract, tmp_path))
     from mfv_desktop.vector_meta import read_vector_file
 
     meta, array = read_vector_file(vfile)
     stored = read_vector(store, vec.id)
     np.testing.assert_array_equal(stored.vector, array)
     assert stored.meta["heads"] == meta["heads"]
-    execute(ApplySpec(**{**apply.__dict__, "vectors": (str(vfile),), "out": str(tmp_path / "apply")}), run_apply,
-            tmp_path / "apply")
+    run_to_end(execute(ApplySpec(**{**apply.__dict__, "vectors": (str(vfile),), "out": str(tmp_path / "apply")}), run_apply,
+            tmp_path / "apply"))
     on_files = json.loads((tmp_path / "apply" / "apply.json").read_text())
     on_files.pop("provenance")
     assert json.loads(json.dumps(applied)) == on_files
@@ -77,10 +77,10 @@ def test_an_evaluation_of_a_store_vector_names_it(store, abs_scenes):
     from mfv_desktop.jobs.stored import run_in_store
 
     aie_id = _stored_aie(store, abs_scenes)
-    _, built = run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny"))
+    _, built = run_to_end(run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny")))
     vector_id = int(built["vector"].split(":")[1])
-    rid, _ = run_in_store(store, EvaluateSpec(scenes="dataset:gen", split="b", ks=(0,), vectors=(built["vector"],),
-                                              n_prompts=3, relations=("above",), model="tiny"))
+    rid, _ = run_to_end(run_in_store(store, EvaluateSpec(scenes="dataset:gen", split="b", ks=(0,), vectors=(built["vector"],),
+                                              n_prompts=3, relations=("above",), model="tiny")))
     with store.session() as s:
         rows = {r.condition.split(" '")[0]: r.vector_id for r in s.query(m.EvaluationRow).filter_by(run_id=rid)}
     assert rows == {"0-shot": None, "0-shot + FV": vector_id}
