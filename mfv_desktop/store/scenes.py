@@ -424,6 +424,75 @@ def suggest_labels(store: Store, scene_id: int, relations: Sequence[str] | None 
             for t in suggest_relations(data.objects, **kw) if (t.subject, t.object) not in have]
 
 
+# -- label edits as one unit of work each (the GUI's undo commands call these both ways) -------------
+#: a pair's label: (subject, relation, object)
+Triple = tuple[str, str, str]
+#: what a triple should be after an edit: (source, status), or None for no label
+LabelState = tuple[str, str] | None
+#: an edit of labels, and its inverse: each triple with the state it is given
+LabelChanges = tuple[tuple[Triple, LabelState], ...]
+
+
+def _set_label(s: Session, scene_id: int, triple: Triple, state: LabelState, keep_source: bool = False) -> LabelState:
+    """Put one triple in a state within a session (`keep_source`: a label there keeps its source);
+    returns the state it was in."""
+    subject, relation, obj = triple
+    sid, oid = _object_id(s, scene_id, subject), _object_id(s, scene_id, obj)
+    found = s.scalar(select(m.RelationLabel).where(m.RelationLabel.subject_id == sid,
+                                                   m.RelationLabel.relation == relation,
+                                                   m.RelationLabel.object_id == oid))
+    before: LabelState = None if found is None else (found.source, found.status)
+    if state is None:
+        if found is not None:
+            s.delete(found)
+            s.flush()
+        return before
+    source, status = state
+    if status not in m.LABEL_STATUSES or source not in m.LABEL_SOURCES:
+        raise StoreError(f"status must be one of {m.LABEL_STATUSES} and source one of {m.LABEL_SOURCES}")
+    if sid == oid:
+        raise StoreError(f"a relation needs two objects; got {subject!r} twice")
+    if found is None:
+        ensure_relation(s, _name(relation, "relation name"))
+        s.add(m.RelationLabel(scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid,
+                              source=source, status=status))
+    else:
+        found.source, found.status = found.source if keep_source else source, status
+    s.flush()
+    return before
+
+
+def set_labels(store: Store, scene_id: int, changes: Sequence[tuple[Triple, LabelState]],
+               keep_source: bool = False) -> LabelChanges:
+    """Give each triple its state, all in one transaction (all or nothing); returns the changes that
+    undo it (the triples' earlier states, in reverse order). `keep_source`: a label already there
+    keeps its source (a confirmed suggestion still says it came from the geometry)."""
+    with store.session() as s:
+        undo = [(triple, _set_label(s, scene_id, triple, state, keep_source)) for triple, state in changes]
+    return tuple(reversed(undo))
+
+
+def relabel(store: Store, scene_id: int, subject: str, old: str, obj: str, new: str) -> LabelChanges:
+    """Give a labelled pair another relation, confirmed by the user: the old label goes, in one
+    transaction. Returns the changes that undo it (`set_labels`)."""
+    return set_labels(store, scene_id, [((subject, old, obj), None), ((subject, new, obj), ("user", "confirmed"))])
+
+
+def suggest_label_changes(store: Store, scene_id: int, relations: Sequence[str] | None = None) -> LabelChanges:
+    """Suggestions from the geometry of the boxes for every pair without a label, added in one
+    transaction. Returns the changes that undo it (the added labels removed)."""
+    kw = {} if relations is None else {"relations": relations}
+    with store.session() as s:
+        rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
+        objs = tuple(SceneObject(o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows)
+        have = {(lb.subject.name, lb.object.name)
+                for lb in s.scalars(select(m.RelationLabel).where(m.RelationLabel.scene_id == scene_id))}
+        undo = [((t.subject, t.relation, t.object), _set_label(s, scene_id, (t.subject, t.relation, t.object),
+                                                              ("geometry", "suggested")))
+                for t in suggest_relations(objs, **kw) if (t.subject, t.object) not in have]
+    return tuple(reversed(undo))
+
+
 # -- edits the desktop app makes (each is undoable: the GUI's commands call these both ways) --------
 @dataclass(frozen=True)
 class ObjectView:
