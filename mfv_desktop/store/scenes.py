@@ -69,12 +69,16 @@ def dataset_id(s: Session, name: str, create: bool = True, description: str = ""
     return ds.id
 
 
+def _datasets(s: Session) -> list[dict]:
+    q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
+         .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
+    return [dict(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+
+
 def datasets(store: Store) -> list[dict]:
     """Every data set with its scene count, by name."""
     with store.session() as s:
-        q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
-             .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
-        return [dict(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+        return _datasets(s)
 
 
 def ensure_relation(s: Session, name: str) -> None:
@@ -83,21 +87,40 @@ def ensure_relation(s: Session, name: str) -> None:
         s.flush()
 
 
+def _splits(s: Session) -> list[str]:
+    return list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
+
+
 def splits(store: Store) -> list[str]:
     with store.session() as s:
-        return list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
+        return _splits(s)
+
+
+def _object_names(s: Session, limit: int = 2000) -> list[str]:
+    return list(s.scalars(select(m.SceneObject.name).group_by(m.SceneObject.name)
+                          .order_by(func.count().desc(), m.SceneObject.name).limit(limit)))
 
 
 def object_names(store: Store, limit: int = 2000) -> list[str]:
     """Object names, the most used first (for completion)."""
     with store.session() as s:
-        return list(s.scalars(select(m.SceneObject.name).group_by(m.SceneObject.name)
-                              .order_by(func.count().desc(), m.SceneObject.name).limit(limit)))
+        return _object_names(s, limit)
+
+
+def _relations(s: Session) -> list[m.Relation]:
+    return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))
 
 
 def relations(store: Store) -> list[m.Relation]:
     with store.session() as s:
-        return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))
+        return _relations(s)
+
+
+def library_choices(store: Store) -> tuple[list[dict], list[str], list[str], list[str]]:
+    """What the scene library filters by, read in one session: data sets (as `datasets`), relation
+    names, splits, object names."""
+    with store.session() as s:
+        return _datasets(s), [r.name for r in _relations(s)], _splits(s), _object_names(s)
 
 
 # -- images ---------------------------------------------------------------------------------
@@ -334,14 +357,25 @@ def _to_data(store: Store, row: m.Scene, statuses: Sequence[str]) -> SceneData:
 def get_scene(store: Store, scene_id: int, statuses: Sequence[str] = ("confirmed",)) -> tuple[SceneData, list[Label]]:
     """The scene (with the relations of the given statuses) and all its labels."""
     with store.session() as s:
-        row = s.get(m.Scene, scene_id, options=[selectinload(m.Scene.objects), selectinload(m.Scene.labels),
-                                                 selectinload(m.Scene.image)])
-        if row is None:
-            raise StoreError(f"there is no scene with id {scene_id} in the store")
-        names = {o.id: o.name for o in row.objects}
-        labels = [Label(lb.id, names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status)
-                  for lb in row.labels]
-        return _to_data(store, row, statuses), labels
+        return _get_scene(store, s, scene_id, statuses)
+
+
+def _get_scene(store: Store, s: Session, scene_id: int, statuses: Sequence[str]) -> tuple[SceneData, list[Label]]:
+    row = s.get(m.Scene, scene_id, options=[selectinload(m.Scene.objects), selectinload(m.Scene.labels),
+                                             selectinload(m.Scene.image)])
+    if row is None:
+        raise StoreError(f"there is no scene with id {scene_id} in the store")
+    names = {o.id: o.name for o in row.objects}
+    labels = [Label(lb.id, names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status)
+              for lb in row.labels]
+    return _to_data(store, row, statuses), labels
+
+
+def scene_for_editing(store: Store, scene_id: int) -> tuple[SceneData, list[Label], list[ObjectView]]:
+    """The scene, all its labels and its objects with their row ids, read in one session."""
+    with store.session() as s:
+        data, labels = _get_scene(store, s, scene_id, ("confirmed",))
+        return data, labels, _objects(s, scene_id)
 
 
 def iter_scenes(store: Store, dataset: str, statuses: Sequence[str] = ("confirmed",),
@@ -515,8 +549,12 @@ class DeletedObject:
 
 def objects(store: Store, scene_id: int) -> list[ObjectView]:
     with store.session() as s:
-        rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
-        return [ObjectView(o.id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows]
+        return _objects(s, scene_id)
+
+
+def _objects(s: Session, scene_id: int) -> list[ObjectView]:
+    rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
+    return [ObjectView(o.id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows]
 
 
 def create_scene(store: Store, dataset: str, image: str | Path, name: str | None = None, split: str = "train",
