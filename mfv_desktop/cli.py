@@ -355,7 +355,7 @@ def _run_job(store, args: argparse.Namespace, bar) -> tuple[dict, Path]:
 
 def _store_command(store, a: argparse.Namespace, bar) -> int:
     from mfv_desktop.progress import drive
-    from mfv_desktop.store import exchange, models as m
+    from mfv_desktop.store import exchange
     from mfv_desktop.store import scenes as repo
 
     def show(rows: list[dict]) -> None:
@@ -366,21 +366,27 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
     if cmd == "datasets":
         show(repo.datasets(store))
     elif cmd in ("runs", "vectors", "results"):
-        from sqlalchemy import select
+        from dataclasses import asdict
 
-        table = {"runs": m.Run, "vectors": m.VectorRow, "results": m.AIEResultRow}[cmd]
+        from mfv_desktop.store import runs, vectors
+
         cols = {"runs": ["id", "kind", "status", "done", "total", "message", "seconds", "out"],
                 "vectors": ["id", "label", "relation", "kind", "model_id", "layer", "strength", "heads"],
                 "results": ["id", "relation", "model_id", "k", "n_prompts", "clean_accuracy", "run_id"]}[cmd]
-        with store.session() as s:
-            rows = [({c: getattr(r, c) for c in cols}, r) for r in s.scalars(select(table).order_by(table.id))]
-            if cmd == "results":  # which corrupted prompts each AIE averages over, as recorded with it
-                from mfv_desktop.jobs.science import averaging_text
+        if cmd == "runs":
+            found = [asdict(r) for r in runs.list_runs(store, newest_first=False)]
+        elif cmd == "vectors":
+            found = sorted(vectors.list_vectors(store), key=lambda v: v["id"])
+        else:
+            found = [asdict(r) for r in runs.list_aie_results(store)]
+        rows = [{c: r[c] for c in cols} for r in found]
+        if cmd == "results":  # which corrupted prompts each AIE averages over, as recorded with it
+            from mfv_desktop.jobs.science import averaging_text
 
-                for d, r in rows:
-                    d["matched_only"] = bool(r.provenance.get("matched_only"))
-                    d["averaged_over"] = averaging_text({**r.provenance, "n_prompts": r.n_prompts})
-            show([d for d, _ in rows])
+            for d, r in zip(rows, found):
+                d["matched_only"] = bool(r["provenance"].get("matched_only"))
+                d["averaged_over"] = averaging_text({**r["provenance"], "n_prompts": r["n_prompts"]})
+        show(rows)
     elif cmd == "resume":
         from mfv_desktop.jobs.stored import resume
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("qapp")
 def manager(qtbot, window):
     from mfv_desktop.ui.shell.models import ModelManager
 
-    d = ModelManager(window)
+    d = ModelManager(window.ctx, window)
     qtbot.addWidget(d)
     d.show()
     qtbot.waitExposed(d)

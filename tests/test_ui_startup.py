@@ -127,7 +127,7 @@ def test_quitting_at_the_dialog_ends_the_app_with_a_message(tmp_path, monkeypatc
 
 
 def test_the_sample_flag_is_set_only_when_the_samples_are_in(qtbot, window, monkeypatch):
-    import mfv_desktop.ui.shell.main_window as mw
+    import mfv_desktop.ui.shell.imports as mw
     from mfv_desktop import jobs
 
     monkeypatch.setattr(mw, "SAMPLE_SCENES", 4)

@@ -111,7 +111,7 @@ def test_draw_name_confirm_undo_redo_and_find_it_all_after_a_restart(qtbot, tmp_
 
 def test_place_stamps_on_a_drawn_scene_and_undo_a_move(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path)
-    w.new_drawing()
+    w.curation.new_drawing()
     sid = w.scene_id
     assert sid is not None
     blank = Image.open(repo.get_scene(w.store, sid)[0].image).convert("L")
@@ -126,7 +126,7 @@ def test_place_stamps_on_a_drawn_scene_and_undo_a_move(qtbot, tmp_path):
     assert (cx, cy) == (pytest.approx(400, abs=2), pytest.approx(200, abs=2))
     drawn = Image.open(repo.get_scene(w.store, sid)[0].image).convert("L")
     assert drawn.getextrema()[0] < 200  # the image was drawn again with the stamps on it
-    w.suggest()
+    w.curation.suggest()
     assert labels_of(w)[("apple", "above", "cup")] == "suggested"
     # move the apple by dragging it (select mode), then undo the move
     key(qtbot, w, "V")
@@ -175,7 +175,7 @@ def test_generating_scenes_runs_in_the_background_and_fills_the_library(qtbot, t
     from mfv_desktop.jobs import GenerateSpec
 
     w = open_window(qtbot, tmp_path)
-    job = w.generate(GenerateSpec(n_scenes=6, canvas=256, split="x"), "gen")
+    job = w.imports.generate(GenerateSpec(n_scenes=6, canvas=256, split="x"), "gen")
     assert job is not None and w.job_bar.isVisible()
     qtbot.waitUntil(lambda: job.status == "done", timeout=60000)
     qtbot.waitUntil(lambda: w.scene_id is not None, timeout=5000)
@@ -257,7 +257,7 @@ def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp
 
 
 def test_the_first_start_brings_the_sample_data_set_once(qtbot, window, monkeypatch):
-    import mfv_desktop.ui.shell.main_window as mw
+    import mfv_desktop.ui.shell.imports as mw
 
     monkeypatch.setattr(mw, "SAMPLE_SCENES", 6)
     job = window.add_samples_on_first_start()

@@ -474,6 +474,9 @@ class Store:
             msg = str(e.orig)
             if "disk is full" in msg:
                 return _errno_error(OSError(errno.ENOSPC, msg), self.data_dir, "writing to the database")
+            if "database is locked" in msg or "database is busy" in msg:
+                return StoreError(f"the database in {self.data_dir} is busy (another program is writing to it); "
+                                  "nothing was changed: try again in a moment")
             if "readonly database" in msg:
                 if self.read_only:
                     return self._read_only_error()

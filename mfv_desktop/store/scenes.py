@@ -70,12 +70,16 @@ def dataset_id(s: Session, name: str, create: bool = True, description: str = ""
     return ds.id
 
 
+def _datasets(s: Session) -> list[dict]:
+    q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
+         .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
+    return [dict(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+
+
 def datasets(store: Store) -> list[dict]:
     """Every data set with its scene count, by name."""
     with store.session() as s:
-        q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
-             .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
-        return [dict(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+        return _datasets(s)
 
 
 def ensure_relation(s: Session, name: str) -> None:
@@ -84,21 +88,40 @@ def ensure_relation(s: Session, name: str) -> None:
         s.flush()
 
 
+def _splits(s: Session) -> list[str]:
+    return list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
+
+
 def splits(store: Store) -> list[str]:
     with store.session() as s:
-        return list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
+        return _splits(s)
+
+
+def _object_names(s: Session, limit: int = 2000) -> list[str]:
+    return list(s.scalars(select(m.SceneObject.name).group_by(m.SceneObject.name)
+                          .order_by(func.count().desc(), m.SceneObject.name).limit(limit)))
 
 
 def object_names(store: Store, limit: int = 2000) -> list[str]:
     """Object names, the most used first (for completion)."""
     with store.session() as s:
-        return list(s.scalars(select(m.SceneObject.name).group_by(m.SceneObject.name)
-                              .order_by(func.count().desc(), m.SceneObject.name).limit(limit)))
+        return _object_names(s, limit)
+
+
+def _relations(s: Session) -> list[m.Relation]:
+    return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))
 
 
 def relations(store: Store) -> list[m.Relation]:
     with store.session() as s:
-        return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))
+        return _relations(s)
+
+
+def library_choices(store: Store) -> tuple[list[dict], list[str], list[str], list[str]]:
+    """What the scene library filters by, read in one session: data sets (as `datasets`), relation
+    names, splits, object names."""
+    with store.session() as s:
+        return _datasets(s), [r.name for r in _relations(s)], _splits(s), _object_names(s)
 
 
 # -- images ---------------------------------------------------------------------------------
@@ -329,14 +352,25 @@ def _to_data(store: Store, row: m.Scene, statuses: Sequence[str]) -> SceneData:
 def get_scene(store: Store, scene_id: int, statuses: Sequence[str] = ("confirmed",)) -> tuple[SceneData, list[Label]]:
     """The scene (with the relations of the given statuses) and all its labels."""
     with store.session() as s:
-        row = s.get(m.Scene, scene_id, options=[selectinload(m.Scene.objects), selectinload(m.Scene.labels),
-                                                 selectinload(m.Scene.image)])
-        if row is None:
-            raise StoreError(f"there is no scene with id {scene_id} in the store")
-        names = {o.id: o.name for o in row.objects}
-        labels = [Label(lb.id, names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status)
-                  for lb in row.labels]
-        return _to_data(store, row, statuses), labels
+        return _get_scene(store, s, scene_id, statuses)
+
+
+def _get_scene(store: Store, s: Session, scene_id: int, statuses: Sequence[str]) -> tuple[SceneData, list[Label]]:
+    row = s.get(m.Scene, scene_id, options=[selectinload(m.Scene.objects), selectinload(m.Scene.labels),
+                                             selectinload(m.Scene.image)])
+    if row is None:
+        raise StoreError(f"there is no scene with id {scene_id} in the store")
+    names = {o.id: o.name for o in row.objects}
+    labels = [Label(lb.id, names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status)
+              for lb in row.labels]
+    return _to_data(store, row, statuses), labels
+
+
+def scene_for_editing(store: Store, scene_id: int) -> tuple[SceneData, list[Label], list[ObjectView]]:
+    """The scene, all its labels and its objects with their row ids, read in one session."""
+    with store.session() as s:
+        data, labels = _get_scene(store, s, scene_id, ("confirmed",))
+        return data, labels, _objects(s, scene_id)
 
 
 def iter_scenes(store: Store, dataset: str, statuses: Sequence[str] = ("confirmed",),
@@ -419,6 +453,75 @@ def suggest_labels(store: Store, scene_id: int, relations: Sequence[str] | None 
             for t in suggest_relations(data.objects, **kw) if (t.subject, t.object) not in have]
 
 
+# -- label edits as one unit of work each (the GUI's undo commands call these both ways) -------------
+#: a pair's label: (subject, relation, object)
+Triple = tuple[str, str, str]
+#: what a triple should be after an edit: (source, status), or None for no label
+LabelState = tuple[str, str] | None
+#: an edit of labels, and its inverse: each triple with the state it is given
+LabelChanges = tuple[tuple[Triple, LabelState], ...]
+
+
+def _set_label(s: Session, scene_id: int, triple: Triple, state: LabelState, keep_source: bool = False) -> LabelState:
+    """Put one triple in a state within a session (`keep_source`: a label there keeps its source);
+    returns the state it was in."""
+    subject, relation, obj = triple
+    sid, oid = _object_id(s, scene_id, subject), _object_id(s, scene_id, obj)
+    found = s.scalar(select(m.RelationLabel).where(m.RelationLabel.subject_id == sid,
+                                                   m.RelationLabel.relation == relation,
+                                                   m.RelationLabel.object_id == oid))
+    before: LabelState = None if found is None else (found.source, found.status)
+    if state is None:
+        if found is not None:
+            s.delete(found)
+            s.flush()
+        return before
+    source, status = state
+    if status not in m.LABEL_STATUSES or source not in m.LABEL_SOURCES:
+        raise StoreError(f"status must be one of {m.LABEL_STATUSES} and source one of {m.LABEL_SOURCES}")
+    if sid == oid:
+        raise StoreError(f"a relation needs two objects; got {subject!r} twice")
+    if found is None:
+        ensure_relation(s, _name(relation, "relation name"))
+        s.add(m.RelationLabel(scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid,
+                              source=source, status=status))
+    else:
+        found.source, found.status = found.source if keep_source else source, status
+    s.flush()
+    return before
+
+
+def set_labels(store: Store, scene_id: int, changes: Sequence[tuple[Triple, LabelState]],
+               keep_source: bool = False) -> LabelChanges:
+    """Give each triple its state, all in one transaction (all or nothing); returns the changes that
+    undo it (the triples' earlier states, in reverse order). `keep_source`: a label already there
+    keeps its source (a confirmed suggestion still says it came from the geometry)."""
+    with store.session() as s:
+        undo = [(triple, _set_label(s, scene_id, triple, state, keep_source)) for triple, state in changes]
+    return tuple(reversed(undo))
+
+
+def relabel(store: Store, scene_id: int, subject: str, old: str, obj: str, new: str) -> LabelChanges:
+    """Give a labelled pair another relation, confirmed by the user: the old label goes, in one
+    transaction. Returns the changes that undo it (`set_labels`)."""
+    return set_labels(store, scene_id, [((subject, old, obj), None), ((subject, new, obj), ("user", "confirmed"))])
+
+
+def suggest_label_changes(store: Store, scene_id: int, relations: Sequence[str] | None = None) -> LabelChanges:
+    """Suggestions from the geometry of the boxes for every pair without a label, added in one
+    transaction. Returns the changes that undo it (the added labels removed)."""
+    kw = {} if relations is None else {"relations": relations}
+    with store.session() as s:
+        rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
+        objs = tuple(SceneObject(o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows)
+        have = {(lb.subject.name, lb.object.name)
+                for lb in s.scalars(select(m.RelationLabel).where(m.RelationLabel.scene_id == scene_id))}
+        undo = [((t.subject, t.relation, t.object), _set_label(s, scene_id, (t.subject, t.relation, t.object),
+                                                              ("geometry", "suggested")))
+                for t in suggest_relations(objs, **kw) if (t.subject, t.object) not in have]
+    return tuple(reversed(undo))
+
+
 # -- edits the desktop app makes (each is undoable: the GUI's commands call these both ways) --------
 @dataclass(frozen=True)
 class ObjectView:
@@ -441,8 +544,12 @@ class DeletedObject:
 
 def objects(store: Store, scene_id: int) -> list[ObjectView]:
     with store.session() as s:
-        rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
-        return [ObjectView(o.id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows]
+        return _objects(s, scene_id)
+
+
+def _objects(s: Session, scene_id: int) -> list[ObjectView]:
+    rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
+    return [ObjectView(o.id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows]
 
 
 def create_scene(store: Store, dataset: str, image: str | Path, name: str | None = None, split: str = "train",

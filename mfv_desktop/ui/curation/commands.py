@@ -27,10 +27,6 @@ class Edit(QUndoCommand):
                 return o.id
         raise KeyError(name)
 
-    def label_id(self, subject: str, relation: str, obj: str) -> int | None:
-        _, labels = repo.get_scene(self.store, self.scene_id)
-        return next((lb.id for lb in labels if (lb.subject, lb.relation, lb.object) == (subject, relation, obj)), None)
-
     def redo(self) -> None:
         if self._pushed:  # the first redo: `apply` has done it already
             self._pushed = False
@@ -99,68 +95,56 @@ class DeleteObject(Edit):
         repo.restore_object(self.store, self.gone)
 
 
-class SetLabel(Edit):
-    """Label a pair (subject, relation, object) with a status; undo puts back what was there
-    (no label, or the label with its old status)."""
+class LabelEdit(Edit):
+    """Base of the label edits: each redo and undo is one call of `repo.set_labels` (one transaction, all
+    or nothing); a redo keeps the changes that undo it."""
+
+    def __init__(self, store, scene_id, changed, text: str):
+        super().__init__(store, scene_id, changed, text)
+        self.inverse: repo.LabelChanges = ()
+
+    def undo_it(self) -> None:
+        repo.set_labels(self.store, self.scene_id, self.inverse)
+
+
+class SetLabel(LabelEdit):
+    """Label a pair (subject, relation, object) with a status (a label there keeps its source); undo
+    puts back what was there (no label, or the label with its old status)."""
 
     def __init__(self, store, scene_id, changed, subject: str, relation: str, obj: str, status: str,
                  source: str = "user"):
         super().__init__(store, scene_id, changed, f"{status} {subject} {relation} {obj}")
         self.triple, self.status, self.source = (subject, relation, obj), status, source
-        _, labels = repo.get_scene(store, scene_id)
-        self.before = next((lb for lb in labels if (lb.subject, lb.relation, lb.object) == self.triple), None)
 
     def do(self) -> None:
-        repo.add_label(self.store, self.scene_id, *self.triple, source=self.source, status=self.status)
-
-    def undo_it(self) -> None:
-        if self.before is None:
-            repo.delete_label(self.store, self.label_id(*self.triple))
-        else:
-            repo.add_label(self.store, self.scene_id, *self.triple, source=self.before.source, status=self.before.status)
+        self.inverse = repo.set_labels(self.store, self.scene_id, [(self.triple, (self.source, self.status))],
+                                       keep_source=True)
 
 
-class Relabel(Edit):
+class Relabel(LabelEdit):
     """Give a labelled pair another relation (and confirm it): the old label is replaced."""
 
     def __init__(self, store, scene_id, changed, subject: str, old: str, obj: str, new: str):
         super().__init__(store, scene_id, changed, f"{subject} {old} {obj} -> {new}")
         self.subject, self.old, self.obj, self.new = subject, old, obj, new
-        _, labels = repo.get_scene(store, scene_id)
-        self.before = next(lb for lb in labels if (lb.subject, lb.relation, lb.object) == (subject, old, obj))
-        self.replaced = next((lb for lb in labels if (lb.subject, lb.relation, lb.object) == (subject, new, obj)), None)
 
     def do(self) -> None:
-        repo.delete_label(self.store, self.label_id(self.subject, self.old, self.obj))
-        repo.add_label(self.store, self.scene_id, self.subject, self.new, self.obj, "user", "confirmed")
-
-    def undo_it(self) -> None:
-        new_id = self.label_id(self.subject, self.new, self.obj)
-        if self.replaced is None:
-            repo.delete_label(self.store, new_id)
-        else:
-            repo.add_label(self.store, self.scene_id, self.subject, self.new, self.obj, self.replaced.source,
-                           self.replaced.status)
-        b = self.before
-        repo.add_label(self.store, self.scene_id, b.subject, b.relation, b.object, b.source, b.status)
+        self.inverse = repo.relabel(self.store, self.scene_id, self.subject, self.old, self.obj, self.new)
 
 
-class Suggest(Edit):
+class Suggest(LabelEdit):
     """Add geometry suggestions for every unlabelled pair; undo removes them."""
 
     def __init__(self, store, scene_id, changed, relations: tuple[str, ...] | None = None):
         super().__init__(store, scene_id, changed, "suggest relations")
         self.relations = relations
-        self.added: list[tuple[str, str, str]] = []
 
     def do(self) -> None:
-        ids = set(repo.suggest_labels(self.store, self.scene_id, self.relations))
-        _, labels = repo.get_scene(self.store, self.scene_id)
-        self.added = [(lb.subject, lb.relation, lb.object) for lb in labels if lb.id in ids]
+        self.inverse = repo.suggest_label_changes(self.store, self.scene_id, self.relations)
 
-    def undo_it(self) -> None:
-        for t in self.added:
-            repo.delete_label(self.store, self.label_id(*t))
+    @property
+    def added(self) -> list[tuple[str, str, str]]:
+        return [triple for triple, _ in reversed(self.inverse)]
 
 
 def apply(stack: QUndoStack, cmd: Edit) -> str | None:

@@ -253,11 +253,10 @@ class SceneLibrary(QWidget):
         """Data sets (with counts), relations, splits and object names from the store; keeps the choices."""
         combos = (self.dataset, self.relation, self.split)
         keep = [c.currentData() for c in combos]
-        splits, names = repo.splits(self.store), repo.object_names(self.store)
+        datasets, relations, splits, names = repo.library_choices(self.store)
         items = (
-            [("All data sets", None)] + [(f"{d['name']} ({d['n_scenes']:,})", d["name"])
-                                         for d in repo.datasets(self.store)],
-            [("any relation", None)] + [(r.name, r.name) for r in repo.relations(self.store)],
+            [("All data sets", None)] + [(f"{d['name']} ({d['n_scenes']:,})", d["name"]) for d in datasets],
+            [("any relation", None)] + [(r, r) for r in relations],
             [("any split", None)] + [(sp, sp) for sp in splits],
         )
         for combo, value, entries in zip(combos, keep, items):

@@ -6,7 +6,7 @@ pointer wins); `mark` outlines an object with a role tag ("A", "anchor", "D = cu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from PySide6.QtCore import QRectF, QStringListModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImageReader, QPainter, QPen, QPixmap
@@ -21,9 +21,8 @@ from mfv_desktop.store import StoreError
 from mfv_desktop.store import scenes as repo
 
 from mfv_desktop.ui.curation.canvas import _IGNORE_ZOOM, PALETTE, tag_item
+from mfv_desktop.ui.shell.context import AppContext
 
-if TYPE_CHECKING:
-    from mfv_desktop.ui.shell.main_window import MainWindow
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 
@@ -245,9 +244,9 @@ class ScenePane(QWidget):
     #: what the view shows changed (a new image, or none)
     imageChanged = Signal()
 
-    def __init__(self, window: "MainWindow", title: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
+        self.ctx = ctx
         self.scene_id: int | None = None
         self.file: str | None = None
         #: the last imageChanged brought another picture (not the same one shown again)
@@ -321,18 +320,18 @@ class ScenePane(QWidget):
 
     def refresh(self) -> None:
         """Show the window's current scene again (when following it)."""
-        if self.mode() == "current scene" and self.window_.scene_id != self.scene_id:
+        if self.mode() == "current scene" and self.ctx.scene_id != self.scene_id:
             self.show_current()
 
     def show_current(self) -> None:
         self._set_source("current scene")
-        if self.window_.scene_id is None:
+        if self.ctx.scene_id is None:
             self.scene_id = None
             self.view.clear("no scene is open: pick one in the Scenes list, or open an image")
             self.info.setText("")
             self._changed()
             return
-        self._show_scene(self.window_.scene_id)
+        self._show_scene(self.ctx.scene_id)
 
     def show_scene(self, scene_id: int) -> bool:
         """A scene of the store: its image (a drawn scene's rendered picture) and its objects' boxes."""
@@ -345,14 +344,14 @@ class ScenePane(QWidget):
 
     def _show_scene(self, scene_id: int) -> bool:
         try:
-            data, _ = repo.get_scene(self.window_.store, scene_id)
+            data, _ = repo.get_scene(self.ctx.store, scene_id)
         except StoreError:
             self.scene_id = None
             self.view.clear(f"there is no scene {scene_id} in the store")
             self.info.setText("")
             self._changed()
             return False
-        objects = [(o.name, o.box) for o in repo.objects(self.window_.store, scene_id)]
+        objects = [(o.name, o.box) for o in repo.objects(self.ctx.store, scene_id)]
         self.scene_id = scene_id
         ok = self.view.show_image(data.image, objects)
         drawn = " · drawn" if data.meta.get("drawn") else ""
@@ -377,7 +376,7 @@ class ScenePane(QWidget):
         self.info.setText(f"{Path(path).name} · no boxes: type the objects' names" if ok else "")
         self.info.setToolTip(str(path))
         if not ok:
-            self.window_.notify(f"{path}: not an image this app can read; choose a PNG or JPEG file", error=True)
+            self.ctx.notify(f"{path}: not an image this app can read; choose a PNG or JPEG file", error=True)
         self._changed()
         return ok
 

@@ -9,7 +9,7 @@ composite answers for C (the engine's AnalogySpec job, `mfv analogy`). The weigh
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -26,9 +26,8 @@ from mfv_desktop.ui.science.apply import new_plot
 from mfv_desktop.ui.shell.jobs import submit_reporting
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
 from mfv_desktop.ui.science.vector_picker import COLUMNS, VectorPicker, newest_per_relation
+from mfv_desktop.ui.shell.context import AppContext
 
-if TYPE_CHECKING:
-    from mfv_desktop.ui.shell.main_window import MainWindow
 
 A_COLOUR, B_COLOUR, C_COLOUR, D_COLOUR = "#0050d0", "#e65c00", "#0050d0", "#009e3d"
 WEIGHT_BRUSH = "#4c72b0"
@@ -43,9 +42,9 @@ class AnalogyPanel(QWidget):
     """Source and target images side by side: point at A, B and C, solve with the composite of the
     checked base vectors, and compare its answer with 0-shot and 1-shot ICL."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.result: dict[str, Any] | None = None
         self.run_id: int | None = None
         #: what the shown result answers: source image, A, B, target image, C
@@ -54,8 +53,8 @@ class AnalogyPanel(QWidget):
         self.weight_labels: list[str] = []
 
         # -- the two images and what was picked on them
-        self.source = ScenePane(window)
-        self.target = ScenePane(window)
+        self.source = ScenePane(ctx)
+        self.target = ScenePane(ctx)
         self.a_edit, self.b_edit = NameEdit("A (anchor)"), NameEdit("B (its answer)")
         self.c_edit = NameEdit("C (anchor)")
         for e in (self.a_edit, self.b_edit, self.c_edit):
@@ -77,7 +76,7 @@ class AnalogyPanel(QWidget):
         images.setChildrenCollapsible(False)
 
         # -- base vectors and the button
-        self.vectors = VectorPicker(window, default=newest_per_relation(BASE_RELATIONS))
+        self.vectors = VectorPicker(ctx, default=newest_per_relation(BASE_RELATIONS))
         self.vectors.tree.hideColumn(COLUMNS.index("kind"))  # a narrow column: the label needs the room
         self.solve_button = QPushButton("Solve")
         self.solve_button.setToolTip("weigh the base vectors by P(B | source pair, v_r), add their composite to "
@@ -175,7 +174,7 @@ class AnalogyPanel(QWidget):
     def _image_changed(self, pane: ScenePane, edits: tuple[NameEdit, ...]) -> None:
         names = pane.view.object_names()
         for e in edits:
-            e.set_names(names or repo.object_names(self.window_.store))
+            e.set_names(names or repo.object_names(self.ctx.store))
             if pane.new_image or (names and e.name() not in names):
                 e.clear()
         self._update()
@@ -227,19 +226,19 @@ class AnalogyPanel(QWidget):
         todo = self.missing()
         if todo:
             self.message.setText(f"<span style='color:#b00020'>{escape(todo)}</span>")
-            self.window_.notify(todo, error=True)
+            self.ctx.notify(todo, error=True)
             return None
         i = self._inputs()
         return AnalogySpec(source_image=self.source.image_path, source_anchor=i["A"], source_answer=i["B"],
                            target_image=self.target.image_path, target_anchor=i["C"],
-                           vectors=tuple(self.vectors.checked_refs()), model=self.window_.model_ref())
+                           vectors=tuple(self.vectors.checked_refs()), model=self.ctx.model_ref())
 
     def solve(self):
         """Queue the job (None when an input is missing or the store is read-only)."""
         spec = self.spec()
         if spec is None:
             return None
-        return submit_reporting(self.window_, self.message, spec, "analogy", lambda out: self._done(out, spec))
+        return submit_reporting(self.ctx, self.message, spec, "analogy", lambda out: self._done(out, spec))
 
     def _done(self, outcome: tuple[int, dict], spec) -> None:
         self.run_id, result = outcome

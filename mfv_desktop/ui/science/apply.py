@@ -7,7 +7,7 @@ outlined on it."""
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -22,9 +22,8 @@ from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.shell.jobs import submit_reporting
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
 from mfv_desktop.ui.science.vector_picker import VectorPicker
+from mfv_desktop.ui.shell.context import AppContext
 
-if TYPE_CHECKING:
-    from mfv_desktop.ui.shell.main_window import MainWindow
 
 ANCHOR, PREDICTED, ZERO_SHOT = "#0050d0", "#009e3d", "#6b6b6b"
 WITHOUT_BRUSH, WITH_BRUSH = "#b0b0b0", "#009e3d"
@@ -71,15 +70,15 @@ def new_plot(y_label: str) -> pg.PlotWidget:
 class ApplyPanel(QWidget):
     """Image and anchor, vectors, layer and strength; the answer without and with the vectors."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.result: dict[str, Any] | None = None
         self.run_id: int | None = None
         self.bars: list[pg.BarGraphItem] = []
         self.bar_tokens: list[str] = []
 
-        self.pane = ScenePane(window, "Image")
+        self.pane = ScenePane(ctx, "Image")
         self.anchor = NameEdit("anchor: click its box, or type its name")
         self.anchor.setToolTip("the object the prompt asks about (Q:anchor. A:), e.g. cup")
         anchor_row = QHBoxLayout()
@@ -91,7 +90,7 @@ class ApplyPanel(QWidget):
         lv.addWidget(self.pane, 1)
         lv.addLayout(anchor_row)
 
-        self.vectors = VectorPicker(window)
+        self.vectors = VectorPicker(ctx)
         self.layer = QComboBox()
         self.layer.setToolTip("the decoder layer whose output the vectors are added to (at the last token)")
         self.own_strength = QCheckBox("own")
@@ -150,11 +149,11 @@ class ApplyPanel(QWidget):
     def refresh(self) -> None:
         """Follow the window's current scene; names for typing come from the store."""
         self.pane.refresh()
-        self.anchor.set_names(self.pane.view.object_names() or repo.object_names(self.window_.store))
+        self.anchor.set_names(self.pane.view.object_names() or repo.object_names(self.ctx.store))
 
     def _image_changed(self) -> None:
         names = self.pane.view.object_names()
-        self.anchor.set_names(names or repo.object_names(self.window_.store))
+        self.anchor.set_names(names or repo.object_names(self.ctx.store))
         if self.pane.new_image or (names and self.anchor.name() not in names):
             self.anchor.clear()
         self._mark_anchor()
@@ -203,11 +202,11 @@ class ApplyPanel(QWidget):
             return self._refuse("No function vector: check at least one vector in the list.")
         return ApplySpec(image=self.pane.image_path, anchor=anchor, vectors=tuple(refs), layer=self.layer.currentData(),
                          strength=None if self.own_strength.isChecked() else round(self.strength.value(), 3),
-                         model=self.window_.model_ref())
+                         model=self.ctx.model_ref())
 
     def _refuse(self, message: str) -> None:
         self.message.setText(f"<span style='color:#b00020'>{escape(message)}</span>")
-        self.window_.notify(message, error=True)
+        self.ctx.notify(message, error=True)
         return None
 
     # -- running -----------------------------------------------------------------------------------
@@ -216,7 +215,7 @@ class ApplyPanel(QWidget):
         spec = self.spec()
         if spec is None:
             return None
-        return submit_reporting(self.window_, self.message, spec, "apply", self._done)
+        return submit_reporting(self.ctx, self.message, spec, "apply", self._done)
 
     def _done(self, outcome: tuple[int, dict]) -> None:
         self.run_id, result = outcome

@@ -4,7 +4,7 @@ anywhere on a row checks or unchecks it. Jobs get the checked vectors as `vector
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -12,9 +12,8 @@ from PySide6.QtWidgets import (
 )
 
 from mfv_desktop.store import vectors as vrepo
+from mfv_desktop.ui.shell.context import AppContext
 
-if TYPE_CHECKING:
-    from mfv_desktop.ui.shell.main_window import MainWindow
 
 COLUMNS = ("", "id", "label", "relation", "kind", "layer", "strength")
 
@@ -25,10 +24,10 @@ class VectorPicker(QWidget):
     #: rows shown without scrolling
     MAX_ROWS = 6
 
-    def __init__(self, window: "MainWindow", parent: QWidget | None = None,
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None,
                  default: Callable[[list[dict[str, Any]]], Iterable[int]] | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
+        self.ctx = ctx
         #: which vectors to check until the user picks (new vectors may change the default), and when
         #: the checked ones are gone
         self.default = default
@@ -59,13 +58,13 @@ class VectorPicker(QWidget):
         self._loading = False
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.itemClicked.connect(self._clicked)
-        window.vectorsChanged.connect(self.reload)
+        ctx.vectorsChanged.connect(self.reload)
         self.reload()
 
     # -- the list ----------------------------------------------------------------------------------
     def reload(self) -> None:
         keep = set(self.checked_ids())
-        self.rows = vrepo.list_vectors(self.window_.store)
+        self.rows = vrepo.list_vectors(self.ctx.store)
         known = {v["id"] for v in self.rows}
         keep &= known
         if (not keep or not self.user_picked) and self.default is not None:

@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 
 from mfv_desktop.store import StoreError
 from mfv_desktop.store import vectors as vrepo
+from mfv_desktop.ui.shell.context import AppContext
 
 if TYPE_CHECKING:
     from mfv_desktop.ui.shell.jobs import Job
-    from mfv_desktop.ui.shell.main_window import MainWindow
 
 COLUMNS = ("id", "label", "relation", "kind", "model", "layer", "strength", "heads", "created")
 
@@ -33,9 +33,9 @@ COLUMNS = ("id", "label", "relation", "kind", "model", "layer", "strength", "hea
 class RenameVector(QUndoCommand):
     """Rename a vector; undo gives the old label back (both through the store at once)."""
 
-    def __init__(self, window: "MainWindow", vector_id: int, old: str, new: str, done: bool = False):
+    def __init__(self, ctx: AppContext, vector_id: int, old: str, new: str, done: bool = False):
         super().__init__(f"rename vector {vector_id} to {new}")
-        self.window, self.vector_id, self.old, self.new = window, vector_id, old, new
+        self.ctx, self.vector_id, self.old, self.new = ctx, vector_id, old, new
         #: the rename is done already: the push's first redo has nothing to do
         self._done = done
 
@@ -50,11 +50,11 @@ class RenameVector(QUndoCommand):
 
     def _set(self, label: str) -> None:
         try:
-            vrepo.rename_vector(self.window.store, self.vector_id, label)
+            vrepo.rename_vector(self.ctx.store, self.vector_id, label)
         except StoreError as e:  # deleted meanwhile, or a read-only store
-            self.window.notify(str(e), error=True)
+            self.ctx.notify(str(e), error=True)
             return
-        self.window.vectorsChanged.emit()
+        self.ctx.vectorsChanged.emit()
 
 
 def describe(v: dict[str, Any]) -> str:
@@ -100,16 +100,16 @@ def describe(v: dict[str, Any]) -> str:
 
 
 class VectorLibrary(QWidget):
-    """The store's function vectors. Reloads when `window.vectorsChanged` fires."""
+    """The store's function vectors. Reloads when `ctx.vectorsChanged` fires."""
 
     #: a vector was double-clicked (its id)
     vectorActivated = Signal(int)
     #: the selection changed (the selected ids, newest first)
     selectionChanged = Signal(list)
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         #: replaceable by tests and scripts: a new label (None: cancelled), an export folder, a file to import
         self.ask_label: Callable[[str], str | None] = self._ask_label
         self.ask_folder: Callable[[], str | None] = lambda: QFileDialog.getExistingDirectory(
@@ -180,7 +180,7 @@ class VectorLibrary(QWidget):
         self.table.cellDoubleClicked.connect(lambda r, _c: self._activate(r))
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.filter.textChanged.connect(lambda _: self._apply_filter())
-        window.vectorsChanged.connect(self.refresh)
+        ctx.vectorsChanged.connect(self.refresh)
         self.refresh()
 
     def resizeEvent(self, event) -> None:
@@ -191,7 +191,7 @@ class VectorLibrary(QWidget):
     # -- the list ----------------------------------------------------------------------------
     @property
     def store(self):
-        return self.window_.store
+        return self.ctx.store
 
     def refresh(self) -> None:
         keep = set(self.selected_ids())
@@ -277,7 +277,7 @@ class VectorLibrary(QWidget):
         self.message.setText(("⚠ " if error else "") + text)
         self.message.setStyleSheet("color: #b00020;" if error else "")
         self.message.setVisible(bool(text))
-        self.window_.notify(text, error=error)
+        self.ctx.notify(text, error=error)
 
     # -- actions -----------------------------------------------------------------------------
     def _ask_label(self, current: str) -> str | None:
@@ -300,8 +300,8 @@ class VectorLibrary(QWidget):
         except StoreError as e:
             self.show_message(str(e), error=True)
             return False
-        self.window_.undo.push(RenameVector(self.window_, v["id"], v["label"], new.strip(), done=True))
-        self.window_.vectorsChanged.emit()
+        self.ctx.undo.push(RenameVector(self.ctx, v["id"], v["label"], new.strip(), done=True))
+        self.ctx.vectorsChanged.emit()
         self.show_message(f"vector {v['id']} renamed to '{new.strip()}' (Undo gives the old name back)")
         return True
 
@@ -314,7 +314,7 @@ class VectorLibrary(QWidget):
             self.show_message(blocked + ".", error=True)
             return False
         names = ", ".join(f"{i} '{self.vector(i)['label']}'" for i in ids)
-        if not self.window_.confirm(f"Delete vector{'s' if len(ids) > 1 else ''} {names}? "
+        if not self.ctx.confirm(f"Delete vector{'s' if len(ids) > 1 else ''} {names}? "
                                     "This cannot be undone (export it first to keep a copy)."):
             return False
         try:
@@ -322,7 +322,7 @@ class VectorLibrary(QWidget):
         except StoreError as e:
             self.show_message(str(e), error=True)
             return False
-        self.window_.vectorsChanged.emit()
+        self.ctx.vectorsChanged.emit()
         self.show_message(f"deleted vector{'s' if len(ids) > 1 else ''} {names}")
         return True
 
@@ -350,7 +350,7 @@ class VectorLibrary(QWidget):
 
     def import_file(self, path: str | Path) -> "Job | None":
         """Check the file against the current model and add it, in a worker job."""
-        w = self.window_
+        w = self.ctx
         if self.store.read_only:
             self.show_message("the store is open read-only: close the other app to import vectors", error=True)
             return None

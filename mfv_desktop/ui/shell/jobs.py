@@ -26,10 +26,11 @@ from PySide6.QtWidgets import (
     QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton, QSplitter, QTableWidget,
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
-from sqlalchemy import select
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store, models as m
+from mfv_desktop.store import runs as run_repo
+from mfv_desktop.store.runs import RunView
 
 from mfv_desktop.ui.shell.workers import JobWorker, Work
 
@@ -196,15 +197,15 @@ class JobQueue(QObject):
             job.worker.wait(ms)
 
 
-def submit_reporting(window, label: QLabel, spec, what: str, on_done: Callable[[Any], None]) -> Job | None:
-    """Queue a job spec through the window, with a label that says "queued…", the job's progress,
+def submit_reporting(ctx, label: QLabel, spec, what: str, on_done: Callable[[Any], None]) -> Job | None:
+    """Queue a job spec through the app context, with a label that says "queued…", the job's progress,
     its error in red, or "done (run N)" before on_done((run id, summary)) is called."""
     from html import escape
 
     def done(outcome: tuple[int, dict]) -> None:
         label.setText(f"done (run {outcome[0]})")
         on_done(outcome)
-    job = window.submit_spec(spec, what, on_done=done, on_progress=lambda p: label.setText(escape(p.message)),
+    job = ctx.submit_spec(spec, what, on_done=done, on_progress=lambda p: label.setText(escape(p.message)),
                              on_failed=lambda msg: label.setText(f"<span style='color:#b00020'>{escape(msg)}</span>"))
     label.setText("queued…" if job is not None else "")
     return job
@@ -263,18 +264,16 @@ class JobsPanel(QWidget):
         self.table.itemSelectionChanged.connect(self._selected_changed)
         queue.changed.connect(lambda _: self.refresh())
         queue.progressed.connect(self._progressed)
-        self._rows: list[tuple[Job | None, m.Run | None]] = []
+        self._rows: list[tuple[Job | None, RunView | None]] = []
         self.refresh()
 
     # -- the list ----------------------------------------------------------------------------
     def refresh(self) -> None:
         keep = self.selected()
-        with self.queue.store.session() as s:
-            runs = list(s.scalars(select(m.Run).order_by(m.Run.id.desc()).limit(self.MAX_RUNS)))
-            s.expunge_all()
+        runs = run_repo.list_runs(self.queue.store, limit=self.MAX_RUNS)
         listed = {r.id for r in runs}
         # jobs without a run row yet (queued ones), and plain ones, which never get one
-        rows: list[tuple[Job | None, m.Run | None]] = [
+        rows: list[tuple[Job | None, RunView | None]] = [
             (j, None) for j in reversed(self.queue.jobs)
             if j.run_id not in listed and (j.status in ("queued", "running") or not j.recorded)]
         rows += [(self.queue.for_run(r.id), r) for r in runs]
@@ -292,7 +291,7 @@ class JobsPanel(QWidget):
                     break
         self._selected_changed()
 
-    def _fill(self, i: int, job: Job | None, run: m.Run | None) -> None:
+    def _fill(self, i: int, job: Job | None, run: RunView | None) -> None:
         live = job is not None and job.status in ("queued", "running")
         status = job.status if live or run is None else run.status
         p = job.progress if live and job is not None else None
@@ -318,7 +317,7 @@ class JobsPanel(QWidget):
         self.refresh()  # a job this list has not seen yet
 
     # -- the selection -----------------------------------------------------------------------
-    def selected(self) -> tuple[Job | None, m.Run | None] | None:
+    def selected(self) -> tuple[Job | None, RunView | None] | None:
         rows = self.table.selectionModel().selectedRows()
         return self._rows[rows[0].row()] if rows and rows[0].row() < len(self._rows) else None
 
@@ -328,7 +327,7 @@ class JobsPanel(QWidget):
                 self.table.selectRow(i)
                 return
 
-    def _folder(self, run: m.Run | None) -> Path | None:
+    def _folder(self, run: RunView | None) -> Path | None:
         return self.queue.store.data_dir / run.out if run is not None and run.out else None
 
     def _selected_changed(self) -> None:
@@ -341,7 +340,7 @@ class JobsPanel(QWidget):
         self.folder_button.setEnabled(self._folder(run) is not None)
         self.log.setPlainText(self.describe(job, run) if sel else "")
 
-    def describe(self, job: Job | None, run: m.Run | None) -> str:
+    def describe(self, job: Job | None, run: RunView | None) -> str:
         """What the log view shows for a row: the error with its traceback first, then the spec and result."""
         parts = []
         if job is not None and job.error:

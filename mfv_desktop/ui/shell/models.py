@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QMenu, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout,
+    QMainWindow, QMenu, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
 )
 
 from mfv_desktop.backends.download import DOWNLOADS, describe_geometry
@@ -24,10 +25,10 @@ from mfv_desktop.errors import BackendError
 from mfv_desktop.progress import Progress
 
 from mfv_desktop.ui.shell.settings import get
+from mfv_desktop.ui.shell.context import AppContext
 
 if TYPE_CHECKING:
     from mfv_desktop.ui.shell.jobs import Job
-    from mfv_desktop.ui.shell.main_window import MainWindow
 
 DEVICES = ("cpu", "cuda", "mps")
 DTYPES = ("fp32", "bf16", "fp16")
@@ -60,9 +61,9 @@ def describe_check(r: dict[str, Any]) -> str:
 class ModelManager(QDialog):
     """Pick, check and use a model. `ref()` is the model reference the choice stands for."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.setWindowTitle("Model manager")
         #: replaceable by tests and scripts: a folder (None: cancelled)
         self.ask_folder: Callable[[str], str | None] = lambda title: QFileDialog.getExistingDirectory(
@@ -71,7 +72,7 @@ class ModelManager(QDialog):
         self.last_result: dict[str, Any] | None = None
         self.last_error = ""
 
-        current = get(window.settings, "model")
+        current = get(ctx.settings, "model")
         box = QGroupBox("Model", self)
         col = QVBoxLayout(box)
         self.choice = QButtonGroup(self)
@@ -130,8 +131,8 @@ class ModelManager(QDialog):
         form = QFormLayout()
         self.device = QComboBox(self)
         self.dtype = QComboBox(self)
-        for combo, items, value in ((self.device, DEVICES, get(window.settings, "device")),
-                                    (self.dtype, DTYPES, get(window.settings, "dtype"))):
+        for combo, items, value in ((self.device, DEVICES, get(ctx.settings, "device")),
+                                    (self.dtype, DTYPES, get(ctx.settings, "dtype"))):
             combo.addItems(items)
             if value not in items:  # e.g. "auto" from the settings dialog: keep it
                 combo.addItem(value)
@@ -293,9 +294,9 @@ class ModelManager(QDialog):
             self._busy(False)
             self.show_error(msg, f"{what} failed: " + ("no network" if msg.startswith("no network") else
                                                        "what is missing and where it comes from:"))
-        if self.window_.jobs.busy():
+        if self.ctx.jobs.busy():
             self.show_status("waiting for the running job to finish…")
-        self.job = self.window_.jobs.submit(work, what, done, on_progress=progressed, on_failed=failed)
+        self.job = self.ctx.jobs.submit(work, what, done, on_progress=progressed, on_failed=failed)
         return self.job
 
     def check(self, load: bool = True) -> "Job | None":
@@ -347,22 +348,18 @@ class ModelManager(QDialog):
             self.show_error(f"model folder {ref} does not exist: choose a model folder (Browse…), or download a "
                             "model into one")
             return False
-        s = self.window_.settings
-        for key, value in (("model", ref), ("device", self.device.currentText()), ("dtype", self.dtype.currentText())):
-            s.setValue(key, value)
-        s.sync()
-        self.window_._update_model_label()
-        self.window_.notify(f"jobs now run on {ref} · {self.device.currentText()} · {self.dtype.currentText()}")
+        self.ctx.use_model(ref, self.device.currentText(), self.dtype.currentText())
+        self.ctx.notify(f"jobs now run on {ref} · {self.device.currentText()} · {self.dtype.currentText()}")
         self.accept()
         return True
 
 
-def install_menu(window: "MainWindow") -> QMenu:
-    """A Model menu with the model manager, placed before Help once the window's menus exist."""
+def install_menu(ctx: AppContext, window: QMainWindow) -> tuple[QMenu, QAction]:
+    """A Model menu with the model manager, placed before Help once the window's menus exist; returns
+    the menu and its action."""
     menu = QMenu("&Model", window)
-    action = menu.addAction("Model manager…", lambda: ModelManager(window).exec())
+    action = menu.addAction("Model manager…", lambda: ModelManager(ctx, window).exec())
     action.setObjectName("model.manager")
-    window.model_manager_action = action
 
     def place() -> None:
         bar = window.menuBar()
@@ -374,5 +371,4 @@ def install_menu(window: "MainWindow") -> QMenu:
         place()
     else:  # the window builds its menus after its panels
         QTimer.singleShot(0, place)
-    return menu
-
+    return menu, action

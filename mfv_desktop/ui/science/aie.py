@@ -1,37 +1,32 @@
-"""The science tabs: causal mediation (AIE heatmaps that fill in as the job runs, two runs side by
-side on one colour range, vectors built from the heads picked on a map) and the layer sweep (accuracy
-per injection layer against the zero-shot and ICL baselines). The jobs are the engine's (AIESpec,
-ExtractSpec, SweepSpec), queued through the window and recorded in the store like `mfv --store`."""
+"""The AIE tab: causal mediation (AIE heatmaps that fill in as the job runs, two runs side by side on
+one colour range, vectors built from the heads picked on a map). The jobs are the engine's (AIESpec,
+ExtractSpec), queued through the app context and recorded in the store like `mfv --store`."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
     QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
 )
-from sqlalchemy import select
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import StoreError
-from mfv_desktop.store import models as m
+from mfv_desktop.store import runs as run_repo
 from mfv_desktop.store import scenes as repo
 
 from mfv_desktop.ui.science.heatmap import AIEHeatmap
+from mfv_desktop.ui.shell.context import AppContext
 
 log = logging.getLogger("mfv_desktop")
 
-if TYPE_CHECKING:
-    from mfv_desktop.ui.shell.main_window import MainWindow
 
-
-def _row(*widgets: QWidget) -> QHBoxLayout:
+def row_of(*widgets: QWidget) -> QHBoxLayout:
     row = QHBoxLayout()
     for w in widgets:
         row.addWidget(w)
@@ -39,24 +34,26 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
     return row
 
 
-def _dataset_combo(window: "MainWindow", combo: QComboBox) -> None:
+def dataset_combo(ctx: AppContext, combo: QComboBox) -> None:
     """Fill a combo with the store's data sets (keeping the choice), largest first."""
     current = combo.currentData()
     combo.clear()
-    for d in sorted(repo.datasets(window.store), key=lambda d: -d["n_scenes"]):
+    for d in sorted(repo.datasets(ctx.store), key=lambda d: -d["n_scenes"]):
         if d["n_scenes"]:
             combo.addItem(f"{d['name']} ({d['n_scenes']} scenes)", d["name"])
     if current is not None and combo.findData(current) >= 0:
         combo.setCurrentIndex(combo.findData(current))
 
 
+
+
 class AIEPanel(QWidget):
     """Run AIE on a data set, watch one heatmap per relation fill in, compare with an earlier run, and
     build a function vector from the heads selected on a map."""
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
         self.maps: dict[str, AIEHeatmap] = {}
         self.other_maps: dict[str, AIEHeatmap] = {}
         self.shown_run: int | None = None  # the run whose maps are on the left
@@ -98,10 +95,10 @@ class AIEPanel(QWidget):
         self.export_button = QPushButton("Export map…")
         self.status = QLabel()
 
-        run_row = _row(QLabel("Data set"), self.dataset, *self.relation_boxes.values())
-        options_row = _row(QLabel("prompts per relation"), self.n_prompts, QLabel("K"), self.k, self.method,
+        run_row = row_of(QLabel("Data set"), self.dataset, *self.relation_boxes.values())
+        options_row = row_of(QLabel("prompts per relation"), self.n_prompts, QLabel("K"), self.k, self.method,
                            self.matched_only, self.run_button)
-        show_row = _row(QLabel("Show"), self.results, QLabel("beside"), self.compare)
+        show_row = row_of(QLabel("Show"), self.results, QLabel("beside"), self.compare)
         options_row.addWidget(self.status, 1)
         build = QFormLayout()
         build.addRow("Top K", self.top_k)
@@ -147,10 +144,8 @@ class AIEPanel(QWidget):
         over relations), and per relation how it was averaged."""
         from mfv_desktop.jobs.science import averaging_text
 
-        with self.window_.store.session() as s:
-            rows = s.execute(select(m.AIEResultRow.run_id, m.AIEResultRow.relation, m.AIEResultRow.model_id,
-                                    m.AIEResultRow.n_prompts, m.AIEResultRow.provenance)
-                             .where(m.AIEResultRow.run_id.is_not(None)).order_by(m.AIEResultRow.id)).all()
+        rows = [(r.run_id, r.relation, r.model_id, r.n_prompts, r.provenance)
+                for r in run_repo.list_aie_results(self.ctx.store, with_run=True)]
         runs: dict[int, dict[str, Any]] = {}
         for run_id, rel, model_id, n, prov in rows:
             r = runs.setdefault(run_id, {"id": run_id, "relations": [], "model_id": model_id, "n_prompts": 0,
@@ -164,14 +159,11 @@ class AIEPanel(QWidget):
 
     def load_aie(self, run_id: int) -> dict[str, tuple[np.ndarray, int]]:
         """relation -> (AIE matrix, prompts) of a finished run."""
-        with self.window_.store.session() as s:
-            rows = s.scalars(select(m.AIEResultRow).where(m.AIEResultRow.run_id == run_id)
-                             .order_by(m.AIEResultRow.id)).all()
-            found = [(r.relation, r.aie_artifact, r.n_prompts) for r in rows]
-        return {rel: (self.window_.store.artifacts.get(digest)["aie"], n) for rel, digest, n in found}
+        found = [(r.relation, r.aie_artifact, r.n_prompts) for r in run_repo.list_aie_results(self.ctx.store, run_id)]
+        return {rel: (self.ctx.store.artifacts.get(digest)["aie"], n) for rel, digest, n in found}
 
     def refresh(self) -> None:
-        _dataset_combo(self.window_, self.dataset)
+        dataset_combo(self.ctx, self.dataset)
         for combo, none in ((self.results, None), (self.compare, "nothing")):
             keep = combo.currentData()
             combo.clear()
@@ -223,7 +215,7 @@ class AIEPanel(QWidget):
         except StoreError as e:  # a damaged or missing artifact: say which, and what to do
             log.error("AIE run %s cannot be shown: %s", run_id, e)
             self.status.setText(f"run {run_id} cannot be shown: {e}")
-            self.window_.notify(f"run {run_id} cannot be shown: {e}", error=True)
+            self.ctx.notify(f"run {run_id} cannot be shown: {e}", error=True)
             return
         self._layout_maps(list(mine), beside=bool(other))
         if mine:
@@ -257,20 +249,20 @@ class AIEPanel(QWidget):
         relations = tuple(r for r, box in self.relation_boxes.items() if box.isChecked())
         return AIESpec(scenes=f"dataset:{self.dataset.currentData()}", relations=relations,
                        n_prompts=self.n_prompts.value(), k=self.k.value(), method=self.method.currentText(),
-                       matched_only=self.matched_only.isChecked(), model=self.window_.model_ref())
+                       matched_only=self.matched_only.isChecked(), model=self.ctx.model_ref())
 
     def run_aie(self):
         if self.dataset.currentData() is None:
-            self.window_.notify("there are no scenes to run AIE on: add the sample data set or import images", True)
+            self.ctx.notify("there are no scenes to run AIE on: add the sample data set or import images", True)
             return None
         spec = self.spec()
         if not spec.relations:
-            self.window_.notify("pick at least one relation", True)
+            self.ctx.notify("pick at least one relation", True)
             return None
         self.live_run, self.shown_run = None, None
         self._layout_maps(list(spec.relations), beside=False)
         self.status.setText("AIE queued")
-        return self.window_.submit_spec(spec, "AIE", on_done=self._aie_done, on_progress=self._aie_progress,
+        return self.ctx.submit_spec(spec, "AIE", on_done=self._aie_done, on_progress=self._aie_progress,
                                         on_failed=lambda msg: self.status.setText(f"AIE failed: {msg}"))
 
     def _aie_progress(self, p: Progress) -> None:
@@ -301,211 +293,30 @@ class AIEPanel(QWidget):
 
         mp = self.maps.get(self.active or "")
         if self.shown_run is None or mp is None or not mp.selected:
-            self.window_.notify("select heads on a finished run's map first (click them, or Select top K)", True)
+            self.ctx.notify("select heads on a finished run's map first (click them, or Select top K)", True)
             return None
-        aie_id = find_aie_result(self.window_.store, self.shown_run, self.active)
+        aie_id = find_aie_result(self.ctx.store, self.shown_run, self.active)
         if aie_id is None:
-            self.window_.notify(f"run {self.shown_run} has no AIE result for '{self.active}'", True)
+            self.ctx.notify(f"run {self.shown_run} has no AIE result for '{self.active}'", True)
             return None
         spec = ExtractSpec(aie=aie_ref(aie_id), relation=self.active, heads=tuple(mp.selected),
                            label=self.label.text().strip(), layer=None if self.layer.value() < 0 else self.layer.value(),
-                           strength=self.strength.value(), model=self.window_.model_ref())
-        return self.window_.submit_spec(spec, f"vector: {self.active}", on_done=self._built)
+                           strength=self.strength.value(), model=self.ctx.model_ref())
+        return self.ctx.submit_spec(spec, f"vector: {self.active}", on_done=self._built)
 
     def _built(self, result: tuple[int, dict]) -> None:
         _, summary = result
-        self.window_.vectorsChanged.emit()
-        self.window_.notify(f"vector saved: {len(summary['heads'])} heads, norm {summary['norm']:.1f}, "
+        self.ctx.vectorsChanged.emit()
+        self.ctx.notify(f"vector saved: {len(summary['heads'])} heads, norm {summary['norm']:.1f}, "
                             f"layer {summary['layer']} (in the Vectors panel)")
 
     def ask_export(self) -> None:
         mp = self.maps.get(self.active or "")
         if mp is None or mp.aie is None:
-            return self.window_.notify("there is no map to export yet", True)
+            return self.ctx.notify("there is no map to export yet", True)
         path = self.ask_export_path()
         if path:
             try:
                 mp.export(path)
             except (OSError, ValueError) as e:
-                self.window_.notify(str(e), True)
-
-
-class SweepPanel(QWidget):
-    """Accuracy with a vector injected at each layer (one curve per strength), with the zero-shot and
-    ICL accuracy on the same scenes as horizontal lines."""
-
-    COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
-
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window_ = window
-        self.vector = QComboBox()
-        self.vector.setMinimumContentsLength(24)
-        self.dataset = QComboBox()
-        self.dataset.setMinimumContentsLength(16)
-        self.strengths = QLineEdit("1, 2, 4")
-        self.n_prompts = QSpinBox(minimum=4, maximum=5000, value=100)
-        self.icl_k = QSpinBox(minimum=0, maximum=16, value=4)
-        self.icl_k.setSpecialValueText("no ICL line")
-        self.run_button = QPushButton("Run layer sweep")
-        self.results = QComboBox()
-        self.results.setMinimumContentsLength(30)
-        self.status = QLabel()
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground("w")
-        self.plot.setLabel("bottom", "injection layer")
-        self.plot.setLabel("left", "zero-shot accuracy with the vector")
-        self.plot.setYRange(0, 1.02)
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.plot.addLegend(offset=(10, -10), labelTextColor="#222222", brush=pg.mkBrush(255, 255, 255, 220))
-        self.preset = QComboBox()
-        self.preset.addItems(["paper", "authors"])
-        self.preset.setToolTip("paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors' code: lr 1e-2, 10 epochs, "
-                               "batch 1")
-        self.finetune_button = QPushButton("Fine-tune")
-        self.finetune_button.setToolTip("train the vector alone (the model is frozen) on zero-shot prompts of the "
-                                        "data set; the best epoch on held-out scenes is kept as a new vector")
-        self.evaluate_button = QPushButton("Evaluate")
-        self.evaluate_button.setToolTip("0-shot, 4-shot ICL and 0-shot + vector accuracy on the data set")
-        self.report = QLabel()
-        self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        rows = (_row(QLabel("Vector"), self.vector, QLabel("Data set"), self.dataset),
-                _row(QLabel("strengths"), self.strengths, QLabel("prompts"), self.n_prompts, QLabel("ICL K"),
-                     self.icl_k, self.run_button),
-                _row(QLabel("Show"), self.results, self.status))
-        layout = QVBoxLayout(self)
-        for row in rows:
-            layout.addLayout(row)
-        layout.addWidget(self.plot, 1)
-        layout.addLayout(_row(QLabel("The vector on this data set:"), self.evaluate_button, QLabel("preset"),
-                              self.preset, self.finetune_button))
-        layout.addWidget(self.report)
-        self.finetune_button.clicked.connect(self.finetune)
-        self.evaluate_button.clicked.connect(self.evaluate)
-        self.run_button.clicked.connect(self.run_sweep)
-        self.results.activated.connect(lambda _: self.show_run(self.results.currentData()))
-        window.vectorsChanged.connect(self.refresh)
-        self.shown: dict[str, Any] | None = None
-        self.refresh()
-
-    def refresh(self) -> None:
-        _dataset_combo(self.window_, self.dataset)
-        keep = self.vector.currentData()
-        self.vector.clear()
-        with self.window_.store.session() as s:
-            for v in s.scalars(select(m.VectorRow).order_by(m.VectorRow.id.desc())):
-                self.vector.addItem(f"{v.id}: {v.label} ({v.relation}, layer {v.layer})", v.id)
-            runs = s.scalars(select(m.Run).where(m.Run.kind == "sweep", m.Run.status == "done")
-                             .order_by(m.Run.id.desc())).all()
-            past = [(r.id, r.result) for r in runs if r.result]
-        if keep is not None and self.vector.findData(keep) >= 0:
-            self.vector.setCurrentIndex(self.vector.findData(keep))
-        self.results.clear()
-        for run_id, result in past:
-            self.results.addItem(f"run {run_id}: {result.get('relation', '')}, best layer {result.get('best_layer')} "
-                                 f"({result.get('best_accuracy', 0):.2f})", run_id)
-
-    def show_run(self, run_id: int | None) -> None:
-        if run_id is None:
-            return
-        with self.window_.store.session() as s:
-            result = s.get(m.Run, run_id).result
-        self.draw(result)
-
-    def draw(self, result: dict[str, Any]) -> None:
-        """Curves of accuracy per layer for each strength; baselines as dashed lines (partial results too)."""
-        self.shown = result
-        self.plot.clear()
-        layers, strengths, acc = result.get("layers", []), result.get("strengths", []), result.get("accuracy", [])
-        for i, (s, row) in enumerate(zip(strengths, acc)):
-            colour = self.COLOURS[i % len(self.COLOURS)]
-            self.plot.plot(layers[:len(row)], row, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour,
-                           symbolPen=colour, name=f"+ vector × {s:g}")
-        styles = {"0-shot": ("#555555", Qt.PenStyle.DashLine)}
-        for name, value in (result.get("baselines") or {}).items():
-            colour, style = styles.get(name, ("#e377c2", Qt.PenStyle.DotLine))
-            line = pg.InfiniteLine(pos=value, angle=0, pen=pg.mkPen(colour, width=2, style=style),
-                                   label=f"{name} {value:.2f}", labelOpts={"position": 0.92, "color": colour})
-            self.plot.addItem(line)
-            self.plot.plot([], [], pen=pg.mkPen(colour, width=2, style=style), name=name)
-        if layers:
-            self.plot.setXRange(min(layers) - 0.3, max(layers) + 0.3)
-            self.plot.getAxis("bottom").setTicks([[(layer, str(layer)) for layer in layers]])
-        if "best_layer" in result:
-            self.status.setText(f"{result.get('relation', '')}: best layer {result['best_layer']} × "
-                                f"{result['best_strength']:g} = {result['best_accuracy']:.3f}")
-
-    def run_sweep(self):
-        from mfv_desktop.jobs import SweepSpec
-
-        inputs = self._inputs("a layer sweep")
-        if inputs is None:
-            return None
-        try:
-            strengths = tuple(float(x) for x in self.strengths.text().replace(",", " ").split())
-        except ValueError:
-            self.window_.notify(f"strengths {self.strengths.text()!r}: give numbers, e.g. 1, 2, 4", True)
-            return None
-        spec = SweepSpec(vector=inputs[0], scenes=inputs[1], n_prompts=self.n_prompts.value(), strengths=strengths or (1.0,),
-                         ks=(self.icl_k.value(),) if self.icl_k.value() else (), model=self.window_.model_ref())
-        self.plot.clear()
-        return self.window_.submit_spec(spec, "layer sweep", on_done=self._done,
-                                        on_progress=lambda p: self._progress(p))
-
-    def _inputs(self, what: str) -> tuple[str, str] | None:
-        if self.vector.currentData() is None or self.dataset.currentData() is None:
-            self.window_.notify(f"{what} needs a vector (build one on the AIE tab) and a data set", True)
-            return None
-        return f"vector:{self.vector.currentData()}", f"dataset:{self.dataset.currentData()}"
-
-    def evaluate(self):
-        from mfv_desktop.jobs import EvaluateSpec
-
-        inputs = self._inputs("evaluating")
-        if inputs is None:
-            return None
-        with self.window_.store.session() as s:
-            relation = s.get(m.VectorRow, self.vector.currentData()).relation
-        spec = EvaluateSpec(vectors=(inputs[0],), scenes=inputs[1], relations=(relation,), ks=(0, 4),
-                            n_prompts=self.n_prompts.value(), model=self.window_.model_ref())
-        self.report.setText("evaluating…")
-        return self.window_.submit_spec(spec, "evaluate", on_done=self._evaluated,
-                                        on_progress=lambda p: self.report.setText(p.message))
-
-    def _evaluated(self, result: tuple[int, dict]) -> None:
-        self.report.setText("accuracy: " + " · ".join(f"{r['condition']} {r['accuracy']:.3f}"
-                                                      for r in result[1]["rows"]) + f" (n = {result[1]['rows'][0]['n']})")
-
-    def finetune(self):
-        from mfv_desktop.jobs import FinetuneSpec
-
-        inputs = self._inputs("fine-tuning")
-        if inputs is None:
-            return None
-        spec = FinetuneSpec(vector=inputs[0], scenes=inputs[1], preset=self.preset.currentText(),
-                            n_prompts=self.n_prompts.value(), model=self.window_.model_ref())
-        self.report.setText("fine-tuning…")
-        return self.window_.submit_spec(spec, "fine-tune", on_done=self._finetuned, on_progress=self._epoch)
-
-    def _epoch(self, p: Progress) -> None:
-        if "val_accuracy" in p.partial:
-            self.report.setText(f"{p.message}: validation accuracy {p.partial['val_accuracy']:.3f}, "
-                                f"loss {p.partial['val_loss']:.4f} (best: epoch {p.partial.get('best_epoch')})")
-
-    def _finetuned(self, result: tuple[int, dict]) -> None:
-        r = result[1]
-        self.window_.vectorsChanged.emit()
-        self.report.setText(f"fine-tuned vector saved (Vectors panel): validation accuracy {r['start_val_accuracy']:.3f}"
-                            f" -> {r['val_accuracy']:.3f}, best epoch {r['best_epoch']} "
-                            f"({r['n_train']} training, {r['n_val']} validation prompts)")
-
-    def _progress(self, p: Progress) -> None:
-        self.status.setText(p.message)
-        if "accuracy" in p.partial:
-            self.draw({k: p.partial[k] for k in ("layers", "strengths", "accuracy")})
-
-    def _done(self, result: tuple[int, dict]) -> None:
-        run_id, summary = result
-        self.refresh()
-        self.results.setCurrentIndex(max(self.results.findData(run_id), 0))
-        self.draw(summary)
+                self.ctx.notify(str(e), True)
