@@ -208,14 +208,16 @@ class Source:
 
 
 # -- sinks ------------------------------------------------------------------------------------------
-def _save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any], dtype=np.float32) -> None:
+def save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any], dtype: Any = np.float32) -> None:
+    """Arrays as a safetensors file with `meta` as JSON in its header, written whole, then renamed: a
+    crash never leaves half a file."""
     from safetensors.numpy import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")  # written whole, then renamed: a crash never leaves half a file
-    save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, str(tmp),
-              metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
-    tmp.replace(path)
+    from mfv_desktop.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, str(tmp),
+                  metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
 
 
 @dataclass
@@ -248,8 +250,8 @@ class FolderSink:
         from .science import write_csv
 
         folder = self.folder / path_part(relation)
-        _save_arrays(folder / "mean_activations.safetensors", {"mean": mean}, meta)
-        _save_arrays(folder / "aie.safetensors", {"aie": aie}, meta)
+        save_arrays(folder / "mean_activations.safetensors", {"mean": mean}, meta)
+        save_arrays(folder / "aie.safetensors", {"aie": aie}, meta)
         write_csv(folder / "aie.csv", ["layer", *[f"head{h}" for h in range(aie.shape[1])]],
                   [[layer, *map(float, row)] for layer, row in enumerate(aie)])
         write_json(folder / "aie.json", {**meta, **summary})

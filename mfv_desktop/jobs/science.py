@@ -23,7 +23,7 @@ from mfv_desktop.specs import (
 )
 
 from .base import JobGen, write_json
-from .io import JobIO, LoadedVector, Scenes, folder_io
+from .io import JobIO, LoadedVector, Scenes, folder_io, save_arrays
 from .results import AIEJobResult, EvaluationResult, ExtractResult, LayerSweepResult
 
 __all__ = ["AIESpec", "EvaluateSpec", "ExtractSpec", "MediationSpec", "ModelJobSpec", "PreviewSpec", "SweepSpec"]
@@ -54,18 +54,6 @@ def check_answers(backend, tasks: Sequence[Task]) -> None:
     """Every answer must be one token for this model, or first-token accuracy means nothing."""
     names = sorted({t.answer for t in tasks} | {d.answer for t in tasks for d in t.demos})
     check_single_token(names, backend.token_count, backend.model_id)
-
-
-def _save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any], dtype=np.float32) -> None:
-    import json
-
-    from safetensors.numpy import save_file
-
-    from mfv_desktop.files import atomic_path
-
-    with atomic_path(path) as tmp:  # written whole, then renamed: a crash never leaves half a file
-        save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, str(tmp),
-                  metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -213,7 +201,7 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
             path.unlink(missing_ok=True)
             return stop.value
         if time.time() - last >= CHECKPOINT_EVERY_S:
-            _save_arrays(path, {"ie_sum": p.partial["ie_sum"], "mean": mean.mean.double().numpy()},
+            save_arrays(path, {"ie_sum": p.partial["ie_sum"], "mean": mean.mean.double().numpy()},
                          {"key": key, "n_prompts": p.partial["n_prompts"], "base_sum": p.partial["base_sum"],
                           "mean": about_mean}, dtype=np.float64)
             last = time.time()
@@ -247,7 +235,7 @@ def run_preview(spec: PreviewSpec, io: JobIO | None = None) -> JobGen:
         exact = Path(spec.compare) / path_part(rel) / "aie.safetensors" if spec.compare else None
         if exact is not None and exact.is_file():
             info["rank_correlation"] = rank_correlation(res.aie, load_arrays(exact)["aie"])
-        _save_arrays(folder / "preview.safetensors", {"aie_estimate": res.aie}, {**info, "provenance": provenance})
+        save_arrays(folder / "preview.safetensors", {"aie_estimate": res.aie}, {**info, "provenance": provenance})
         write_csv(folder / "preview.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
                   [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
         write_json(folder / "preview.json", {**info, "provenance": provenance})

@@ -201,9 +201,9 @@ def _vector_input(store: Store, ref: str, folder: Path) -> str:
 
 # -- results into the store -----------------------------------------------------------------------
 def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str | None = None) -> None:
-    """Record what a finished run left in its folder: generated scenes; the AIE results and evaluations
-    of jobs that write files (chain, report: a job with a sink wrote its results already); vectors
-    (those of chain and report, and fine-tuning's best so far). Ingesting a run again (a resumed run
+    """Record what a finished run left in its folder: generated scenes; the AIE results, vectors and
+    evaluations of jobs that write files (chain, report: a job with a sink stored its results already;
+    a cancelled fine-tuning's best vector so far is taken in by `run_in_store`). Ingesting a run again (a resumed run
     whose first ingest failed) adds only what the run does not have yet."""
     if spec.kind == "generate":
         scenes = [s.with_(image=str(resolve_image(folder / "scenes", s)))
@@ -212,12 +212,12 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
 
         run_to_end(add_scenes(store, dataset or "generated", scenes, origin="generated",
                               label_source="geometry", label_status="confirmed"))
-    if spec.kind not in SINK_KINDS:
-        for aie_json in sorted(folder.rglob("aie.json")):
-            _ingest_aie(store, run_id, aie_json)
+    if spec.kind in SINK_KINDS:  # its sink stored its results (its files are checkpoints)
+        return
+    for aie_json in sorted(folder.rglob("aie.json")):
+        _ingest_aie(store, run_id, aie_json)
     _ingest_vectors(store, run_id, folder)
-    if spec.kind not in SINK_KINDS:
-        _ingest_evaluations(store, run_id, sorted(folder.rglob("evaluation.json")), getattr(spec, "split", None) or "")
+    _ingest_evaluations(store, run_id, sorted(folder.rglob("evaluation.json")), getattr(spec, "split", None) or "")
 
 
 def _ingest_vectors(store: Store, run_id: int, folder: Path) -> None:

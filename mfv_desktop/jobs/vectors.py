@@ -14,10 +14,10 @@ from mfv_desktop.specs import AnalogySpec, ApplySpec, ComposeSpec, FinetuneSpec
 from mfv_desktop.tasks import Shot, Task, TaskSpec
 
 from .base import JobGen, write_json
-from .io import JobIO, folder_io
+from .io import JobIO, folder_io, save_arrays
 from .results import FinetuneResult
 from .science import (
-    _backend, _load_vector, _read_vector, _save_arrays, build_tasks, check_answers, check_layers, write_csv,
+    _backend, _load_vector, _read_vector, build_tasks, check_answers, check_layers, write_csv,
 )
 
 __all__ = ["AnalogySpec", "ApplySpec", "ComposeSpec", "FinetuneSpec"]
@@ -134,7 +134,7 @@ def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
 
 
 def _save_state(path: Path, st, key: dict) -> None:
-    _save_arrays(path, {"vector": st.vector.numpy(), "best": st.best.numpy(), "exp_avg": st.exp_avg.numpy(),
+    save_arrays(path, {"vector": st.vector.numpy(), "best": st.best.numpy(), "exp_avg": st.exp_avg.numpy(),
                         "exp_avg_sq": st.exp_avg_sq.numpy()}, {"key": key, **st.meta()})
 
 

@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from mfv_desktop.progress import Progress
-from mfv_desktop.store import Store, models as m
+from mfv_desktop.store import Store
 from mfv_desktop.store import runs as run_repo
-from mfv_desktop.store.runs import RunView
+from mfv_desktop.store.runs import RunView, get_run
 
 from mfv_desktop.ui.shell.workers import JobWorker, Work
 
@@ -113,8 +113,7 @@ class JobQueue(QObject):
         """Queue an interrupted, cancelled or failed run to go on in its own folder."""
         from mfv_desktop.jobs.stored import resume
 
-        with self.store.session() as s:
-            kind = s.get(m.Run, run_id).kind
+        kind = get_run(self.store, run_id).kind
         job = self.submit(lambda: resume(self.store, run_id), f"{kind} (resumed)", on_done, on_progress,
                           recorded=True)
         job.run_id = run_id
@@ -328,7 +327,9 @@ class JobsPanel(QWidget):
                 return
 
     def _folder(self, run: RunView | None) -> Path | None:
-        return self.queue.store.data_dir / run.out if run is not None and run.out else None
+        """The run's folder, when it has one (extract, compose and apply runs write only to the store)."""
+        folder = self.queue.store.data_dir / run.out if run is not None and run.out else None
+        return folder if folder is not None and folder.is_dir() else None
 
     def _selected_changed(self) -> None:
         sel = self.selected()
@@ -361,7 +362,8 @@ class JobsPanel(QWidget):
             if run.result:
                 parts.append("result: " + json.dumps(run.result, indent=1, default=str)[:4000])
             if run.seconds:
-                parts.append(f"{run.seconds:.1f} s · folder: {self._folder(run)}")
+                folder = self._folder(run)
+                parts.append(f"{run.seconds:.1f} s · " + (f"folder: {folder}" if folder else "results in the store only"))
         return "\n\n".join(parts)
 
     def cancel_selected(self) -> None:
