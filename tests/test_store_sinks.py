@@ -86,6 +86,24 @@ def test_an_evaluation_of_a_store_vector_names_it(store, abs_scenes):
     assert rows == {"0-shot": None, "0-shot + FV": vector_id}
 
 
+
+def test_the_chain_recorded_in_a_store_names_the_vector_of_each_evaluation_row(store):
+    """The chain writes files that the store takes in after it: its 0-shot + FV rows still name the
+    vector they measured (by the file's hash), the one the chain stored for that relation."""
+    from mfv_desktop.jobs import ChainSpec
+    from mfv_desktop.jobs.stored import run_in_store
+
+    rid, _ = run_to_end(run_in_store(store, ChainSpec(
+        model="tiny", relations=("above", "below"), n_extract=8, n_test=4, k=1, n_prompts=3, top_k=2,
+        strengths=(1.0,), canvas=256)))
+    with store.session() as s:
+        relation_of = {v.id: v.relation for v in s.query(m.VectorRow).filter_by(source_run_id=rid)}
+        rows = [(r.relation, r.condition, r.vector_id) for r in s.query(m.EvaluationRow).filter_by(run_id=rid)]
+    fv_rows = [(rel, vid) for rel, cond, vid in rows if "+ FV" in cond]
+    assert sorted(rel for rel, _ in fv_rows) == ["above", "below"]
+    assert all(vid is not None and relation_of[vid] == rel for rel, vid in fv_rows)
+    assert all(vid is None for rel, cond, vid in rows if "+ FV" not in cond)
+
 def test_store_references_parse_in_one_place_and_need_a_store():
     from mfv_desktop.errors import SpecError
     from mfv_desktop.jobs.io import Source, parse_ref

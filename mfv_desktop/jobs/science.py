@@ -372,7 +372,13 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> JobGen:
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     (out / "evaluation.md").write_text("\n".join(md) + "\n")
+    # a row with a vector names it by its file's sha256 (a store finds the vector by it, also when a
+    # chain or report run is taken in afterwards) and, in a store, by its id
     records = [dict(zip(header, r)) for r in rows]
+    for r in records:
+        lv = vector_of.get((r["relation"], r["condition"]))
+        if lv is not None:
+            r["vector_sha256"] = lv.sha256
     write_json(out / "evaluation.json", {"rows": records, "provenance": backend.provenance()})
     io.sink.evaluations([{**r, "vector_id": io.vector_id(vector_of[(r["relation"], r["condition"])])}
                          if (r["relation"], r["condition"]) in vector_of else r for r in records],

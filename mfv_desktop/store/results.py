@@ -202,8 +202,8 @@ def read_vector(store: Store, vector_id: int) -> VectorData:
 # -- evaluations ----------------------------------------------------------------------------------
 def add_evaluations(store: Store, run_id: int | None, rows: Iterable[Mapping[str, Any]],
                     provenance: Mapping[str, Any] | None = None, split: str = "") -> int:
-    """Accuracy rows (relation, condition, n, accuracy; optional split and vector_id: the store vector
-    the row measured). A row's own split wins over `split`. A row the run has already (same relation,
+    """Accuracy rows (relation, condition, n, accuracy; optional split, and the store vector the row
+    measured: vector_id, or vector_sha256, its file's hash). A row's own split wins over `split`. A row the run has already (same relation,
     condition and split) is not added again. Returns the number added."""
     prov = dict(provenance or {})
     new = []
@@ -212,7 +212,8 @@ def add_evaluations(store: Store, run_id: int | None, rows: Iterable[Mapping[str
         new.append(dict(model_id=prov.get("model_id", ""), relation=r["relation"], condition=cond,
                         k=int(cond.split("-shot")[0]) if cond[0].isdigit() else 0, n=int(r["n"]),
                         accuracy=float(r["accuracy"]), split=r.get("split") or split, provenance=prov,
-                        vector_id=r.get("vector_id")))
+                        vector_id=r.get("vector_id") or (vector_id_of(store, r["vector_sha256"])
+                                                         if r.get("vector_sha256") else None)))
     with store.session() as s:
         have = Counter(tuple(r) for r in s.execute(
             select(m.EvaluationRow.relation, m.EvaluationRow.condition, m.EvaluationRow.split)
