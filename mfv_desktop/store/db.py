@@ -34,7 +34,7 @@ from .backups import (
     usable_backups,
 )
 from .errors import StoreError, StoreReadOnly, StoreReadOnlyMedia
-from .files import _errno_error, _Lock, _set_pragmas, _writable
+from .files import _as_store_error, _errno_error, _Lock, _set_pragmas, _writable
 from .migrate import (
     _alembic_config,
     _migrate,
@@ -227,7 +227,7 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -259,8 +259,8 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
     if data_dir.exists() and not data_dir.is_dir():
         raise StoreError(f"{data_dir} is a file, not a data folder: choose a folder")
     if data_dir.is_dir() and not _writable(data_dir):
-        raise _errno_error(OSError(errno.EROFS if os.access(data_dir, os.R_OK) else errno.EACCES,
-                                   "the folder is not writable"), data_dir, "opening the store")
+        raise _as_store_error(OSError(errno.EROFS if os.access(data_dir, os.R_OK) else errno.EACCES,
+                                      "the folder is not writable"), data_dir, "opening the store")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         lock = _Lock(data_dir / "store.lock")
@@ -282,7 +282,7 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
         if isinstance(e, OSError):
             raise (_errno_error(e, data_dir, "opening the store") or e) from e
         if isinstance(e, sqlalchemy.exc.OperationalError) and "disk is full" in str(e):
-            raise _errno_error(OSError(errno.ENOSPC, str(e.orig)), data_dir, "opening the store") from e
+            raise _as_store_error(OSError(errno.ENOSPC, str(e.orig)), data_dir, "opening the store") from e
         raise
 
 

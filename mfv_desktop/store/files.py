@@ -10,9 +10,14 @@ import os
 import shutil
 import socket
 import sqlite3
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import TextIO
+
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from mfv_desktop.files import atomic_path
 
@@ -24,12 +29,12 @@ class _Lock:
 
     def __init__(self, path: Path):
         self.path = path
-        self._f = None
+        self._f: TextIO | None = None
 
     def acquire(self) -> None:
         f = open(self.path, "a+")
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":  # os.name == "nt", spelled so that type checkers follow it
                 import msvcrt
 
                 f.seek(0)
@@ -58,8 +63,8 @@ class _Lock:
             self._f = None
 
 
-def _set_pragmas(read_only: bool):
-    def on_connect(dbapi_conn, _record) -> None:
+def _set_pragmas(read_only: bool) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
+    def on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=5000")
@@ -74,6 +79,8 @@ def _set_pragmas(read_only: bool):
 
 def _errno_error(e: OSError, data_dir: Path, doing: str) -> StoreError | None:
     """A full disk or an unwritable data folder as what it is (None for other errors)."""
+    if e.errno is None:
+        return None
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         try:
             free = f"{shutil.disk_usage(data_dir).free / 2**20:.1f} MiB free"
@@ -88,6 +95,11 @@ def _errno_error(e: OSError, data_dir: Path, doing: str) -> StoreError | None:
             f"{doing}: it is on read-only media or you lack permission. Open the store read-only "
             "(`mfv --read-only`, or Open read-only in the app) or choose another data folder")
     return None
+
+
+def _as_store_error(e: OSError, data_dir: Path, doing: str) -> StoreError | OSError:
+    """`_errno_error`'s StoreError, or the OSError itself where it is neither a full disk nor an unwritable folder."""
+    return _errno_error(e, data_dir, doing) or e
 
 
 def _writable(folder: Path) -> bool:

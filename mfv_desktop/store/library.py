@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ScalarSelect, Select, func, select
 
 from . import models as m
 from .db import Store
@@ -29,8 +29,8 @@ class SceneSummary:
 
 
 
-def _filtered(q: Select, dataset: str | None, split: str | None, relation: str | None, object_name: str | None,
-              status: str | None) -> Select:
+def _filtered(q: Select[int], dataset: str | None, split: str | None, relation: str | None,
+              object_name: str | None, status: str | None) -> Select[int]:
     if dataset is not None:
         q = q.join(m.Dataset, m.Scene.dataset_id == m.Dataset.id).where(m.Dataset.name == dataset)
     if split is not None:
@@ -69,13 +69,13 @@ def page_scenes(store: Store, offset: int = 0, limit: int = 100, dataset: str | 
     """One page of the scene library, in insertion order, with counts for the list view."""
     n_obj = select(func.count(m.SceneObject.id)).where(m.SceneObject.scene_id == m.Scene.id).scalar_subquery()
 
-    def n_status(st: str):
+    def n_status(st: str) -> ScalarSelect[int]:
         return (select(func.count(m.RelationLabel.id))
                 .where(m.RelationLabel.scene_id == m.Scene.id, m.RelationLabel.status == st).scalar_subquery())
 
     # the page's ids first (cheap to skip over), then the columns for those rows only
-    page = _filtered(select(m.Scene.id), dataset, split, relation, object_name, status)
-    page = page.order_by(m.Scene.id).offset(offset).limit(limit).scalar_subquery()
+    ids = _filtered(select(m.Scene.id), dataset, split, relation, object_name, status)
+    page = ids.order_by(m.Scene.id).offset(offset).limit(limit).scalar_subquery()
     q = (select(m.Scene.id, m.Scene.name, m.Dataset.name, m.Scene.split, m.Image.path, m.Image.width,
                 m.Image.height, n_obj, n_status("confirmed"), n_status("suggested"))
          .join(m.Image, m.Scene.image_id == m.Image.id).join(m.Dataset, m.Scene.dataset_id == m.Dataset.id)

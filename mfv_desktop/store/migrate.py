@@ -6,17 +6,22 @@ from __future__ import annotations
 import errno
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy.exc
 from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection
 
 from .backups import _corrupt, backup
 from .errors import StoreError, StoreTooNew
-from .files import _copy_database, _errno_error, _fsync, _set_pragmas, _swap_in
+from .files import _as_store_error, _copy_database, _errno_error, _fsync, _set_pragmas, _swap_in
 from .paths import REVISIONS, migrations_folder
 
+if TYPE_CHECKING:
+    from alembic.config import Config
 
-def _alembic_config(connection=None):
+
+def _alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     folder = migrations_folder()
@@ -33,7 +38,7 @@ def known_revisions() -> tuple[set[str], str]:
     return set(REVISIONS), REVISIONS[-1]
 
 
-def migration_revisions() -> tuple[set[str], str]:
+def migration_revisions() -> tuple[set[str], str | None]:
     """What the migration scripts in database/ say (the source of truth for REVISIONS)."""
     from alembic.script import ScriptDirectory
 
@@ -80,7 +85,7 @@ def _migrate(db: Path, rev: str | None, head: str) -> None:
         if isinstance(e, OSError):
             raise (_errno_error(e, db.parent, "upgrading the store") or e) from e
         if isinstance(e, sqlalchemy.exc.OperationalError) and "disk is full" in str(e):
-            raise _errno_error(OSError(errno.ENOSPC, "disk full"), db.parent, "upgrading the store") from e
+            raise _as_store_error(OSError(errno.ENOSPC, "disk full"), db.parent, "upgrading the store") from e
         if isinstance(e, Exception):
             raise _corrupt(db, f"could not be upgraded from schema revision {rev} to {head} "
                                f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); the file was not changed") from e

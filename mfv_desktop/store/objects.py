@@ -81,7 +81,7 @@ def rename_object(store: Store, object_id: int, name: str) -> None:
                                                         m.SceneObject.name == name, m.SceneObject.id != object_id))
         if clash is not None:
             raise StoreError(f"this scene already has an object named {name!r}: names in a scene are unique")
-        scene = s.get(m.Scene, o.scene_id)
+        scene = s.get_one(m.Scene, o.scene_id)
         if scene.anchor == o.name:
             scene.anchor = name
         o.name = name

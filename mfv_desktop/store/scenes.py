@@ -10,7 +10,7 @@ import hashlib
 import logging
 import shutil
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Sequence
+from typing import Callable, Generator, Iterable, Sequence, TypedDict
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: labels.py, objects.py and library.py hold the label edits, object edits and library queries;
 #: callers reach them all through this module
 __all__ = [
-    "DeletedObject", "Label", "LabelChanges", "LabelIn", "LabelState", "ObjectView", "SceneSummary", "Triple",
+    "AddedScenes", "DatasetInfo", "DeletedObject", "Label", "LabelChanges", "LabelIn", "LabelState", "ObjectView", "SceneSummary", "Triple",
     "add_image", "add_label", "add_object", "add_scenes", "count_scenes", "count_scenes_before",
     "create_drawn_scene", "create_scene", "dataset_id", "datasets", "delete_label", "delete_object", "delete_scene",
     "ensure_relation", "get_scene", "image_path", "iter_scenes", "library_choices", "object_names", "objects",
@@ -48,6 +48,23 @@ __all__ = [
     "scene_for_editing", "set_box", "set_label_relation", "set_label_status", "set_labels", "splits", "storable",
     "suggest_label_changes", "suggest_labels", "write_scene_set",
 ]
+
+
+class DatasetInfo(TypedDict):
+    """A data set as `datasets` lists it."""
+
+    id: int
+    name: str
+    description: str
+    n_scenes: int
+
+
+class AddedScenes(TypedDict):
+    """What `add_scenes` did."""
+
+    dataset: str
+    added: int
+    skipped: int
 
 
 # -- data sets and the relations vocabulary -----------------------------------------------------------
@@ -63,13 +80,13 @@ def dataset_id(s: Session, name: str, create: bool = True, description: str = ""
     return ds.id
 
 
-def _datasets(s: Session) -> list[dict]:
+def _datasets(s: Session) -> list[DatasetInfo]:
     q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
          .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
-    return [dict(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+    return [DatasetInfo(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
 
 
-def datasets(store: Store) -> list[dict]:
+def datasets(store: Store) -> list[DatasetInfo]:
     """Every data set with its scene count, by name."""
     with store.session() as s:
         return _datasets(s)
@@ -104,7 +121,7 @@ def relations(store: Store) -> list[m.Relation]:
         return _relations(s)
 
 
-def library_choices(store: Store) -> tuple[list[dict], list[str], list[str], list[str]]:
+def library_choices(store: Store) -> tuple[list[DatasetInfo], list[str], list[str], list[str]]:
     """What the scene library filters by, read in one session: data sets (as `datasets`), relation
     names, splits, object names."""
     with store.session() as s:
@@ -201,7 +218,7 @@ def _insert_scene(store: Store, s: Session, ds: int, scene: SceneData, origin: s
 def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: str = "imported",
                label_source: str = "import", label_status: str = "confirmed", batch: int = 200,
                labels: Callable[[SceneData], Iterable[LabelIn]] | None = None,
-               description: str = "") -> Generator[Progress, None, dict]:
+               description: str = "") -> Generator[Progress, None, AddedScenes]:
     """Add scenes (their images are copied in), all or nothing; a scene whose name the data set has
     is skipped. A new data set is made with `description`.
 
@@ -213,7 +230,7 @@ def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: 
     if labels is None:
         def labels(sc: SceneData) -> list[LabelIn]:
             return [(t.subject, t.relation, t.object, label_source, label_status) for t in sc.relations]
-    todo = [(sc, [tuple(lb) for lb in labels(sc)]) for sc in scenes]
+    todo = [(sc, [(sub, rel, obj, src, st) for sub, rel, obj, src, st in labels(sc)]) for sc in scenes]
     for sc, labs in todo:
         _check_scene(sc, labs)
     with store.session() as s:
@@ -241,7 +258,7 @@ def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: 
     except BaseException:
         _remove_added(store, dataset if made_dataset else None, added_ids, images, relations_before)
         raise
-    return {"dataset": dataset, "added": added, "skipped": skipped}
+    return AddedScenes(dataset=dataset, added=added, skipped=skipped)
 
 
 def _remove_added(store: Store, dataset: str | None, scene_ids: list[int], images: list[m.Image],
@@ -378,7 +395,7 @@ def create_drawn_scene(store: Store, dataset: str, size: int = 800, name: str = 
     render_scene(blank).convert("RGB").save(tmp)
     sid = create_scene(store, dataset, tmp, name, split="drawn", origin="drawn")
     with store.session() as s:
-        s.get(m.Scene, sid).meta = {"drawn": True}
+        s.get_one(m.Scene, sid).meta = {"drawn": True}
     return sid
 
 
@@ -392,6 +409,6 @@ def render_drawn_scene(store: Store, scene_id: int) -> Path:
     render_scene(data).convert("RGB").save(tmp)
     with store.session() as s:
         img = add_image(store, s, tmp)
-        s.get(m.Scene, scene_id).image_id = img.id
+        s.get_one(m.Scene, scene_id).image_id = img.id
     tmp.unlink()
     return store.data_dir / img.path
