@@ -112,3 +112,27 @@ def test_every_downloadable_model_has_its_family_registered():
     from mfv_desktop.backends.registry import FAMILIES
 
     assert {d.family for d in DOWNLOADS.values()} <= set(FAMILIES)
+
+
+#: modules allowed over MAX_MODULE_LINES, each with the reason a split would scatter it (keep this short)
+LONG_MODULES = {
+    "mfv_desktop/scenes/objects.py": "the stamp kinds: one small drawing per object kind in a table; split, a kind's "
+                                     "drawing and its entry would sit apart",
+    "training/bundled.py": "the bundled model's training script, its five steps in order as its docstring tells them",
+}
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_is_long_without_a_stated_reason():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    long = {str(f.relative_to(root)).replace("\\", "/"): sum(1 for _ in f.open(encoding="utf-8"))
+            for folder in ("mfv_desktop", "training", "benchmarks") for f in (root / folder).rglob("*.py")}
+    long = {f: n for f, n in long.items() if n > MAX_MODULE_LINES}
+    unexplained = sorted(f"{f} ({n} lines)" for f, n in long.items() if f not in LONG_MODULES)
+    assert not unexplained, (f"over {MAX_MODULE_LINES} lines: {unexplained}; split along what the module does, "
+                             "or add it to LONG_MODULES with the reason")
+    stale = sorted(set(LONG_MODULES) - set(long))
+    assert not stale, f"no longer over {MAX_MODULE_LINES} lines, drop from LONG_MODULES: {stale}"
+    assert len(LONG_MODULES) <= 4, "the table of long modules must stay short"

@@ -11,6 +11,7 @@ import sqlalchemy.exc
 from PIL import Image
 
 from mfv_desktop.scenes import Box
+from mfv_desktop.store import labels as label_repo
 from mfv_desktop.store import scenes as repo
 
 from tests.test_ui_window import key, labels_of, open_window
@@ -50,8 +51,8 @@ def test_relabel_with_a_key_is_one_write_and_few_sessions(qtbot, tmp_path, monke
     pair = w.relations.current()
     opened = count_sessions(monkeypatch, w.store)
     writes = []
-    set_label = repo._set_label
-    monkeypatch.setattr(repo, "_set_label", lambda *a, **k: writes.append(a[2]) or set_label(*a, **k))
+    set_label = label_repo._set_label
+    monkeypatch.setattr(label_repo, "_set_label", lambda *a, **k: writes.append(a[2]) or set_label(*a, **k))
     key(qtbot, w, "4")  # relabel: "right"
     # before: 16 sessions for one relabel key (reads around two separate commits, the library's
     # filters read one by one); now one for the edit, one for the scene, a few for the library
@@ -66,7 +67,7 @@ def test_a_relabel_that_fails_half_way_changes_nothing_and_says_why(qtbot, tmp_p
     pair = w.relations.current()
     before, undo_count = labels_of(w), w.undo.count()
     calls = []
-    set_label = repo._set_label
+    set_label = label_repo._set_label
 
     def locked_on_the_second_write(*a, **k):
         calls.append(a[2])
@@ -74,13 +75,13 @@ def test_a_relabel_that_fails_half_way_changes_nothing_and_says_why(qtbot, tmp_p
             locked = sqlite3.OperationalError("database is locked")
             raise sqlalchemy.exc.OperationalError("INSERT INTO labels", {}, locked)
         return set_label(*a, **k)
-    monkeypatch.setattr(repo, "_set_label", locked_on_the_second_write)
+    monkeypatch.setattr(label_repo, "_set_label", locked_on_the_second_write)
     key(qtbot, w, "4")
     assert len(calls) == 2  # the old label was deleted in the session, then the second write failed
     assert labels_of(w) == before and pair in before  # rolled back: the label is still there
     assert w.undo.count() == undo_count  # nothing to undo
     assert "busy" in w.statusBar().currentMessage()  # the user hears why
-    monkeypatch.setattr(repo, "_set_label", set_label)
+    monkeypatch.setattr(label_repo, "_set_label", set_label)
     key(qtbot, w, "4")  # and trying again works
     assert (pair[0], "right", pair[2]) in labels_of(w) and w.undo.count() == undo_count + 1
     key(qtbot, w, "Ctrl+Z")

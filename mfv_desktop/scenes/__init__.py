@@ -5,14 +5,11 @@ Needs only numpy and Pillow (never torch or Qt).
 
 from .generator import (
     OBJECTS_PER_SCENE,
-    PAPER_SPLIT_SIZES,
     GeneratorSpec,
     generate_scenes,
     make_scene,
-    paper_splits,
     render_scene,
     resolve_stamps,
-    split_kinds,
 )
 from .geometry import relation_of, suggest_relations
 from .model import (
@@ -47,6 +44,7 @@ from .objects import (
     stamp_from_id,
     validate_name,
 )
+from .splits import PAPER_SPLIT_SIZES, paper_splits, split_kinds
 
 __all__ = [
     "BASE_RELATIONS",

@@ -119,7 +119,7 @@ class GeneratorSpec:
             problems.append("canvas must be at least 16 px")
         if not 1 <= self.min_size <= self.max_size:
             problems.append("need 1 <= min_size <= max_size")
-        if self.size_jitter < 0 or self.anchor_jitter < 0 or self.distractor_gap < 0:
+        if self.size_jitter < 0 or self.anchor_jitter_px < 0 or self.distractor_gap_px < 0:
             problems.append("size_jitter, anchor_jitter and distractor_gap must be >= 0")
         if self.distractor_metric not in DISTRACTOR_METRICS:
             problems.append(f"distractor_metric must be one of {DISTRACTOR_METRICS}")
@@ -135,6 +135,16 @@ class GeneratorSpec:
             problems.append("max_tries must be >= 1")
         if problems:
             raise SceneError("generator settings: " + "; ".join(problems))
+
+    @property
+    def anchor_jitter_px(self) -> int:
+        """`anchor_jitter`, its None resolved (as `__post_init__` stores it)."""
+        return self.anchor_jitter if self.anchor_jitter is not None else round(self.canvas / 4)
+
+    @property
+    def distractor_gap_px(self) -> float:
+        """`distractor_gap`, its None resolved (as `__post_init__` stores it)."""
+        return self.distractor_gap if self.distractor_gap is not None else self.canvas * 3 / 8
 
     @property
     def relations(self) -> tuple[str, ...]:
@@ -154,7 +164,8 @@ class GeneratorSpec:
         if unknown:
             raise SceneError(f"generator settings: unknown fields {unknown}; known: {sorted(names)}")
         try:
-            return cls(**{k: (tuple(v) if k == "kinds" else v) for k, v in d.items()})
+            kw: dict[str, Any] = {k: (tuple(v) if k == "kinds" else v) for k, v in d.items()}
+            return cls(**kw)
         except TypeError as e:
             raise SceneError(f"generator settings: {e}") from e
 
@@ -219,7 +230,7 @@ def _offsets(lo_bound: float, hi_bound: float, size: int, spec: GeneratorSpec) -
     """Integer range of the anchor's offset t along one axis: the group spans [lo_bound, hi_bound]
     relative to the anchor's corner and must stay on the canvas, and the anchor's centre t + size/2
     must be within anchor_jitter of the canvas centre."""
-    c, jitter = spec.canvas, spec.anchor_jitter
+    c, jitter = spec.canvas, spec.anchor_jitter_px
     lo = max(math.ceil(-lo_bound), math.ceil(c / 2 - jitter - size / 2))
     hi = min(math.floor(c - hi_bound), math.floor(c / 2 + jitter - size / 2))
     return lo, hi
@@ -243,7 +254,7 @@ def _distractor_origin(
             else:
                 dx = np.maximum.reduce([b.x0 - (xs + w), xs - b.x1, np.zeros(len(xs))])
                 dy = np.maximum.reduce([b.y0 - (ys + h), ys - b.y1, np.zeros(len(ys))])
-            good &= dx[:, None] ** 2 + dy[None, :] ** 2 >= spec.distractor_gap**2
+            good &= dx[:, None] ** 2 + dy[None, :] ** 2 >= spec.distractor_gap_px**2
             iw = np.clip(np.minimum(xs + w, b.x1) - np.maximum(xs, b.x0), 0, None)
             ih = np.clip(np.minimum(ys + h, b.y1) - np.maximum(ys, b.y0), 0, None)
             good &= iw[:, None] * ih[None, :] <= spec.max_overlap * min(w * h, b.area)
@@ -404,43 +415,3 @@ def render_scene(scene: Scene, stamps: Mapping[str, Stamp] | None = None) -> Ima
     if scene.width != scene.height:
         raise SceneError(f"scene {scene.id!r}: only square canvases can be drawn, got {scene.width}x{scene.height}")
     return _compose(scene.width, items)
-
-
-def split_kinds(kinds: Sequence[str], n_novel: int, seed: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Hold out `n_novel` kinds (chosen with `seed`) as "novel objects"; both keep the given order."""
-    kinds = tuple(kinds)
-    if not 0 < n_novel < len(kinds):
-        raise SceneError(
-            f"n_novel must be between 1 and {len(kinds) - 1} (there are {len(kinds)} kinds), got {n_novel}"
-        )
-    held = set(np.random.default_rng(seed).choice(len(kinds), n_novel, replace=False).tolist())
-    return (
-        tuple(k for j, k in enumerate(kinds) if j not in held),
-        tuple(k for j, k in enumerate(kinds) if j in held),
-    )
-
-
-#: scenes per split in the paper (novel: held-out kinds; diagonal: composite relations)
-PAPER_SPLIT_SIZES: dict[str, int] = {"extract": 4000, "finetune": 1000, "test": 1000, "novel": 1000, "diagonal": 1000}
-
-
-def paper_splits(
-    seed: int = 0, kinds: Sequence[str] = KINDS, n_novel: int = 8, scale: float = 1.0, **settings: Any
-) -> dict[str, GeneratorSpec]:
-    """Generator specs for the paper's five scene sets; `scale` shrinks them (e.g. 0.01 to try).
-
-    The novel set uses the `n_novel` held-out kinds, the others the rest. `settings` are other
-    GeneratorSpec fields (canvas, sizes, ...) shared by all five.
-    """
-    train, novel = split_kinds(kinds, n_novel, seed)
-    return {
-        name: GeneratorSpec(
-            n_scenes=max(1, round(n * scale)),
-            seed=seed,
-            kinds=novel if name == "novel" else train,
-            diagonal=name == "diagonal",
-            split=name,
-            **settings,
-        )
-        for name, n in PAPER_SPLIT_SIZES.items()
-    }

@@ -6,19 +6,16 @@ a dead process left running as interrupted. A database written by a newer app is
 writer is refused with the holder's pid; `read_only=True` opens beside a writer, never writes.
 """
 
+
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
-import socket
 import sqlite3
 import tempfile
 import threading
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -27,173 +24,32 @@ from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mfv_desktop.files import atomic_path
-
 from .artifacts import Artifacts
-from .errors import StoreCorrupt, StoreDiskFull, StoreError, StoreLocked, StoreReadOnly, StoreReadOnlyMedia, StoreTooNew
+from .backups import (
+    KEEP_BACKUPS,
+    Backup,
+    _corrupt,
+    backup,
+    restore_backup,
+    usable_backups,
+)
+from .errors import StoreError, StoreReadOnly, StoreReadOnlyMedia
+from .files import _as_store_error, _errno_error, _Lock, _set_pragmas, _writable
+from .migrate import (
+    _alembic_config,
+    _migrate,
+    _refuse_newer,
+    known_revisions,
+    migration_revisions,
+)
 from .models import AIEResultRow, Image, Run, VectorRow
-from .paths import DB_FILE, default_data_dir, migrations_folder
+from .paths import DB_FILE, REVISIONS, default_data_dir
 
-KEEP_BACKUPS = 5
-
-
-class _Lock:
-    """An exclusive, non-blocking lock on a file (fcntl on POSIX, msvcrt on Windows)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._f = None
-
-    def acquire(self) -> None:
-        f = open(self.path, "a+")
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                f.seek(0)
-                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
-            f.close()
-            raise StoreLocked(
-                f"the store in {self.path.parent} is in use by another mfv_desktop process ({holder}). "
-                "Close that app or wait for its job to finish, or open the store read-only "
-                "(`mfv --read-only ...`).") from None
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.ctime()}))
-        f.flush()
-        self._f = f
-
-    def release(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-
-def _set_pragmas(read_only: bool):
-    def on_connect(dbapi_conn, _record) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=5000")
-        if not read_only:
-            cur.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed edit survives a crash of the machine, not only of the app
-            cur.execute("PRAGMA synchronous=FULL")
-        cur.close()
-
-    return on_connect
-
-
-def _alembic_config(connection=None):
-    from alembic.config import Config
-
-    folder = migrations_folder()
-    if not (folder / "env.py").is_file():
-        raise StoreError(f"the store's migrations are missing from {folder}: reinstall mfv_desktop")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(folder))
-    if connection is not None:
-        cfg.attributes["connection"] = connection
-    return cfg
-
-
-#: the schema revisions this app knows, oldest first (database/versions/; a test keeps them in step),
-#: so that opening a store at the newest revision does not need to import Alembic
-REVISIONS: tuple[str, ...] = ("0001", "0002")
-
-
-def known_revisions() -> tuple[set[str], str]:
-    return set(REVISIONS), REVISIONS[-1]
-
-
-def migration_revisions() -> tuple[set[str], str]:
-    """What the migration scripts in database/ say (the source of truth for REVISIONS)."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(_alembic_config())
-    return {r.revision for r in script.walk_revisions()}, script.get_current_head()
-
-
-def _errno_error(e: OSError, data_dir: Path, doing: str) -> StoreError | None:
-    """A full disk or an unwritable data folder as what it is (None for other errors)."""
-    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        try:
-            free = f"{shutil.disk_usage(data_dir).free / 2**20:.1f} MiB free"
-        except OSError:
-            free = "free space unknown"
-        return StoreDiskFull(f"the disk holding the data folder {data_dir} is full ({free}) while {doing} "
-                             f"({errno.errorcode.get(e.errno, e.errno)}); free some space or choose a data folder "
-                             "on another disk, then try again")
-    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return StoreReadOnlyMedia(
-            f"the data folder {data_dir} cannot be written ({errno.errorcode[e.errno]}: {e.strerror}) while "
-            f"{doing}: it is on read-only media or you lack permission. Open the store read-only "
-            "(`mfv --read-only`, or Open read-only in the app) or choose another data folder")
-    return None
-
-
-def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK)
-
-
-@dataclass(frozen=True)
-class Backup:
-    """A copy of the database in backups/ that this app can open."""
-
-    path: Path
-    revision: str
-    time: float
-
-    def __str__(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.time))
-        return f"{self.path} (revision {self.revision}, {when})"
-
-
-def _backup_files(folder: Path, stem: str = Path(DB_FILE).stem) -> list[Path]:
-    """The backups in a folder, newest first."""
-    files = [f for f in folder.glob(f"{stem}-*.sqlite") if f.is_file()] if folder.is_dir() else []
-    return sorted(files, key=lambda f: (f.stat().st_mtime, f.name), reverse=True)
-
-
-def _usable(path: Path) -> Backup | None:
-    """The backup, if it is a sound database at a revision this app knows."""
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        try:
-            if con.execute("PRAGMA quick_check").fetchone() != ("ok",):
-                return None
-            row = con.execute("SELECT version_num FROM alembic_version").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None
-    return Backup(path, row[0], path.stat().st_mtime) if row and row[0] in REVISIONS else None
-
-
-def usable_backups(data_dir: str | Path) -> list[Backup]:
-    """The backups of a data folder's store that this app can open, newest first."""
-    return [b for b in map(_usable, _backup_files(Path(data_dir) / "backups")) if b is not None]
-
-
-def _restore_advice(data_dir: Path) -> tuple[str, list[Backup]]:
-    found = usable_backups(data_dir)
-    if not found:
-        return (f"There is no usable backup in {data_dir / 'backups'}: move {data_dir / DB_FILE} away to start "
-                "a new store, or choose another data folder."), found
-    return (f"The newest usable backup is {found[0]}. Restore it with `mfv --store \"{data_dir}\" backups "
-            f"--restore \"{found[0].path}\"` (or Restore a backup in the app; the current file is kept aside "
-            "as store.sqlite.broken-TIME), or choose another data folder."), found
-
-
-def _corrupt(db: Path, what: str) -> StoreCorrupt:
-    advice, found = _restore_advice(db.parent)
-    return StoreCorrupt(f"{db} {what}. {advice}", backups=found)
+#: names that moved to backups.py, migrate.py and files.py, still importable from here
+__all__ = [
+    "KEEP_BACKUPS", "REVISIONS", "Backup", "Store", "_Lock", "_alembic_config", "backup", "database_revision",
+    "known_revisions", "migration_revisions", "open_store", "restore_backup", "usable_backups",
+]
 
 
 def _inspect(db: Path, uri: str) -> str | None:
@@ -246,137 +102,6 @@ def _read_only_uri(db: Path) -> tuple[str, Path | None]:
     shutil.copyfile(wal, snap / wal.name)
     sqlite3.connect(str(snap / db.name)).close()  # the last connection folds the -wal into the copy
     return f"file:{snap / db.name}?mode=ro", snap
-
-
-def _fsync(path: Path) -> None:
-    if os.name == "nt" and path.is_dir():
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _copy_database(db: Path, dest: Path) -> None:
-    """A consistent copy (every commit, WAL included) through SQLite's backup API, written to a temporary
-    name in dest's folder, synced and renamed, so that dest is whole or absent."""
-    with atomic_path(dest, fsync=True) as tmp:
-        src = sqlite3.connect(str(db))
-        try:
-            out = sqlite3.connect(str(tmp))
-            try:
-                src.backup(out)
-            finally:
-                out.close()
-        finally:
-            src.close()
-
-
-def backup(db: Path, label: str) -> Path:
-    """A consistent copy of the database (WAL included) in backups/, keeping the newest few, and always the
-    newest one this app can open."""
-    folder = db.parent / "backups"
-    folder.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = folder / f"{db.stem}-{label}-{stamp}.sqlite"
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = folder / f"{db.stem}-{label}-{stamp}-{n}.sqlite"
-    _copy_database(db, dest)
-    files = _backup_files(folder, db.stem)
-    keep = set(files[:KEEP_BACKUPS])
-    last_good = next((f for f in files if _usable(f) is not None), None)
-    for old in files:
-        if old not in keep and old != last_good:
-            old.unlink()
-    return dest
-
-
-def restore_backup(data_dir: str | Path, backup_path: str | Path) -> Path | None:
-    """Put a backup in place of the store's database; returns where the current file was kept
-    (store.sqlite.broken-TIME, with its -wal), or None when there was none. Takes the writer's lock
-    (refused while the store is open elsewhere); the backup must be one this app can open."""
-    data_dir, backup_path = Path(data_dir).expanduser().absolute(), Path(backup_path).expanduser()
-    found = _usable(backup_path) if backup_path.is_file() else None
-    if found is None:
-        raise StoreError(f"{backup_path} is not a usable backup of an mfv_desktop store (it is missing, damaged or "
-                         "from a newer app); choose one from `mfv --store DIR backups`")
-    db = data_dir / DB_FILE
-    lock = _Lock(data_dir / "store.lock")
-    lock.acquire()
-    try:
-        work = data_dir / f".{DB_FILE}.restoring"
-        _copy_database(backup_path, work)
-        kept = None
-        if db.exists():
-            kept = data_dir / f"{DB_FILE}.broken-{time.strftime('%Y%m%d-%H%M%S')}"
-            shutil.copyfile(db, kept)
-            if Path(f"{db}-wal").is_file():
-                shutil.copyfile(f"{db}-wal", f"{kept}-wal")
-            _fsync(kept)
-        _swap_in(work, db)
-        return kept
-    except OSError as e:
-        raise (_errno_error(e, data_dir, "restoring a backup") or e) from e
-    finally:
-        lock.release()
-
-
-def _swap_in(new: Path, db: Path) -> None:
-    """Replace the database file by a complete, synced new one: its old -wal and -shm go first (their
-    commits are in the new file, or the old file is kept aside), then one atomic rename."""
-    for suffix in ("-wal", "-shm", "-journal"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    os.replace(new, db)
-    _fsync(db.parent)
-
-
-def _migrate(db: Path, rev: str | None, head: str) -> None:
-    """Build (rev None) or upgrade a copy of the database and swap it in: a crash at any point leaves the
-    old file whole.
-
-    SQLite's DDL under pysqlite is not transactional, so the live file is never migrated in place.
-    The pre-migration backup is written only once the copy is sound, so failed attempts add none."""
-    from alembic import command
-
-    work = db.with_name(f".{db.name}.migrating")
-    for f in (work, Path(f"{work}-wal"), Path(f"{work}-shm"), Path(f"{work}-journal")):
-        f.unlink(missing_ok=True)  # a copy a killed migration left
-    con = sqlite3.connect(str(db))
-    try:
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every commit into the main file
-    finally:
-        con.close()
-    try:
-        _copy_database(db, work)
-        engine = create_engine(f"sqlite:///{work}")
-        event.listen(engine, "connect", _set_pragmas(read_only=False))
-        try:
-            with engine.begin() as connection:
-                command.upgrade(_alembic_config(connection), "head")
-            with engine.connect() as c:
-                check = [r[0] for r in c.exec_driver_sql("PRAGMA integrity_check(5)")]
-                now = c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        finally:
-            engine.dispose()
-        if check != ["ok"] or now != head:
-            raise StoreError(f"the upgraded copy failed its check ({'; '.join(check)}, revision {now})")
-        _fsync(work)
-        if rev is not None:
-            backup(db, f"r{rev}")
-        _swap_in(work, db)
-    except BaseException as e:
-        work.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise (_errno_error(e, db.parent, "upgrading the store") or e) from e
-        if isinstance(e, sqlalchemy.exc.OperationalError) and "disk is full" in str(e):
-            raise _errno_error(OSError(errno.ENOSPC, "disk full"), db.parent, "upgrading the store") from e
-        if isinstance(e, Exception):
-            raise _corrupt(db, f"could not be upgraded from schema revision {rev} to {head} "
-                               f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); the file was not changed") from e
-        raise
 
 
 class Store:
@@ -502,7 +227,7 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -534,8 +259,8 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
     if data_dir.exists() and not data_dir.is_dir():
         raise StoreError(f"{data_dir} is a file, not a data folder: choose a folder")
     if data_dir.is_dir() and not _writable(data_dir):
-        raise _errno_error(OSError(errno.EROFS if os.access(data_dir, os.R_OK) else errno.EACCES,
-                                   "the folder is not writable"), data_dir, "opening the store")
+        raise _as_store_error(OSError(errno.EROFS if os.access(data_dir, os.R_OK) else errno.EACCES,
+                                      "the folder is not writable"), data_dir, "opening the store")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         lock = _Lock(data_dir / "store.lock")
@@ -557,17 +282,8 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
         if isinstance(e, OSError):
             raise (_errno_error(e, data_dir, "opening the store") or e) from e
         if isinstance(e, sqlalchemy.exc.OperationalError) and "disk is full" in str(e):
-            raise _errno_error(OSError(errno.ENOSPC, str(e.orig)), data_dir, "opening the store") from e
+            raise _as_store_error(OSError(errno.ENOSPC, str(e.orig)), data_dir, "opening the store") from e
         raise
-
-
-def _refuse_newer(db: Path, rev: str | None, known: set[str], head: str) -> None:
-    if rev is not None and rev not in known:
-        from mfv_desktop import __version__
-
-        raise StoreTooNew(f"{db} was written by a newer mfv_desktop (schema revision {rev}; this is "
-                          f"mfv_desktop {__version__}, which knows revisions up to {head}). Update mfv_desktop, "
-                          "or choose another data folder; the file was not changed.")
 
 
 def _mark_interrupted(store: Store) -> None:

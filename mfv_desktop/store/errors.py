@@ -5,15 +5,19 @@ backups of the store (newest first, see `db.usable_backups`) where restoring one
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .backups import Backup
 
 
 class StoreError(RuntimeError):
     kind = "error"
 
-    def __init__(self, message: str = "", backups: tuple[Any, ...] = ()):
+    def __init__(self, message: str = "", backups: Sequence[Backup] = ()):
         super().__init__(message)
-        self.backups = tuple(backups)
+        self.backups: tuple[Backup, ...] = tuple(backups)
 
 
 class StoreLocked(StoreError):

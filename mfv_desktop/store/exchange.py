@@ -10,8 +10,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Generator, Iterable
+from typing import TYPE_CHECKING, Any, Generator, Iterable, TypedDict, TypeVar
 
 import numpy as np
 from sqlalchemy import select
@@ -22,10 +23,13 @@ from mfv_desktop.scenes import Scene as SceneData
 from mfv_desktop.scenes import SceneError, path_part
 from mfv_desktop.scenes.importers import BadImport, check_image, safe_child
 
+if TYPE_CHECKING:
+    from mfv_desktop.scenes.importers import GQAOptions
+
 from . import models as m
 from .db import Store
 from .errors import StoreError
-from .scenes import add_scenes, dataset_id, get_scene, storable
+from .scenes import AddedScenes, LabelIn, add_scenes, dataset_id, get_scene, storable
 
 DATASET_FORMAT = "mfv-dataset/1"
 DATASET_FILE = "dataset.json"
@@ -36,12 +40,29 @@ IMPORT_KIND = "import"
 UPDATE_EVERY_S = 0.5
 
 
+class DatasetHeader(TypedDict):
+    """An exported data set's name and description (`read_dataset_export`)."""
+
+    name: str
+    description: str
+
+
+class ImportedImages(AddedScenes):
+    """What `import_images` did: `add_scenes`'s counts and the files that were not usable images."""
+
+    not_images: list[str]
+
+
+#: what a recorded import returns
+_Result = TypeVar("_Result", bound=Mapping[str, object])
+
+
 # -- data sets --------------------------------------------------------------------------------
 def export_dataset(store: Store, dataset: str, folder: str | Path) -> Path:
     """`folder`/dataset.json with every scene and label (any status), and `folder`/images/."""
     folder = Path(folder)
     with store.session() as s:
-        ds = s.get(m.Dataset, dataset_id(s, dataset, create=False))
+        ds = s.get_one(m.Dataset, dataset_id(s, dataset, create=False))
         description = ds.description
         ids = list(s.scalars(select(m.Scene.id).where(m.Scene.dataset_id == ds.id).order_by(m.Scene.id)))
         vocab = [{"name": r.name, "kind": r.kind, "parts": r.parts, "description": r.description}
@@ -64,7 +85,7 @@ def export_dataset(store: Store, dataset: str, folder: str | Path) -> Path:
     return folder
 
 
-def read_dataset_export(folder: str | Path) -> tuple[dict[str, Any], list[SceneData], dict[str, list[tuple]]]:
+def read_dataset_export(folder: str | Path) -> tuple[DatasetHeader, list[SceneData], dict[str, list[LabelIn]]]:
     """Parse an exported data set: (its header, scenes with absolute image paths, labels by scene id)."""
     folder = Path(folder)
     path = folder / DATASET_FILE if folder.is_dir() else folder
@@ -81,7 +102,8 @@ def read_dataset_export(folder: str | Path) -> tuple[dict[str, Any], list[SceneD
     if not isinstance(doc, dict) or doc.get("format") != DATASET_FORMAT:
         got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise BadImport(f"{path}: format is {got!r}, expected {DATASET_FORMAT!r}")
-    scenes, labels = [], {}
+    scenes: list[SceneData] = []
+    labels: dict[str, list[LabelIn]] = {}
     records = doc.get("scenes")
     if not isinstance(records, list):
         raise BadImport(f"{path}: 'scenes' must be a list")
@@ -92,10 +114,12 @@ def read_dataset_export(folder: str | Path) -> tuple[dict[str, Any], list[SceneD
             image = check_image(safe_child(folder, str(rec.get("image", "")))).path
             scene = SceneData.from_json({**rec, "image": str(image)})
             raw = rec.get("labels")
+            labs: list[LabelIn]
             if raw is None:
                 labs = [(t.subject, t.relation, t.object, "import", "confirmed") for t in scene.relations]
             elif isinstance(raw, list) and all(isinstance(lb, dict) for lb in raw):
-                labs = [tuple(str(lb[k]) for k in ("subject", "relation", "object", "source", "status")) for lb in raw]
+                labs = [(str(lb["subject"]), str(lb["relation"]), str(lb["object"]), str(lb["source"]),
+                         str(lb["status"])) for lb in raw]
             else:
                 raise SceneError("'labels' must be a list of objects")
         except BadImport as e:
@@ -105,17 +129,18 @@ def read_dataset_export(folder: str | Path) -> tuple[dict[str, Any], list[SceneD
         scenes.append(scene)
         labels[scene.id] = labs
     name = doc.get("name")
-    header = {"name": name if isinstance(name, str) and name else folder.name,
-              "description": doc.get("description") if isinstance(doc.get("description"), str) else ""}
+    description = doc.get("description")
+    header = DatasetHeader(name=name if isinstance(name, str) and name else folder.name,
+                           description=description if isinstance(description, str) else "")
     return header, scenes, labels
 
 
 def import_dataset_export(store: Store, folder: str | Path,
-                          dataset: str | None = None) -> Generator[Progress, None, dict]:
+                          dataset: str | None = None) -> Generator[Progress, None, AddedScenes]:
     """Add an exported data set (as `dataset`, or under its own name), all or nothing."""
     spec = {"what": "dataset", "folder": str(Path(folder).resolve()), "dataset": dataset}
 
-    def work() -> Generator[Progress, None, dict]:
+    def work() -> Generator[Progress, None, AddedScenes]:
         header, scenes, labels = read_dataset_export(folder)
         source = Path(folder) / DATASET_FILE if Path(folder).is_dir() else folder
         return (yield from _adding(store, source, dataset or header["name"], scenes, origin="imported",
@@ -124,7 +149,7 @@ def import_dataset_export(store: Store, folder: str | Path,
 
 
 def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[SceneData],
-            **kw: Any) -> Generator[Progress, None, dict]:
+            **kw: Any) -> Generator[Progress, None, AddedScenes]:
     """`add_scenes` for an import: a scene the store refuses is a BadImport naming the source file."""
     try:
         return (yield from add_scenes(store, dataset, scenes, **kw))
@@ -135,18 +160,20 @@ def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[Sce
 
 
 def _recorded(store: Store, spec: dict[str, Any],
-              work: Generator[Progress, None, dict]) -> Generator[Progress, None, dict]:
+              work: Generator[Progress, None, _Result]) -> Generator[Progress, None, _Result]:
     """Run an import recorded as a run row of kind "import" (what `mfv runs` and the Jobs panel list):
     running with its progress, then done with its counts, or failed / cancelled with the error. Its
     first yield is `Progress.run_started(id)`, as soon as the row exists; what follows carries the id."""
+    started = time.time()
     with store.session() as s:
         row = m.Run(kind=IMPORT_KIND, spec={"kind": IMPORT_KIND, **spec}, status="running", pid=os.getpid(),
-                    started=time.time())
+                    started=started)
         s.add(row)
         s.flush()
         run_id = row.id
     last = 0.0
-    status, error, result = "failed", None, None
+    status, error = "failed", None
+    result: _Result | None = None
     try:
         yield Progress.run_started(run_id)
         while True:
@@ -158,7 +185,7 @@ def _recorded(store: Store, spec: dict[str, Any],
             if time.time() - last >= UPDATE_EVERY_S:
                 last = time.time()
                 with store.session() as s:
-                    r = s.get(m.Run, run_id)
+                    r = s.get_one(m.Run, run_id)
                     r.done, r.total, r.message, r.updated = p.done, p.total, p.message[:200], last
             yield dataclasses.replace(p, run_id=run_id)
         status = "done"
@@ -174,13 +201,14 @@ def _recorded(store: Store, spec: dict[str, Any],
     finally:
         work.close()
         with store.session() as s:
-            r = s.get(m.Run, run_id)
+            r = s.get_one(m.Run, run_id)
             r.status, r.error, r.finished = status, None if status == "done" else error, time.time()
-            r.seconds = round(r.finished - r.started, 3)
+            r.seconds = round(r.finished - started, 3)
             r.message = (status if status == "done" else error or status)[:200]
             if result is not None:
                 r.result = json.loads(json.dumps(result, default=str))
                 r.done = r.total = max(r.total, 1)
+    assert result is not None  # the loop ends only when the work returned it
     return result
 
 
@@ -242,7 +270,7 @@ def export_vector(store: Store, vector_id: int, folder: str | Path) -> Path:
 
 # -- outside formats ---------------------------------------------------------------------------------
 def import_images(store: Store, paths: list[str | Path], dataset: str,
-                  split: str = "imported") -> Generator[Progress, None, dict]:
+                  split: str = "imported") -> Generator[Progress, None, ImportedImages]:
     """Image files and folders (searched recursively) as scenes with no objects yet; files that are
     not usable images are skipped and named in the result. A path that does not exist, or nothing
     usable at all, is a BadImport naming the paths and the reasons."""
@@ -250,7 +278,8 @@ def import_images(store: Store, paths: list[str | Path], dataset: str,
     return (yield from _recorded(store, spec, _import_images(store, paths, dataset, split)))
 
 
-def _import_images(store: Store, paths: list[str | Path], dataset: str, split: str) -> Generator[Progress, None, dict]:
+def _import_images(store: Store, paths: list[str | Path], dataset: str,
+                   split: str) -> Generator[Progress, None, ImportedImages]:
     from mfv_desktop.scenes.importers import IMAGE_SUFFIXES, find_images, scene_from_image
 
     missing = [str(p) for p in paths if not Path(p).exists()]
@@ -263,7 +292,8 @@ def _import_images(store: Store, paths: list[str | Path], dataset: str, split: s
             files.extend((f, f.relative_to(root).with_suffix("").as_posix()) for f in find_images(root))
         else:
             files.append((p, p.stem))
-    scenes, skipped = [], []
+    scenes: list[SceneData] = []
+    skipped: list[str] = []
     for i, (f, name) in enumerate(files):
         try:
             scenes.append(scene_from_image(f, name, split=split))
@@ -277,15 +307,16 @@ def _import_images(store: Store, paths: list[str | Path], dataset: str, split: s
                         + (found if skipped else f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) there"))
     result = yield from within(_adding(store, paths[0], dataset, scenes, origin="imported"), len(files),
                                2 * len(files))
-    return {**result, "not_images": skipped}
+    return ImportedImages(dataset=result["dataset"], added=result["added"], skipped=result["skipped"],
+                          not_images=skipped)
 
 
 def import_gqa(store: Store, scene_graphs: str | Path, images: str | Path, dataset: str,
-               options: Any = None) -> Generator[Progress, None, dict]:
+               options: GQAOptions | None = None) -> Generator[Progress, None, AddedScenes]:
     """GQA scene graphs with their images, all or nothing (see `read_gqa_scene_graphs`)."""
     from mfv_desktop.scenes.importers import GQAOptions, read_gqa_scene_graphs
 
-    def work() -> Generator[Progress, None, dict]:
+    def work() -> Generator[Progress, None, AddedScenes]:
         scenes = read_gqa_scene_graphs(scene_graphs, images, options or GQAOptions())
         return (yield from _adding(store, scene_graphs, dataset, scenes, origin="imported"))
     spec = {"what": "gqa", "scene_graphs": str(Path(scene_graphs).absolute()), "images": str(Path(images).absolute()),
@@ -294,11 +325,11 @@ def import_gqa(store: Store, scene_graphs: str | Path, images: str | Path, datas
 
 
 def import_synthetic_metadata(store: Store, csv_path: str | Path, dataset: str,
-                              images: str | Path | None = None) -> Generator[Progress, None, dict]:
+                              images: str | Path | None = None) -> Generator[Progress, None, AddedScenes]:
     """The authors' metadata.csv with its images, all or nothing (see `read_synthetic_metadata`)."""
     from mfv_desktop.scenes.importers import read_synthetic_metadata
 
-    def work() -> Generator[Progress, None, dict]:
+    def work() -> Generator[Progress, None, AddedScenes]:
         scenes = read_synthetic_metadata(csv_path, images)
         return (yield from _adding(store, csv_path, dataset, scenes, origin="generated"))
     spec = {"what": "metadata", "csv": str(Path(csv_path).absolute()),

@@ -18,6 +18,11 @@ APP = "mfv_desktop"
 DB_FILE = "store.sqlite"
 
 
+#: the schema revisions this app knows, oldest first (database/versions/; a test keeps them in step),
+#: so that opening a store at the newest revision does not need to import Alembic
+REVISIONS: tuple[str, ...] = ("0001", "0002")
+
+
 def default_data_dir() -> Path:
     """$MFV_DATA_DIR if set, else the platform's per-user data folder."""
     env = os.environ.get("MFV_DATA_DIR")

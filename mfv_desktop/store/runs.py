@@ -4,13 +4,18 @@ that no caller runs queries on the ORM models (store/vectors.py does the same fo
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 
 from . import models as m
 from .db import Store
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_View = TypeVar("_View", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class AIEResultView:
     created: float
 
 
-def _view(cls, row) -> Any:
+def _view(cls: type[_View], row: object) -> _View:
     return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 

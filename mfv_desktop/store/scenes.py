@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Sequence
+from typing import Callable, Generator, Iterable, Sequence, TypedDict
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from mfv_desktop.files import atomic_path
@@ -27,34 +26,45 @@ from mfv_desktop.scenes.importers import check_image, upright_png
 from . import models as m
 from .db import Store
 from .errors import StoreError
+from .labels import (
+    Label, LabelChanges, LabelState, Triple, add_label, delete_label, ensure_relation, relabel, set_label_relation,
+    set_label_status, set_labels, suggest_label_changes,
+)
+from .library import SceneSummary, count_scenes, count_scenes_before, page_scenes
+from .objects import (
+    DeletedObject, ObjectView, _objects, add_object, delete_object, objects, rename_object, restore_object, set_box,
+)
 
 log = logging.getLogger(__name__)
 
+#: labels.py, objects.py and library.py hold the label edits, object edits and library queries;
+#: callers reach them all through this module
+__all__ = [
+    "AddedScenes", "DatasetInfo", "DeletedObject", "Label", "LabelChanges", "LabelIn", "LabelState", "ObjectView", "SceneSummary", "Triple",
+    "add_image", "add_label", "add_object", "add_scenes", "count_scenes", "count_scenes_before",
+    "create_drawn_scene", "create_scene", "dataset_id", "datasets", "delete_label", "delete_object", "delete_scene",
+    "ensure_relation", "get_scene", "image_path", "iter_scenes", "library_choices", "object_names", "objects",
+    "page_scenes", "relabel", "relations", "rename_object", "render_drawn_scene", "restore_object",
+    "scene_for_editing", "set_box", "set_label_relation", "set_label_status", "set_labels", "splits", "storable",
+    "suggest_label_changes", "suggest_labels", "write_scene_set",
+]
 
-@dataclass(frozen=True)
-class Label:
-    id: int
-    subject: str
-    relation: str
-    object: str
-    source: str
-    status: str
 
-
-@dataclass(frozen=True)
-class SceneSummary:
-    """A row of the scene library."""
+class DatasetInfo(TypedDict):
+    """A data set as `datasets` lists it."""
 
     id: int
     name: str
+    description: str
+    n_scenes: int
+
+
+class AddedScenes(TypedDict):
+    """What `add_scenes` did."""
+
     dataset: str
-    split: str
-    image: Path
-    width: int
-    height: int
-    n_objects: int
-    n_confirmed: int
-    n_suggested: int
+    added: int
+    skipped: int
 
 
 # -- data sets and the relations vocabulary -----------------------------------------------------------
@@ -70,22 +80,16 @@ def dataset_id(s: Session, name: str, create: bool = True, description: str = ""
     return ds.id
 
 
-def _datasets(s: Session) -> list[dict]:
+def _datasets(s: Session) -> list[DatasetInfo]:
     q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
          .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
-    return [dict(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+    return [DatasetInfo(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
 
 
-def datasets(store: Store) -> list[dict]:
+def datasets(store: Store) -> list[DatasetInfo]:
     """Every data set with its scene count, by name."""
     with store.session() as s:
         return _datasets(s)
-
-
-def ensure_relation(s: Session, name: str) -> None:
-    if s.get(m.Relation, name) is None:
-        s.add(m.Relation(name=name, kind="user"))
-        s.flush()
 
 
 def _splits(s: Session) -> list[str]:
@@ -117,7 +121,7 @@ def relations(store: Store) -> list[m.Relation]:
         return _relations(s)
 
 
-def library_choices(store: Store) -> tuple[list[dict], list[str], list[str], list[str]]:
+def library_choices(store: Store) -> tuple[list[DatasetInfo], list[str], list[str], list[str]]:
     """What the scene library filters by, read in one session: data sets (as `datasets`), relation
     names, splits, object names."""
     with store.session() as s:
@@ -214,7 +218,7 @@ def _insert_scene(store: Store, s: Session, ds: int, scene: SceneData, origin: s
 def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: str = "imported",
                label_source: str = "import", label_status: str = "confirmed", batch: int = 200,
                labels: Callable[[SceneData], Iterable[LabelIn]] | None = None,
-               description: str = "") -> Generator[Progress, None, dict]:
+               description: str = "") -> Generator[Progress, None, AddedScenes]:
     """Add scenes (their images are copied in), all or nothing; a scene whose name the data set has
     is skipped. A new data set is made with `description`.
 
@@ -226,7 +230,7 @@ def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: 
     if labels is None:
         def labels(sc: SceneData) -> list[LabelIn]:
             return [(t.subject, t.relation, t.object, label_source, label_status) for t in sc.relations]
-    todo = [(sc, [tuple(lb) for lb in labels(sc)]) for sc in scenes]
+    todo = [(sc, [(sub, rel, obj, src, st) for sub, rel, obj, src, st in labels(sc)]) for sc in scenes]
     for sc, labs in todo:
         _check_scene(sc, labs)
     with store.session() as s:
@@ -254,7 +258,7 @@ def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: 
     except BaseException:
         _remove_added(store, dataset if made_dataset else None, added_ids, images, relations_before)
         raise
-    return {"dataset": dataset, "added": added, "skipped": skipped}
+    return AddedScenes(dataset=dataset, added=added, skipped=skipped)
 
 
 def _remove_added(store: Store, dataset: str | None, scene_ids: list[int], images: list[m.Image],
@@ -282,61 +286,6 @@ def _remove_added(store: Store, dataset: str | None, scene_ids: list[int], image
     except Exception:  # noqa: BLE001 - e.g. the disk is full
         log.exception("could not remove what a failed import added to %s", store.data_dir)
 
-
-def _filtered(q: Select, dataset: str | None, split: str | None, relation: str | None, object_name: str | None,
-              status: str | None) -> Select:
-    if dataset is not None:
-        q = q.join(m.Dataset, m.Scene.dataset_id == m.Dataset.id).where(m.Dataset.name == dataset)
-    if split is not None:
-        q = q.where(m.Scene.split == split)
-    if relation is not None or status is not None:
-        lab = select(m.RelationLabel.scene_id)
-        if relation is not None:
-            lab = lab.where(m.RelationLabel.relation == relation)
-        if status is not None:
-            lab = lab.where(m.RelationLabel.status == status)
-        q = q.where(m.Scene.id.in_(lab))
-    if object_name is not None:
-        q = q.where(m.Scene.id.in_(select(m.SceneObject.scene_id).where(m.SceneObject.name == object_name)))
-    return q
-
-
-def count_scenes(store: Store, dataset: str | None = None, split: str | None = None, relation: str | None = None,
-                 object_name: str | None = None, status: str | None = None) -> int:
-    with store.session() as s:
-        q = _filtered(select(func.count(m.Scene.id)), dataset, split, relation, object_name, status)
-        return int(s.scalar(q) or 0)
-
-
-def count_scenes_before(store: Store, scene_id: int, dataset: str | None = None, split: str | None = None,
-                        relation: str | None = None, object_name: str | None = None, status: str | None = None) -> int:
-    """How many scenes under the filters come before this one (its row in the library)."""
-    with store.session() as s:
-        q = _filtered(select(func.count(m.Scene.id)).where(m.Scene.id < scene_id), dataset, split, relation,
-                      object_name, status)
-        return int(s.scalar(q) or 0)
-
-
-def page_scenes(store: Store, offset: int = 0, limit: int = 100, dataset: str | None = None,
-                split: str | None = None, relation: str | None = None, object_name: str | None = None,
-                status: str | None = None) -> list[SceneSummary]:
-    """One page of the scene library, in insertion order, with counts for the list view."""
-    n_obj = select(func.count(m.SceneObject.id)).where(m.SceneObject.scene_id == m.Scene.id).scalar_subquery()
-
-    def n_status(st: str):
-        return (select(func.count(m.RelationLabel.id))
-                .where(m.RelationLabel.scene_id == m.Scene.id, m.RelationLabel.status == st).scalar_subquery())
-
-    # the page's ids first (cheap to skip over), then the columns for those rows only
-    page = _filtered(select(m.Scene.id), dataset, split, relation, object_name, status)
-    page = page.order_by(m.Scene.id).offset(offset).limit(limit).scalar_subquery()
-    q = (select(m.Scene.id, m.Scene.name, m.Dataset.name, m.Scene.split, m.Image.path, m.Image.width,
-                m.Image.height, n_obj, n_status("confirmed"), n_status("suggested"))
-         .join(m.Image, m.Scene.image_id == m.Image.id).join(m.Dataset, m.Scene.dataset_id == m.Dataset.id)
-         .where(m.Scene.id.in_(page)).order_by(m.Scene.id))
-    with store.session() as s:
-        return [SceneSummary(i, n, d, sp, store.data_dir / p, w, h, no, nc, ns)
-                for i, n, d, sp, p, w, h, no, nc, ns in s.execute(q)]
 
 
 def _to_data(store: Store, row: m.Scene, statuses: Sequence[str]) -> SceneData:
@@ -402,48 +351,6 @@ def write_scene_set(store: Store, dataset: str, folder: str | Path,
     return Path(folder)
 
 
-# -- labels ---------------------------------------------------------------------------------
-def _object_id(s: Session, scene_id: int, name: str) -> int:
-    oid = s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == scene_id, m.SceneObject.name == name))
-    if oid is None:
-        raise StoreError(f"scene {scene_id} has no object named {name!r}")
-    return oid
-
-
-def add_label(store: Store, scene_id: int, subject: str, relation: str, object: str, source: str = "user",
-              status: str = "confirmed") -> int:
-    """Label (subject, relation, object); labelling a pair again updates the label's status."""
-    if status not in m.LABEL_STATUSES or source not in m.LABEL_SOURCES:
-        raise StoreError(f"status must be one of {m.LABEL_STATUSES} and source one of {m.LABEL_SOURCES}")
-    relation = _name(relation, "relation name")
-    with store.session() as s:
-        sid, oid = _object_id(s, scene_id, subject), _object_id(s, scene_id, object)
-        if sid == oid:
-            raise StoreError(f"a relation needs two objects; got {subject!r} twice")
-        ensure_relation(s, relation)
-        found = s.scalar(select(m.RelationLabel).where(m.RelationLabel.subject_id == sid,
-                                                       m.RelationLabel.relation == relation,
-                                                       m.RelationLabel.object_id == oid))
-        if found is not None:
-            found.status = status
-            return found.id
-        row = m.RelationLabel(scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid,
-                              source=source, status=status)
-        s.add(row)
-        s.flush()
-        return row.id
-
-
-def set_label_status(store: Store, label_id: int, status: str) -> None:
-    if status not in m.LABEL_STATUSES:
-        raise StoreError(f"status must be one of {m.LABEL_STATUSES}, got {status!r}")
-    with store.session() as s:
-        row = s.get(m.RelationLabel, label_id)
-        if row is None:
-            raise StoreError(f"there is no label with id {label_id}")
-        row.status = status
-
-
 def suggest_labels(store: Store, scene_id: int, relations: Sequence[str] | None = None) -> list[int]:
     """Suggested labels from the geometry of the boxes, for pairs that have no label yet."""
     data, labels = get_scene(store, scene_id)
@@ -453,105 +360,7 @@ def suggest_labels(store: Store, scene_id: int, relations: Sequence[str] | None 
             for t in suggest_relations(data.objects, **kw) if (t.subject, t.object) not in have]
 
 
-# -- label edits as one unit of work each (the GUI's undo commands call these both ways) -------------
-#: a pair's label: (subject, relation, object)
-Triple = tuple[str, str, str]
-#: what a triple should be after an edit: (source, status), or None for no label
-LabelState = tuple[str, str] | None
-#: an edit of labels, and its inverse: each triple with the state it is given
-LabelChanges = tuple[tuple[Triple, LabelState], ...]
-
-
-def _set_label(s: Session, scene_id: int, triple: Triple, state: LabelState, keep_source: bool = False) -> LabelState:
-    """Put one triple in a state within a session (`keep_source`: a label there keeps its source);
-    returns the state it was in."""
-    subject, relation, obj = triple
-    sid, oid = _object_id(s, scene_id, subject), _object_id(s, scene_id, obj)
-    found = s.scalar(select(m.RelationLabel).where(m.RelationLabel.subject_id == sid,
-                                                   m.RelationLabel.relation == relation,
-                                                   m.RelationLabel.object_id == oid))
-    before: LabelState = None if found is None else (found.source, found.status)
-    if state is None:
-        if found is not None:
-            s.delete(found)
-            s.flush()
-        return before
-    source, status = state
-    if status not in m.LABEL_STATUSES or source not in m.LABEL_SOURCES:
-        raise StoreError(f"status must be one of {m.LABEL_STATUSES} and source one of {m.LABEL_SOURCES}")
-    if sid == oid:
-        raise StoreError(f"a relation needs two objects; got {subject!r} twice")
-    if found is None:
-        ensure_relation(s, _name(relation, "relation name"))
-        s.add(m.RelationLabel(scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid,
-                              source=source, status=status))
-    else:
-        found.source, found.status = found.source if keep_source else source, status
-    s.flush()
-    return before
-
-
-def set_labels(store: Store, scene_id: int, changes: Sequence[tuple[Triple, LabelState]],
-               keep_source: bool = False) -> LabelChanges:
-    """Give each triple its state, all in one transaction (all or nothing); returns the changes that
-    undo it (the triples' earlier states, in reverse order). `keep_source`: a label already there
-    keeps its source (a confirmed suggestion still says it came from the geometry)."""
-    with store.session() as s:
-        undo = [(triple, _set_label(s, scene_id, triple, state, keep_source)) for triple, state in changes]
-    return tuple(reversed(undo))
-
-
-def relabel(store: Store, scene_id: int, subject: str, old: str, obj: str, new: str) -> LabelChanges:
-    """Give a labelled pair another relation, confirmed by the user: the old label goes, in one
-    transaction. Returns the changes that undo it (`set_labels`)."""
-    return set_labels(store, scene_id, [((subject, old, obj), None), ((subject, new, obj), ("user", "confirmed"))])
-
-
-def suggest_label_changes(store: Store, scene_id: int, relations: Sequence[str] | None = None) -> LabelChanges:
-    """Suggestions from the geometry of the boxes for every pair without a label, added in one
-    transaction. Returns the changes that undo it (the added labels removed)."""
-    kw = {} if relations is None else {"relations": relations}
-    with store.session() as s:
-        rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
-        objs = tuple(SceneObject(o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows)
-        have = {(lb.subject.name, lb.object.name)
-                for lb in s.scalars(select(m.RelationLabel).where(m.RelationLabel.scene_id == scene_id))}
-        undo = [((t.subject, t.relation, t.object), _set_label(s, scene_id, (t.subject, t.relation, t.object),
-                                                              ("geometry", "suggested")))
-                for t in suggest_relations(objs, **kw) if (t.subject, t.object) not in have]
-    return tuple(reversed(undo))
-
-
-# -- edits the desktop app makes (each is undoable: the GUI's commands call these both ways) --------
-@dataclass(frozen=True)
-class ObjectView:
-    id: int
-    name: str
-    box: Box
-    stamp: str | None
-
-
-@dataclass(frozen=True)
-class DeletedObject:
-    """Everything needed to bring a deleted object back with its labels."""
-
-    scene_id: int
-    name: str
-    box: Box
-    stamp: str | None
-    labels: tuple[tuple[str, str, str, str, str], ...]  # (subject, relation, object, source, status)
-
-
-def objects(store: Store, scene_id: int) -> list[ObjectView]:
-    with store.session() as s:
-        return _objects(s, scene_id)
-
-
-def _objects(s: Session, scene_id: int) -> list[ObjectView]:
-    rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
-    return [ObjectView(o.id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows]
-
-
+# -- scenes the desktop app creates and deletes (objects.py and labels.py: the edits within one) ----
 def create_scene(store: Store, dataset: str, image: str | Path, name: str | None = None, split: str = "train",
                  origin: str = "imported", objects: Sequence[SceneObject] = (), anchor: str | None = None) -> int:
     """A new scene for an image file (copied in), with optional objects; returns its id."""
@@ -575,104 +384,6 @@ def delete_scene(store: Store, scene_id: int) -> None:
             s.delete(row)
 
 
-def _check_box(s: Session, scene_id: int, box: Box) -> None:
-    img = s.scalar(select(m.Image).join(m.Scene, m.Scene.image_id == m.Image.id).where(m.Scene.id == scene_id))
-    if img is None:
-        raise StoreError(f"there is no scene with id {scene_id}")
-    if not box.inside(img.width, img.height):
-        raise StoreError(f"box {box.as_list()} is outside the {img.width}x{img.height} image")
-
-
-def _name(name: str, what: str) -> str:
-    """An object or relation name given by the user (`check_name`), or a StoreError saying why not."""
-    try:
-        return check_name(name, what)
-    except SceneError as e:
-        raise StoreError(str(e)) from e
-
-
-def add_object(store: Store, scene_id: int, name: str, box: Box, stamp: str | None = None) -> int:
-    name = _name(name, "object name")
-    with store.session() as s:
-        _check_box(s, scene_id, box)
-        if s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == scene_id,
-                                                   m.SceneObject.name == name)) is not None:
-            raise StoreError(f"this scene already has an object named {name!r}: names in a scene are unique")
-        row = m.SceneObject(scene_id=scene_id, name=name, x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1, stamp=stamp)
-        s.add(row)
-        s.flush()
-        return row.id
-
-
-def set_box(store: Store, object_id: int, box: Box) -> None:
-    with store.session() as s:
-        o = _object(s, object_id)
-        _check_box(s, o.scene_id, box)
-        o.x0, o.y0, o.x1, o.y1 = box.x0, box.y0, box.x1, box.y1
-
-
-def rename_object(store: Store, object_id: int, name: str) -> None:
-    name = _name(name, "object name")
-    with store.session() as s:
-        o = _object(s, object_id)
-        clash = s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == o.scene_id,
-                                                        m.SceneObject.name == name, m.SceneObject.id != object_id))
-        if clash is not None:
-            raise StoreError(f"this scene already has an object named {name!r}: names in a scene are unique")
-        scene = s.get(m.Scene, o.scene_id)
-        if scene.anchor == o.name:
-            scene.anchor = name
-        o.name = name
-
-
-def delete_object(store: Store, object_id: int) -> DeletedObject:
-    """Delete an object and its labels; returns what `restore_object` needs to undo it."""
-    with store.session() as s:
-        o = _object(s, object_id)
-        names = {x.id: x.name for x in s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == o.scene_id))}
-        labels = s.scalars(select(m.RelationLabel).where(
-            (m.RelationLabel.subject_id == object_id) | (m.RelationLabel.object_id == object_id)))
-        gone = DeletedObject(o.scene_id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp, tuple(
-            (names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status) for lb in labels))
-        s.delete(o)
-        return gone
-
-
-def restore_object(store: Store, gone: DeletedObject) -> int:
-    oid = add_object(store, gone.scene_id, gone.name, gone.box, gone.stamp)
-    for subject, relation, obj, source, status in gone.labels:
-        add_label(store, gone.scene_id, subject, relation, obj, source, status)
-    return oid
-
-
-def delete_label(store: Store, label_id: int) -> Label | None:
-    """Delete a label; returns it (for undo), None if it was not there."""
-    with store.session() as s:
-        lb = s.get(m.RelationLabel, label_id)
-        if lb is None:
-            return None
-        out = Label(lb.id, lb.subject.name, lb.relation, lb.object.name, lb.source, lb.status)
-        s.delete(lb)
-        return out
-
-
-def set_label_relation(store: Store, label_id: int, relation: str) -> None:
-    relation = _name(relation, "relation name")
-    with store.session() as s:
-        lb = s.get(m.RelationLabel, label_id)
-        if lb is None:
-            raise StoreError(f"there is no label with id {label_id}")
-        ensure_relation(s, relation)
-        lb.relation = relation
-
-
-def _object(s: Session, object_id: int) -> m.SceneObject:
-    o = s.get(m.SceneObject, object_id)
-    if o is None:
-        raise StoreError(f"there is no object with id {object_id}")
-    return o
-
-
 # -- drawn scenes: object stamps on a blank canvas, rendered to the scene's image -----------------
 def create_drawn_scene(store: Store, dataset: str, size: int = 800, name: str = "drawing") -> int:
     """A blank square canvas to place stamps on; its image is drawn again after each edit."""
@@ -684,7 +395,7 @@ def create_drawn_scene(store: Store, dataset: str, size: int = 800, name: str = 
     render_scene(blank).convert("RGB").save(tmp)
     sid = create_scene(store, dataset, tmp, name, split="drawn", origin="drawn")
     with store.session() as s:
-        s.get(m.Scene, sid).meta = {"drawn": True}
+        s.get_one(m.Scene, sid).meta = {"drawn": True}
     return sid
 
 
@@ -698,6 +409,6 @@ def render_drawn_scene(store: Store, scene_id: int) -> Path:
     render_scene(data).convert("RGB").save(tmp)
     with store.session() as s:
         img = add_image(store, s, tmp)
-        s.get(m.Scene, scene_id).image_id = img.id
+        s.get_one(m.Scene, scene_id).image_id = img.id
     tmp.unlink()
     return store.data_dir / img.path

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import models as m
 from .db import Store
@@ -30,7 +31,7 @@ def _as_dict(row: m.VectorRow, labels: dict[int, str], children: dict[int, list[
     return d
 
 
-def _links(s) -> dict[int, list[int]]:
+def _links(s: Session) -> dict[int, list[int]]:
     """parent id -> ids of the composites it is a part of."""
     out: dict[int, list[int]] = {}
     for link in s.scalars(select(m.VectorParent).order_by(m.VectorParent.composite_id)):
@@ -79,13 +80,13 @@ def rename_vector(store: Store, vector_id: int, label: str) -> str:
         return old
 
 
-def _blocked(s, rows: dict[int, m.VectorRow], children: dict[int, list[int]]) -> str | None:
+def _blocked(s: Session, rows: dict[int, m.VectorRow], children: dict[int, list[int]]) -> str | None:
     """Why deleting these vectors would break a composite that stays, or None."""
     blocked = []
     for i, row in rows.items():
         keep = [c for c in children.get(i, []) if c not in rows]
         if keep:
-            names = ", ".join(f"{c} '{s.get(m.VectorRow, c).label}'" for c in keep)
+            names = ", ".join(f"{c} '{s.get_one(m.VectorRow, c).label}'" for c in keep)
             blocked.append(f"vector {i} '{row.label}' is a part of composite vector"
                            f"{'s' if len(keep) > 1 else ''} {names}")
     return ("; ".join(blocked) + ". Delete the composite first (or together with its parts); nothing was deleted"
@@ -106,10 +107,11 @@ def delete_vectors(store: Store, vector_ids: Iterable[int]) -> list[int]:
     deleted vector keep their figures (their vector id is cleared). Returns the ids deleted."""
     ids = list(dict.fromkeys(int(i) for i in vector_ids))
     with store.session() as s:
-        rows = {i: s.get(m.VectorRow, i) for i in ids}
-        missing = [i for i, r in rows.items() if r is None]
+        got = {i: s.get(m.VectorRow, i) for i in ids}
+        missing = [i for i, r in got.items() if r is None]
         if missing:
             raise StoreError(f"there is no vector {', '.join(map(str, missing))} in the store (see `mfv vectors`)")
+        rows = {i: r for i, r in got.items() if r is not None}
         children = _links(s)
         blocked = _blocked(s, rows, children)
         if blocked:

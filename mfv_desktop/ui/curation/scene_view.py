@@ -20,7 +20,7 @@ from mfv_desktop.scenes import Box
 from mfv_desktop.store import StoreError
 from mfv_desktop.store import scenes as repo
 
-from mfv_desktop.ui.curation.canvas import _IGNORE_ZOOM, PALETTE, tag_item
+from mfv_desktop.ui.curation.items import _IGNORE_ZOOM, PALETTE, tag_item
 from mfv_desktop.ui.shell.context import AppContext
 
 
