@@ -1,6 +1,6 @@
 """Alembic environment for the mfv_desktop store (SQLite, batch mode).
 
-mfv_desktop.store.db runs migrations in-process and hands its connection over in
+mfv_desktop.store.migrate runs migrations in-process and hands its connection over in
 `config.attributes["connection"]`; `alembic -x url=sqlite:///path upgrade head` works too.
 """
 
