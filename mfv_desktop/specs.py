@@ -165,7 +165,7 @@ class MediationSpec(ModelJobSpec):
     n_prompts: int = opt(100, "corrupted prompts per relation (the clean ones for mean activations are the "
                               "same number)")
     split: str | None = opt(None)
-    corruption: Corruption = opt("paper")
+    corruption: Corruption = opt("paper")  # noqa: RUF009 (a Literal of strings: immutable)
     seed: int = opt(0)
     only_correct: bool = opt(True, "average over all clean prompts, not only the correctly answered ones",
                              off="--all-prompts")

@@ -228,7 +228,8 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
     def _prepare_image(self, rgb: Any) -> tuple[torch.Tensor, torch.Tensor]:
         from PIL import Image
 
-        out = self.image_processor(images=rgb.resize((self.side, self.side), Image.Resampling.BICUBIC), return_tensors="pt")
+        square = rgb.resize((self.side, self.side), Image.Resampling.BICUBIC)
+        out = self.image_processor(images=square, return_tensors="pt")
         return out["pixel_values"], out["image_grid_thw"][0]
 
     def render(self, task: Task) -> str:

@@ -1,6 +1,6 @@
 """Every long computation as a job: a typed spec in, a generator of progress out (see base.py)."""
 
-from typing import Callable
+from collections.abc import Callable
 
 from mfv_desktop.specs import ModelRef, spec_from_json, spec_to_json
 

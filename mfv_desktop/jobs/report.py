@@ -133,8 +133,9 @@ def _generate(spec: ReportSpec, scenes: str) -> Gen[None]:
     """The four splits, seeded; a split already there is kept (a resumed report)."""
     have = {s.split for s in load_scene_set(scenes)} if (Path(scenes) / "scenes.jsonl").is_file() else set()
     n = spec.n_prompts
-    splits: list[tuple[str, int, _Draw]] = [(spec.test_split, n, {}), (spec.extract_split, max(n, spec.n_finetune, spec.n_aie), {}),
-              (spec.novel_split, n, {"novel": True}), (spec.diagonal_split, 2 * n, {"diagonal": True})]
+    splits: list[tuple[str, int, _Draw]] = [
+        (spec.test_split, n, {}), (spec.extract_split, max(n, spec.n_finetune, spec.n_aie), {}),
+        (spec.novel_split, n, {"novel": True}), (spec.diagonal_split, 2 * n, {"diagonal": True})]
     for i, (split, count, kw) in enumerate(splits):
         if split not in have:
             yield from as_part(run_generate(GenerateSpec(out=scenes, n_scenes=count, seed=spec.seed + i, split=split,

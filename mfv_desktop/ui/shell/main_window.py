@@ -100,7 +100,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.library = SceneLibrary(self.store, self)
         self.relations = RelationPanel(self)
-        self.stamp_palette = StampPalette(self.store.data_dir / "stamps", self.store.data_dir / "cache" / "stamps", self)
+        data = self.store.data_dir
+        self.stamp_palette = StampPalette(data / "stamps", data / "cache" / "stamps", self)
         self.jobs_panel = JobsPanel(self.jobs, self)
         self.docks = {name: self._dock(name, title, w, area) for name, title, w, area in (
             ("library", "Scenes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
