@@ -10,11 +10,14 @@ import sys
 import time
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mfv_desktop import __version__
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def _csv(s: str) -> tuple[str, ...]:
@@ -242,21 +245,22 @@ class _Bar:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.bar = None
+        self.bar: tqdm | None = None
 
     def __call__(self, p) -> None:
         if self.quiet or p.is_run_start:
             return
         from tqdm import tqdm
 
-        if self.bar is None or self.bar.total != p.total:
-            if self.bar is not None:
-                self.bar.close()
-            self.bar = tqdm(total=p.total, file=sys.stderr, dynamic_ncols=True, leave=True,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
-        self.bar.set_description_str(p.message[:48])
-        self.bar.n = p.done
-        self.bar.refresh()
+        bar = self.bar
+        if bar is None or bar.total != p.total:
+            if bar is not None:
+                bar.close()
+            bar = self.bar = tqdm(total=p.total, file=sys.stderr, dynamic_ncols=True, leave=True,
+                                  bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+        bar.set_description_str(p.message[:48])
+        bar.n = p.done
+        bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -358,7 +362,7 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
     from mfv_desktop.store import exchange
     from mfv_desktop.store import scenes as repo
 
-    def show(rows: list[dict]) -> None:
+    def show(rows: Sequence[Mapping[str, Any]]) -> None:
         for r in rows:
             print(json.dumps(r, default=str))
 
@@ -393,6 +397,7 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
         run_id, summary = drive(resume(store, a.run), bar)
         print(json.dumps(summary, indent=1, default=str))
     elif cmd == "import":
+        res: Mapping[str, Any]
         if a.what == "images":
             res = drive(exchange.import_images(store, a.paths, a.dataset), bar)
         elif a.what == "gqa":
@@ -407,15 +412,16 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
             res = {"vector": import_vector(store, a.file, model=a.model or None)}
         print(json.dumps(res, indent=1, default=str))
     else:  # export
+        written: Path | tuple[Path, Path]
         if a.what == "dataset":
-            res = exchange.export_dataset(store, a.name, a.folder)
+            written = exchange.export_dataset(store, a.name, a.folder)
         elif a.what == "vector":
-            res = exchange.export_vector(store, a.id, a.folder)
+            written = exchange.export_vector(store, a.id, a.folder)
         elif a.what == "aie":
-            res = exchange.export_aie(store, a.id, a.folder)
+            written = exchange.export_aie(store, a.id, a.folder)
         else:
-            res = exchange.export_evaluations(store, a.file, a.run)
-        print(res)
+            written = exchange.export_evaluations(store, a.file, a.run)
+        print(written)
     return 0
 
 

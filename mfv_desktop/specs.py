@@ -22,7 +22,7 @@ import cattrs
 from mfv_desktop.codec import converter, to_dict
 from mfv_desktop.errors import SpecError
 from mfv_desktop.scenes.model import BASE_RELATIONS, DIAGONAL_RELATIONS
-from mfv_desktop.tasks.model import TaskSpec
+from mfv_desktop.tasks.model import Corruption, TaskSpec
 
 #: the smallest value a field of this name may take, in every spec that has one (each number of
 #: a tuple; None, where a field allows it, means "the default")
@@ -54,7 +54,7 @@ def opt(default: Any, help: str = "", **cli: Any) -> Any:
     return field(default=default, metadata={"help": help, **cli})
 
 
-def flags(f: dataclasses.Field) -> tuple[str, ...]:
+def flags(f: dataclasses.Field[Any]) -> tuple[str, ...]:
     """The option strings of a field (positional: its name)."""
     return tuple(f.metadata.get("flags", (f"--{f.name.replace('_', '-')}",)))
 
@@ -165,7 +165,7 @@ class MediationSpec(ModelJobSpec):
     n_prompts: int = opt(100, "corrupted prompts per relation (the clean ones for mean activations are the "
                               "same number)")
     split: str | None = opt(None)
-    corruption: str = opt("paper")
+    corruption: Corruption = opt("paper")  # noqa: RUF009 (a Literal of strings: immutable)
     seed: int = opt(0)
     only_correct: bool = opt(True, "average over all clean prompts, not only the correctly answered ones",
                              off="--all-prompts")

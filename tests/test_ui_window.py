@@ -116,9 +116,9 @@ def test_place_stamps_on_a_drawn_scene_and_undo_a_move(qtbot, tmp_path):
     assert sid is not None
     blank = Image.open(repo.get_scene(w.store, sid)[0].image).convert("L")
     assert blank.getextrema() == (255, 255)
-    w.palette.choose("procedural:apple")
+    w.stamp_palette.choose("procedural:apple")
     qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=w.canvas.mapFromScene(400, 200))
-    w.palette.choose("procedural:cup")
+    w.stamp_palette.choose("procedural:cup")
     qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=w.canvas.mapFromScene(400, 560))
     objs = {o.name: o for o in repo.objects(w.store, sid)}
     assert set(objs) == {"apple", "cup"} and objs["apple"].stamp == "procedural:apple"

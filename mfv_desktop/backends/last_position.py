@@ -84,7 +84,10 @@ class LastPosition:
             # padding of the cached positions: (P, T-1), True where attended
             self.attend = x["attention_mask"][:, :-1].bool()
             # the base pass: one column, no intervention, every layer's states kept
-            self.x_dec, self.z, self.attn_out, self.h_out = [], [], [], []
+            self.x_dec: list[torch.Tensor] = []
+            self.z: list[torch.Tensor] = []
+            self.attn_out: list[torch.Tensor] = []
+            self.h_out: list[torch.Tensor] = []
             self.base_logits = self._run(h0, start=0, record=True)[:, 0]
 
     # -- one layer for a (P, C, d) grid ---------------------------------------------------------

@@ -37,6 +37,9 @@ LM_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 #: any one of these sets of files is a tokenizer (fast JSON, BPE vocab + merges, SentencePiece)
 TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.model",))
 OF4B_HINT = FAMILIES["openflamingo"].hint
+#: open_flamingo's model (open_flamingo ships no types): an nn.Module whose language model gets its
+#: Flamingo attributes (gated_cross_attn_layers, clear_conditioned_layers, ...) from a mixin at runtime
+Flamingo = Any
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class OpenFlamingoFiles:
 
 
 def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    sd: Any  # whatever the file holds: checked below
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -164,7 +168,7 @@ def unique_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def load_flamingo(files: OpenFlamingoFiles, random_on: tuple[torch.device, torch.dtype] | None = None
-                  ) -> tuple[nn.Module, Any, Any]:
+                  ) -> tuple[Flamingo, Any, Any]:
     """Build the Flamingo model with open_flamingo's factory and load the checkpoint (on CPU, fp32).
     `random_on=(device, dtype)`: every weight random, built on the device in the dtype, the language
     model from its config alone (no file read, nothing allocated on the CPU first): benchmarks/gpu.py."""
@@ -197,10 +201,11 @@ def load_flamingo(files: OpenFlamingoFiles, random_on: tuple[torch.device, torch
         from open_flamingo.src.helpers import GatedCrossAttentionBlock
 
         lm = model.lang_encoder
-        lm.gated_cross_attn_layers = nn.ModuleList([
-            None if g is None else GatedCrossAttentionBlock(dim=model.lang_dim, dim_visual=model.vis_dim,
-                                                           **dict(files.cross_attn))
-            for g in lm.gated_cross_attn_layers])
+        blocks = [None if g is None else GatedCrossAttentionBlock(dim=model.lang_dim, dim_visual=model.vis_dim,
+                                                                  **dict(files.cross_attn))
+                  for g in lm.gated_cross_attn_layers]
+        # layers without cross-attention hold None (torch's stub wants modules; add_module takes None)
+        lm.gated_cross_attn_layers = nn.ModuleList(blocks)  # type: ignore[arg-type]
         lm.init_flamingo_layers(gradient_checkpointing=False)
     if random_on is not None:
         model.to(*random_on)  # small models' own perceiver and cross-attention, built just above

@@ -104,13 +104,13 @@ def check_folder(folder: str | Path, weights: bool = True) -> dict[str, Any]:
     if model_type != "qwen3_vl":
         raise BackendError(f"{config} describes a {model_type!r} model, not Qwen3-VL (model_type 'qwen3_vl'). "
                            f"{HINT}.")
-    weights = weight_files(folder) if weights else []
+    files = weight_files(folder) if weights else []
     for name, what in (("tokenizer.json", "the tokenizer"), ("tokenizer_config.json", "the tokenizer's settings"),
                        ("preprocessor_config.json", "the image preprocessor's settings")):
         if not (folder / name).is_file():
             raise BackendError(f"{folder} has no {name} ({what}): copy it from the model's download. {HINT}.")
     return {"model_id": folder.name,
-            "files": {"config": str(config), "weights": ", ".join(p.name for p in weights) or "random",
+            "files": {"config": str(config), "weights": ", ".join(p.name for p in files) or "random",
                       "tokenizer": str(folder / "tokenizer.json"),
                       "preprocessor": str(folder / "preprocessor_config.json")}}
 
@@ -228,7 +228,8 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
     def _prepare_image(self, rgb: Any) -> tuple[torch.Tensor, torch.Tensor]:
         from PIL import Image
 
-        out = self.image_processor(images=rgb.resize((self.side, self.side), Image.BICUBIC), return_tensors="pt")
+        square = rgb.resize((self.side, self.side), Image.Resampling.BICUBIC)
+        out = self.image_processor(images=square, return_tensors="pt")
         return out["pixel_values"], out["image_grid_thw"][0]
 
     def render(self, task: Task) -> str:

@@ -64,7 +64,9 @@ class EvalResult:
 def evaluate(backend: Backend, tasks: Sequence[Task], batch_size: int = 16,
              intervention: Intervention = no_intervention,
              label: str = "evaluate") -> Generator[Progress, None, EvalResult]:
-    correct, probs, preds = [], [], []
+    correct: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
+    preds: list[str] = []
     done = 0
     for chunk in batches(tasks, batch_size):
         batch = backend.encode(chunk)

@@ -104,7 +104,8 @@ def fast_layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tens
     c_cond = np.array([o[2] * len(layers) + o[1] for o in order])
     correct = np.zeros((len(order), len(tasks)), bool)
     prob = np.zeros((len(order), len(tasks)))
-    base_correct, base_prob, preds = np.zeros(len(tasks), bool), np.zeros(len(tasks)), []
+    base_correct, base_prob = np.zeros(len(tasks), bool), np.zeros(len(tasks))
+    preds: list[str] = []
     done = 0
     for chunk in batches(tasks, batch_size):
         batch = backend.encode(chunk)

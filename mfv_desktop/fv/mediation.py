@@ -102,7 +102,7 @@ class AIEResult:
     n_prompts: int
     base_prob: float  # mean P(answer | corrupted prompt)
     #: running sums, so that an interrupted computation can resume
-    ie_sum: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    ie_sum: np.ndarray = field(repr=False)  # every result carries them (a result, a checkpoint)
 
     def to_json(self) -> dict[str, Any]:
         return {"n_prompts": self.n_prompts, "base_prob": self.base_prob,

@@ -1,5 +1,7 @@
 """Every long computation as a job: a typed spec in, a generator of progress out (see base.py)."""
 
+from collections.abc import Callable
+
 from mfv_desktop.specs import ModelRef, spec_from_json, spec_to_json
 
 from .base import Cancelled, JobGen, JobSpec, execute, write_json
@@ -14,16 +16,15 @@ from .vectors import (
     AnalogySpec, ApplySpec, ComposeSpec, FinetuneSpec, run_analogy, run_apply, run_compose, run_finetune,
 )
 
+#: (the jobs that read through a source take it as `io=`, see stored.SINK_KINDS)
+_JOBS: list[tuple[type[JobSpec], Callable[..., JobGen]]] = [
+    (GenerateSpec, run_generate), (TasksSpec, run_tasks), (AIESpec, run_aie), (PreviewSpec, run_preview),
+    (ExtractSpec, run_extract), (SweepSpec, run_sweep), (EvaluateSpec, run_evaluate), (ChainSpec, run_chain),
+    (FinetuneSpec, run_finetune),
+    (ComposeSpec, run_compose), (AnalogySpec, run_analogy), (ApplySpec, run_apply), (ReportSpec, run_report),
+]
 #: job kind -> (spec class, job function): the GUI and the CLI both start jobs through this
-JOBS = {
-    spec.kind: (spec, fn)
-    for spec, fn in [
-        (GenerateSpec, run_generate), (TasksSpec, run_tasks), (AIESpec, run_aie), (PreviewSpec, run_preview),
-        (ExtractSpec, run_extract), (SweepSpec, run_sweep), (EvaluateSpec, run_evaluate), (ChainSpec, run_chain),
-        (FinetuneSpec, run_finetune),
-        (ComposeSpec, run_compose), (AnalogySpec, run_analogy), (ApplySpec, run_apply), (ReportSpec, run_report),
-    ]
-}
+JOBS = {spec.kind: (spec, fn) for spec, fn in _JOBS}
 
 __all__ = [
     "AIESpec", "AnalogySpec", "ApplySpec", "Cancelled", "ChainSpec", "ComposeSpec", "EvaluateSpec", "ExtractSpec",

@@ -14,16 +14,26 @@ import json
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Generator, Mapping
+from typing import Any, Callable, Generator, Mapping, TypedDict, TypeVar
 
 from mfv_desktop.files import atomic_write
 from mfv_desktop.progress import Cancelled, Progress  # noqa: F401 (Cancelled: what `drive` raises)
-from mfv_desktop.specs import JobSpec
+from mfv_desktop.specs import JobSpec, ModelRef
 
 from .results import summary_of
 
 #: a job: progress yielded, its result (a dict, or a typed `results.JobResult`) returned
 JobGen = Generator[Progress, None, Mapping[str, Any]]
+R = TypeVar("R")
+#: a job (or one of its stages) whose result has the type R
+Gen = Generator[Progress, None, R]
+
+
+class OnModel(TypedDict):
+    """The model fields a job passes to the jobs it runs (`**on_model`), so every stage runs on its model."""
+
+    model: ModelRef
+    batch_size: int
 
 __all__ = ["Cancelled", "JobGen", "JobSpec", "execute", "write_json"]
 
@@ -42,7 +52,7 @@ def write_json(path: Path, data: Any) -> Path:
     return atomic_write(path, json.dumps(_plain(data), indent=1, sort_keys=True, default=str))
 
 
-def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None) -> JobGen:
+def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None) -> Gen[dict[str, Any]]:
     """The job as a generator that records run.json in `out` (None: a job whose results all go to
     the store records nothing beside them): it yields the job's Progress and returns its summary.
     Closed at a yield (cancelled), it records "cancelled"; Ctrl+C (KeyboardInterrupt) records

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from mfv_desktop.progress import as_part
 from mfv_desktop.scenes import path_part
-from mfv_desktop.specs import AIESpec, ChainSpec, EvaluateSpec, ExtractSpec, GenerateSpec, SweepSpec
+from mfv_desktop.specs import AIESpec, ChainSpec, EvaluateSpec, ExtractSpec, GenerateSpec, JobSpec, SweepSpec
 
-from .base import JobGen, write_json
+from .base import Gen, JobGen, OnModel, write_json
 from .results import summary_of
 from .data import run_generate
 from .science import run_aie, run_evaluate, run_extract, run_sweep
 
 __all__ = ["ChainSpec", "run_chain"]
+
+S = TypeVar("S", bound=JobSpec)
+R = TypeVar("R")
 
 
 def run_chain(spec: ChainSpec) -> JobGen:
@@ -22,11 +27,11 @@ def run_chain(spec: ChainSpec) -> JobGen:
     extract split; the evaluation runs on the held-out test split."""
     out = Path(spec.out)
     scenes = str(out / "scenes")
-    model = dict(model=spec.model, batch_size=spec.batch_size)  # every stage on the chain's model
+    model = OnModel(model=spec.model, batch_size=spec.batch_size)  # every stage on the chain's model
     n_stages = 4 + 3 * len(spec.relations)
     done = 0
 
-    def run(name: str, job, sub) -> JobGen:
+    def run(name: str, job: Callable[[S], Gen[R]], sub: S) -> Gen[R]:
         """One stage; its progress fills one of n_stages equal units of the chain's bar."""
         nonlocal done
         result = yield from as_part(job(sub), done / n_stages, 1 / n_stages, name)
@@ -41,7 +46,7 @@ def run_chain(spec: ChainSpec) -> JobGen:
     aie = str(out / "aie")
     yield from run("AIE", run_aie, AIESpec(scenes=scenes, out=aie, relations=spec.relations, k=spec.k,
                                            n_prompts=spec.n_prompts, split="extract", seed=spec.seed, **model))
-    vectors = []
+    vectors: list[str] = []
     for rel in spec.relations:
         vec = str(out / "vectors" / f"{path_part(rel)}.safetensors")
         extract = ExtractSpec(aie=aie, relation=rel, out=vec, top_k=spec.top_k, **model)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypedDict
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from mfv_desktop.scenes import BASE_RELATIONS, DIAGONAL_RELATIONS, load_scene_se
 from mfv_desktop.specs import AIESpec, ExtractSpec, FinetuneSpec, GenerateSpec, ReportSpec, SweepSpec
 from mfv_desktop.tasks import TaskSpec
 
-from .base import JobGen, write_json
+from .base import Gen, JobGen, OnModel, write_json
 from .data import run_generate
 from .results import summary_of
 from .science import (
@@ -52,7 +52,7 @@ def paper_numbers(family: str | None) -> dict[str, Any]:
 
 def run_report(spec: ReportSpec) -> JobGen:
     out = Path(spec.out)
-    model = dict(model=spec.model, batch_size=spec.batch_size)  # every stage on the report's model
+    model = OnModel(model=spec.model, batch_size=spec.batch_size)  # every stage on the report's model
 
     def stage(name: str, start: float, width: float, make: Callable[[], JobGen]) -> JobGen:
         """A stage's result, computed once: kept in stages/NAME.json for a report with the same
@@ -122,19 +122,27 @@ def run_report(spec: ReportSpec) -> JobGen:
             "diagonal": report.get("diagonal", {}).get("rows", [])}
 
 
-def _generate(spec: ReportSpec, scenes: str) -> JobGen:
+class _Draw(TypedDict, total=False):
+    """How a split's scenes are drawn (GenerateSpec's fields beyond the default)."""
+
+    novel: bool
+    diagonal: bool
+
+
+def _generate(spec: ReportSpec, scenes: str) -> Gen[None]:
     """The four splits, seeded; a split already there is kept (a resumed report)."""
     have = {s.split for s in load_scene_set(scenes)} if (Path(scenes) / "scenes.jsonl").is_file() else set()
     n = spec.n_prompts
-    splits = [(spec.test_split, n, {}), (spec.extract_split, max(n, spec.n_finetune, spec.n_aie), {}),
-              (spec.novel_split, n, {"novel": True}), (spec.diagonal_split, 2 * n, {"diagonal": True})]
+    splits: list[tuple[str, int, _Draw]] = [
+        (spec.test_split, n, {}), (spec.extract_split, max(n, spec.n_finetune, spec.n_aie), {}),
+        (spec.novel_split, n, {"novel": True}), (spec.diagonal_split, 2 * n, {"diagonal": True})]
     for i, (split, count, kw) in enumerate(splits):
         if split not in have:
             yield from as_part(run_generate(GenerateSpec(out=scenes, n_scenes=count, seed=spec.seed + i, split=split,
                                                         **kw)), 0.0125 * i, 0.0125, f"scenes ({split})")
 
 
-def _extract_and_sweep(ex: ExtractSpec, sw: SweepSpec) -> JobGen:
+def _extract_and_sweep(ex: ExtractSpec, sw: SweepSpec) -> Gen[dict[str, Any]]:
     """The top heads' vector, a layer x strength sweep on the extract split, and the vector again
     with the best layer and strength recorded in it."""
     yield from run_extract(ex)
@@ -146,7 +154,7 @@ def _extract_and_sweep(ex: ExtractSpec, sw: SweepSpec) -> JobGen:
 def _accuracies(spec: ReportSpec, backend, scenes: str, split: str, ks, fvs: dict[str, str],
                 ffvs: dict[str, str]) -> JobGen:
     """Per relation: 0-shot and K-shot ICL, 0-shot + FV, 0-shot + FFV."""
-    from mfv_desktop.fv import evaluate, injection
+    from mfv_desktop.fv import evaluate, injection, no_intervention
 
     conds = []
     for rel in BASE_RELATIONS:
@@ -162,9 +170,8 @@ def _accuracies(spec: ReportSpec, backend, scenes: str, split: str, ks, fvs: dic
         check_answers(backend, ts)
     rows = []
     for i, (rel, name, ts, interv) in enumerate(conds):
-        kw = {"intervention": interv} if interv else {}
-        r = yield from as_part(evaluate(backend, ts, spec.batch_size, **kw), i / len(conds), 1 / len(conds),
-                               f"{rel}: {name}")
+        r = yield from as_part(evaluate(backend, ts, spec.batch_size, interv or no_intervention), i / len(conds),
+                               1 / len(conds), f"{rel}: {name}")
         rows.append([rel, name, r.n, round(r.accuracy, 4)])
     return {"split": split, "rows": rows}
 
@@ -198,13 +205,14 @@ def _table(title: str, rows: list[list[Any]], relations, paper: dict[str, Any] |
     line that says so, when it has none for the model's family."""
     order, acc, ns = _pivot(rows, relations)
     rels = [r for r in relations if r in ns]
-    col = paper is not None and paper["model"] is not None
+    shown = paper if paper is not None and paper["model"] is not None else None  # the paper column's numbers
+    col = shown is not None
     head = "| condition | " + " | ".join(f"{r} (n={ns[r]})" for r in rels) + " | mean |"
-    lines = [f"## {title}", "", head + (f" paper, {paper['model']} (mean) |" if col else ""),
+    lines = [f"## {title}", "", head + (f" paper, {shown['model']} (mean) |" if shown is not None else ""),
              "|---|" + "---|" * (len(rels) + 1 + col)]
     for c in order:
         row = f"| {c} | " + " | ".join(f"{100 * acc[c][r]:.1f}" for r in rels) + f" | **{100 * acc[c]['mean']:.1f}** |"
-        lines.append(row + (f" {paper[table].get(c, '—')} |" if col else ""))
+        lines.append(row + (f" {shown[table].get(c, '—')} |" if shown is not None else ""))
     if paper is not None and not col:
         lines += ["", f"The paper gives no numbers for this model family ({paper['family']}): no paper column."]
     return lines + [""]

@@ -8,6 +8,7 @@ Tables (CSV), reports and resume checkpoints go to the sink's folder.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +23,7 @@ from mfv_desktop.specs import (
     AIESpec, EvaluateSpec, ExtractSpec, MediationSpec, ModelJobSpec, PreviewSpec, SweepSpec,
 )
 
-from .base import JobGen, write_json
+from .base import Gen, JobGen, write_json
 from .io import JobIO, LoadedVector, Scenes, folder_io, save_arrays
 from .results import AIEJobResult, EvaluationResult, ExtractResult, LayerSweepResult
 
@@ -75,9 +76,9 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 def _mediation_tasks(spec: MediationSpec, scenes: Scenes, rel: str) -> tuple[TaskSet, TaskSet]:
     """The clean and the corrupted prompts of one relation for an AIE or preview spec, in pairs
     (tasks.check_paired)."""
-    base = dict(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
-    return (build_tasks(scenes, TaskSpec(kind="clean", **base)),
-            build_tasks(scenes, TaskSpec(kind="corrupted", corruption=spec.corruption, **base)))
+    base = TaskSpec(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
+    return (build_tasks(scenes, replace(base, kind="clean")),
+            build_tasks(scenes, replace(base, kind="corrupted", corruption=spec.corruption)))
 
 
 #: what an AIE result records of the corrupted prompts it averages over (fields of fv.Matched)
@@ -112,7 +113,7 @@ def _mediation(method: str, backend):
     raise ValueError(f"unknown AIE method {method!r}: use fast or reference")
 
 
-def run_aie(spec: AIESpec, io: JobIO | None = None) -> JobGen:
+def run_aie(spec: AIESpec, io: JobIO | None = None) -> Gen[AIEJobResult]:
     """Each relation's result goes through the sink when it is finished; the running sums of the
     relation being measured are checkpointed in the sink's folder (the run resumes from them)."""
     from mfv_desktop.fv import matched_prompts, mean_head_activations, within
@@ -244,7 +245,7 @@ def run_preview(spec: PreviewSpec, io: JobIO | None = None) -> JobGen:
 
 
 # -- function vectors ---------------------------------------------------------------------------
-def run_extract(spec: ExtractSpec, io: JobIO | None = None) -> JobGen:
+def run_extract(spec: ExtractSpec, io: JobIO | None = None) -> Gen[ExtractResult]:
     """`spec.aie`: an AIE result of the store (`aie:ID`) or an AIE job's output folder; the vector goes
     through the sink (a file at `spec.out`, or a store vector)."""
     import torch
@@ -296,7 +297,7 @@ def _load_vector(path: str, backend):
     return fv
 
 
-def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> JobGen:
+def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> Gen[LayerSweepResult]:
     from mfv_desktop.fv import evaluate, layer_sweep, within
     from mfv_desktop.fv.fast import fast_layer_sweep, supports_fast
 
@@ -331,7 +332,7 @@ def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> JobGen:
 
 
 # -- evaluation ---------------------------------------------------------------------------------
-def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> JobGen:
+def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> Gen[EvaluationResult]:
     """Accuracy rows go through the sink, each row with a vector naming it (`vector_id` in a store)."""
     from mfv_desktop.fv import evaluate, injection, within
 
@@ -359,7 +360,8 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> JobGen:
     for _, _, tasks, _ in jobs:
         check_answers(backend, tasks)
     total = sum(len(t) for _, _, t, _ in jobs)
-    rows, done = [], 0
+    rows: list[list[Any]] = []
+    done = 0
     for rel, cond, tasks, interv in jobs:
         kw = {"intervention": interv} if interv else {}
         r = yield from within(evaluate(backend, tasks, spec.batch_size, **kw), done, total, f"{rel}: {cond}")
@@ -375,10 +377,10 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> JobGen:
     # a row with a vector names it by its file's sha256 (a store finds the vector by it, also when a
     # chain or report run is taken in afterwards) and, in a store, by its id
     records = [dict(zip(header, r)) for r in rows]
-    for r in records:
-        lv = vector_of.get((r["relation"], r["condition"]))
-        if lv is not None:
-            r["vector_sha256"] = lv.sha256
+    for rec in records:
+        measured = vector_of.get((rec["relation"], rec["condition"]))
+        if measured is not None:
+            rec["vector_sha256"] = measured.sha256
     write_json(out / "evaluation.json", {"rows": records, "provenance": backend.provenance()})
     io.sink.evaluations([{**r, "vector_id": io.vector_id(vector_of[(r["relation"], r["condition"])])}
                          if (r["relation"], r["condition"]) in vector_of else r for r in records],

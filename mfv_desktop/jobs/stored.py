@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Generator
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mfv_desktop import specs
 from mfv_desktop.errors import SpecError, VectorFileError
@@ -63,6 +64,14 @@ def spec_from_json(d: dict[str, Any]) -> JobSpec:
         raise StoreError(f"run of {e}") from e
 
 
+def _run_row(s: Session, run_id: int) -> m.Run:
+    """The run row `run_id` (StoreError when there is none)."""
+    row = s.get(m.Run, run_id)
+    if row is None:
+        raise StoreError(f"no run {run_id} in the store")
+    return row
+
+
 def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
                  run_id: int | None = None) -> Generator[Progress, None, tuple[int, dict]]:
     """A job recorded as a run row, as a generator: it yields `Progress.run_started(id)` as soon as
@@ -79,7 +88,7 @@ def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
             s.flush()
             run_id = row.id
         folder = store.runs_dir / str(run_id)
-        row = s.get(m.Run, run_id)
+        row = _run_row(s, run_id)
         row.out = str(folder.relative_to(store.data_dir))
         row.status, row.pid, row.started, row.error = "running", os.getpid(), time.time(), None
     rid: int = run_id
@@ -91,7 +100,7 @@ def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
         if now - last >= UPDATE_EVERY_S or p.done >= p.total:
             last = now
             with store.session() as s:
-                r = s.get(m.Run, rid)
+                r = _run_row(s, rid)
                 r.done, r.total, r.message, r.updated = p.done, p.total, p.message[:200], now
         return dataclasses.replace(p, run_id=rid)
 
@@ -127,7 +136,7 @@ def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
 def _finish(store: Store, run_id: int, status: str, started: float, error: str | None = None,
             result: dict | None = None) -> None:
     with store.session() as s:
-        r = s.get(m.Run, run_id)
+        r = _run_row(s, run_id)
         r.status, r.error, r.finished = status, error, time.time()
         r.seconds = round((r.seconds or 0.0) + r.finished - started, 3)
         r.message = ((error or "failed") if status == "failed" else status)[:200]
@@ -251,10 +260,11 @@ def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | Non
         data = path.read_bytes()
     except (VectorFileError, OSError) as e:
         raise StoreError(str(e)) from e
-    for part in meta["provenance"].get("parents", []) if inputs is not None else []:
-        f = _input_file(inputs, part.get("file"))
-        if f is not None and hashlib.sha256(f.read_bytes()).hexdigest() != hashlib.sha256(data).hexdigest():
-            _ingest_vector(store, run_id, f, kind="imported")
+    if inputs is not None:
+        for part in meta["provenance"].get("parents", []):
+            f = _input_file(inputs, part.get("file"))
+            if f is not None and hashlib.sha256(f.read_bytes()).hexdigest() != hashlib.sha256(data).hexdigest():
+                _ingest_vector(store, run_id, f, kind="imported")
     return results.add_vector(store, run_id, data, kind=kind, meta=meta, where=str(path))
 
 
@@ -273,7 +283,8 @@ def _input_file(inputs: Path, name: Any) -> Path | None:
 def _ingest_evaluations(store: Store, run_id: int, paths: list[Path], split: str) -> None:
     """Accuracy rows of evaluation.json files; a row's own split (a report has several) wins over the
     file's and the spec's."""
-    rows, prov = [], {}
+    rows: list[dict[str, Any]] = []
+    prov: dict[str, Any] = {}
     for path in paths:
         d = json.loads(path.read_text())
         prov = prov or d.get("provenance", {})

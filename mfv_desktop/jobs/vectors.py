@@ -31,9 +31,10 @@ def finetune_config(spec: FinetuneSpec):
 
     if spec.preset not in PRESETS:
         raise ValueError(f"unknown fine-tuning preset {spec.preset!r}: use {' or '.join(PRESETS)}")
-    over = {k: v for k, v in (("lr", spec.lr), ("epochs", spec.epochs), ("batch_size", spec.train_batch_size))
-            if v is not None}
-    return replace(PRESETS[spec.preset], seed=spec.seed, **over)
+    preset = PRESETS[spec.preset]  # with the spec's values where it gives them
+    return replace(preset, seed=spec.seed, lr=preset.lr if spec.lr is None else spec.lr,
+                   epochs=preset.epochs if spec.epochs is None else spec.epochs,
+                   batch_size=preset.batch_size if spec.train_batch_size is None else spec.train_batch_size)
 
 
 def _held_out(scene_id: str, fraction: float) -> bool:
@@ -153,7 +154,8 @@ def _load_state(path: Path, key: dict):
         return None
     if meta.pop("key") != key:
         return None
-    return FinetuneState(**arrays, **meta)
+    return FinetuneState(vector=arrays["vector"], best=arrays["best"], exp_avg=arrays["exp_avg"],
+                         exp_avg_sq=arrays["exp_avg_sq"], **meta)
 
 
 # -- composite vectors -----------------------------------------------------------------------------
@@ -248,7 +250,10 @@ def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
     layer = composite_layer([_base(f) for f in fvs], np.full(len(fvs), 1 / len(fvs))) if spec.layer is None \
         else spec.layer
     check_layers(backend, [layer])
-    vector = sum(f.vector.float() * (f.strength if spec.strength is None else spec.strength) for f in fvs)
+    scaled = [f.vector.float() * (f.strength if spec.strength is None else spec.strength) for f in fvs]
+    vector = scaled[0]
+    for v in scaled[1:]:
+        vector = vector + v
     yield Progress(0, 2, "without the vector")
     with torch.no_grad():
         batch = backend.encode([task])

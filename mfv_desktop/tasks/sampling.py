@@ -137,7 +137,7 @@ def _derangement(values: list[str], rng: random.Random, tries: int = 200) -> lis
     return fallback or [*range(1, n), 0]
 
 
-def pair_key(task: Task) -> tuple:
+def pair_key(task: Task) -> tuple[str, str, str, str, tuple[str, ...]]:
     """What a clean prompt and its corrupted twin share: the relation, the query (scene, anchor,
     answer) and the demonstrations' scenes (their order and labels differ)."""
     q = task.query

@@ -26,7 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    running = QApplication.instance()
+    app = running if isinstance(running, QApplication) else QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("mfv_desktop")
     app.setDesktopFileName("mfv-desktop")  # the .desktop entry (installer/), for the task bar's icon
     from PySide6.QtGui import QIcon

@@ -6,7 +6,7 @@ again. Scene coordinates are image pixels."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
@@ -32,7 +32,7 @@ class _Drag:
     kind: str  # "draw" | "move" | "resize" | "pan"
     start: QPointF  # scene position ("pan": viewport position)
     oid: int = -1
-    rect: QRectF | None = None  # the box before the drag
+    rect: QRectF = field(default_factory=QRectF)  # the box before the drag ("move", "resize")
     handle: str = ""
 
 
@@ -249,13 +249,14 @@ class SceneCanvas(QGraphicsView):
 
     def _move_preview(self, at: QPointF) -> None:
         box = self._stamp_box(at)
-        if box is None:
+        if box is None or self.stamp is None:
             return
+        pixmap = self.stamp[1]
         if self.preview is None:
-            self.preview = self.scene().addPixmap(self.stamp[1])
+            self.preview = self.scene().addPixmap(pixmap)
             self.preview.setOpacity(0.5)
             self.preview.setZValue(6)
-        self.preview.setScale(box.width / self.stamp[1].width())
+        self.preview.setScale(box.width / pixmap.width())
         self.preview.setPos(box.x0, box.y0)
 
     def _hide_preview(self) -> None:
@@ -273,18 +274,18 @@ class SceneCanvas(QGraphicsView):
             self.rubber.setZValue(5)
         elif self.mode == "stamp":
             box = self._stamp_box(at)
-            if box is not None:
+            if box is not None and self.stamp is not None:
                 self.stampPlaced.emit(self.stamp[0], box)
         else:
             sel = self.selected_object()
             handle = self.boxes[sel].handle_at(at, self._scale()) if sel is not None else None
-            if handle is not None:
+            if sel is not None and handle is not None:
                 self._drag = _Drag("resize", at, sel, self.boxes[sel].rect(), handle)
                 return
             hit = self._hit(at)
             self.select_object(-1 if hit is None else hit)
             self.objectSelected.emit(-1 if hit is None else hit)  # the window may show the scene again
-            if hit in self.boxes:
+            if hit is not None and hit in self.boxes:
                 self._drag = _Drag("move", at, hit, self.boxes[hit].rect())
             else:
                 self._drag = _Drag("pan", event.position())

@@ -52,7 +52,8 @@ def make_thumb(image: Path, dest: Path) -> QImage:
         img = img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     if not img.isNull():
         with contextlib.suppress(OSError), atomic_path(dest) as tmp:
-            if not img.save(str(tmp), "PNG"):
+            # PySide6's stub types the format as bytes; the binding takes only a str
+            if not img.save(str(tmp), "PNG"):  # type: ignore[call-overload]
                 raise OSError(f"cannot write {tmp}")
     return img
 
@@ -173,7 +174,7 @@ class _FirstRowSize(QStyledItemDelegate):
     """Uniform item sizes: Qt measures the last row (which would read the last page); measure the first."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        return super().sizeHint(option, index.siblingAtRow(0))
+        return super().sizeHint(option, index.sibling(0, index.column()))
 
 
 class _SceneView(QListView):
@@ -232,8 +233,8 @@ class SceneLibrary(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         for part in (top, filters):
             layout.addLayout(part)
-        for w in (self.object_name, self.view, self.count):
-            layout.addWidget(w)
+        for widget in (self.object_name, self.view, self.count):
+            layout.addWidget(widget)
 
         self._fill_choices()
         self._combos = {"dataset": self.dataset, "relation": self.relation, "status": self.status,
@@ -242,7 +243,7 @@ class SceneLibrary(QWidget):
             combo.currentIndexChanged.connect(lambda _: self._filters_changed())
         self.object_name.editingFinished.connect(self._filters_changed)
         completer.activated.connect(lambda _: self._filters_changed())
-        self.object_name.textChanged.connect(lambda text: text or self._filters_changed())  # cleared
+        self.object_name.textChanged.connect(self._object_name_edited)
         self.grid.toggled.connect(self._set_grid)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
         self.view.activated.connect(lambda idx: self._emit(idx.data(Qt.ItemDataRole.UserRole), always=True))
@@ -292,6 +293,10 @@ class SceneLibrary(QWidget):
             combo.setCurrentIndex(i)
             combo.blockSignals(False)
         self._filters_changed()
+
+    def _object_name_edited(self, text: str) -> None:
+        if not text:  # cleared: the filter goes at once (typed text waits for editingFinished)
+            self._filters_changed()
 
     def _filters_changed(self, force: bool = False) -> None:
         filters = self.filters()

@@ -34,7 +34,9 @@ class RelationPanel(QWidget):
         self.vocabulary: list[str] = []
         self.table = QTableWidget(0, 4, self)
         self.table.setHorizontalHeaderLabels(["subject", "relation", "object", "status"])
-        self.table.horizontalHeaderItem(2).setToolTip("the anchor: the subject is <relation> of it")
+        anchor = self.table.horizontalHeaderItem(2)
+        if anchor is not None:
+            anchor.setToolTip("the anchor: the subject is <relation> of it")
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
@@ -90,7 +92,8 @@ class RelationPanel(QWidget):
         lb = self.labels[row]
         return lb.subject, lb.relation, lb.object
 
-    def move(self, step: int) -> None:
+    def move_selection(self, step: int) -> None:
+        """Select the label `step` rows down (up when negative), staying in the table."""
         if self.labels:
             self.table.selectRow(max(0, min(len(self.labels) - 1, self.table.currentRow() + step)))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QRectF, QStringListModel, Qt, Signal
+from PySide6.QtCore import QRect, QRectF, QStringListModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox, QCompleter, QFileDialog, QGraphicsItem, QGraphicsRectItem, QGraphicsScene,
@@ -56,7 +56,8 @@ class SceneView(QGraphicsView):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.path: str | None = None
         self.objects: list[tuple[str, Box]] = []
-        self._boxes: dict[str, QGraphicsRectItem] = {}
+        #: object name -> its box and the box's name tag
+        self._boxes: dict[str, tuple[QGraphicsRectItem, QGraphicsRectItem]] = {}
         #: name -> [(role text, colour)], in the order they were marked
         self._marks: dict[str, list[tuple[str, QColor]]] = {}
         self._mark_items: list[QGraphicsItem] = []
@@ -94,7 +95,7 @@ class SceneView(QGraphicsView):
                 tag.childItems()[0].moveBy(0, -tag.rect().height())
             item.setToolTip(name)
             self.scene().addItem(item)
-            self._boxes[name] = item
+            self._boxes[name] = item, tag
         self.fit()
         return True
 
@@ -119,7 +120,7 @@ class SceneView(QGraphicsView):
         super().showEvent(event)
         self.fit()
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
         super().drawForeground(painter, rect)
         if self.path is None and self._placeholder:
             painter.save()
@@ -188,7 +189,7 @@ class SceneView(QGraphicsView):
 
     def _name_rect(self, name: str, scale: float) -> QRectF:
         """Where an object's name tag is, in image pixels at this zoom."""
-        tag = self._boxes[name].childItems()[0]
+        tag = self._boxes[name][1]
         r = tag.rect()
         return QRectF(tag.pos().x() + r.x() / scale, tag.pos().y() + r.y() / scale, r.width() / scale,
                       r.height() / scale)

@@ -145,7 +145,7 @@ class AIEPanel(QWidget):
         from mfv_desktop.jobs.science import averaging_text
 
         rows = [(r.run_id, r.relation, r.model_id, r.n_prompts, r.provenance)
-                for r in run_repo.list_aie_results(self.ctx.store, with_run=True)]
+                for r in run_repo.list_aie_results(self.ctx.store, with_run=True) if r.run_id is not None]
         runs: dict[int, dict[str, Any]] = {}
         for run_id, rel, model_id, n, prov in rows:
             r = runs.setdefault(run_id, {"id": run_id, "relations": [], "model_id": model_id, "n_prompts": 0,

@@ -155,7 +155,8 @@ class AnalogyPanel(QWidget):
         super().resizeEvent(event)
         if not self._user_split:  # the two images get the same room; the vectors and weights a third at most
             total = self.split.width()
-            right = min(max(self.split.widget(1).minimumWidth(), total // 3), 400)
+            side = self.split.widget(1)
+            right = min(max(side.minimumWidth() if side is not None else 0, total // 3), 400)
             self.split.setSizes([total - right, right])
             self.images.setSizes([(total - right) // 2] * 2)
 
@@ -276,7 +277,9 @@ class AnalogyPanel(QWidget):
         a, b, c = (escape(x) for x in solved[1:3] + solved[4:5])
         self.answer.setText(f"{a} → {b} :: {c} → <b style='color:{D_COLOUR}'>D = {escape(d)}</b> "
                             f"(p {comp.get('prob', 0):.2f})")
-        self.table.item(0, 0).setText(f"composite FV (layer {result.get('layer')})")
+        first = self.table.item(0, 0)
+        if first is not None:
+            first.setText(f"composite FV (layer {result.get('layer')})")
         for i, name in enumerate(CONDITIONS):
             r = rows[name]
             top = " · ".join(f"{_tok(t)} {p:.2f}" for t, p in r.get("top", []))
@@ -294,5 +297,5 @@ class AnalogyPanel(QWidget):
 
     def shown_answers(self) -> dict[str, str]:
         """condition -> answer, as the table shows them."""
-        return {name: (self.table.item(i, 1).text() if self.table.item(i, 1) else "")
-                for i, name in enumerate(CONDITIONS)}
+        items = [self.table.item(i, 1) for i in range(len(CONDITIONS))]
+        return {name: (item.text() if item is not None else "") for name, item in zip(CONDITIONS, items)}

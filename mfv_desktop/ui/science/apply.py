@@ -98,7 +98,8 @@ class ApplyPanel(QWidget):
         self.own_strength.setToolTip("each vector at its own strength (its default, saved with it)")
         self.strength = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.strength.setRange(0.0, 10.0)
-        self.strength.setSingleStep(0.1)
+        # superqt's labeled-slider proxy annotates the step as int; the double slider it forwards to takes a float
+        self.strength.setSingleStep(0.1)  # type: ignore[arg-type]
         self.strength.setValue(1.0)
         self.strength.setToolTip("one strength for every vector: each is multiplied by it before it is added")
         strength_row = QHBoxLayout()

@@ -141,7 +141,7 @@ class AIEHeatmap(QWidget):
 
     def _hover(self, pos: QPointF) -> None:
         at = self.head_at(pos)
-        if at is not None:
+        if at is not None and self.aie is not None:
             layer, head = at
             rank = self.top_heads().index(at) + 1 if at in self.top_heads() else None
             self.readout.setText(f"layer {layer}, head {head}: AIE {self.aie[layer, head]:+.4f}"

@@ -94,7 +94,8 @@ class SweepPanel(QWidget):
         if run_id is None:
             return
         result = run_repo.get_run(self.ctx.store, run_id).result
-        self.draw(result)
+        if result is not None:
+            self.draw(result)
 
     def draw(self, result: dict[str, Any]) -> None:
         """Curves of accuracy per layer for each strength; baselines as dashed lines (partial results too)."""

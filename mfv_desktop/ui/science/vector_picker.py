@@ -96,7 +96,8 @@ class VectorPicker(QWidget):
         self.tree.setMaximumHeight(frame + n * max(row_h, 1))
 
     def _items(self) -> list[QTreeWidgetItem]:
-        return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]
 
     def _item_changed(self, _item: QTreeWidgetItem, column: int) -> None:
         if column == 0 and not self._loading:

@@ -243,7 +243,9 @@ class VectorLibrary(QWidget):
         for i, v in enumerate(self.rows):
             if v["id"] in ids:
                 self.table.selectRow(i)
-                self.table.scrollToItem(self.table.item(i, 0))
+                item = self.table.item(i, 0)
+                if item is not None:
+                    self.table.scrollToItem(item)
         self.table.setSelectionMode(mode)
 
     def _selection_changed(self) -> None:
@@ -253,8 +255,9 @@ class VectorLibrary(QWidget):
         self.buttons["delete"].setEnabled(bool(ids) and not self.store.read_only)
         self.buttons["export"].setEnabled(bool(ids))
         self.buttons["import"].setEnabled(not self.store.read_only)
-        if one:
-            self.detail.setPlainText(describe(self.vector(ids[0])))
+        shown = self.vector(ids[0]) if one else None
+        if shown is not None:
+            self.detail.setPlainText(describe(shown))
         elif ids:
             self.detail.setPlainText(f"{len(ids)} vectors selected: " + ", ".join(map(str, ids)))
         else:
@@ -289,6 +292,8 @@ class VectorLibrary(QWidget):
         if len(ids) != 1:
             return False
         v = self.vector(ids[0])
+        if v is None:
+            return False
         new = self.ask_label(v["label"])
         if new is None or new.strip() == v["label"]:
             return False
@@ -313,7 +318,8 @@ class VectorLibrary(QWidget):
         if blocked:
             self.show_message(blocked + ".", error=True)
             return False
-        names = ", ".join(f"{i} '{self.vector(i)['label']}'" for i in ids)
+        chosen = [v for v in map(self.vector, ids) if v is not None]
+        names = ", ".join(f"{v['id']} '{v['label']}'" for v in chosen)
         if not self.ctx.confirm(f"Delete vector{'s' if len(ids) > 1 else ''} {names}? "
                                     "This cannot be undone (export it first to keep a copy)."):
             return False

@@ -4,6 +4,7 @@ data set on the first start. Each runs as a background job of the queue; when it
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -37,7 +38,8 @@ class Imports:
         from mfv_desktop.store.exchange import import_images
 
         store = self.ctx.store
-        return self.ctx.run(lambda: import_images(store, paths, dataset),
+        files: list[str | Path] = list(paths)
+        return self.ctx.run(lambda: import_images(store, files, dataset),
                             "import", self._imported, recorded=True)
 
     def _imported(self, result: dict) -> None:

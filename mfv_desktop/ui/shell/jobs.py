@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store
 from mfv_desktop.store import runs as run_repo
-from mfv_desktop.store.runs import RunView, get_run
+from mfv_desktop.store.runs import RunView
 
 from mfv_desktop.ui.shell.workers import JobWorker, Work
 
@@ -113,7 +113,7 @@ class JobQueue(QObject):
         """Queue an interrupted, cancelled or failed run to go on in its own folder."""
         from mfv_desktop.jobs.stored import resume
 
-        kind = get_run(self.store, run_id).kind
+        kind = run_repo.get_run(self.store, run_id).kind
         job = self.submit(lambda: resume(self.store, run_id), f"{kind} (resumed)", on_done, on_progress,
                           recorded=True)
         job.run_id = run_id
@@ -148,12 +148,17 @@ class JobQueue(QObject):
             return
         w = JobWorker(job.work)
         job.worker, job.status, job.started = w, "running", time.time()
-        w.yielded.connect(lambda p, job=job: self._on_progress(job, p))
-        w.returned.connect(lambda r, job=job: self._end(job, "done", result=r))
-        w.errored.connect(lambda e, job=job: self._end(job, "failed", error=str(e) or type(e).__name__,
-                                                       tb="".join(traceback.format_exception(e))))
-        w.aborted.connect(lambda job=job: self._end(job, "cancelled"))
-        w.finished.connect(self._next)  # the next job starts when this one's worker has ended
+        w.yielded.connect(lambda p: self._on_progress(job, p))
+        w.returned.connect(lambda r: self._end(job, "done", result=r))
+        w.errored.connect(lambda e: self._end(job, "failed", error=str(e) or type(e).__name__,
+                                              tb="".join(traceback.format_exception(e))))
+
+        def cancelled() -> None:
+            self._end(job, "cancelled")
+        # superqt's stub types a signal without arguments as passing None: a slot without parameters
+        # does not match it (Qt calls it with none)
+        w.aborted.connect(cancelled)  # type: ignore[arg-type]
+        w.finished.connect(self._next)  # type: ignore[arg-type]  # the next job starts when this worker has ended
         self.changed.emit(job)
         log.info("job %d started: %s", job.ticket, job.what)
         w.start()
@@ -292,7 +297,10 @@ class JobsPanel(QWidget):
 
     def _fill(self, i: int, job: Job | None, run: RunView | None) -> None:
         live = job is not None and job.status in ("queued", "running")
-        status = job.status if live or run is None else run.status
+        if job is not None and (live or run is None):
+            status = job.status
+        else:
+            status = run.status if run is not None else ""
         p = job.progress if live and job is not None else None
         if p is not None:
             done, total, message = p.done, p.total, p.message

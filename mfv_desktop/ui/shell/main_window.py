@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtWidgets import (
@@ -44,6 +44,13 @@ SCIENCE_TABS = (("aie", "AIE", "mfv_desktop.ui.science.aie", "AIEPanel"),
                 ("analogy", "Analogy", "mfv_desktop.ui.science.analogy", "AnalogyPanel"))
 
 
+@runtime_checkable
+class Refreshes(Protocol):
+    """A panel that reads the store again when its tab is shown (every science panel)."""
+
+    def refresh(self) -> None: ...
+
+
 class LazyTab(QWidget):
     """A tab whose panel is built the first time it is asked for (shown, or used by code)."""
 
@@ -51,13 +58,13 @@ class LazyTab(QWidget):
         super().__init__(parent)
         self.make = make
         self.built: QWidget | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        self.column = QVBoxLayout(self)
+        self.column.setContentsMargins(0, 0, 0, 0)
 
     def panel(self) -> QWidget:
         if self.built is None:
             self.built = self.make()
-            self.layout().addWidget(self.built)
+            self.column.addWidget(self.built)
         return self.built
 
 
@@ -93,14 +100,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.library = SceneLibrary(self.store, self)
         self.relations = RelationPanel(self)
-        self.palette = StampPalette(self.store.data_dir / "stamps", self.store.data_dir / "cache" / "stamps", self)
+        data = self.store.data_dir
+        self.stamp_palette = StampPalette(data / "stamps", data / "cache" / "stamps", self)
         self.jobs_panel = JobsPanel(self.jobs, self)
         self.docks = {name: self._dock(name, title, w, area) for name, title, w, area in (
             ("library", "Scenes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("relations", "Relations", self.relations, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("stamps", "Stamps", self.palette, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("stamps", "Stamps", self.stamp_palette, Qt.DockWidgetArea.RightDockWidgetArea),
             ("jobs", "Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea))}
-        self.curation = CurationController(ctx, self.canvas, self.library, self.relations, self.palette,
+        self.curation = CurationController(ctx, self.canvas, self.library, self.relations, self.stamp_palette,
                                            lambda known, current: NameDialog.ask(self, known, ctx.model, current))
         self.imports = Imports(ctx, self)
         self._make_panels()
@@ -185,7 +193,7 @@ class MainWindow(QMainWindow):
         if isinstance(page, LazyTab):
             if page.built is None:
                 page.panel()  # a new panel reads the store as it is built
-            else:
+            elif isinstance(page.built, Refreshes):
                 page.built.refresh()
 
     def _make_banner(self) -> QWidget:
@@ -249,7 +257,8 @@ class MainWindow(QMainWindow):
             "scene.next": self.library.next_scene, "scene.previous": self.library.previous_scene,
             "scene.delete": c.delete_scene,
             "label.suggest": c.suggest, "label.confirm": self.relations.confirm, "label.reject": self.relations.reject,
-            "label.next": lambda: self.relations.move(1), "label.previous": lambda: self.relations.move(-1),
+            "label.next": lambda: self.relations.move_selection(1),
+            "label.previous": lambda: self.relations.move_selection(-1),
             "label.add": self.relations.ask_add,
             "view.zoom_in": self.canvas.zoom_in, "view.zoom_out": self.canvas.zoom_out, "view.fit": self.canvas.fit,
             "help.shortcuts": self.show_cheat_sheet, "help.log": self.show_log,

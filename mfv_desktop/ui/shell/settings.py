@@ -31,7 +31,7 @@ def get(settings: QSettings, key: str) -> str:
 
 def apply_theme(theme: str) -> None:
     app = QApplication.instance()
-    if app is None:
+    if not isinstance(app, QApplication):  # none yet (or a console application: no style to set)
         return
     app.setStyle("Fusion")
     if theme != "dark":
@@ -51,7 +51,7 @@ def apply_theme(theme: str) -> None:
 class SettingsDialog(QDialog):
     def __init__(self, settings: QSettings, actions: Actions, parent: QWidget | None = None):
         super().__init__(parent)
-        self.settings, self.actions = settings, actions
+        self.settings, self.shortcuts = settings, actions
         self.setWindowTitle("Settings")
         tabs = QTabWidget(self)
 
@@ -67,7 +67,9 @@ class SettingsDialog(QDialog):
         self.model.setCurrentText(get(settings, "model"))
         self.model.setToolTip(f"'bundled', a tiny random model ({tiny}) or a model folder of any family this app "
                               f"knows ({', '.join(FAMILIES)}); Model > Model manager checks it")
-        form.addRow("Model", self._with_browse(self.model.lineEdit(), folder=True))
+        model_edit = self.model.lineEdit()
+        assert model_edit is not None  # the combo box is editable
+        form.addRow("Model", self._with_browse(model_edit, folder=True))
         self.device = QComboBox()
         self.device.addItems(["cpu", "cuda", "mps", "auto"])
         self.device.setCurrentText(get(settings, "device"))
@@ -119,7 +121,7 @@ class SettingsDialog(QDialog):
             self.settings.setValue(key, value)
         for action_id, ed in self.editors.items():
             keys = ed.keySequence().toString()
-            if keys != self.actions.shortcut(action_id):
-                self.actions.set_shortcut(action_id, keys)
+            if keys != self.shortcuts.shortcut(action_id):
+                self.shortcuts.set_shortcut(action_id, keys)
         apply_theme(self.theme.currentText())
         super().accept()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from mfv_desktop.store import Store, StoreError, StoreLocked, default_data_dir, open_store
 from mfv_desktop.store.db import restore_backup, usable_backups
@@ -76,7 +76,7 @@ def ask_user(error: StoreError, folder: Path, backups: list, parent: QWidget | N
     box = QMessageBox(QMessageBox.Icon.Critical, "mfv_desktop: the store cannot be opened",
                       f"The data folder {folder} cannot be opened.", parent=parent)
     box.setInformativeText(str(error))
-    buttons = {}
+    buttons: dict[QAbstractButton, str] = {}
     for key, text in CHOICES.items():
         if key == "read_only" and (error.kind in NOT_READABLE or not (folder / DB_FILE).is_file()):
             continue

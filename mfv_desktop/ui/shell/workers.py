@@ -105,7 +105,7 @@ class JobWorker(GeneratorWorker):
                 seen.add(text)
                 log.warning("%s", text)
         self.warned.connect(logged)
-        self.finished.connect(_collector.worker_ended)
+        self.finished.connect(_collector.worker_ended)  # type: ignore[arg-type]  # superqt: no-argument signal
 
     @property
     def abort_requested(self) -> bool:
