@@ -15,8 +15,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mfv_desktop.progress import run_to_end
 from mfv_desktop.store import open_store

@@ -212,7 +212,7 @@ def _spec_from_args(a: argparse.Namespace, cls: Any = None, prefix: str = "") ->
 
 
 def _out_folder(spec) -> Path:
-    out = Path(getattr(spec, "out"))
+    out = Path(spec.out)
     return out.parent if out.suffix else out
 
 

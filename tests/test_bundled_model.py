@@ -8,7 +8,6 @@ from mfv_desktop.backends.loading import bundled_folder
 from mfv_desktop.progress import run_to_end
 
 
-
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     from mfv_desktop.jobs import GenerateSpec, run_generate

@@ -8,7 +8,10 @@ import torch
 
 from mfv_desktop.fv import average_indirect_effect, layer_sweep, mean_head_activations
 from mfv_desktop.fv.fast import (
-    attribution_preview, fast_average_indirect_effect, fast_layer_sweep, rank_correlation,
+    attribution_preview,
+    fast_average_indirect_effect,
+    fast_layer_sweep,
+    rank_correlation,
 )
 from mfv_desktop.progress import run_to_end
 from mfv_desktop.tasks import TaskSpec, build_task_set

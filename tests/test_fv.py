@@ -7,13 +7,21 @@ import torch
 
 from mfv_desktop.backends import BackendError
 from mfv_desktop.fv import (
-    add_vector, average_indirect_effect, evaluate, function_vector, injection, layer_sweep,
-    mean_head_activations, patch_heads, record_heads, score, top_heads,
+    add_vector,
+    average_indirect_effect,
+    evaluate,
+    function_vector,
+    injection,
+    layer_sweep,
+    mean_head_activations,
+    patch_heads,
+    record_heads,
+    score,
+    top_heads,
 )
 from mfv_desktop.fv.vector_file import FunctionVector
-from mfv_desktop.tasks import TaskSpec, build_task_set
 from mfv_desktop.progress import run_to_end
-
+from mfv_desktop.tasks import TaskSpec, build_task_set
 
 
 @pytest.fixture(scope="module")

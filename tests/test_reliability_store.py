@@ -18,8 +18,16 @@ from PIL import Image
 from mfv_desktop import cli
 from mfv_desktop.progress import run_to_end
 from mfv_desktop.store import (
-    StoreCorrupt, StoreDiskFull, StoreReadOnlyMedia, known_revisions, models as m, open_store, restore_backup,
+    StoreCorrupt,
+    StoreDiskFull,
+    StoreReadOnlyMedia,
+    known_revisions,
+    open_store,
+    restore_backup,
     usable_backups,
+)
+from mfv_desktop.store import (
+    models as m,
 )
 from mfv_desktop.store import scenes as repo
 
@@ -271,8 +279,7 @@ def _fail_once(monkeypatch, module, name: str) -> None:
 
 def test_resuming_after_a_failed_ingest_and_ingesting_again_add_no_duplicate_results(store, abs_scenes,
                                                                                       monkeypatch):
-    from mfv_desktop.jobs import AIESpec, EvaluateSpec, ExtractSpec
-    from mfv_desktop.jobs import stored
+    from mfv_desktop.jobs import AIESpec, EvaluateSpec, ExtractSpec, stored
 
     run_to_end(repo.add_scenes(store, "gen", abs_scenes))
     spec = AIESpec(scenes="dataset:gen", relations=("above", "below"), k=1, n_prompts=4, split="a", batch_size=2,

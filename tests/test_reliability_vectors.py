@@ -12,9 +12,9 @@ from safetensors.numpy import save_file
 from sqlalchemy import func, select
 
 from mfv_desktop.cli import main
+from mfv_desktop.fv.vector_file import FORMAT
 from mfv_desktop.progress import run_to_end
 from mfv_desktop.store import models as m
-from mfv_desktop.fv.vector_file import FORMAT
 
 GOOD = {"label": "above top3", "relation": "above", "model_id": "m", "d_model": 4, "n_layers": 3, "layer": 1,
         "heads": [[0, 1]], "bias": "per_head", "strength": 1.0,

@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from mfv_desktop.store import (
-    ArtifactCorrupt, StoreError, StoreLocked, StoreReadOnly, StoreTooNew, known_revisions, models as m, open_store,
+    ArtifactCorrupt,
+    StoreError,
+    StoreLocked,
+    StoreReadOnly,
+    StoreTooNew,
+    known_revisions,
+    open_store,
+)
+from mfv_desktop.store import (
+    models as m,
 )
 from mfv_desktop.store import scenes as repo
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from mfv_desktop.progress import drive, run_to_end
-from mfv_desktop.store import models as m, open_store
+from mfv_desktop.store import models as m
+from mfv_desktop.store import open_store
 from mfv_desktop.store import scenes as repo
 
 

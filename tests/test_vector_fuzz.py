@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import save_file
 from sqlalchemy import select
 
-from mfv_desktop.store import models as m
 from mfv_desktop.fv.vector_file import FORMAT
+from mfv_desktop.store import models as m
 
 GOOD = {"label": "above top3", "relation": "above", "model_id": "m", "d_model": 4, "n_layers": 3, "layer": 1,
         "heads": [[0, 1]], "bias": "per_head", "strength": 1.0,

@@ -11,7 +11,13 @@ import torch
 
 from mfv_desktop.fv import add_vector, score
 from mfv_desktop.fv.analogy import (
-    AnalogyItem, BaseVector, analogy_items, composite_vector, composite_weights, solve, solve_all,
+    AnalogyItem,
+    BaseVector,
+    analogy_items,
+    composite_vector,
+    composite_weights,
+    solve,
+    solve_all,
 )
 from mfv_desktop.fv.finetune import FinetuneConfig, finetune_vector
 from mfv_desktop.progress import run_to_end
@@ -171,7 +177,8 @@ def test_compose_and_analogy_from_the_command_line_into_the_store(tmp_path, extr
     from sqlalchemy import select
 
     from mfv_desktop.cli import main
-    from mfv_desktop.store import models as m, open_store
+    from mfv_desktop.store import models as m
+    from mfv_desktop.store import open_store
 
     data = tmp_path / "data"
     src, tgt = abs_scenes[0], abs_scenes[1]

@@ -31,18 +31,18 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Generator, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Generator, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from mfv_desktop.backends.small import PROMPT_WORDS, SmallConfig, build_small_model
 from mfv_desktop.files import atomic_path
 from mfv_desktop.progress import Progress
-
-from mfv_desktop.backends.small import PROMPT_WORDS, SmallConfig, build_small_model
 
 BASE = ("above", "below", "left", "right")
 PROMPT_KINDS = ("named", "relate", "bridge", "paper")
@@ -357,9 +357,8 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: f
 
     `init_from`: an exported model folder to continue from when `work` has no checkpoint yet (the
     training state it recorded is continued; the optimizer starts afresh)."""
-    from mfv_desktop.scenes import KINDS, split_kinds
-
     from mfv_desktop.backends.openflamingo import OpenFlamingoFiles, load_flamingo
+    from mfv_desktop.scenes import KINDS, split_kinds
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from training.bundled import BASE, Sampler, vocabulary
 from mfv_desktop.backends.openflamingo import OpenFlamingoBackend, OpenFlamingoFiles
 from mfv_desktop.backends.small import SmallConfig, build_small_model
+from mfv_desktop.progress import run_to_end
 from mfv_desktop.scenes import KINDS
 from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Shot, Task
-from mfv_desktop.progress import run_to_end
+from training.bundled import BASE, Sampler, vocabulary
 
 #: CI runs these with everything else (`pytest -q` from the checkout; testpaths in pyproject.toml);
 #: `-m "not slow"` leaves them out. A few minutes on 2 cores, mostly the tiny training run.

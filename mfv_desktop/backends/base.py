@@ -8,9 +8,10 @@ residual site), and the first token of an answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any
 
 from mfv_desktop.errors import BackendError
 from mfv_desktop.progress import Progress

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from mfv_desktop.files import atomic_write
 from mfv_desktop.locations import cache_dir

@@ -18,9 +18,10 @@ import contextlib
 import io
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,7 +29,14 @@ from torch import nn
 from mfv_desktop.tasks import OPENFLAMINGO_TEMPLATE, Task
 
 from .base import (
-    Backend, BackendError, Batch, Geometry, ImageCache, TokenizerAnswers, resolve_device, resolve_dtype,
+    Backend,
+    BackendError,
+    Batch,
+    Geometry,
+    ImageCache,
+    TokenizerAnswers,
+    resolve_device,
+    resolve_dtype,
 )
 from .registry import FAMILIES, MANIFEST
 
@@ -60,7 +68,7 @@ class OpenFlamingoFiles:
     cross_attn: tuple[tuple[str, int], ...] = ()
 
     @classmethod
-    def from_folder(cls, folder: str | Path, weights: bool = True) -> "OpenFlamingoFiles":
+    def from_folder(cls, folder: str | Path, weights: bool = True) -> OpenFlamingoFiles:
         """`weights=False`: a folder of configs and tokenizer only (random weights, benchmarks/gpu.py)."""
         folder = Path(folder).expanduser()
         if not folder.is_dir():
@@ -71,7 +79,7 @@ class OpenFlamingoFiles:
         return files
 
     @classmethod
-    def _from_manifest(cls, folder: Path, manifest: Path) -> "OpenFlamingoFiles":
+    def _from_manifest(cls, folder: Path, manifest: Path) -> OpenFlamingoFiles:
         try:
             m = json.loads(manifest.read_text())
             opt = lambda k: (folder / m[k]) if m.get(k) else None  # noqa: E731
@@ -93,7 +101,7 @@ class OpenFlamingoFiles:
                                "it needs lm, clip and cross_attn_every_n_layers") from e
 
     @classmethod
-    def _discover_4b(cls, folder: Path) -> "OpenFlamingoFiles":
+    def _discover_4b(cls, folder: Path) -> OpenFlamingoFiles:
         ckpt = folder / "checkpoint.pt"
         if not ckpt.is_file():
             raise BackendError(f"{folder} has no {MANIFEST} and no checkpoint.pt. {OF4B_HINT}.")
@@ -329,7 +337,7 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
         self._images = ImageCache(self.image_processor, image_cache_size)
 
     @classmethod
-    def from_folder(cls, folder: str | Path, random_weights: bool = False, **kw: Any) -> "OpenFlamingoBackend":
+    def from_folder(cls, folder: str | Path, random_weights: bool = False, **kw: Any) -> OpenFlamingoBackend:
         return cls(OpenFlamingoFiles.from_folder(folder, weights=not random_weights), random_weights=random_weights,
                    **kw)
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +30,14 @@ from torch import nn
 from mfv_desktop.tasks import PromptTemplate, Task
 
 from .base import (
-    Backend, BackendError, Batch, Geometry, ImageCache, TokenizerAnswers, resolve_device, resolve_dtype,
+    Backend,
+    BackendError,
+    Batch,
+    Geometry,
+    ImageCache,
+    TokenizerAnswers,
+    resolve_device,
+    resolve_dtype,
 )
 from .last_position import LastPosition, _Layer, _rotate_half
 from .registry import FAMILIES
@@ -172,7 +180,7 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
         self._images = ImageCache(self._prepare_image, image_cache_size)
 
     @classmethod
-    def from_folder(cls, folder: str | Path, **kw: Any) -> "Qwen3VLBackend":
+    def from_folder(cls, folder: str | Path, **kw: Any) -> Qwen3VLBackend:
         return cls(folder, **kw)
 
     @staticmethod
@@ -257,7 +265,7 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
         logits = out.logits
         return logits.float() if all_positions else logits[:, -1, :].float()
 
-    def last_position(self, batch: Batch) -> "Qwen3VLLastPosition":
+    def last_position(self, batch: Batch) -> Qwen3VLLastPosition:
         """The batch run once, ready to recompute its last position under many interventions."""
         return Qwen3VLLastPosition(self, batch)
 
@@ -336,7 +344,7 @@ class Qwen3VLLastPosition(LastPosition):
     Qwen3's layer: RMSNorm, q/k/v with per-head q/k norms, grouped-query attention, o_proj (no bias),
     then x + attention, + MLP."""
 
-    def __init__(self, backend: "Qwen3VLBackend", batch: Batch) -> None:
+    def __init__(self, backend: Qwen3VLBackend, batch: Batch) -> None:
         self.backend, self.batch = backend, batch
         qwen = backend.model.model
         self.text = qwen.language_model

@@ -11,10 +11,11 @@ tiny random model for tests. Nothing outside backends/ names a family; code that
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from mfv_desktop.errors import BackendError
 from mfv_desktop.locations import bundled_folder

@@ -13,9 +13,9 @@ is then trained (training/bundled.py, outside the package).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import torch
 

@@ -12,8 +12,9 @@ Where the base vectors sit at different layers the composite goes in at the weig
 from __future__ import annotations
 
 import random
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Generator, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch

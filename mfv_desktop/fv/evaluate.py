@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Generator, Sequence
+from typing import ContextManager
 
 import numpy as np
 import torch
 
 from mfv_desktop.backends import Backend, Batch, batches
-from mfv_desktop.tasks import Task
-
 from mfv_desktop.progress import Progress
+from mfv_desktop.tasks import Task
 
 #: something that, given a batch, returns a context in which the model runs with an intervention
 Intervention = Callable[[Batch], ContextManager[None]]

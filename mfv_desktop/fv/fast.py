@@ -17,7 +17,7 @@ last-token output, times the difference between the mean activation and the corr
 from __future__ import annotations
 
 import os
-from typing import Generator, Sequence
+from collections.abc import Generator, Sequence
 
 import numpy as np
 import torch

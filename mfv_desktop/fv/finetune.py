@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generator, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -66,7 +67,7 @@ class FinetuneState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def start(cls, init: torch.Tensor) -> "FinetuneState":
+    def start(cls, init: torch.Tensor) -> FinetuneState:
         v = init.detach().float().cpu().clone()
         return cls(v, v.clone(), torch.zeros_like(v), torch.zeros_like(v))
 

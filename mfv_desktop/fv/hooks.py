@@ -10,7 +10,7 @@ residual site: a tuple in transformers <= 4.57, a plain tensor in 5.x; both are 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import torch
 

@@ -8,18 +8,19 @@ whose clean prompt the model answers correctly), made before either runs, so bot
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from mfv_desktop.backends import Backend, Batch, batches
+from mfv_desktop.progress import Progress
 from mfv_desktop.tasks import Task, check_paired
 
 from .evaluate import score
 from .hooks import patch_heads, record_heads
-from mfv_desktop.progress import Progress
 
 
 @dataclass

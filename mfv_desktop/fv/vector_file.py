@@ -66,7 +66,7 @@ class FunctionVector:
         return save({"vector": vector}, metadata={"format": FORMAT, "meta": json.dumps(self.meta(), sort_keys=True)})
 
     @classmethod
-    def from_bytes(cls, data: bytes, where: str = "vector") -> "FunctionVector":
+    def from_bytes(cls, data: bytes, where: str = "vector") -> FunctionVector:
         """A vector from a file's bytes (checked as `load` checks a file; BackendError names `where`)."""
         try:
             meta, array = read_vector_bytes(data)
@@ -76,7 +76,7 @@ class FunctionVector:
         return cls(vector=torch.from_numpy(array.copy()), **meta)
 
     @classmethod
-    def load(cls, path: str | Path) -> "FunctionVector":
+    def load(cls, path: str | Path) -> FunctionVector:
         """A checked vector file (see `vector_meta`): BackendError names the file, the field and the fix."""
         try:
             meta, array = read_vector_file(path)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import ContextManager, Generator, Literal, Sequence
+from typing import ContextManager, Literal
 
 import numpy as np
 import torch
 
 from mfv_desktop.backends import Backend, Batch
+from mfv_desktop.progress import Progress, within
 from mfv_desktop.tasks import Task
 
 from .evaluate import EvalResult, evaluate
 from .hooks import add_vector
-from mfv_desktop.progress import Progress, within
 
 #: "per_head": the output projection's bias is added once per head (the reference code);
 #: "none": the heads' outputs only

@@ -9,11 +9,26 @@ from .chain import ChainSpec, run_chain
 from .data import GenerateSpec, TasksSpec, run_generate, run_tasks
 from .report import ReportSpec, run_report
 from .science import (
-    AIESpec, EvaluateSpec, ExtractSpec, PreviewSpec, SweepSpec, run_aie, run_evaluate, run_extract, run_preview,
+    AIESpec,
+    EvaluateSpec,
+    ExtractSpec,
+    PreviewSpec,
+    SweepSpec,
+    run_aie,
+    run_evaluate,
+    run_extract,
+    run_preview,
     run_sweep,
 )
 from .vectors import (
-    AnalogySpec, ApplySpec, ComposeSpec, FinetuneSpec, run_analogy, run_apply, run_compose, run_finetune,
+    AnalogySpec,
+    ApplySpec,
+    ComposeSpec,
+    FinetuneSpec,
+    run_analogy,
+    run_apply,
+    run_compose,
+    run_finetune,
 )
 
 #: (the jobs that read through a source take it as `io=`, see stored.SINK_KINDS)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Generator, Mapping, TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from mfv_desktop.files import atomic_write
 from mfv_desktop.progress import Cancelled, Progress  # noqa: F401 (Cancelled: what `drive` raises)

@@ -12,8 +12,8 @@ from mfv_desktop.scenes import path_part
 from mfv_desktop.specs import AIESpec, ChainSpec, EvaluateSpec, ExtractSpec, GenerateSpec, JobSpec, SweepSpec
 
 from .base import Gen, JobGen, OnModel, write_json
-from .results import summary_of
 from .data import run_generate
+from .results import summary_of
 from .science import run_aie, run_evaluate, run_extract, run_sweep
 
 __all__ = ["ChainSpec", "run_chain"]

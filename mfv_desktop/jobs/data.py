@@ -6,7 +6,13 @@ from pathlib import Path
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import (
-    KINDS, OBJECTS_PER_SCENE, GeneratorSpec, generate_scenes, load_scene_set, save_scene_set, split_kinds,
+    KINDS,
+    OBJECTS_PER_SCENE,
+    GeneratorSpec,
+    generate_scenes,
+    load_scene_set,
+    save_scene_set,
+    split_kinds,
 )
 from mfv_desktop.specs import GenerateSpec, TasksSpec
 

@@ -14,9 +14,10 @@ result is kept in stages/, so an interrupted report goes on where it stopped.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -30,7 +31,15 @@ from .base import Gen, JobGen, OnModel, write_json
 from .data import run_generate
 from .results import summary_of
 from .science import (
-    _backend, _load_vector, averaging_text, build_tasks, check_answers, load_arrays, run_aie, run_extract, run_sweep,
+    _backend,
+    _load_vector,
+    averaging_text,
+    build_tasks,
+    check_answers,
+    load_arrays,
+    run_aie,
+    run_extract,
+    run_sweep,
     write_csv,
 )
 from .vectors import _parts, analogy_conditions, run_finetune

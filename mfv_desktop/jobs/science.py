@@ -8,20 +8,26 @@ Tables (CSV), reports and resume checkpoints go to the sink's folder.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from mfv_desktop.errors import SpecError
-from mfv_desktop.scenes import check_single_token, load_scene_set, path_part
-from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
-
 from mfv_desktop.progress import Progress
+from mfv_desktop.scenes import check_single_token, load_scene_set, path_part
 from mfv_desktop.specs import (
-    AIESpec, EvaluateSpec, ExtractSpec, MediationSpec, ModelJobSpec, PreviewSpec, SweepSpec,
+    AIESpec,
+    EvaluateSpec,
+    ExtractSpec,
+    MediationSpec,
+    ModelJobSpec,
+    PreviewSpec,
+    SweepSpec,
 )
+from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
 
 from .base import Gen, JobGen, write_json
 from .io import JobIO, LoadedVector, Scenes, folder_io, save_arrays

@@ -23,8 +23,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,12 +33,12 @@ from sqlalchemy.orm import Session
 from mfv_desktop import specs
 from mfv_desktop.errors import SpecError, VectorFileError
 from mfv_desktop.progress import Progress, relay
-from mfv_desktop.store import Store, models as m
-from mfv_desktop.store import results
+from mfv_desktop.scenes import load_scene_set, path_part, resolve_image
+from mfv_desktop.store import Store, results
+from mfv_desktop.store import models as m
 from mfv_desktop.store.errors import StoreError
 from mfv_desktop.store.exchange import IMPORT_KIND
 from mfv_desktop.store.scenes import add_scenes, write_scene_set
-from mfv_desktop.scenes import load_scene_set, path_part, resolve_image
 from mfv_desktop.vector_meta import MAX_FILE_BYTES, read_header, read_vector_file
 
 from .base import JobSpec, execute
@@ -167,9 +168,9 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
     changes: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(spec)}
     if "out" in names:
-        out = getattr(spec, "out")
+        out = spec.out
         if spec.kind == "extract":
-            default = f"{path_part(getattr(spec, 'relation'))}.safetensors"
+            default = f"{path_part(spec.relation)}.safetensors"
             changes["out"] = str(folder / (Path(out).name if out else default))
         elif spec.kind == "tasks":
             changes["out"] = str(folder / (Path(out).name if out else "tasks.json"))
@@ -183,9 +184,9 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
     if isinstance(scenes, str) and (ref := parse_ref(scenes)).kind == DATASET:
         changes["scenes"] = str(write_scene_set(store, ref.value, folder / "input-scenes"))
     if "vector" in names:
-        changes["vector"] = _vector_input(store, getattr(spec, "vector"), folder)
+        changes["vector"] = _vector_input(store, spec.vector, folder)
     if "vectors" in names:
-        changes["vectors"] = tuple(_vector_input(store, v, folder) for v in getattr(spec, "vectors"))
+        changes["vectors"] = tuple(_vector_input(store, v, folder) for v in spec.vectors)
     return dataclasses.replace(spec, **changes)
 
 
@@ -216,7 +217,7 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
     whose first ingest failed) adds only what the run does not have yet."""
     if spec.kind == "generate":
         scenes = [s.with_(image=str(resolve_image(folder / "scenes", s)))
-                  for s in load_scene_set(folder / "scenes") if s.split == getattr(spec, "split")]
+                  for s in load_scene_set(folder / "scenes") if s.split == spec.split]
         from mfv_desktop.progress import run_to_end
 
         run_to_end(add_scenes(store, dataset or "generated", scenes, origin="generated",

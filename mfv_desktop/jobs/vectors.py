@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -17,7 +17,13 @@ from .base import JobGen, write_json
 from .io import JobIO, folder_io, save_arrays
 from .results import FinetuneResult
 from .science import (
-    _backend, _load_vector, _read_vector, build_tasks, check_answers, check_layers, write_csv,
+    _backend,
+    _load_vector,
+    _read_vector,
+    build_tasks,
+    check_answers,
+    check_layers,
+    write_csv,
 )
 
 __all__ = ["AnalogySpec", "ApplySpec", "ComposeSpec", "FinetuneSpec"]

@@ -43,9 +43,10 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -158,7 +159,7 @@ class GeneratorSpec:
         return to_dict(self)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "GeneratorSpec":
+    def from_json(cls, d: Mapping[str, Any]) -> GeneratorSpec:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

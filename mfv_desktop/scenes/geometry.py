@@ -21,7 +21,8 @@ scaling of the coordinates.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .model import SPATIAL_RELATIONS, Box, RelationTriple, SceneObject
 

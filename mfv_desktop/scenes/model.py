@@ -12,9 +12,10 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from mfv_desktop.files import atomic_path
 
@@ -104,7 +105,7 @@ class Box:
             raise SceneError(f"box {vals} is empty: need x1 > x0 and y1 > y0")
 
     @classmethod
-    def from_center(cls, cx: float, cy: float, w: float, h: float) -> "Box":
+    def from_center(cls, cx: float, cy: float, w: float, h: float) -> Box:
         return cls(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
     @property
@@ -123,25 +124,25 @@ class Box:
     def center(self) -> tuple[float, float]:
         return ((self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2)
 
-    def intersection(self, other: "Box") -> float:
+    def intersection(self, other: Box) -> float:
         w = min(self.x1, other.x1) - max(self.x0, other.x0)
         h = min(self.y1, other.y1) - max(self.y0, other.y0)
         return max(w, 0.0) * max(h, 0.0)
 
-    def overlap_fraction(self, other: "Box") -> float:
+    def overlap_fraction(self, other: Box) -> float:
         """Intersection over the smaller box's area (1.0: one box inside the other)."""
         return self.intersection(other) / min(self.area, other.area)
 
-    def gap(self, other: "Box") -> float:
+    def gap(self, other: Box) -> float:
         """Euclidean distance between the two boxes (0 when they touch or overlap)."""
         dx = max(other.x0 - self.x1, self.x0 - other.x1, 0.0)
         dy = max(other.y0 - self.y1, self.y0 - other.y1, 0.0)
         return math.hypot(dx, dy)
 
-    def translate(self, dx: float, dy: float) -> "Box":
+    def translate(self, dx: float, dy: float) -> Box:
         return Box(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
 
-    def scale(self, s: float) -> "Box":
+    def scale(self, s: float) -> Box:
         return Box(self.x0 * s, self.y0 * s, self.x1 * s, self.y1 * s)
 
     def inside(self, width: float, height: float) -> bool:
@@ -209,7 +210,7 @@ class Scene:
     def relation_names(self) -> set[str]:
         return {t.relation for t in self.relations}
 
-    def with_(self, **changes: Any) -> "Scene":
+    def with_(self, **changes: Any) -> Scene:
         return replace(self, **changes)
 
     # -- serialisation ---------------------------------------------------------------------
@@ -230,7 +231,7 @@ class Scene:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Scene":
+    def from_json(cls, d: dict[str, Any]) -> Scene:
         """A scene record read from a file: ids and names are checked (`check_text`, `check_name`), and
         every box must lie inside the image; a SceneError names the field."""
         try:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
@@ -199,7 +199,7 @@ class _Pen:
     def erase_ellipse(self, x0: float, y0: float, x1: float, y1: float) -> None:
         self.ellipse(x0, y0, x1, y1, self.CLEAR)
 
-    def inside(self, paint: Callable[["_Pen"], None]) -> None:
+    def inside(self, paint: Callable[[_Pen], None]) -> None:
         """Paint details on a separate layer and keep them only where something is drawn already."""
         layer = _Pen(self.size)
         paint(layer)

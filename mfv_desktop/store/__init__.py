@@ -5,7 +5,13 @@ from . import models
 from .artifacts import Artifacts
 from .db import Backup, Store, backup, database_revision, known_revisions, open_store, restore_backup, usable_backups
 from .errors import (
-    ArtifactCorrupt, StoreCorrupt, StoreDiskFull, StoreError, StoreLocked, StoreReadOnly, StoreReadOnlyMedia,
+    ArtifactCorrupt,
+    StoreCorrupt,
+    StoreDiskFull,
+    StoreError,
+    StoreLocked,
+    StoreReadOnly,
+    StoreReadOnlyMedia,
     StoreTooNew,
 )
 from .paths import default_data_dir

@@ -15,9 +15,9 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy.exc
 from sqlalchemy import create_engine, event, select, update
@@ -224,7 +224,7 @@ class Store:
             shutil.rmtree(self._snapshot, ignore_errors=True)
             self._snapshot = None
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -58,7 +58,7 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String, unique=True)
     description: Mapped[str] = mapped_column(default="")
     created: Mapped[float] = mapped_column(default=now)
-    scenes: Mapped[list["Scene"]] = relationship(back_populates="dataset", cascade="all, delete-orphan",
+    scenes: Mapped[list[Scene]] = relationship(back_populates="dataset", cascade="all, delete-orphan",
                                                  passive_deletes=True)
 
 
@@ -81,9 +81,9 @@ class Scene(Base):
     modified: Mapped[float] = mapped_column(default=now, onupdate=now)
     dataset: Mapped[Dataset] = relationship(back_populates="scenes")
     image: Mapped[Image] = relationship()
-    objects: Mapped[list["SceneObject"]] = relationship(back_populates="scene", cascade="all, delete-orphan",
+    objects: Mapped[list[SceneObject]] = relationship(back_populates="scene", cascade="all, delete-orphan",
                                                         passive_deletes=True, order_by="SceneObject.id")
-    labels: Mapped[list["RelationLabel"]] = relationship(back_populates="scene", cascade="all, delete-orphan",
+    labels: Mapped[list[RelationLabel]] = relationship(back_populates="scene", cascade="all, delete-orphan",
                                                          passive_deletes=True, order_by="RelationLabel.id")
 
 
@@ -206,7 +206,7 @@ class VectorRow(Base):
     source_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created: Mapped[float] = mapped_column(default=now)
-    parents: Mapped[list["VectorParent"]] = relationship(
+    parents: Mapped[list[VectorParent]] = relationship(
         foreign_keys="VectorParent.composite_id", cascade="all, delete-orphan", passive_deletes=True)
 
 

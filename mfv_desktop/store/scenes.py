@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Sequence, TypedDict
+from typing import TypedDict
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,7 +19,14 @@ from sqlalchemy.orm import Session, selectinload
 from mfv_desktop.files import atomic_path
 from mfv_desktop.progress import Progress
 from mfv_desktop.scenes import (
-    Box, RelationTriple, SceneError, SceneObject, check_name, check_text, save_scene_set, suggest_relations,
+    Box,
+    RelationTriple,
+    SceneError,
+    SceneObject,
+    check_name,
+    check_text,
+    save_scene_set,
+    suggest_relations,
 )
 from mfv_desktop.scenes import Scene as SceneData
 from mfv_desktop.scenes.importers import check_image, upright_png
@@ -27,12 +35,30 @@ from . import models as m
 from .db import Store
 from .errors import StoreError
 from .labels import (
-    Label, LabelChanges, LabelState, Triple, add_label, delete_label, ensure_relation, relabel, set_label_relation,
-    set_label_status, set_labels, suggest_label_changes,
+    Label,
+    LabelChanges,
+    LabelState,
+    Triple,
+    add_label,
+    delete_label,
+    ensure_relation,
+    relabel,
+    set_label_relation,
+    set_label_status,
+    set_labels,
+    suggest_label_changes,
 )
 from .library import SceneSummary, count_scenes, count_scenes_before, page_scenes
 from .objects import (
-    DeletedObject, ObjectView, _objects, add_object, delete_object, objects, rename_object, restore_object, set_box,
+    DeletedObject,
+    ObjectView,
+    _objects,
+    add_object,
+    delete_object,
+    objects,
+    rename_object,
+    restore_object,
+    set_box,
 )
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from mfv_desktop.codec import to_dict
 
@@ -56,7 +57,7 @@ class Task:
         return to_dict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Task":
+    def from_json(cls, d: dict[str, Any]) -> Task:
         return cls(d["relation"], d["kind"], tuple(Shot(**s) for s in d["demos"]), Shot(**d["query"]))
 
 
@@ -109,7 +110,7 @@ class TaskSpec:
         return to_dict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TaskSpec":
+    def from_json(cls, d: dict[str, Any]) -> TaskSpec:
         return cls(**{**d, "relations": tuple(d["relations"])})
 
 
@@ -152,7 +153,7 @@ class TaskSet:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "TaskSet":
+    def load(cls, path: str | Path) -> TaskSet:
         path = Path(path)
         try:
             d = json.loads(path.read_text())

@@ -24,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mfv_desktop.scenes.model import Scene, resolve_image
 

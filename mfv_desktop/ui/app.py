@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from mfv_desktop import __version__
 
@@ -35,10 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mfv_desktop.locations import shipped
 
     app.setWindowIcon(QIcon(str(shipped("resources") / "icons" / "mfv_desktop.png")))
+    from mfv_desktop.logs import setup_logging
     from mfv_desktop.ui.shell.main_window import MainWindow, apply_user_theme
     from mfv_desktop.ui.shell.settings import app_settings
-
-    from mfv_desktop.logs import setup_logging
 
     log_path = setup_logging()
     settings = app_settings(args.settings)

@@ -6,15 +6,26 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ..model import INVERSE, Box, RelationTriple, Scene, SceneError, SceneObject, _short, check_name, check_text
 from ..objects import validate_name
 from .images import BadImport, StrPath, _folder, _meta, _regular_file, check_image, safe_child
 from .records import (
-    _best_anchor, _clip, _dict, _dim, _key, _number, _record, _report_missing, _unique, _whole_file, _with_inverses,
+    _best_anchor,
+    _clip,
+    _dict,
+    _dim,
+    _key,
+    _number,
+    _record,
+    _report_missing,
+    _unique,
+    _whole_file,
+    _with_inverses,
 )
 
 #: one logger for the importers, as before they were split

@@ -72,7 +72,7 @@ def _regular_file(path: Path, fix: str, max_bytes: int | None = None) -> int:
 
 #: sha256 -> (width, height, format) of images already decoded in full: an import checks a file,
 #: then the store checks it again as it copies it in, and many scenes may share one image
-_DECODED: "OrderedDict[tuple[str, int], tuple[int, int, str, int]]" = OrderedDict()
+_DECODED: OrderedDict[tuple[str, int], tuple[int, int, str, int]] = OrderedDict()
 _DECODED_MAX = 4096
 
 

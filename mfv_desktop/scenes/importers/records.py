@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import logging
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ..model import Box, RelationTriple, SceneError, SceneObject, _short
 from .images import BadImport

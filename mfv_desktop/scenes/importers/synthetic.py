@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Mapping
 
 from ..model import (
-    INVERSE, SPATIAL_RELATIONS, RelationTriple, Scene, SceneError, SceneObject, _short, check_name, check_text,
+    INVERSE,
+    SPATIAL_RELATIONS,
+    RelationTriple,
+    Scene,
+    SceneError,
+    SceneObject,
+    _short,
+    check_name,
+    check_text,
 )
 from .images import BadImport, StrPath, _folder, _meta, _regular_file, check_image, safe_child
 from .records import MAX_COORD, _clip, _record, _report_missing, _whole_file, _with_inverses

@@ -4,7 +4,7 @@ redo and autosave never drift apart: every redo/undo is committed at once. Objec
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 

@@ -5,15 +5,16 @@ redo the scene is shown again. The widgets only emit intents; the window only la
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from mfv_desktop.scenes import Box, Scene as SceneData, stamp_from_id
+import mfv_desktop.ui.curation.commands as cmd
+from mfv_desktop.scenes import Box, stamp_from_id
+from mfv_desktop.scenes import Scene as SceneData
 from mfv_desktop.store import StoreError
 from mfv_desktop.store import scenes as repo
-
-import mfv_desktop.ui.curation.commands as cmd
 from mfv_desktop.ui.curation.canvas import SceneCanvas
 from mfv_desktop.ui.curation.library import SceneLibrary
 from mfv_desktop.ui.curation.palette import StampPalette

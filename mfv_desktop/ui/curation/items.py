@@ -10,7 +10,12 @@ from PIL import Image
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
-    QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QStyle, QStyleOptionGraphicsItem, QWidget,
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QGraphicsSimpleTextItem,
+    QStyle,
+    QStyleOptionGraphicsItem,
+    QWidget,
 )
 
 from mfv_desktop.scenes import Box

@@ -5,24 +5,35 @@ pointer wins); `mark` outlines an object with a role tag ("A", "anchor", "D = cu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QRect, QRectF, QStringListModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QCompleter, QFileDialog, QGraphicsItem, QGraphicsRectItem, QGraphicsScene,
-    QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout,
+    QComboBox,
+    QCompleter,
+    QFileDialog,
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
     QWidget,
 )
 
 from mfv_desktop.scenes import Box
 from mfv_desktop.store import StoreError
 from mfv_desktop.store import scenes as repo
-
 from mfv_desktop.ui.curation.items import _IGNORE_ZOOM, PALETTE, tag_item
 from mfv_desktop.ui.shell.context import AppContext
-
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 

@@ -10,8 +10,20 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mfv_desktop.progress import Progress
@@ -19,7 +31,6 @@ from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import StoreError
 from mfv_desktop.store import runs as run_repo
 from mfv_desktop.store import scenes as repo
-
 from mfv_desktop.ui.science.heatmap import AIEHeatmap
 from mfv_desktop.ui.shell.context import AppContext
 

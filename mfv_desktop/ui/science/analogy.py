@@ -15,19 +15,26 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import scenes as repo
-
-from mfv_desktop.ui.science.apply import new_plot
-from mfv_desktop.ui.shell.jobs import submit_reporting
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
+from mfv_desktop.ui.science.apply import new_plot
 from mfv_desktop.ui.science.vector_picker import COLUMNS, VectorPicker, newest_per_relation
 from mfv_desktop.ui.shell.context import AppContext
-
+from mfv_desktop.ui.shell.jobs import submit_reporting
 
 A_COLOUR, B_COLOUR, C_COLOUR, D_COLOUR = "#0050d0", "#e65c00", "#0050d0", "#009e3d"
 WEIGHT_BRUSH = "#4c72b0"

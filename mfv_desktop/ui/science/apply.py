@@ -13,17 +13,23 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 from superqt import QLabeledDoubleSlider
 
 from mfv_desktop.store import scenes as repo
-
-from mfv_desktop.ui.shell.jobs import submit_reporting
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
 from mfv_desktop.ui.science.vector_picker import VectorPicker
 from mfv_desktop.ui.shell.context import AppContext
-
+from mfv_desktop.ui.shell.jobs import submit_reporting
 
 ANCHOR, PREDICTED, ZERO_SHOT = "#0050d0", "#009e3d", "#6b6b6b"
 WITHOUT_BRUSH, WITH_BRUSH = "#b0b0b0", "#009e3d"

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QSpinBo
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import runs as run_repo
 from mfv_desktop.store import vectors as vrepo
-
 from mfv_desktop.ui.science.aie import dataset_combo, row_of
 from mfv_desktop.ui.shell.context import AppContext
 

@@ -4,16 +4,22 @@ anywhere on a row checks or unchecks it. Jobs get the checked vectors as `vector
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mfv_desktop.store import vectors as vrepo
 from mfv_desktop.ui.shell.context import AppContext
-
 
 COLUMNS = ("", "id", "label", "relation", "kind", "layer", "strength")
 

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit, QMenu,
-    QPlainTextEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mfv_desktop.store import StoreError
@@ -350,11 +364,11 @@ class VectorLibrary(QWidget):
                           + (f" ({paths[0].name})" if len(paths) == 1 else ""))
         return paths
 
-    def ask_import(self) -> "Job | None":
+    def ask_import(self) -> Job | None:
         path = self.ask_file()
         return self.import_file(path) if path else None
 
-    def import_file(self, path: str | Path) -> "Job | None":
+    def import_file(self, path: str | Path) -> Job | None:
         """Check the file against the current model and add it, in a worker job."""
         w = self.ctx
         if self.store.read_only:

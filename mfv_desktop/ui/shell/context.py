@@ -5,7 +5,8 @@ and hands it to every panel; nothing here knows which widgets exist, and no pane
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QUndoStack
@@ -13,7 +14,6 @@ from PySide6.QtGui import QUndoStack
 from mfv_desktop.progress import Progress
 from mfv_desktop.specs import ModelRef
 from mfv_desktop.store import Store
-
 from mfv_desktop.ui.shell.jobs import Job, JobQueue
 from mfv_desktop.ui.shell.settings import get
 

@@ -4,13 +4,13 @@ data set on the first start. Each runs as a background job of the queue; when it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from mfv_desktop.store import scenes as repo
-
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.dialogs import GenerateDialog
 from mfv_desktop.ui.shell.jobs import Job

@@ -6,13 +6,22 @@ panels share is the app context (context.py), the Scene tab's edits go through t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtWidgets import (
-    QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QTabWidget, QVBoxLayout,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -21,7 +30,6 @@ from mfv_desktop.progress import Progress
 from mfv_desktop.specs import ModelRef
 from mfv_desktop.store import Store
 from mfv_desktop.store import scenes as repo
-
 from mfv_desktop.ui.curation.canvas import SceneCanvas
 from mfv_desktop.ui.curation.controller import CurationController
 from mfv_desktop.ui.curation.library import SceneLibrary

@@ -9,23 +9,38 @@ torch: checking and loading happen in jobs."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QMainWindow, QMenu, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mfv_desktop.backends.download import DOWNLOADS, describe_geometry
 from mfv_desktop.backends.registry import FAMILIES, folder_family, parse_ref
 from mfv_desktop.errors import BackendError
 from mfv_desktop.progress import Progress
-
-from mfv_desktop.ui.shell.settings import get
 from mfv_desktop.ui.shell.context import AppContext
+from mfv_desktop.ui.shell.settings import get
 
 if TYPE_CHECKING:
     from mfv_desktop.ui.shell.jobs import Job
@@ -68,7 +83,7 @@ class ModelManager(QDialog):
         #: replaceable by tests and scripts: a folder (None: cancelled)
         self.ask_folder: Callable[[str], str | None] = lambda title: QFileDialog.getExistingDirectory(
             self, title) or None
-        self.job: "Job | None" = None
+        self.job: Job | None = None
         self.last_result: dict[str, Any] | None = None
         self.last_error = ""
 
@@ -275,7 +290,7 @@ class ModelManager(QDialog):
         return ref
 
     # -- jobs ------------------------------------------------------------------------------------
-    def _submit(self, work, what: str, on_done: Callable[[dict], None]) -> "Job":
+    def _submit(self, work, what: str, on_done: Callable[[dict], None]) -> Job:
         self._busy(True)
         self.progress.setRange(0, 0)
         self.last_error = ""
@@ -299,7 +314,7 @@ class ModelManager(QDialog):
         self.job = self.ctx.jobs.submit(work, what, done, on_progress=progressed, on_failed=failed)
         return self.job
 
-    def check(self, load: bool = True) -> "Job | None":
+    def check(self, load: bool = True) -> Job | None:
         """Check the chosen model's files and (with `load`) load it, in a worker job."""
         ref = self._ref_or_error()
         if ref is None:
@@ -317,7 +332,7 @@ class ModelManager(QDialog):
             self.output.setPlainText(describe_check(result))
         return self._submit(work, f"check model {ref}", done)
 
-    def download(self, folder: str | None = None) -> "Job | None":
+    def download(self, folder: str | None = None) -> Job | None:
         """Fetch the model chosen in the download list into a folder (asked for), then check it, in a
         worker job; the folder becomes the choice."""
         name = self.downloads.currentData()
