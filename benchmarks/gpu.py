@@ -52,8 +52,15 @@ PAPER_PROMPTS = 4000
 #: 10240 = 4 x 2560, rotary_pct 1.0, sequential residual). Its vocabulary (GPT-NeoX's 50,277 tokens
 #: plus open_flamingo's <|endofchunk|>, <image> and <PAD>, to which the factory resizes the embeddings)
 #: is a word tokenizer padded to the same size, so the embedding and logit widths are the real ones.
-OPENFLAMINGO_4B = replace(PAPER_SHAPED, d_model=2560, rotary_pct=1.0, parallel_residual=False, perceiver=(),
-                          cross_attn=(), clip_arch="ViT-L-14-quickgelu")
+OPENFLAMINGO_4B = replace(
+    PAPER_SHAPED,
+    d_model=2560,
+    rotary_pct=1.0,
+    parallel_residual=False,
+    perceiver=(),
+    cross_attn=(),
+    clip_arch="ViT-L-14-quickgelu",
+)
 OPENFLAMINGO_VOCAB = 50277
 #: Qwen3-VL-4B-Instruct's published config.json (method.md §8: 36 layers, 32 query heads of 128,
 #: o_proj 4096 -> 2560; the rest as the model card's config, and transformers 4.57's Qwen3VLConfig
@@ -63,31 +70,48 @@ OPENFLAMINGO_VOCAB = 50277
 #: from vision layers [5, 11, 17]. Differences: the 4B ties its input and output embeddings (this one
 #: does not: 0.78 GB more weights in bf16, the same compute), and images are resized to the 448 x 448
 #: the app uses with the real preprocessor (qwen3vl.DEFAULT_SIDE: 196 image tokens each).
-QWEN3VL_4B = {"vocab_size": 151936, "hidden_size": 2560, "intermediate_size": 9728, "num_hidden_layers": 36,
-              "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "rope_theta": 5e6,
-              "mrope_section": [24, 20, 20]}
-QWEN3VL_4B_VISION = {"depth": 24, "hidden_size": 1024, "intermediate_size": 4096, "num_heads": 16,
-                     "num_position_embeddings": 2304, "deepstack_visual_indexes": [5, 11, 17]}
+QWEN3VL_4B = {
+    "vocab_size": 151936,
+    "hidden_size": 2560,
+    "intermediate_size": 9728,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "rope_theta": 5e6,
+    "mrope_section": [24, 20, 20],
+}
+QWEN3VL_4B_VISION = {
+    "depth": 24,
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "num_heads": 16,
+    "num_position_embeddings": 2304,
+    "deepstack_visual_indexes": [5, 11, 17],
+}
 
 
 def build_models(tmp: Path, small: bool, device: str, dtype: str, layers: int = 0) -> dict:
     """name -> a function that builds its backend (one model on the device at a time); `layers`: keep
     only that many layers (tests), 0: the paper's."""
+
     def openflamingo():
         vocab = small_vocabulary()
         config: SmallConfig = PAPER_SHAPED if small else OPENFLAMINGO_4B
         config = replace(config, n_layers=layers or config.n_layers)
         if not small:
             vocab += [f"<unused{i}>" for i in range(OPENFLAMINGO_VOCAB - len(vocab))]
-        folder = build_small_model(tmp / "openflamingo", config, model_id="openflamingo-4b-random", vocab=vocab,
-                                   weights=False)
+        folder = build_small_model(
+            tmp / "openflamingo", config, model_id="openflamingo-4b-random", vocab=vocab, weights=False
+        )
         return OpenFlamingoBackend.from_folder(folder, random_weights=True, device=device, dtype=dtype)
 
     def qwen3vl():
         text, vision = (QWEN3VL_SHAPED, QWEN3VL_VISION) if small else (QWEN3VL_4B, QWEN3VL_4B_VISION)
         text = {**text, "num_hidden_layers": layers or text["num_hidden_layers"]}
-        folder = build_small_qwen3vl(tmp / "qwen3vl", 0, text, vision, weights=False,
-                                     **({} if small else {"side": DEFAULT_SIDE}))
+        folder = build_small_qwen3vl(
+            tmp / "qwen3vl", 0, text, vision, weights=False, **({} if small else {"side": DEFAULT_SIDE})
+        )
         return Qwen3VLBackend.from_folder(folder, random_weights=True, device=device, dtype=dtype)
 
     return {"openflamingo-4b": openflamingo, "qwen3vl-4b": qwen3vl}
@@ -104,26 +128,40 @@ def bench(name: str, backend, scenes: Path, fast_prompts: int, ref_prompts: int,
     run_to_end(fast_average_indirect_effect(backend, corrupted[:1], mean, 1))  # warm up
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    _, t_fast, _ = timed(lambda: run_to_end(fast_average_indirect_effect(backend, corrupted, mean, batch_size)),
-                            dev)
+    _, t_fast, _ = timed(lambda: run_to_end(fast_average_indirect_effect(backend, corrupted, mean, batch_size)), dev)
     # weights included: what a card (or the CPU's memory) must hold
-    peak = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss * 1024
-    _, t_ref, _ = timed(lambda: run_to_end(average_indirect_effect(backend, corrupted[:ref_prompts], mean,
-                                                                   min(batch_size, ref_prompts))), dev)
+    peak = (
+        torch.cuda.max_memory_allocated(dev)
+        if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    _, t_ref, _ = timed(
+        lambda: run_to_end(
+            average_indirect_effect(backend, corrupted[:ref_prompts], mean, min(batch_size, ref_prompts))
+        ),
+        dev,
+    )
     fast_pps, ref_pps = len(corrupted) / t_fast, ref_prompts / t_ref
     tokens = backend.encode(corrupted[:1]).inputs["input_ids"].shape[1]
-    print(f"\n== {name}: {g.n_layers} layers x {g.n_heads} heads of {g.d_head}, d_model {g.d_model}, vocab "
-          f"{g.vocab_size}, {sum(p.numel() for p in backend.model.parameters()) / 1e9:.2f} B parameters, "
-          f"{backend.dtype}, {dev}; {corrupted[0].k}-shot prompts of {tokens} tokens")
-    print(f"fast:      {len(corrupted)} prompts x {heads} heads in {t_fast:.1f} s = {fast_pps:.3f} prompts/s, "
-          f"peak memory {peak / 2**30:.2f} GiB")
+    print(
+        f"\n== {name}: {g.n_layers} layers x {g.n_heads} heads of {g.d_head}, d_model {g.d_model}, vocab "
+        f"{g.vocab_size}, {sum(p.numel() for p in backend.model.parameters()) / 1e9:.2f} B parameters, "
+        f"{backend.dtype}, {dev}; {corrupted[0].k}-shot prompts of {tokens} tokens"
+    )
+    print(
+        f"fast:      {len(corrupted)} prompts x {heads} heads in {t_fast:.1f} s = {fast_pps:.3f} prompts/s, "
+        f"peak memory {peak / 2**30:.2f} GiB"
+    )
     print(f"reference: {ref_prompts} prompts x {heads} heads in {t_ref:.1f} s = {ref_pps:.4f} prompts/s")
-    print(f"the paper's job ({PAPER_PROMPTS} prompts x {heads} heads): fast {PAPER_PROMPTS / fast_pps / 60:.1f} min, "
-          f"reference {PAPER_PROMPTS / ref_pps / 3600:.1f} h")
-    return (f"gpu-aie model={name} fast_pps={fast_pps:.4g} ref_pps={ref_pps:.4g} ratio={fast_pps / ref_pps:.4g} "
-            f"peak_gib={peak / 2**30:.4g} paper_job_min={PAPER_PROMPTS / fast_pps / 60:.4g} "
-            f"ref_paper_job_min={PAPER_PROMPTS / ref_pps / 60:.4g}")
+    print(
+        f"the paper's job ({PAPER_PROMPTS} prompts x {heads} heads): fast {PAPER_PROMPTS / fast_pps / 60:.1f} min, "
+        f"reference {PAPER_PROMPTS / ref_pps / 3600:.1f} h"
+    )
+    return (
+        f"gpu-aie model={name} fast_pps={fast_pps:.4g} ref_pps={ref_pps:.4g} ratio={fast_pps / ref_pps:.4g} "
+        f"peak_gib={peak / 2**30:.4g} paper_job_min={PAPER_PROMPTS / fast_pps / 60:.4g} "
+        f"ref_paper_job_min={PAPER_PROMPTS / ref_pps / 60:.4g}"
+    )
 
 
 def main() -> int:
@@ -142,8 +180,11 @@ def main() -> int:
     lines, failed = [], False
     with tempfile.TemporaryDirectory() as tmp:
         scenes = Path(tmp) / "scenes"
-        run_to_end(run_generate(GenerateSpec(out=str(scenes), n_scenes=max(a.fast_prompts, 8) + 8, seed=7,
-                                             split="bench", canvas=400)))
+        run_to_end(
+            run_generate(
+                GenerateSpec(out=str(scenes), n_scenes=max(a.fast_prompts, 8) + 8, seed=7, split="bench", canvas=400)
+            )
+        )
         for name, build in build_models(Path(tmp), small, device, dtype, a.layers).items():
             if name not in a.models.split(","):
                 continue

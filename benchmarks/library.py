@@ -90,15 +90,18 @@ def main() -> None:
     jump = until_painted(lambda: bar.setValue(bar.maximum()))
     print(f"jump from the top to the end:      {1e3 * jump:8.1f} ms   pages read: {model.pages_fetched}")
     until_painted(lambda: bar.setValue(0))
-    steps = [until_painted(lambda i=i: bar.setValue(round(bar.maximum() * i / a.steps)))
-             for i in range(1, a.steps + 1)]
+    steps = [until_painted(lambda i=i: bar.setValue(round(bar.maximum() * i / a.steps))) for i in range(1, a.steps + 1)]
     scroll = sum(steps)
-    print(f"scroll end to end in {a.steps} steps:  {1e3 * scroll:8.1f} ms   ({1e3 * scroll / a.steps:.1f} ms a step, "
-          f"slowest {1e3 * max(steps):.1f} ms)   pages read: {model.pages_fetched} of "
-          f"{-(-model.rowCount() // PAGE)}")
+    print(
+        f"scroll end to end in {a.steps} steps:  {1e3 * scroll:8.1f} ms   ({1e3 * scroll / a.steps:.1f} ms a step, "
+        f"slowest {1e3 * max(steps):.1f} ms)   pages read: {model.pages_fetched} of "
+        f"{-(-model.rowCount() // PAGE)}"
+    )
     print(f"thumbnails in memory: {len(model.icons)}, still queued or running: {len(model.pending)}")
-    print(f"library first_paint_ms={1e3 * first_paint:.0f} scroll_end_to_end_ms={1e3 * scroll:.0f} "
-          f"pages_fetched={model.pages_fetched}")
+    print(
+        f"library first_paint_ms={1e3 * first_paint:.0f} scroll_end_to_end_ms={1e3 * scroll:.0f} "
+        f"pages_fetched={model.pages_fetched}"
+    )
     lib.close()
     store.close()
 

@@ -25,11 +25,37 @@ def main() -> None:
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mfv-startup-"))
     env = {**os.environ, "QT_QPA_PLATFORM": a.platform}
-    cmd = [sys.executable, "-m", "mfv_desktop.ui.app", "--data-dir", str(tmp / "data"), "--settings",
-           str(tmp / "settings.ini"), "--quit-after-show"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mfv_desktop.ui.app",
+        "--data-dir",
+        str(tmp / "data"),
+        "--settings",
+        str(tmp / "settings.ini"),
+        "--quit-after-show",
+    ]
     subprocess.run(cmd, env=env, capture_output=True, check=True)  # first run: creates the store
-    subprocess.run([sys.executable, "-m", "mfv_desktop.cli", "-q", "--store", str(tmp / "data"), "generate",
-                    "--n", "20", "--canvas", "256", "--dataset", "sample"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mfv_desktop.cli",
+            "-q",
+            "--store",
+            str(tmp / "data"),
+            "generate",
+            "--n",
+            "20",
+            "--canvas",
+            "256",
+            "--dataset",
+            "sample",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     times = []
     for _ in range(a.runs):
         t0 = time.time()

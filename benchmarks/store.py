@@ -34,8 +34,18 @@ def make_scenes(folder: Path, n: int, seed: int = 0) -> list[Scene]:
         names = rng.sample(NAMES, 6)
         objects = tuple(SceneObject(nm, Box(8 * j, 8 * j, 8 * j + 6, 8 * j + 6)) for j, nm in enumerate(names))
         rels = tuple(RelationTriple(names[j + 1], rng.choice(BASE_RELATIONS), names[0]) for j in range(5))
-        out.append(Scene(id=f"s{i:05d}", image=str(img), width=64, height=64, objects=objects, relations=rels,
-                         anchor=names[0], split=("extract", "test")[i % 2]))
+        out.append(
+            Scene(
+                id=f"s{i:05d}",
+                image=str(img),
+                width=64,
+                height=64,
+                objects=objects,
+                relations=rels,
+                anchor=names[0],
+                split=("extract", "test")[i % 2],
+            )
+        )
     return out
 
 
@@ -58,8 +68,11 @@ def main() -> None:
     shutil.rmtree(root / "data", ignore_errors=True)
     scenes, _ = timed(f"draw {a.scenes} source images", lambda: make_scenes(root / "src", a.scenes), a.scenes)
     store = open_store(root / "data")
-    timed(f"add {a.scenes} scenes ({5 * a.scenes} labels)",
-          lambda: run_to_end(repo.add_scenes(store, "bench", scenes, batch=500)), a.scenes)
+    timed(
+        f"add {a.scenes} scenes ({5 * a.scenes} labels)",
+        lambda: run_to_end(repo.add_scenes(store, "bench", scenes, batch=500)),
+        a.scenes,
+    )
     store.close()
     store, t_open = timed("open the store (lock, revision check)", lambda: open_store(root / "data"))
     n, _ = timed("count scenes", lambda: repo.count_scenes(store, "bench"))
@@ -80,12 +93,16 @@ def main() -> None:
     _, dt = timed(f"page through all ({pages} pages of {a.page})", page_all, pages)
     _, dt_f = timed("page through, filtered (relation=above)", lambda: page_all(relation="above"), pages)
     first, dt_first = timed("first page of the library", lambda: repo.page_scenes(store, 0, a.page, "bench"))
-    last, dt_last = timed("last page of the library", lambda: repo.page_scenes(store, (pages - 1) * a.page, a.page, "bench"))
+    last, dt_last = timed(
+        "last page of the library", lambda: repo.page_scenes(store, (pages - 1) * a.page, a.page, "bench")
+    )
     ids = [p.id for p in first]
     timed("open a scene with its labels (x100)", lambda: [repo.get_scene(store, i) for i in ids], len(ids))
     store.close()
-    print(f"store open={t_open:.3f}s page_ms={1e3 * dt / pages:.2f} filtered_page_ms={1e3 * dt_f / pages:.2f} "
-          f"last_over_first={dt_last / dt_first:.2f}")
+    print(
+        f"store open={t_open:.3f}s page_ms={1e3 * dt / pages:.2f} filtered_page_ms={1e3 * dt_f / pages:.2f} "
+        f"last_over_first={dt_last / dt_first:.2f}"
+    )
 
 
 if __name__ == "__main__":

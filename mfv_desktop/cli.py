@@ -66,8 +66,11 @@ def _add_fields(p: Any, cls: Any, default: Any, prefix: str = "") -> None:
             p.add_argument(*flags(f), dest=dest, action="store_true", default=value, help=help)
             continue
         parse, choices = _parser(tp)
-        kw: dict[str, Any] = {"default": value, "help": help,
-                              "choices": m.get("choices") or CHOICES.get(f.name) or choices}
+        kw: dict[str, Any] = {
+            "default": value,
+            "help": help,
+            "choices": m.get("choices") or CHOICES.get(f.name) or choices,
+        }
         if m.get("nargs"):
             kw.update(nargs=m["nargs"], type=_parser(typing.get_args(tp)[0])[0])
         else:
@@ -82,8 +85,10 @@ def _add_fields(p: Any, cls: Any, default: Any, prefix: str = "") -> None:
 #: job command -> (job kind, help); each command's options are its spec's fields
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("chain", "the whole chain: scenes -> AIE -> vectors -> layer sweep -> evaluation"),
-    "generate": ("generate", ("generate synthetic scenes (the paper's layout) into a folder (or, with --store, "
-                              "into a data set)")),
+    "generate": (
+        "generate",
+        ("generate synthetic scenes (the paper's layout) into a folder (or, with --store, into a data set)"),
+    ),
     "tasks": ("tasks", "build a task set (clean, corrupted or zero-shot prompts)"),
     "aie": ("aie", "mean head activations and average indirect effects per relation"),
     "preview": ("preview", "attribution patching: a quick linear estimate of every head's AIE"),
@@ -91,13 +96,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "zero-shot accuracy with the vector injected at each layer"),
     "evaluate": ("evaluate", "0-shot, K-shot ICL and 0-shot + vector accuracy per relation"),
     "finetune": ("finetune", "fine-tune a function vector (the model frozen) on zero-shot prompts"),
-    "compose": ("compose", ("a composite vector: base vectors weighted by how well each explains a source pair "
-                            "(or by given weights)")),
+    "compose": (
+        "compose",
+        ("a composite vector: base vectors weighted by how well each explains a source pair (or by given weights)"),
+    ),
     "apply": ("apply", "the model's answer on an image with and without function vectors"),
-    "analogy": ("analogy", ("solve A:B :: C:? with a composite vector, against 0-shot and ICL (one analogy, or "
-                            "every scene of a split with --scenes)")),
-    "report": ("report", ("the paper's tables for a model and a data set: ICL, FV, FFV, novel objects, analogies "
-                          "(CSV + Markdown)")),
+    "analogy": (
+        "analogy",
+        (
+            "solve A:B :: C:? with a composite vector, against 0-shot and ICL (one analogy, or "
+            "every scene of a split with --scenes)"
+        ),
+    ),
+    "report": (
+        "report",
+        ("the paper's tables for a model and a data set: ICL, FV, FFV, novel objects, analogies (CSV + Markdown)"),
+    ),
 }
 EXTRA_HELP: dict[str, str] = {}
 
@@ -107,15 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     from mfv_desktop.specs import SPECS, ModelRef
 
     tiny = ", ".join(f"'{f.tiny_ref}' ({f.name})" for f in FAMILIES.values())
-    EXTRA_HELP["model.model"] = (f"; tiny ones: {tiny} (NAME:SEED for another seed); `mfv info --model FOLDER "
-                                 "--files-only` checks a folder")
+    EXTRA_HELP["model.model"] = (
+        f"; tiny ones: {tiny} (NAME:SEED for another seed); `mfv info --model FOLDER --files-only` checks a folder"
+    )
     p = argparse.ArgumentParser(prog="mfv", description="Multimodal function vectors, headless.")
     p.add_argument("--version", action="version", version=f"mfv {__version__}")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--store", nargs="?", const="", default=None, metavar="DATA_DIR",
-                   help="record runs and read/write data in the store in DATA_DIR (alone: the default data "
-                        "folder, or $MFV_DATA_DIR). Jobs then write into the store's runs/ folder and "
-                        "--scenes may name a data set as dataset:NAME")
+    p.add_argument(
+        "--store",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DATA_DIR",
+        help="record runs and read/write data in the store in DATA_DIR (alone: the default data "
+        "folder, or $MFV_DATA_DIR). Jobs then write into the store's runs/ folder and "
+        "--scenes may name a data set as dataset:NAME",
+    )
     p.add_argument("--read-only", action="store_true", help="open the store read-only (beside a running app)")
     sub = p.add_subparsers(dest="command", required=True)
     for name, (kind, help) in COMMANDS.items():
@@ -132,13 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(s, ModelRef, ModelRef())
     s.add_argument("--batch-size", type=int, default=16, help=argparse.SUPPRESS)  # accepted, as before
     s.add_argument("--check-names", type=_csv, default=(), help="object names to check are single tokens")
-    s.add_argument("--files-only", action="store_true",
-                   help="check the model's files and print its family, without loading it")
+    s.add_argument(
+        "--files-only", action="store_true", help="check the model's files and print its family, without loading it"
+    )
 
-    s = sub.add_parser("download", help="fetch a model's files from the Hugging Face Hub into a folder, then "
-                                        f"check them ({', '.join(DOWNLOADS)})")
-    s.add_argument("name", metavar="MODEL", choices=list(DOWNLOADS),
-                   help="; ".join(f"{d.name}: {d.title}, {d.size}" for d in DOWNLOADS.values()))
+    s = sub.add_parser(
+        "download",
+        help=f"fetch a model's files from the Hugging Face Hub into a folder, then check them ({', '.join(DOWNLOADS)})",
+    )
+    s.add_argument(
+        "name",
+        metavar="MODEL",
+        choices=list(DOWNLOADS),
+        help="; ".join(f"{d.name}: {d.title}, {d.size}" for d in DOWNLOADS.values()),
+    )
     s.add_argument("folder", metavar="FOLDER", help="where the files go (created if needed; files there are kept)")
     s = sub.add_parser("download-4b", help="the same as `mfv download openflamingo-4b FOLDER`")
     s.add_argument("folder", metavar="FOLDER")
@@ -154,8 +182,11 @@ def _store_commands(sub) -> None:
     sub.add_parser("results", help="list the store's AIE results")
     s = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run")
     s.add_argument("run", type=int)
-    s = sub.add_parser("backups", help="list the usable backups of the store's database (newest first), or "
-                                       "restore one (the current file is kept as store.sqlite.broken-TIME)")
+    s = sub.add_parser(
+        "backups",
+        help="list the usable backups of the store's database (newest first), or "
+        "restore one (the current file is kept as store.sqlite.broken-TIME)",
+    )
     s.add_argument("--restore", metavar="BACKUP", help="a backup file to put in place of the database")
 
     s = sub.add_parser("import", help="add outside data to the store")
@@ -205,8 +236,11 @@ def _spec_from_args(a: argparse.Namespace, cls: Any = None, prefix: str = "") ->
     kw = {}
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
-        value = _spec_from_args(a, tp, f"{prefix}{f.name}.") if dataclasses.is_dataclass(tp) else \
-            getattr(a, prefix + f.name)
+        value = (
+            _spec_from_args(a, tp, f"{prefix}{f.name}.")
+            if dataclasses.is_dataclass(tp)
+            else getattr(a, prefix + f.name)
+        )
         kw[f.name] = tuple(value) if isinstance(value, list) else value
     return cls(**kw)
 
@@ -256,8 +290,13 @@ class _Bar:
         if bar is None or bar.total != p.total:
             if bar is not None:
                 bar.close()
-            bar = self.bar = tqdm(total=p.total, file=sys.stderr, dynamic_ncols=True, leave=True,
-                                  bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+            bar = self.bar = tqdm(
+                total=p.total,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+            )
         bar.set_description_str(p.message[:48])
         bar.n = p.done
         bar.refresh()
@@ -332,8 +371,9 @@ def _backups(a: argparse.Namespace) -> int:
     data_dir = Path(a.store).expanduser() if a.store else default_data_dir()
     if a.restore:
         kept = restore_backup(data_dir, a.restore)
-        print(f"restored {a.restore} as {data_dir / 'store.sqlite'}"
-              + (f"; the previous file is {kept}" if kept else ""))
+        print(
+            f"restored {a.restore} as {data_dir / 'store.sqlite'}" + (f"; the previous file is {kept}" if kept else "")
+        )
         return 0
     found = usable_backups(data_dir)
     for b in found:
@@ -374,9 +414,11 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
 
         from mfv_desktop.store import runs, vectors
 
-        cols = {"runs": ["id", "kind", "status", "done", "total", "message", "seconds", "out"],
-                "vectors": ["id", "label", "relation", "kind", "model_id", "layer", "strength", "heads"],
-                "results": ["id", "relation", "model_id", "k", "n_prompts", "clean_accuracy", "run_id"]}[cmd]
+        cols = {
+            "runs": ["id", "kind", "status", "done", "total", "message", "seconds", "out"],
+            "vectors": ["id", "label", "relation", "kind", "model_id", "layer", "strength", "heads"],
+            "results": ["id", "relation", "model_id", "k", "n_prompts", "clean_accuracy", "run_id"],
+        }[cmd]
         if cmd == "runs":
             found = [asdict(r) for r in runs.list_runs(store, newest_first=False)]
         elif cmd == "vectors":

@@ -40,6 +40,7 @@ def setup_logging(level: int = logging.INFO) -> Path:
         def excepthook(kind, value, tb):
             logger.error("uncaught error", exc_info=(kind, value, tb))
             previous(kind, value, tb)
+
         sys.excepthook = excepthook
     return path
 

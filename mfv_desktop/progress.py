@@ -44,8 +44,7 @@ class Progress:
         return self.run_id is not None and self.total == 0 and not self.message and not self.partial
 
 
-def relay(gen: Generator[Progress, None, T],
-          each: Callable[[Progress], Progress]) -> Generator[Progress, None, T]:
+def relay(gen: Generator[Progress, None, T], each: Callable[[Progress], Progress]) -> Generator[Progress, None, T]:
     """`gen`'s progress, each passed through `each` on its way out; returns gen's result (use with
     `yield from`). Like `yield from gen`, closing this generator closes gen at its yield, and an
     exception thrown in (or raised by `each`) is thrown into gen there, for gen to record."""
@@ -66,21 +65,28 @@ def relay(gen: Generator[Progress, None, T],
         return result
 
 
-def within(gen: Generator[Progress, None, T], offset: int, total: int, label: str | None = None,
-           extra: dict[str, Any] | None = None) -> Generator[Progress, None, T]:
+def within(
+    gen: Generator[Progress, None, T],
+    offset: int,
+    total: int,
+    label: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Generator[Progress, None, T]:
     """Run a sub-computation as one stretch of a larger one: its progress is shifted by `offset` and
     reported out of `total`, `extra` is added to its partial results. Returns the sub-computation's
     result (use with `yield from`)."""
-    return relay(gen, lambda p: Progress(offset + p.done, total, label or p.message,
-                                         {**p.partial, **(extra or {})}))
+    return relay(gen, lambda p: Progress(offset + p.done, total, label or p.message, {**p.partial, **(extra or {})}))
 
 
 class Cancelled(Exception):
     """A computation stopped at a yield because it was asked to."""
 
 
-def drive(gen: Generator[Progress, None, T], on_progress: Callable[[Progress], None] | None = None,
-          should_cancel: Callable[[], bool] | None = None) -> T:
+def drive(
+    gen: Generator[Progress, None, T],
+    on_progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> T:
     """Run a computation to its end in this thread, showing each step to on_progress; returns its
     result. Once should_cancel() is true at a yield, the computation is closed there (it records
     itself cancelled) and Cancelled is raised. An exception of on_progress or should_cancel (Ctrl+C
@@ -110,9 +116,9 @@ def run_to_end(gen: Generator[Progress, None, T]) -> T:
     return drive(gen)
 
 
-def as_part(gen: Generator[Progress, None, T], offset: float, width: float,
-            label: str) -> Generator[Progress, None, T]:
+def as_part(gen: Generator[Progress, None, T], offset: float, width: float, label: str) -> Generator[Progress, None, T]:
     """Run a sub-computation as the [offset, offset + width) fraction of a 0..1000 progress bar,
     its messages prefixed with `label`. Returns its result (use with `yield from`)."""
-    return relay(gen, lambda p: Progress(int(1000 * (offset + width * p.fraction)), 1000, f"{label}: {p.message}",
-                                         p.partial))
+    return relay(
+        gen, lambda p: Progress(int(1000 * (offset + width * p.fraction)), 1000, f"{label}: {p.message}", p.partial)
+    )

@@ -27,17 +27,39 @@ from mfv_desktop.tasks.model import Corruption, TaskSpec
 #: the smallest value a field of this name may take, in every spec that has one (each number of
 #: a tuple; None, where a field allows it, means "the default")
 MINIMUM: dict[str, int] = {
-    "batch_size": 1, "train_batch_size": 1, "n_prompts": 1, "n_aie": 1, "n_finetune": 2, "n_extract": 1,
-    "n_test": 1, "n_scenes": 1, "max_per_relation": 1, "max_prompts": 1, "epochs": 1, "top_k": 1, "top": 1,
-    "k": 0, "ks": 0, "layer": 0, "layers": 0, "heads": 0, "seed": 0, "canvas": 1, "n_novel": 0,
+    "batch_size": 1,
+    "train_batch_size": 1,
+    "n_prompts": 1,
+    "n_aie": 1,
+    "n_finetune": 2,
+    "n_extract": 1,
+    "n_test": 1,
+    "n_scenes": 1,
+    "max_per_relation": 1,
+    "max_prompts": 1,
+    "epochs": 1,
+    "top_k": 1,
+    "top": 1,
+    "k": 0,
+    "ks": 0,
+    "layer": 0,
+    "layers": 0,
+    "heads": 0,
+    "seed": 0,
+    "canvas": 1,
+    "n_novel": 0,
 }
 #: fields that must be above zero
 POSITIVE = ("lr", "temperature", "val_fraction", "minutes")
 #: the values a field of this name may take
 CHOICES: dict[str, tuple[str, ...]] = {
-    "corruption": ("paper", "todd"), "method": ("fast", "reference"), "bias": ("per_head", "none"),
-    "init": ("extracted", "random"), "weighting": ("probability", "softmax", "equal"),
-    "task_kind": ("clean", "corrupted", "zeroshot"), "kind": ("clean", "corrupted", "zeroshot"),
+    "corruption": ("paper", "todd"),
+    "method": ("fast", "reference"),
+    "bias": ("per_head", "none"),
+    "init": ("extracted", "random"),
+    "weighting": ("probability", "softmax", "equal"),
+    "task_kind": ("clean", "corrupted", "zeroshot"),
+    "kind": ("clean", "corrupted", "zeroshot"),
 }
 #: fields that may not be empty
 REQUIRED = ("relations",)
@@ -63,8 +85,11 @@ def flags(f: dataclasses.Field[Any]) -> tuple[str, ...]:
 class ModelRef:
     """The model a job runs on: a reference `load_backend` understands, the device and the precision."""
 
-    model: str = opt("bundled", "'bundled' (the small OpenFlamingo trained by this project), a tiny random model "
-                                "for tests or a model folder of any family this app knows")
+    model: str = opt(
+        "bundled",
+        "'bundled' (the small OpenFlamingo trained by this project), a tiny random model "
+        "for tests or a model folder of any family this app knows",
+    )
     device: str = opt("cpu", "cpu, cuda, cuda:N, mps or auto")
     dtype: str = opt("fp32", choices=("fp32", "bf16", "fp16", "auto"))
 
@@ -135,8 +160,9 @@ class GenerateSpec(JobSpec):
     split: str = opt("train")
     diagonal: bool = opt(False, "neighbours at the anchor's corners")
     canvas: int = opt(800)
-    min_size: int | None = opt(None, "object size (long side, px); default: 130 px scaled to the canvas "
-                                     "(the paper's 800 px)")
+    min_size: int | None = opt(
+        None, "object size (long side, px); default: 130 px scaled to the canvas (the paper's 800 px)"
+    )
     max_size: int | None = opt(None, "default: 230 px scaled to the canvas")
     kinds: tuple[str, ...] = opt((), "object kinds to draw from (default: the training kinds)")
     novel: bool = opt(False, "draw from the held-out object kinds")
@@ -162,24 +188,34 @@ class MediationSpec(ModelJobSpec):
     out: str = opt("", OUT_HELP)
     relations: tuple[str, ...] = opt(BASE_RELATIONS)
     k: int = opt(4, "demonstrations per prompt")
-    n_prompts: int = opt(100, "corrupted prompts per relation (the clean ones for mean activations are the "
-                              "same number)")
+    n_prompts: int = opt(
+        100, "corrupted prompts per relation (the clean ones for mean activations are the same number)"
+    )
     split: str | None = opt(None)
     corruption: Corruption = opt("paper")  # noqa: RUF009 (a Literal of strings: immutable)
     seed: int = opt(0)
-    only_correct: bool = opt(True, "average over all clean prompts, not only the correctly answered ones",
-                             off="--all-prompts")
-    matched_only: bool = opt(True, "average the indirect effect over the corrupted prompts whose clean prompt "
-                                   "the model answers correctly (the authors'; the default; all of them when it "
-                                   "answers none)", on="--matched-only", off="--all-corrupted",
-                             off_help="average the indirect effect over every corrupted prompt")
+    only_correct: bool = opt(
+        True, "average over all clean prompts, not only the correctly answered ones", off="--all-prompts"
+    )
+    matched_only: bool = opt(
+        True,
+        "average the indirect effect over the corrupted prompts whose clean prompt "
+        "the model answers correctly (the authors'; the default; all of them when it "
+        "answers none)",
+        on="--matched-only",
+        off="--all-corrupted",
+        off_help="average the indirect effect over every corrupted prompt",
+    )
 
 
 @dataclass(frozen=True)
 class AIESpec(MediationSpec):
     kind = "aie"
-    method: str = opt("fast", "fast: the last position recomputed alone for many heads at once; reference: one "
-                              "full forward pass per head (slow; the same numbers)")
+    method: str = opt(
+        "fast",
+        "fast: the last position recomputed alone for many heads at once; reference: one "
+        "full forward pass per head (slow; the same numbers)",
+    )
 
 
 @dataclass(frozen=True)
@@ -202,8 +238,9 @@ class ExtractSpec(ModelJobSpec):
     top_k: int = opt(10)
     heads: tuple[tuple[int, int], ...] = opt((), "explicit heads instead of the top-k, e.g. 12:3,14:0")
     bias: str = opt("per_head")
-    layer: int | None = opt(None, "injection layer recorded with the vector (default: the reference default "
-                                  "scaled to the model)")
+    layer: int | None = opt(
+        None, "injection layer recorded with the vector (default: the reference default scaled to the model)"
+    )
     strength: float = opt(1.0)
     label: str = opt("")
 
@@ -219,8 +256,9 @@ class SweepSpec(ModelJobSpec):
     layers: tuple[int, ...] | None = opt(None, "layers to try (default: every layer)")
     strengths: tuple[float, ...] = opt((1.0,), "e.g. 1,2,4,8")
     seed: int = opt(0)
-    method: str = opt("fast", "fast: the last position recomputed alone for every layer and strength; "
-                              "reference: full forward passes")
+    method: str = opt(
+        "fast", "fast: the last position recomputed alone for every layer and strength; reference: full forward passes"
+    )
     ks: tuple[int, ...] = opt((), "K-shot ICL baselines on the same query scenes, e.g. 4 (default: none)")
 
 
@@ -233,8 +271,9 @@ class EvaluateSpec(ModelJobSpec):
     relations: tuple[str, ...] = opt(BASE_RELATIONS)
     split: str | None = opt(None)
     ks: tuple[int, ...] = opt((0, 1, 4), "K-shot ICL conditions (0 = zero-shot)")
-    vectors: tuple[str, ...] = opt((), "function vector files; each is applied to zero-shot prompts of its "
-                                       "relation", nargs="*")
+    vectors: tuple[str, ...] = opt(
+        (), "function vector files; each is applied to zero-shot prompts of its relation", nargs="*"
+    )
     layer: int | None = opt(None, "injection layer (default: each vector's own)")
     strength: float | None = opt(None)
     n_prompts: int = opt(100)
@@ -264,17 +303,21 @@ class FinetuneSpec(ModelJobSpec):
     vector: str = opt("", "the extracted vector to start from (its relation and layer)")
     scenes: str = opt("", required=True)
     out: str = opt("", OUT_HELP)
-    init: str = opt("extracted", "extracted: start from the vector times its strength; random: a random "
-                                 "direction of that norm")
+    init: str = opt(
+        "extracted", "extracted: start from the vector times its strength; random: a random direction of that norm"
+    )
     relation: str = opt("", "default: the vector's")
     layer: int | None = opt(None, "injection layer (default: the vector's)")
     split: str | None = opt(None, "training scenes")
     val_split: str | None = opt(None, "validation scenes (default: hold out --val-fraction of --split's)")
     val_fraction: float = opt(0.2)
     n_prompts: int = opt(1000, "training + validation prompts, at most")
-    preset: str = opt("paper", "paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors: lr 1e-2, 10 epochs, "
-                               "batch 1 (--lr, --epochs and --train-batch-size override it)",
-                      choices=("paper", "authors"))
+    preset: str = opt(
+        "paper",
+        "paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors: lr 1e-2, 10 epochs, "
+        "batch 1 (--lr, --epochs and --train-batch-size override it)",
+        choices=("paper", "authors"),
+    )
     lr: float | None = opt(None)
     epochs: int | None = opt(None)
     train_batch_size: int | None = opt(None)
@@ -284,8 +327,10 @@ class FinetuneSpec(ModelJobSpec):
     def validate(self) -> None:
         super().validate()
         if self.val_fraction >= 1:
-            raise SpecError(f"finetune: val_fraction (--val-fraction) is {self.val_fraction}; hold out less than "
-                            "all of the prompts, e.g. 0.2")
+            raise SpecError(
+                f"finetune: val_fraction (--val-fraction) is {self.val_fraction}; hold out less than "
+                "all of the prompts, e.g. 0.2"
+            )
 
 
 WEIGHTING_HELP = "probability (the paper: w = p / sum p), softmax (with --temperature) or equal"
@@ -354,9 +399,13 @@ class ReportSpec(ModelJobSpec):
     diagonal_split: str = opt("diagonal")
     n_prompts: int = opt(200, "prompts per relation for every accuracy")
     n_aie: int = opt(200, "prompts per relation for AIE")
-    matched_only: bool = opt(True, "AIE over the corrupted prompts whose clean prompt the model answers correctly "
-                                   "(the authors'; the default)", on="--matched-only", off="--all-corrupted",
-                             off_help="AIE over every corrupted prompt")
+    matched_only: bool = opt(
+        True,
+        "AIE over the corrupted prompts whose clean prompt the model answers correctly (the authors'; the default)",
+        on="--matched-only",
+        off="--all-corrupted",
+        off_help="AIE over every corrupted prompt",
+    )
     k: int = opt(4)
     ks: tuple[int, ...] = opt((1, 4, 8), "K-shot ICL conditions")
     top_k: int = opt(10)
@@ -369,9 +418,24 @@ class ReportSpec(ModelJobSpec):
 
 
 #: every job spec of the product, by kind
-SPECS: dict[str, type[JobSpec]] = {cls.kind: cls for cls in (
-    GenerateSpec, TasksSpec, AIESpec, PreviewSpec, ExtractSpec, SweepSpec, EvaluateSpec, ChainSpec, FinetuneSpec,
-    ComposeSpec, AnalogySpec, ApplySpec, ReportSpec)}
+SPECS: dict[str, type[JobSpec]] = {
+    cls.kind: cls
+    for cls in (
+        GenerateSpec,
+        TasksSpec,
+        AIESpec,
+        PreviewSpec,
+        ExtractSpec,
+        SweepSpec,
+        EvaluateSpec,
+        ChainSpec,
+        FinetuneSpec,
+        ComposeSpec,
+        AnalogySpec,
+        ApplySpec,
+        ReportSpec,
+    )
+}
 
 
 # -- the codec -----------------------------------------------------------------------------------

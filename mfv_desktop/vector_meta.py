@@ -35,8 +35,19 @@ KINDS = ("extracted", "finetuned", "composite", "imported")
 #: dtype names in a safetensors header that load as float32 without loss of meaning
 FLOAT_DTYPES = ("F16", "F32", "F64")
 #: the metadata's fields (`FunctionVector`'s, all written by its `save`)
-FIELDS = ("label", "relation", "model_id", "d_model", "n_layers", "layer", "heads", "bias", "strength",
-          "hook_point", "provenance")
+FIELDS = (
+    "label",
+    "relation",
+    "model_id",
+    "d_model",
+    "n_layers",
+    "layer",
+    "heads",
+    "bias",
+    "strength",
+    "hook_point",
+    "provenance",
+)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 FIX = "export the vector again with `mfv extract`, `mfv finetune` or `mfv compose`"
 
@@ -55,8 +66,9 @@ def _text(meta: dict, key: str) -> str:
     if not isinstance(v, str):
         raise VectorFileError(f"field '{key}' must be text, not {type(v).__name__}")
     if not v.strip() or len(v) > MAX_TEXT[key] or not v.isprintable():
-        raise VectorFileError(f"field '{key}' must be 1-{MAX_TEXT[key]} printable characters (got {len(v)} "
-                              f"characters: {v[:40]!r})")
+        raise VectorFileError(
+            f"field '{key}' must be 1-{MAX_TEXT[key]} printable characters (got {len(v)} characters: {v[:40]!r})"
+        )
     if key == "relation":  # the rule every relation name follows (it names folders of results)
         try:
             check_name(v, "field 'relation'")
@@ -103,12 +115,12 @@ def check_meta(meta: Any) -> dict[str, Any]:
     if not isinstance(heads, list) or len(heads) > MAX_HEADS:
         raise VectorFileError(f"field 'heads' must be a list of at most {MAX_HEADS} [layer, head] pairs")
     for h in heads:
-        if (not isinstance(h, list) or len(h) != 2
-                or not all(isinstance(x, int) and not isinstance(x, bool) for x in h)):
+        if not isinstance(h, list) or len(h) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in h):
             raise VectorFileError(f"field 'heads' holds {str(h)[:40]}; each head is a [layer, head] pair of numbers")
         if not 0 <= h[0] < n_layers or not 0 <= h[1] < MAX_HEADS:
-            raise VectorFileError(f"field 'heads' holds head {h}: its layer must be 0-{n_layers - 1} "
-                                  "and its index not negative")
+            raise VectorFileError(
+                f"field 'heads' holds head {h}: its layer must be 0-{n_layers - 1} and its index not negative"
+            )
     if meta["bias"] not in BIASES:
         raise VectorFileError(f"field 'bias' is {str(meta['bias'])[:40]!r}; use {' or '.join(BIASES)}")
     meta["strength"] = _finite(meta["strength"], "field 'strength'")
@@ -116,8 +128,9 @@ def check_meta(meta: Any) -> dict[str, Any]:
     if not isinstance(prov, dict):
         raise VectorFileError(f"field 'provenance' must be an object, not {type(prov).__name__}")
     if prov.get("kind", "extracted") not in KINDS:
-        raise VectorFileError(f"field 'provenance.kind' is {str(prov.get('kind'))[:40]!r}; "
-                              f"use one of {', '.join(KINDS)}")
+        raise VectorFileError(
+            f"field 'provenance.kind' is {str(prov.get('kind'))[:40]!r}; use one of {', '.join(KINDS)}"
+        )
     _parents(prov)
     return meta
 
@@ -125,8 +138,9 @@ def check_meta(meta: Any) -> dict[str, Any]:
 def check_vector(array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     """The array when it is a finite vector of the metadata's width, else VectorFileError."""
     if array.shape != (meta["d_model"],):
-        raise VectorFileError(f"holds a vector of shape {tuple(array.shape)}; its field 'd_model' says "
-                              f"({meta['d_model']},)")
+        raise VectorFileError(
+            f"holds a vector of shape {tuple(array.shape)}; its field 'd_model' says ({meta['d_model']},)"
+        )
     if not np.isfinite(array).all():
         raise VectorFileError(f"holds a vector with {int((~np.isfinite(array)).sum())} NaN or infinite values")
     return array
@@ -168,11 +182,13 @@ def read_vector_file(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
                 dtype = f.get_slice("vector").get_dtype() if "vector" in keys else None
                 array = f.get_tensor("vector") if dtype in FLOAT_DTYPES else None
         except Exception as e:  # noqa: BLE001 - whatever is wrong, it is the file
-            raise VectorFileError(f"is not a function vector file (not safetensors: {type(e).__name__}: "
-                                  f"{str(e)[:200]})") from e
+            raise VectorFileError(
+                f"is not a function vector file (not safetensors: {type(e).__name__}: {str(e)[:200]})"
+            ) from e
         if header.get("format") != FORMAT:
-            raise VectorFileError(f"is not a function vector file (format {str(header.get('format'))[:40]!r}, "
-                                  f"expected {FORMAT!r})")
+            raise VectorFileError(
+                f"is not a function vector file (format {str(header.get('format'))[:40]!r}, expected {FORMAT!r})"
+            )
         raw = header.get("meta", "")
         if len(raw) > MAX_META_CHARS:
             raise VectorFileError(f"has {len(raw) >> 10} KiB of metadata; at most {MAX_META_CHARS >> 10} KiB")
@@ -185,8 +201,9 @@ def read_vector_file(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
         if keys != ["vector"]:
             raise VectorFileError(f"holds tensors {keys[:5]}; a function vector file holds one tensor, 'vector'")
         if array is None:
-            raise VectorFileError(f"holds a {dtype} vector; a function vector is floating point "
-                                  f"({', '.join(FLOAT_DTYPES)})")
+            raise VectorFileError(
+                f"holds a {dtype} vector; a function vector is floating point ({', '.join(FLOAT_DTYPES)})"
+            )
         array = check_vector(array.astype(np.float32), meta)
     except VectorFileError as e:
         raise VectorFileError(f"{path}: {e}; {FIX}") from e
@@ -199,11 +216,10 @@ def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
     from safetensors.numpy import load
 
     if len(data) > MAX_FILE_BYTES:
-        raise VectorFileError(f"is {len(data) >> 20} MiB; a function vector file is at most "
-                              f"{MAX_FILE_BYTES >> 20} MiB")
+        raise VectorFileError(f"is {len(data) >> 20} MiB; a function vector file is at most {MAX_FILE_BYTES >> 20} MiB")
     try:
         n = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + n])
+        header = json.loads(data[8 : 8 + n])
         info = header.get("__metadata__") or {}
         keys = [k for k in header if k != "__metadata__"]
         dtype = header["vector"].get("dtype") if isinstance(header.get("vector"), dict) else None
@@ -211,8 +227,9 @@ def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
     except Exception as e:  # noqa: BLE001 - whatever is wrong, it is the file
         raise VectorFileError(f"is not a function vector file (not safetensors: {type(e).__name__})") from e
     if info.get("format") != FORMAT:
-        raise VectorFileError(f"is not a function vector file (format {str(info.get('format'))[:40]!r}, "
-                              f"expected {FORMAT!r})")
+        raise VectorFileError(
+            f"is not a function vector file (format {str(info.get('format'))[:40]!r}, expected {FORMAT!r})"
+        )
     raw = info.get("meta", "")
     if len(raw) > MAX_META_CHARS:
         raise VectorFileError(f"has {len(raw) >> 10} KiB of metadata; at most {MAX_META_CHARS >> 10} KiB")
@@ -225,6 +242,7 @@ def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
     if keys != ["vector"]:
         raise VectorFileError(f"holds tensors {keys[:5]}; a function vector file holds one tensor, 'vector'")
     if array is None:
-        raise VectorFileError(f"holds a {dtype} vector; a function vector is floating point "
-                              f"({', '.join(FLOAT_DTYPES)})")
+        raise VectorFileError(
+            f"holds a {dtype} vector; a function vector is floating point ({', '.join(FLOAT_DTYPES)})"
+        )
     return meta, check_vector(array.astype(np.float32), meta)

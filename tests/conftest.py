@@ -53,8 +53,9 @@ class FakeHub:
     """The Hub as `download_model` sees it: each repository's listing; a download writes the file
     (`contents` by name, else a stub) and is recorded. `fail` is raised by every listing."""
 
-    def __init__(self, repos: dict[str, list[str]], contents: dict[str, str] | None = None,
-                 fail: Exception | None = None) -> None:
+    def __init__(
+        self, repos: dict[str, list[str]], contents: dict[str, str] | None = None, fail: Exception | None = None
+    ) -> None:
         self.repos, self.contents, self.fail, self.fetched = repos, contents or {}, fail, []
 
     def list_repo_files(self, repo: str) -> list[str]:
@@ -79,6 +80,7 @@ def fake_hub(monkeypatch):
         hub = FakeHub(*args, **kw)
         monkeypatch.setattr(download, "_hub", lambda: hub)
         return hub
+
     return use
 
 
@@ -107,17 +109,27 @@ def add_family(monkeypatch):
                 weights = sorted(folder.glob("*.safetensors"))
                 if not weights:
                     raise BackendError(f"{folder} has no *.safetensors")
-                return {"model_id": f"{name}-from-{folder.name}",
-                        "files": {"weights": ", ".join(w.name for w in weights)}}
+                return {
+                    "model_id": f"{name}-from-{folder.name}",
+                    "files": {"weights": ", ".join(w.name for w in weights)},
+                }
 
         module = types.ModuleType(f"mfv_desktop.backends.test_{name}")
         module.Backend = Backend
         monkeypatch.setitem(sys.modules, module.__name__, module)
-        fam = registry.Family(name=name, backend=f"test_{name}:Backend", detect=detect, tokenizer_file=lambda f: None,
-                              answer_prefix="A:", tiny_ref=f"tiny-{name}", tiny_builder=f"test_{name}:build",
-                              hint=f"a {name} folder needs config.json (model_type {model_type}) and *.safetensors")
+        fam = registry.Family(
+            name=name,
+            backend=f"test_{name}:Backend",
+            detect=detect,
+            tokenizer_file=lambda f: None,
+            answer_prefix="A:",
+            tiny_ref=f"tiny-{name}",
+            tiny_builder=f"test_{name}:build",
+            hint=f"a {name} folder needs config.json (model_type {model_type}) and *.safetensors",
+        )
         monkeypatch.setitem(registry.FAMILIES, name, fam)
         return fam
+
     return add
 
 
@@ -128,8 +140,7 @@ def scene_folder(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("scenes")
     for split, n, seed in (("a", 24, 0), ("b", 12, 1)):
-        for _ in run_generate(GenerateSpec(out=str(folder), n_scenes=n, seed=seed, split=split,
-                                           canvas=256)):
+        for _ in run_generate(GenerateSpec(out=str(folder), n_scenes=n, seed=seed, split=split, canvas=256)):
             pass
     return folder
 
@@ -182,13 +193,15 @@ def bundled_vectors(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("bundled-vectors")
     run_to_end(run_generate(GenerateSpec(out=str(root / "scenes"), n_scenes=40, seed=3, split="x")))
-    run_to_end(execute(AIESpec(scenes=str(root / "scenes"), out=str(root / "aie"), n_prompts=24), run_aie,
-                       root / "aie"))
+    run_to_end(
+        execute(AIESpec(scenes=str(root / "scenes"), out=str(root / "aie"), n_prompts=24), run_aie, root / "aie")
+    )
     vectors = {}
     for rel in BASE_RELATIONS:
         vectors[rel] = str(root / f"{rel}.safetensors")
-        run_to_end(execute(ExtractSpec(aie=str(root / "aie"), relation=rel, out=vectors[rel], strength=2.0),
-                           run_extract, root))
+        run_to_end(
+            execute(ExtractSpec(aie=str(root / "aie"), relation=rel, out=vectors[rel], strength=2.0), run_extract, root)
+        )
     return {"scenes": root / "scenes", "aie": root / "aie", "vectors": vectors}
 
 
@@ -220,7 +233,10 @@ def stocked(window, bundled_vectors) -> tuple[dict[str, int], dict[str, int]]:
     window.vectorsChanged.emit()
     folder = bundled_vectors["scenes"]
     scenes = [s.with_(image=str(resolve_image(folder, s))) for s in load_scene_set(folder)]
-    run_to_end(repo.add_scenes(window.store, "bundled", scenes, origin="generated", label_source="geometry",
-                               label_status="confirmed"))
+    run_to_end(
+        repo.add_scenes(
+            window.store, "bundled", scenes, origin="generated", label_source="geometry", label_status="confirmed"
+        )
+    )
     window.library.refresh()
     return ids, {s.name: s.id for s in repo.page_scenes(window.store, limit=1000, dataset="bundled")}

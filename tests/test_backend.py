@@ -39,7 +39,9 @@ def test_images_matter_with_gates_open(tiny, tasks):
 def _padded_tasks(tasks):
     """Same images, prompts of different token lengths (a two-token anchor), so batches are left-padded."""
     t = tasks[0]
-    longer = Task(t.relation, t.kind, t.demos, Shot(t.query.scene_id, t.query.image, "apple ball", t.answer, t.relation))
+    longer = Task(
+        t.relation, t.kind, t.demos, Shot(t.query.scene_id, t.query.image, "apple ball", t.answer, t.relation)
+    )
     return [t, longer, tasks[1], tasks[2]]
 
 
@@ -62,8 +64,11 @@ def test_with_all_gates_zero_flamingo_equals_the_plain_language_model(tiny_folde
             g.ff_gate.zero_()
     lm = b.model.lang_encoder
     plain = GPTNeoXForCausalLM(lm.config)
-    sd = {k.replace(".decoder_layer.", "."): v for k, v in lm.state_dict().items()
-          if not k.startswith(("old_decoder_blocks", "gated_cross_attn_layers")) and "gated_cross_attn_layer" not in k}
+    sd = {
+        k.replace(".decoder_layer.", "."): v
+        for k, v in lm.state_dict().items()
+        if not k.startswith(("old_decoder_blocks", "gated_cross_attn_layers")) and "gated_cross_attn_layer" not in k
+    }
     missing, unexpected = plain.load_state_dict(sd, strict=False)
     assert not unexpected and not [k for k in missing if "rotary" not in k and "masked_bias" not in k]
     plain.eval()
@@ -71,8 +76,9 @@ def test_with_all_gates_zero_flamingo_equals_the_plain_language_model(tiny_folde
     flamingo = b.run(batch, all_positions=True)
     with torch.no_grad():
         x = batch.inputs
-        ref = plain(input_ids=x["input_ids"], attention_mask=x["attention_mask"],
-                    position_ids=x["position_ids"]).logits.float()
+        ref = plain(
+            input_ids=x["input_ids"], attention_mask=x["attention_mask"], position_ids=x["position_ids"]
+        ).logits.float()
     mask = x["attention_mask"].bool()
     torch.testing.assert_close(flamingo[mask], ref[mask], atol=1e-5, rtol=1e-5)
 
@@ -91,8 +97,12 @@ def test_wrong_folder(tmp_path):
 
 
 def test_missing_files_are_named(tiny_folder, tmp_path):
-    for victim, message in [("lm/config.json", "has no config.json"), ("lm/tokenizer.json", "no tokenizer"),
-                            ("lm/model.safetensors", "has no weights"), ("checkpoint.safetensors", "is missing")]:
+    for victim, message in [
+        ("lm/config.json", "has no config.json"),
+        ("lm/tokenizer.json", "no tokenizer"),
+        ("lm/model.safetensors", "has no weights"),
+        ("checkpoint.safetensors", "is missing"),
+    ]:
         copy = tmp_path / victim.replace("/", "_")
         shutil.copytree(tiny_folder, copy)
         (copy / victim).unlink()
@@ -156,8 +166,9 @@ def test_partial_torch_checkpoint_loads_with_weights_only(tiny_folder, tiny, tmp
     folder = tmp_path / "partial"
     shutil.copytree(tiny_folder, folder)
     sd = unique_state_dict(tiny.model)
-    torch.save({k: v for k, v in sd.items() if k.startswith("perceiver.") or "gated_cross_attn" in k},
-               folder / "checkpoint.pt")
+    torch.save(
+        {k: v for k, v in sd.items() if k.startswith("perceiver.") or "gated_cross_attn" in k}, folder / "checkpoint.pt"
+    )
     m = json.loads((folder / "mfv_model.json").read_text())
     m.update(checkpoint="checkpoint.pt", checkpoint_complete=False)
     (folder / "mfv_model.json").write_text(json.dumps(m))
@@ -199,8 +210,17 @@ def test_a_vector_of_another_family_is_refused_by_its_hook_point(tiny):
     from mfv_desktop.fv.vector_file import FunctionVector
 
     g = tiny.geometry
-    fv = FunctionVector(torch.ones(g.d_model), "x", "above", tiny.model_id, g.d_model, g.n_layers, 1, [(1, 0)],
-                        hook_point=tiny.hook_point)
+    fv = FunctionVector(
+        torch.ones(g.d_model),
+        "x",
+        "above",
+        tiny.model_id,
+        g.d_model,
+        g.n_layers,
+        1,
+        [(1, 0)],
+        hook_point=tiny.hook_point,
+    )
     fv.check_fits(tiny)
     other = FunctionVector(**{**fv.__dict__, "hook_point": "otherfamily:residual:decoder_layer_output:last_token"})
     with pytest.raises(BackendError, match="another model family"):

@@ -13,9 +13,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_gpu_benchmark_small_prints_both_models():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--small", "--layers", "2",
-                          "--fast-prompts", "2", "--ref-prompts", "1", "--batch-size", "2"],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu.py"),
+            "--small",
+            "--layers",
+            "2",
+            "--fast-prompts",
+            "2",
+            "--ref-prompts",
+            "1",
+            "--batch-size",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     for model in ("openflamingo-4b", "qwen3vl-4b"):
         line = re.search(rf"^gpu-aie model={model} (.*)$", out.stdout, re.M)

@@ -20,7 +20,9 @@ def fresh(tmp_path_factory):
 
 def test_the_bundled_model_ships_and_is_small():
     folder = bundled_folder()
-    assert (folder / "mfv_model.json").is_file(), "resources/bundled is missing: python -m training --export resources/bundled"
+    assert (folder / "mfv_model.json").is_file(), (
+        "resources/bundled is missing: python -m training --export resources/bundled"
+    )
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     assert size <= 30 * 2**20
     assert (folder / "MODEL_CARD.md").is_file()

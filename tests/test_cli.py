@@ -16,16 +16,40 @@ from mfv_desktop.cli import main
 
 
 def mfv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mfv_desktop.cli", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mfv_desktop.cli", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("model,model_id", [("tiny", "tiny-openflamingo-s0"), ("tiny-qwen3vl", "tiny-qwen3vl-s0")])
 def test_run_the_whole_chain_from_the_command_line(tmp_path, model, model_id):
     """The same chain on each model family, nothing of the family's own above the backends."""
     out = tmp_path / "demo"
-    r = mfv("run", "--model", model, "--out", str(out), "--n-extract", "16", "--n-test", "8", "--k", "2",
-            "--n-prompts", "4", "--top-k", "3", "--canvas", "256", "--strengths", "1,2")
+    r = mfv(
+        "run",
+        "--model",
+        model,
+        "--out",
+        str(out),
+        "--n-extract",
+        "16",
+        "--n-test",
+        "8",
+        "--k",
+        "2",
+        "--n-prompts",
+        "4",
+        "--top-k",
+        "3",
+        "--canvas",
+        "256",
+        "--strengths",
+        "1,2",
+    )
     assert r.returncode == 0, r.stderr
     assert "%|" in r.stderr  # a progress bar was drawn
     assert "0-shot + FV" in r.stdout and "results in" in r.stdout
@@ -41,7 +65,8 @@ def test_run_the_whole_chain_from_the_command_line(tmp_path, model, model_id):
         assert (out / "vectors" / f"{rel}.safetensors").is_file()
         sweep = list(csv.DictReader((out / "sweeps" / rel / "sweep.csv").open()))
         assert [(float(row["strength"]), int(row["layer"])) for row in sweep] == [
-            (s, layer) for s in (1.0, 2.0) for layer in range(4)]
+            (s, layer) for s in (1.0, 2.0) for layer in range(4)
+        ]
     rows = list(csv.DictReader((out / "evaluation" / "evaluation.csv").open()))
     assert {r["condition"].split(" '")[0] for r in rows} == {"0-shot", "1-shot ICL", "2-shot ICL", "0-shot + FV"}
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 and int(r["n"]) == 4 for r in rows)
@@ -60,15 +85,32 @@ def test_single_commands(tmp_path, capsys):
     assert main(["-q", "generate", str(scenes), "--n", "6", "--canvas", "256", "--split", "y", "--diagonal"]) == 0
     lines = [json.loads(s) for s in (scenes / "scenes.jsonl").read_text().splitlines()]
     assert {s["split"] for s in lines} == {"x", "y"}  # a second split does not replace the first
-    assert main(["-q", "tasks", str(scenes), str(tmp_path / "t.json"), "--split", "y", "--k", "1",
-                 "--relations", "above_left,below_right"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "tasks",
+                str(scenes),
+                str(tmp_path / "t.json"),
+                "--split",
+                "y",
+                "--k",
+                "1",
+                "--relations",
+                "above_left,below_right",
+            ]
+        )
+        == 0
+    )
     t = json.loads((tmp_path / "t.json").read_text())
     assert {task["relation"] for task in t["tasks"]} == {"above_left", "below_right"}
     capsys.readouterr()
     assert main(["info", "--model", "tiny", "--check-names", "apple,cup"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "openflamingo: 4 layers · 4 heads · d_head 16 · d_model 64 · vocabulary 49 · " \
-                                  "4 cross-attention layers"
+    assert (
+        out.splitlines()[0] == "openflamingo: 4 layers · 4 heads · d_head 16 · d_model 64 · vocabulary 49 · "
+        "4 cross-attention layers"
+    )
     assert '"family": "openflamingo"' in out and "all 2 names are single tokens" in out.splitlines()[-1]
 
 
@@ -88,8 +130,13 @@ def test_a_failed_job_records_its_error(tmp_path):
     from mfv_desktop.progress import run_to_end
 
     with pytest.raises(FileNotFoundError):
-        run_to_end(execute(ExtractSpec(aie=str(tmp_path / "none"), out=str(tmp_path / "v.safetensors"), model="tiny"),
-                           run_extract, tmp_path))
+        run_to_end(
+            execute(
+                ExtractSpec(aie=str(tmp_path / "none"), out=str(tmp_path / "v.safetensors"), model="tiny"),
+                run_extract,
+                tmp_path,
+            )
+        )
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "failed" and "run `mfv aie` first" in run["error"]
 
@@ -99,8 +146,16 @@ def test_a_cancelled_job_stops_at_a_yield(tmp_path, scene_folder):
     from mfv_desktop.progress import drive
 
     seen = []
-    spec = AIESpec(scenes=str(scene_folder), out=str(tmp_path), relations=("above",), k=1, n_prompts=6,
-                   split="a", batch_size=1, model="tiny")
+    spec = AIESpec(
+        scenes=str(scene_folder),
+        out=str(tmp_path),
+        relations=("above",),
+        k=1,
+        n_prompts=6,
+        split="a",
+        batch_size=1,
+        model="tiny",
+    )
     with pytest.raises(Cancelled):
         drive(execute(spec, run_aie, Path(tmp_path)), seen.append, lambda: len(seen) >= 3)
     assert len(seen) == 3
@@ -112,8 +167,16 @@ def test_an_interrupted_aie_job_resumes_after_its_finished_relations(tmp_path, s
     from mfv_desktop.jobs import AIESpec, Cancelled, execute, run_aie
     from mfv_desktop.progress import drive
 
-    spec = AIESpec(scenes=str(scene_folder), out=str(tmp_path), relations=("above", "left"), k=1, n_prompts=4,
-                   split="a", batch_size=2, model="tiny")
+    spec = AIESpec(
+        scenes=str(scene_folder),
+        out=str(tmp_path),
+        relations=("above", "left"),
+        k=1,
+        n_prompts=4,
+        split="a",
+        batch_size=2,
+        model="tiny",
+    )
     with pytest.raises(Cancelled):  # cancelled while computing "left"
         drive(execute(spec, run_aie, tmp_path), should_cancel=lambda: (tmp_path / "above" / "aie.json").exists())
     first = (tmp_path / "above" / "aie.safetensors").read_bytes()
@@ -130,13 +193,23 @@ def test_an_interrupted_aie_job_resumes_after_its_finished_relations(tmp_path, s
     assert any("above" in p.message for p in seen)
 
 
-
-
 def test_aie_is_fast_by_default_equals_the_reference_and_the_preview_compares_with_it(tmp_path, scene_folder, capsys):
     from safetensors.numpy import load_file
 
-    common = ["--scenes", str(scene_folder), "--relations", "above", "--k", "2", "--n-prompts", "3", "--split", "a",
-              "--model", "tiny"]
+    common = [
+        "--scenes",
+        str(scene_folder),
+        "--relations",
+        "above",
+        "--k",
+        "2",
+        "--n-prompts",
+        "3",
+        "--split",
+        "a",
+        "--model",
+        "tiny",
+    ]
     assert main(["-q", "aie", "--out", str(tmp_path / "fast"), *common]) == 0
     assert main(["-q", "aie", "--out", str(tmp_path / "ref"), "--method", "reference", *common]) == 0
     fast = json.loads((tmp_path / "fast" / "above" / "aie.json").read_text())
@@ -160,18 +233,42 @@ def test_downloading_openflamingo_4b_offline_says_what_to_do(tmp_path, capsys, m
     assert "no network: copy the files into the folder instead" in capsys.readouterr().err
 
 
-QWEN3VL_4B_FILES = [".gitattributes", "README.md", "chat_template.json", "config.json", "generation_config.json",
-                    "merges.txt", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-                    "model.safetensors.index.json", "preprocessor_config.json", "tokenizer.json",
-                    "tokenizer_config.json", "video_preprocessor_config.json", "vocab.json", "assets/demo.json"]
-QWEN3VL_2B_FILES = [".gitattributes", "README.md", "config.json", "merges.txt", "model.safetensors",
-                    "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json"]
+QWEN3VL_4B_FILES = [
+    ".gitattributes",
+    "README.md",
+    "chat_template.json",
+    "config.json",
+    "generation_config.json",
+    "merges.txt",
+    "model-00001-of-00002.safetensors",
+    "model-00002-of-00002.safetensors",
+    "model.safetensors.index.json",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "video_preprocessor_config.json",
+    "vocab.json",
+    "assets/demo.json",
+]
+QWEN3VL_2B_FILES = [
+    ".gitattributes",
+    "README.md",
+    "config.json",
+    "merges.txt",
+    "model.safetensors",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+]
 
 
-@pytest.mark.parametrize("name, listed", [("qwen3-vl-4b-instruct", QWEN3VL_4B_FILES),
-                                          ("qwen3-vl-2b-instruct", QWEN3VL_2B_FILES)])
+@pytest.mark.parametrize(
+    "name, listed", [("qwen3-vl-4b-instruct", QWEN3VL_4B_FILES), ("qwen3-vl-2b-instruct", QWEN3VL_2B_FILES)]
+)
 def test_download_a_qwen3vl_model_fetches_its_files_and_checks_the_folder(
-        tmp_path, capsys, fake_hub, add_family, name, listed):
+    tmp_path, capsys, fake_hub, add_family, name, listed
+):
     from mfv_desktop.backends.download import DOWNLOADS
 
     model = DOWNLOADS[name]
@@ -192,17 +289,30 @@ def test_download_4b_is_openflamingo_4b_laid_out_as_its_backend_reads_it(tmp_pat
     from mfv_desktop.backends.download import DOWNLOADS
 
     ckpt, lm, clip = (s.repo for s in DOWNLOADS["openflamingo-4b"].sources)
-    hub = fake_hub({
-        ckpt: ["README.md", "checkpoint.pt"],
-        lm: ["README.md", "config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5", "tokenizer.json",
-             "special_tokens_map.json", "onnx/model.onnx"],
-        clip: ["README.md", "open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.bin"]})
+    hub = fake_hub(
+        {
+            ckpt: ["README.md", "checkpoint.pt"],
+            lm: [
+                "README.md",
+                "config.json",
+                "model.safetensors",
+                "pytorch_model.bin",
+                "tf_model.h5",
+                "tokenizer.json",
+                "special_tokens_map.json",
+                "onnx/model.onnx",
+            ],
+            clip: ["README.md", "open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.bin"],
+        }
+    )
     folder = tmp_path / "of4b"
     assert main(["-q", "download-4b", str(folder)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert hub.fetched == [(ckpt, "checkpoint.pt"), *((lm, f) for f in ("config.json", "model.safetensors",
-                                                                         "tokenizer.json", "special_tokens_map.json")),
-                           (clip, "open_clip_pytorch_model.bin")]  # one copy of the weights, no other frameworks'
+    assert hub.fetched == [
+        (ckpt, "checkpoint.pt"),
+        *((lm, f) for f in ("config.json", "model.safetensors", "tokenizer.json", "special_tokens_map.json")),
+        (clip, "open_clip_pytorch_model.bin"),
+    ]  # one copy of the weights, no other frameworks'
     assert (folder / "RedPajama-INCITE-Instruct-3B-v1" / "model.safetensors").is_file()
     assert (folder / "checkpoint.pt").is_file() and (folder / "open_clip_pytorch_model.bin").is_file()
     assert result["family"] == "openflamingo" and "RedPajama-INCITE-Instruct-3B-v1" in result["files"]["language model"]

@@ -37,8 +37,7 @@ def sparse(tmp_path_factory):
 
 
 def _tasks(scenes, folder, kind, corruption="paper", n=None, k=2):
-    spec = TaskSpec(relations=("above", "left"), k=k, split="a", kind=kind, corruption=corruption,
-                    max_per_relation=n)
+    spec = TaskSpec(relations=("above", "left"), k=k, split="a", kind=kind, corruption=corruption, max_per_relation=n)
     return build_task_set(scenes, folder, spec).tasks
 
 
@@ -49,9 +48,12 @@ def test_the_last_position_alone_equals_the_full_forward(request, backend_name, 
     backend = request.getfixturevalue(backend_name)
     batch = backend.encode(_tasks(scenes, scene_folder, "clean", n=3))
     outputs = {}
-    hooks = [backend.residual_site(i).register_forward_hook(
-        lambda _m, _a, out, i=i: outputs.__setitem__(i, (out[0] if isinstance(out, tuple) else out)[:, -1]))
-        for i in range(backend.geometry.n_layers)]
+    hooks = [
+        backend.residual_site(i).register_forward_hook(
+            lambda _m, _a, out, i=i: outputs.__setitem__(i, (out[0] if isinstance(out, tuple) else out)[:, -1])
+        )
+        for i in range(backend.geometry.n_layers)
+    ]
     try:
         with torch.no_grad(), record_heads(backend) as z:
             full = backend.run(batch)
@@ -66,10 +68,12 @@ def test_the_last_position_alone_equals_the_full_forward(request, backend_name, 
 
 
 @pytest.mark.parametrize("corruption", ["paper", "todd"])
-@pytest.mark.parametrize("backend_name,batch_size,max_columns", [
-    ("tiny", 1, None), ("tiny", 3, 7), ("tiny", 8, None), ("sparse", 3, 5)])
-def test_fast_aie_equals_the_reference_loop_on_small_models(request, backend_name, scenes, scene_folder, corruption,
-                                                            batch_size, max_columns):
+@pytest.mark.parametrize(
+    "backend_name,batch_size,max_columns", [("tiny", 1, None), ("tiny", 3, 7), ("tiny", 8, None), ("sparse", 3, 5)]
+)
+def test_fast_aie_equals_the_reference_loop_on_small_models(
+    request, backend_name, scenes, scene_folder, corruption, batch_size, max_columns
+):
     tiny = request.getfixturevalue(backend_name)
     clean = _tasks(scenes, scene_folder, "clean", n=3)
     corrupted = _tasks(scenes, scene_folder, "corrupted", corruption, n=3)
@@ -111,11 +115,26 @@ def test_both_conventions_give_the_same_aie_fast_and_by_reference(model, diagona
     for matched in (True, False):
         for method in ("fast", "reference"):
             out = tmp_path / f"{matched}-{method}"
-            run_to_end(run_aie(AIESpec(scenes=str(diagonal_folder), out=str(out), relations=("above_right",), k=2,
-                                       n_prompts=8, split="d", matched_only=matched, method=method, model=model,
-                                       batch_size=3)))
-            got[matched, method] = (load_arrays(out / "above_right" / "aie.safetensors")["aie"],
-                                    json.loads((out / "above_right" / "aie.json").read_text()))
+            run_to_end(
+                run_aie(
+                    AIESpec(
+                        scenes=str(diagonal_folder),
+                        out=str(out),
+                        relations=("above_right",),
+                        k=2,
+                        n_prompts=8,
+                        split="d",
+                        matched_only=matched,
+                        method=method,
+                        model=model,
+                        batch_size=3,
+                    )
+                )
+            )
+            got[matched, method] = (
+                load_arrays(out / "above_right" / "aie.safetensors")["aie"],
+                json.loads((out / "above_right" / "aie.json").read_text()),
+            )
     for matched in (True, False):
         np.testing.assert_allclose(got[matched, "fast"][0], got[matched, "reference"][0], atol=1e-6, rtol=0)
         assert got[matched, "fast"][1]["n_prompts"] == got[matched, "reference"][1]["n_prompts"]
@@ -142,8 +161,9 @@ def test_fast_aie_resumes_like_the_reference(tiny, scenes, scene_folder):
     gen.close()
     from mfv_desktop.fv import AIEResult
 
-    start = AIEResult(p.partial["aie"], p.partial["n_prompts"], p.partial["base_sum"] / p.partial["n_prompts"],
-                      p.partial["ie_sum"])
+    start = AIEResult(
+        p.partial["aie"], p.partial["n_prompts"], p.partial["base_sum"] / p.partial["n_prompts"], p.partial["ie_sum"]
+    )
     rest = run_to_end(fast_average_indirect_effect(tiny, corrupted, mean, 2, start=start))
     np.testing.assert_allclose(rest.aie, whole.aie, atol=1e-9)
 

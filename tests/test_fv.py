@@ -50,7 +50,7 @@ def test_patch_in_pre_hook_equals_recomputing_the_output_projection(tiny, clean)
     finally:
         h.remove()
     x_edit = x_clean.clone()
-    x_edit[:, -1, head * g.d_head:(head + 1) * g.d_head] = value
+    x_edit[:, -1, head * g.d_head : (head + 1) * g.d_head] = value
     with torch.no_grad():
         expected = dense(x_edit)
     torch.testing.assert_close(seen["y"], expected, atol=1e-6, rtol=1e-5)
@@ -126,8 +126,7 @@ def test_aie_matches_a_direct_computation_and_resumes(tiny, clean, corrupted):
     assert abs(resumed.aie - res.aie).max() < 1e-6
 
 
-def test_matched_only_aie_is_the_plain_average_over_the_prompts_whose_clean_twin_is_answered(diagonal_folder,
-                                                                                            tmp_path):
+def test_matched_only_aie_is_the_plain_average_over_the_prompts_whose_clean_twin_is_answered(diagonal_folder, tmp_path):
     """The authors' convention, checked by hand: the bundled model answers about half the clean prompts of
     an untrained relation; the AIE job's matrix is, head by head, the mean indirect effect over exactly
     the corrupted prompts whose clean prompt it answers correctly, and differs from the one over all."""
@@ -138,8 +137,15 @@ def test_matched_only_aie_is_the_plain_average_over_the_prompts_whose_clean_twin
     from mfv_desktop.jobs.science import load_arrays
     from mfv_desktop.scenes import load_scene_set
 
-    spec = AIESpec(scenes=str(diagonal_folder), out=str(tmp_path / "m"), relations=("below_left",), k=2,
-                   n_prompts=8, split="d", model="bundled")
+    spec = AIESpec(
+        scenes=str(diagonal_folder),
+        out=str(tmp_path / "m"),
+        relations=("below_left",),
+        k=2,
+        n_prompts=8,
+        split="d",
+        model="bundled",
+    )
     assert spec.matched_only  # the default
     run_to_end(run_aie(spec))
     run_to_end(run_aie(AIESpec(**{**spec.__dict__, "out": str(tmp_path / "a"), "matched_only": False})))
@@ -193,7 +199,7 @@ def test_top_heads_and_function_vector(tiny):
     expect = torch.zeros(g.d_model)
     for layer, head in heads:  # dense_l(pad_h(a)) computed by running the projection itself
         x = torch.zeros(g.n_heads * g.d_head)
-        x[head * g.d_head:(head + 1) * g.d_head] = mean[layer, head]
+        x[head * g.d_head : (head + 1) * g.d_head] = mean[layer, head]
         with torch.no_grad():
             expect += tiny.head_site(layer)(x)
     torch.testing.assert_close(v_bias, expect, atol=1e-5, rtol=1e-5)
@@ -217,8 +223,17 @@ def test_injection_and_layer_sweep(tiny, scenes, scene_folder):
 
 def test_vector_file_round_trip_and_geometry_check(tiny, tmp_path):
     g = tiny.geometry
-    fv = FunctionVector(torch.randn(g.d_model), "above top2", "above", tiny.model_id, g.d_model, g.n_layers, 2,
-                        [(2, 1), (0, 3)], provenance={"seed": 0})
+    fv = FunctionVector(
+        torch.randn(g.d_model),
+        "above top2",
+        "above",
+        tiny.model_id,
+        g.d_model,
+        g.n_layers,
+        2,
+        [(2, 1), (0, 3)],
+        provenance={"seed": 0},
+    )
     back = FunctionVector.load(fv.save(tmp_path / "v.safetensors"))
     torch.testing.assert_close(back.vector, fv.vector)
     assert back.heads == [(2, 1), (0, 3)] and back.layer == 2 and back.relation == "above"

@@ -16,13 +16,27 @@ from mfv_desktop.store import scenes as repo
 from mfv_desktop.store.errors import StoreError
 from mfv_desktop.store.exchange import export_dataset, import_dataset_export
 
-HOSTILE_TEXT = ["", " ", "..", "../../../x", "/abs/dir", "a\\b", "cup\x00", "left\u202eright", "\u200f", "x" * 5000,
-                "line\nbreak", "\udc80", "con", "🙂", "above"]
+HOSTILE_TEXT = [
+    "",
+    " ",
+    "..",
+    "../../../x",
+    "/abs/dir",
+    "a\\b",
+    "cup\x00",
+    "left\u202eright",
+    "\u200f",
+    "x" * 5000,
+    "line\nbreak",
+    "\udc80",
+    "con",
+    "🙂",
+    "above",
+]
 text = st.sampled_from(HOSTILE_TEXT) | st.text(max_size=12) | st.text(min_size=195, max_size=210)
-number = (st.integers(min_value=-10**30, max_value=10**30) | st.floats() | st.sampled_from([10**400, -0.0, True]))
+number = st.integers(min_value=-(10**30), max_value=10**30) | st.floats() | st.sampled_from([10**400, -0.0, True])
 leaf = st.none() | st.booleans() | number | text
-anything = st.recursive(leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(text, c, max_size=3),
-                        max_leaves=12)
+anything = st.recursive(leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(text, c, max_size=3), max_leaves=12)
 box = st.lists(number, min_size=3, max_size=5) | anything
 
 #: where in a scene record a value goes: a function (record, value) -> None
@@ -64,8 +78,9 @@ def _rename(rec: dict, kind: str, new) -> None:
         rec["anchor"] = new
 
 
-edit = (st.tuples(st.just("set"), st.sampled_from(sorted(PLACES)), anything | text | box)
-        | st.tuples(st.just("rename"), st.sampled_from(RENAMES), text))
+edit = st.tuples(st.just("set"), st.sampled_from(sorted(PLACES)), anything | text | box) | st.tuples(
+    st.just("rename"), st.sampled_from(RENAMES), text
+)
 
 
 def _files(root: Path, skip: tuple[Path, ...]) -> set[Path]:

@@ -17,20 +17,22 @@ from mfv_desktop.tasks import TaskError, TaskSpec, build_task_set, check_paired,
 @pytest.mark.parametrize("corruption", ["paper", "todd"])
 def test_clean_and_corrupted_prompts_pair_one_to_one_by_query(scenes, scene_folder, corruption):
     # a scene without a 'left' target cannot serve 'left': both sets skip it alike
-    holed = [s.with_(relations=tuple(t for t in s.relations if t.relation != "left")) if i == 5 else s
-             for i, s in enumerate(scenes)]
+    holed = [
+        s.with_(relations=tuple(t for t in s.relations if t.relation != "left")) if i == 5 else s
+        for i, s in enumerate(scenes)
+    ]
     for relations, n in ((("above", "left"), None), (("left",), 5), (("below", "right", "above"), 3)):
         base = dict(relations=relations, k=3, split="a", seed=7, max_per_relation=n)
         clean = build_task_set(holed, scene_folder, TaskSpec(**base)).tasks
-        corrupted = build_task_set(holed, scene_folder, TaskSpec(kind="corrupted", corruption=corruption,
-                                                                   **base)).tasks
+        corrupted = build_task_set(holed, scene_folder, TaskSpec(kind="corrupted", corruption=corruption, **base)).tasks
         check_paired(clean, corrupted)
         assert len({pair_key(t) for t in clean}) == len(clean)  # one to one
         for c, x in zip(clean, corrupted):
             assert c.query == x.query and sorted(d.image for d in c.demos) == sorted(d.image for d in x.demos)
             assert [d.answer for d in c.demos] != [d.answer for d in x.demos]  # relabelled
-    assert scenes[5].id not in {t.query.scene_id for t in build_task_set(
-        holed, scene_folder, TaskSpec(relations=("left",), split="a")).tasks}
+    assert scenes[5].id not in {
+        t.query.scene_id for t in build_task_set(holed, scene_folder, TaskSpec(relations=("left",), split="a")).tasks
+    }
     with pytest.raises(TaskError, match="corrupted prompt 0 .* is not clean prompt 0"):
         check_paired(clean, corrupted[::-1])
     with pytest.raises(TaskError, match="9 clean prompts but 2 corrupted"):
@@ -63,8 +65,16 @@ def test_a_matched_only_aie_resumes_from_its_checkpoint_exactly(diagonal_folder,
     from mfv_desktop.jobs.science import load_arrays
     from mfv_desktop.progress import drive
 
-    spec = AIESpec(scenes=str(diagonal_folder), out=str(tmp_path / "r"), relations=("above_left",), k=2,
-                   n_prompts=8, split="d", batch_size=1, model="bundled")
+    spec = AIESpec(
+        scenes=str(diagonal_folder),
+        out=str(tmp_path / "r"),
+        relations=("above_left",),
+        k=2,
+        n_prompts=8,
+        split="d",
+        batch_size=1,
+        model="bundled",
+    )
     partial = tmp_path / "r" / "above_left" / "partial.safetensors"
     with pytest.raises(Cancelled):  # cancelled right after the first matched prompt's checkpoint
         drive(execute(spec, run_aie, tmp_path / "r"), should_cancel=partial.is_file)
@@ -77,15 +87,21 @@ def test_a_matched_only_aie_resumes_from_its_checkpoint_exactly(diagonal_folder,
     straight = drive(execute(replace(spec, out=str(tmp_path / "s")), run_aie, tmp_path / "s"))
     straight = straight["relations"]["above_left"]
     assert 1 < resumed["n_prompts"] == resumed["n_matched"] == straight["n_matched"] < 8
-    np.testing.assert_allclose(load_arrays(tmp_path / "r" / "above_left" / "aie.safetensors")["aie"],
-                               load_arrays(tmp_path / "s" / "above_left" / "aie.safetensors")["aie"], atol=1e-7)
+    np.testing.assert_allclose(
+        load_arrays(tmp_path / "r" / "above_left" / "aie.safetensors")["aie"],
+        load_arrays(tmp_path / "s" / "above_left" / "aie.safetensors")["aie"],
+        atol=1e-7,
+    )
     # a checkpoint of the other convention is not reused
     with pytest.raises(Cancelled):
-        drive(execute(replace(spec, out=str(tmp_path / "c")), run_aie, tmp_path / "c"), should_cancel=lambda: (
-            tmp_path / "c" / "above_left" / "partial.safetensors").is_file())
+        drive(
+            execute(replace(spec, out=str(tmp_path / "c")), run_aie, tmp_path / "c"),
+            should_cancel=lambda: (tmp_path / "c" / "above_left" / "partial.safetensors").is_file(),
+        )
     seen.clear()
-    out = drive(execute(replace(spec, out=str(tmp_path / "c"), matched_only=False), run_aie, tmp_path / "c"),
-                seen.append)
+    out = drive(
+        execute(replace(spec, out=str(tmp_path / "c"), matched_only=False), run_aie, tmp_path / "c"), seen.append
+    )
     assert any("mean activations" in p.message for p in seen) and out["relations"]["above_left"]["n_prompts"] == 8
 
 
@@ -109,8 +125,7 @@ def test_the_store_and_mfv_results_record_the_choice(store, diagonal_folder, cap
     from mfv_desktop.jobs.stored import run_in_store
     from mfv_desktop.store import models as m
 
-    spec = AIESpec(scenes=str(diagonal_folder), relations=("above_left",), k=2, n_prompts=8, split="d",
-                   model="bundled")
+    spec = AIESpec(scenes=str(diagonal_folder), relations=("above_left",), k=2, n_prompts=8, split="d", model="bundled")
     ids = [run_to_end(run_in_store(store, replace(spec, matched_only=mo)))[0] for mo in (True, False)]
     with store.session() as s:
         rows = {r.run_id: r for r in s.query(m.AIEResultRow)}
@@ -123,21 +138,35 @@ def test_the_store_and_mfv_results_record_the_choice(store, diagonal_folder, cap
     assert main(["-q", "--store", str(store.data_dir), "results"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["matched_only"], r["averaged_over"]) for r in listed] == [
-        (True, f"{n} of 8 matched prompts"), (False, "all 8 corrupted prompts")]
+        (True, f"{n} of 8 matched prompts"),
+        (False, "all 8 corrupted prompts"),
+    ]
     # the preview averages over the same prompts and records it too
     out = tmp_path / "preview"
-    info = run_to_end(run_preview(PreviewSpec(**{k: getattr(spec, k) for k in (
-        "scenes", "relations", "k", "n_prompts", "split", "model")}, out=str(out))))["relations"]["above_left"]
+    info = run_to_end(
+        run_preview(
+            PreviewSpec(
+                **{k: getattr(spec, k) for k in ("scenes", "relations", "k", "n_prompts", "split", "model")},
+                out=str(out),
+            )
+        )
+    )["relations"]["above_left"]
     assert (info["matched_only"], info["n_matched"], info["n_prompts"]) == (True, n, n)
 
 
 def test_listings_say_what_an_aie_was_averaged_over():
     from mfv_desktop.jobs.science import averaging_text
 
-    assert averaging_text({"matched_only": True, "n_matched": 3, "n_corrupted": 8, "n_prompts": 3}) \
+    assert (
+        averaging_text({"matched_only": True, "n_matched": 3, "n_corrupted": 8, "n_prompts": 3})
         == "3 of 8 matched prompts"
-    assert averaging_text({"matched_only": True, "n_matched": 0, "n_corrupted": 8, "n_prompts": 8}) \
+    )
+    assert (
+        averaging_text({"matched_only": True, "n_matched": 0, "n_corrupted": 8, "n_prompts": 8})
         == "all 8 corrupted prompts (none matched)"
-    assert averaging_text({"matched_only": False, "n_matched": 3, "n_corrupted": 8, "n_prompts": 8}) \
+    )
+    assert (
+        averaging_text({"matched_only": False, "n_matched": 3, "n_corrupted": 8, "n_prompts": 8})
         == "all 8 corrupted prompts"
+    )
     assert averaging_text({"n_prompts": 24}) == "all 24 corrupted prompts"  # recorded before the choice existed

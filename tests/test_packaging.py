@@ -23,15 +23,35 @@ def test_every_subpackage_is_listed_for_the_wheel():
 
 
 def test_the_wheel_has_the_model_the_migrations_and_the_entry_points(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
-                        "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT),
+            "-w",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     (wheel,) = tmp_path.glob("mfv_desktop-*.whl")
     assert wheel.name.startswith(f"mfv_desktop-{mfv_desktop.__version__}-")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("mfv_desktop/resources/bundled/checkpoint.safetensors", "mfv_desktop/resources/bundled/mfv_model.json",
-              "mfv_desktop/resources/bundled/lm/model.safetensors", "mfv_desktop/resources/icons/mfv_desktop.png",
-              "mfv_desktop/database/env.py", "mfv_desktop/ui/app.py"):
+    for f in (
+        "mfv_desktop/resources/bundled/checkpoint.safetensors",
+        "mfv_desktop/resources/bundled/mfv_model.json",
+        "mfv_desktop/resources/bundled/lm/model.safetensors",
+        "mfv_desktop/resources/icons/mfv_desktop.png",
+        "mfv_desktop/database/env.py",
+        "mfv_desktop/ui/app.py",
+    ):
         assert f in names, f
     migrations = {p.name for p in (ROOT / "database" / "versions").glob("*.py")}
     assert {n.rsplit("/", 1)[-1] for n in names if n.startswith("mfv_desktop/database/versions/")} >= migrations
@@ -46,8 +66,9 @@ def test_the_wheel_has_the_model_the_migrations_and_the_entry_points(tmp_path):
 
 
 def test_version_is_the_packages():
-    r = subprocess.run([sys.executable, "-m", "mfv_desktop.ui.app", "--version"], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mfv_desktop.ui.app", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert r.stdout.strip() == f"mfv-desktop {mfv_desktop.__version__}"
 
 

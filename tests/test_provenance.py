@@ -37,8 +37,7 @@ def _flip_last_byte(path):
     path.write_bytes(bytes(data))
 
 
-def test_two_folders_differing_in_one_byte_of_a_weight_file_have_different_provenance(tiny_folder, tmp_path,
-                                                                                       cache):
+def test_two_folders_differing_in_one_byte_of_a_weight_file_have_different_provenance(tiny_folder, tmp_path, cache):
     from mfv_desktop.backends.openflamingo import OpenFlamingoBackend
 
     a, b = tmp_path / "a", tmp_path / "b"
@@ -66,8 +65,10 @@ def test_a_second_call_reads_no_file_and_touching_a_file_hashes_it_again(tmp_pat
     small = folder / "config.json"
     small.write_text("{}")
     first = filehash.fingerprint(folder, [big, small])
-    assert first == {"config.json": hashlib.sha256(b"{}").hexdigest(),
-                     "model-00001.safetensors": hashlib.sha256(big.read_bytes()).hexdigest()}
+    assert first == {
+        "config.json": hashlib.sha256(b"{}").hexdigest(),
+        "model-00001.safetensors": hashlib.sha256(big.read_bytes()).hexdigest(),
+    }
     assert sorted(opened) == sorted([str(big), str(small)]) and cache.is_file()
     opened.clear()
     assert filehash.fingerprint(folder, [big, small]) == first

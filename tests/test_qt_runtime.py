@@ -45,8 +45,13 @@ SNIPPET = textwrap.dedent("""
 
 
 def test_pyside_calls_keep_the_reference_counts_of_none_and_the_booleans():
-    r = subprocess.run([sys.executable, "-c", SNIPPET], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    r = subprocess.run(
+        [sys.executable, "-c", SNIPPET],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     import PySide6
 
@@ -54,7 +59,8 @@ def test_pyside_calls_keep_the_reference_counts_of_none_and_the_booleans():
     # 6,000 calls: a leaking binding loses thousands; a sound one moves by a reference or two
     assert all(abs(d) <= 2 for d in drift.values()), (
         f"PySide6 {PySide6.__version__} changes reference counts by {drift} over 1,000 calls of each method; "
-        "the app would abort (none_dealloc). Pin a PySide6 without the leak (installer/constraints.txt)")
+        "the app would abort (none_dealloc). Pin a PySide6 without the leak (installer/constraints.txt)"
+    )
 
 
 @pytest.mark.usefixtures("qapp")

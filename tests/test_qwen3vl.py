@@ -91,8 +91,9 @@ def test_image_size_is_the_folders_square_or_448():
 
     qwen3vl_4b = {"size": {"longest_edge": 16777216, "shortest_edge": 65536}, "patch_size": 16, "merge_size": 2}
     assert image_side(qwen3vl_4b) == 448  # the download's bounds differ: one fixed square instead
-    assert image_side({**qwen3vl_4b, "size": {"longest_edge": 262144, "shortest_edge": 262144},
-                       "max_pixels": None}) == 512
+    assert (
+        image_side({**qwen3vl_4b, "size": {"longest_edge": 262144, "shortest_edge": 262144}, "max_pixels": None}) == 512
+    )
     assert image_side({**qwen3vl_4b, "min_pixels": 500 * 500, "max_pixels": 500 * 500}) == 448  # not whole patches
 
 
@@ -120,8 +121,11 @@ def test_batched_equals_one_at_a_time_with_left_padding(qwen, tasks):
 def _padded(tasks):
     """Prompts of different token lengths (a two-token anchor), so the batch is left-padded."""
     t, q = tasks[0], tasks[0].query
-    return [t, Task(t.relation, t.kind, t.demos, Shot(q.scene_id, q.image, "apple ball", t.answer, t.relation)),
-            *tasks[1:3]]
+    return [
+        t,
+        Task(t.relation, t.kind, t.demos, Shot(q.scene_id, q.image, "apple ball", t.answer, t.relation)),
+        *tasks[1:3],
+    ]
 
 
 def test_the_last_position_alone_equals_full_forward_passes(qwen, tasks):
@@ -156,8 +160,9 @@ def test_fast_layer_sweep_equals_the_plain_one(qwen, scenes, scene_folder):
     from mfv_desktop.fv.fast import fast_layer_sweep
     from mfv_desktop.progress import run_to_end
 
-    zeroshot = build_task_set(scenes, scene_folder, TaskSpec(relations=("above", "left"), kind="zeroshot",
-                                                             split="a", max_per_relation=3)).tasks
+    zeroshot = build_task_set(
+        scenes, scene_folder, TaskSpec(relations=("above", "left"), kind="zeroshot", split="a", max_per_relation=3)
+    ).tasks
     v = torch.randn(qwen.geometry.d_model, generator=torch.Generator().manual_seed(0)) * 3
     plain = run_to_end(layer_sweep(qwen, zeroshot, v, strengths=(1.0, 4.0), batch_size=4))
     fast = run_to_end(fast_layer_sweep(qwen, zeroshot, v, strengths=(1.0, 4.0), batch_size=4, max_columns=3))
@@ -204,8 +209,27 @@ def test_bf16_loads_and_runs_near_fp32(qwen_folder, qwen, tasks):
 
 
 def _aie(scene_folder, out, *extra):
-    return main(["-q", "aie", "--scenes", str(scene_folder), "--relations", "above", "--k", "2", "--n-prompts", "3",
-                 "--split", "a", "--out", str(out), "--model", "tiny-qwen3vl", *extra])
+    return main(
+        [
+            "-q",
+            "aie",
+            "--scenes",
+            str(scene_folder),
+            "--relations",
+            "above",
+            "--k",
+            "2",
+            "--n-prompts",
+            "3",
+            "--split",
+            "a",
+            "--out",
+            str(out),
+            "--model",
+            "tiny-qwen3vl",
+            *extra,
+        ]
+    )
 
 
 def test_aie_extract_and_apply_run_through_the_cli(tmp_path, scene_folder, scenes, capsys):
@@ -220,14 +244,48 @@ def test_aie_extract_and_apply_run_through_the_cli(tmp_path, scene_folder, scene
     assert json.loads((tmp_path / "fast" / "above" / "aie.json").read_text())["method"] == "fast"
     meta = json.loads((tmp_path / "ref" / "above" / "aie.json").read_text())
     assert meta["provenance"]["family"] == "qwen3vl"
-    assert main(["-q", "extract", "--aie", str(tmp_path / "ref"), "--relation", "above", "--top-k", "3",
-                 "--out", str(tmp_path / "v.safetensors"), "--model", "tiny-qwen3vl"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "extract",
+                "--aie",
+                str(tmp_path / "ref"),
+                "--relation",
+                "above",
+                "--top-k",
+                "3",
+                "--out",
+                str(tmp_path / "v.safetensors"),
+                "--model",
+                "tiny-qwen3vl",
+            ]
+        )
+        == 0
+    )
     fv = FunctionVector.load(tmp_path / "v.safetensors")
     assert fv.provenance["family"] == "qwen3vl" and len(fv.heads) == 3
     capsys.readouterr()
     image = str(resolve_image(scene_folder, scenes[0]))
-    assert main(["-q", "apply", "--image", image, "--anchor", "apple", "--vectors", str(tmp_path / "v.safetensors"),
-                 "--out", str(tmp_path / "apply"), "--model", "tiny-qwen3vl"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "apply",
+                "--image",
+                image,
+                "--anchor",
+                "apple",
+                "--vectors",
+                str(tmp_path / "v.safetensors"),
+                "--out",
+                str(tmp_path / "apply"),
+                "--model",
+                "tiny-qwen3vl",
+            ]
+        )
+        == 0
+    )
     shown = json.loads(capsys.readouterr().out)
     assert shown["bars"] and any(b["with"] != b["without"] for b in shown["bars"])
 
@@ -236,11 +294,36 @@ def test_a_vector_made_on_openflamingo_is_refused_naming_both(tmp_path, tiny, qw
     from mfv_desktop.fv.vector_file import FunctionVector
 
     g = tiny.geometry
-    FunctionVector(torch.ones(g.d_model), "of vector", "above", tiny.model_id, g.d_model, g.n_layers, 1, [(1, 0)],
-                   hook_point=tiny.hook_point).save(tmp_path / "of.safetensors")
+    FunctionVector(
+        torch.ones(g.d_model),
+        "of vector",
+        "above",
+        tiny.model_id,
+        g.d_model,
+        g.n_layers,
+        1,
+        [(1, 0)],
+        hook_point=tiny.hook_point,
+    ).save(tmp_path / "of.safetensors")
     capsys.readouterr()
-    assert main(["-q", "apply", "--image", str(resolve_image(scene_folder, scenes[0])), "--anchor", "apple",
-                 "--vectors", str(tmp_path / "of.safetensors"), "--out", str(tmp_path / "apply"),
-                 "--model", "tiny-qwen3vl"]) == 2
+    assert (
+        main(
+            [
+                "-q",
+                "apply",
+                "--image",
+                str(resolve_image(scene_folder, scenes[0])),
+                "--anchor",
+                "apple",
+                "--vectors",
+                str(tmp_path / "of.safetensors"),
+                "--out",
+                str(tmp_path / "apply"),
+                "--model",
+                "tiny-qwen3vl",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert tiny.model_id in err and qwen.model_id in err

@@ -32,8 +32,14 @@ def _picture(path: Path, fmt: str, size=(32, 24), colour="teal") -> Path:
 
 def mfv(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([sys.executable, "-m", "mfv_desktop.cli", "-q", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mfv_desktop.cli", "-q", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
 
 
 # -- defect 2: every format the message promises opens ------------------------------------------------
@@ -151,8 +157,9 @@ def _spoil(doc: dict, field: str, value) -> dict:
         old = scene["objects"][0]["name"]
         scene["objects"][0]["name"] = value
         scene["relations"] = [[value if n == old else n for n in t] for t in scene["relations"]]
-        scene["labels"] = [{**lb, **{k: value for k in ("subject", "object") if lb[k] == old}}
-                           for lb in scene["labels"]]
+        scene["labels"] = [
+            {**lb, **{k: value for k in ("subject", "object") if lb[k] == old}} for lb in scene["labels"]
+        ]
         scene["anchor"] = value if scene["anchor"] == old else scene["anchor"]
     elif field == "id":
         scene["id"] = value
@@ -162,11 +169,17 @@ def _spoil(doc: dict, field: str, value) -> dict:
 
 
 HOSTILE = [
-    ("relation", "../../../x", "relation name"), ("relation", "/abs/dir", "relation name"),
-    ("relation", "..", "relation name"), ("relation", "left\u202eright", "U+202E"),
-    ("object", "", "object 0 name"), ("object", "x" * (1 << 20), "object 0 name"), ("object", "cup\x07", "U+0007"),
-    ("object", "a/b", "object 0 name"), ("id", "y" * 5000 + "\nz", "scene id"),
-    ("box", [-5, 0, 10, 10], "outside"), ("box", [0, 0, 10_000, 10], "outside"),
+    ("relation", "../../../x", "relation name"),
+    ("relation", "/abs/dir", "relation name"),
+    ("relation", "..", "relation name"),
+    ("relation", "left\u202eright", "U+202E"),
+    ("object", "", "object 0 name"),
+    ("object", "x" * (1 << 20), "object 0 name"),
+    ("object", "cup\x07", "U+0007"),
+    ("object", "a/b", "object 0 name"),
+    ("id", "y" * 5000 + "\nz", "scene id"),
+    ("box", [-5, 0, 10, 10], "outside"),
+    ("box", [0, 0, 10_000, 10], "outside"),
 ]
 
 
@@ -192,6 +205,7 @@ def test_a_failure_after_the_first_batch_removes_what_the_import_added(store, ex
     doc["scenes"][10]["image"] = "images/other.png"  # a new image file, in the first batch
     doc["scenes"][230]["image"] = "images/broken.png"  # found only while adding the second batch
     (folder / "dataset.json").write_text(json.dumps(doc))
+
     def state():
         return repo.datasets(store), repo.count_scenes(store), sorted(store.data_dir.glob("images/*/*"))
 
@@ -221,18 +235,30 @@ def test_a_job_given_a_hostile_relation_writes_nothing_outside_its_folder(tmp_pa
     from mfv_desktop.tasks import TaskError
 
     hostile = "../../../escape"
-    scenes = [s.with_(relations=(*s.relations, RelationTriple(s.relations[0].subject, hostile,
-                                                                s.relations[0].object)))
-              for s in load_scene_set(scene_folder)[:8]]
+    scenes = [
+        s.with_(relations=(*s.relations, RelationTriple(s.relations[0].subject, hostile, s.relations[0].object)))
+        for s in load_scene_set(scene_folder)[:8]
+    ]
     data = tmp_path / "scenes"
     save_scene_set(data, [s.with_(image=str(Path(scene_folder, s.image).resolve())) for s in scenes])
     out = tmp_path / "a" / "b" / "c" / "out"
     with pytest.raises(SceneError, match="relation name"):  # a scene set that holds it is refused by name
-        run_to_end(execute(AIESpec(scenes=str(data), out=str(out), relations=(hostile,), model="tiny", n_prompts=4,
-                                   k=1), run_aie, out))
+        run_to_end(
+            execute(
+                AIESpec(scenes=str(data), out=str(out), relations=(hostile,), model="tiny", n_prompts=4, k=1),
+                run_aie,
+                out,
+            )
+        )
     with pytest.raises(TaskError, match="escape"):  # the spec alone: no scene has it, and no path leads out
-        run_to_end(execute(AIESpec(scenes=str(scene_folder), out=str(out), relations=(hostile,), model="tiny",
-                                   n_prompts=4, k=1), run_aie, out))
-    outside = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(out)
-               and not p.is_relative_to(data)]
+        run_to_end(
+            execute(
+                AIESpec(scenes=str(scene_folder), out=str(out), relations=(hostile,), model="tiny", n_prompts=4, k=1),
+                run_aie,
+                out,
+            )
+        )
+    outside = [
+        p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(out) and not p.is_relative_to(data)
+    ]
     assert outside == []

@@ -56,8 +56,12 @@ def _kitchen(store) -> tuple:
 def test_a_kill_during_a_migration_leaves_a_store_that_opens_migrated_with_one_backup(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(FIXTURE, data)
-    child = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_ALTER, str(data)], capture_output=True,
-                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_FIRST_ALTER, str(data)],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        timeout=120,
+    )
     assert child.returncode == -9, child.stderr.decode()[-2000:]
     for _ in range(3):  # every later open works, and backs up nothing more
         with open_store(data) as store:
@@ -114,7 +118,7 @@ def test_a_damaged_page_or_header_is_reported_as_corrupt_with_its_backups_and_a_
     db = data / "store.sqlite"
     raw = bytearray(db.read_bytes())
     page = 4096 * (len(raw) // 4096 // 2)
-    raw[page + 1024:page + 3072] = b"\xff" * 2048  # the middle of a page in the middle of the file
+    raw[page + 1024 : page + 3072] = b"\xff" * 2048  # the middle of a page in the middle of the file
     db.write_bytes(bytes(raw))
     for read_only in (False, True):
         with pytest.raises(StoreCorrupt, match="is damaged.*quick check") as e:
@@ -149,7 +153,8 @@ def _read_only_folder(monkeypatch, folder: Path) -> None:
 
 @pytest.mark.parametrize("leftover", ["none", "wal and shm", "wal only"])
 def test_a_store_on_read_only_media_opens_read_only_and_a_write_open_names_the_read_only_folder(
-        tmp_path, monkeypatch, leftover):
+    tmp_path, monkeypatch, leftover
+):
     data = tmp_path / "data"
     store = open_store(data)
     with store.session() as s:
@@ -190,8 +195,9 @@ def _stray_files(store_dir: Path) -> list[Path]:
     con = sqlite3.connect(store_dir / "store.sqlite")
     rows = {r[0] for r in con.execute("SELECT path FROM images")}
     con.close()
-    return [p for p in (store_dir / "images").rglob("*")
-            if p.is_file() and p.relative_to(store_dir).as_posix() not in rows]
+    return [
+        p for p in (store_dir / "images").rglob("*") if p.is_file() and p.relative_to(store_dir).as_posix() not in rows
+    ]
 
 
 def _full_disk_after(monkeypatch, n_copies: int) -> None:
@@ -234,7 +240,8 @@ def test_a_full_disk_during_an_image_import_is_named_and_leaves_no_stray_files(t
 
 
 def test_a_full_disk_during_generate_fails_the_run_with_a_clear_message_and_no_stray_files(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     data = tmp_path / "data"
     open_store(data).close()
     _full_disk_after(monkeypatch, 1)
@@ -249,11 +256,14 @@ def test_a_full_disk_during_generate_fails_the_run_with_a_clear_message_and_no_s
     assert _stray_files(data) == []
 
 
-@pytest.mark.parametrize("command", [
-    ["generate", "--n", "2", "--canvas", "64"],
-    ["import", "images", "IMAGES"],
-    ["aie", "--scenes", "dataset:first", "--relations", "above", "--model", "tiny"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate", "--n", "2", "--canvas", "64"],
+        ["import", "images", "IMAGES"],
+        ["aie", "--scenes", "dataset:first", "--relations", "above", "--model", "tiny"],
+    ],
+)
 def test_a_write_through_a_read_only_store_says_so(tmp_path, capsys, command):
     data = tmp_path / "data"
     with open_store(data) as store:
@@ -277,13 +287,13 @@ def _fail_once(monkeypatch, module, name: str) -> None:
     monkeypatch.setattr(module, name, failing)
 
 
-def test_resuming_after_a_failed_ingest_and_ingesting_again_add_no_duplicate_results(store, abs_scenes,
-                                                                                      monkeypatch):
+def test_resuming_after_a_failed_ingest_and_ingesting_again_add_no_duplicate_results(store, abs_scenes, monkeypatch):
     from mfv_desktop.jobs import AIESpec, EvaluateSpec, ExtractSpec, stored
 
     run_to_end(repo.add_scenes(store, "gen", abs_scenes))
-    spec = AIESpec(scenes="dataset:gen", relations=("above", "below"), k=1, n_prompts=4, split="a", batch_size=2,
-                   model="tiny")
+    spec = AIESpec(
+        scenes="dataset:gen", relations=("above", "below"), k=1, n_prompts=4, split="a", batch_size=2, model="tiny"
+    )
     _fail_once(monkeypatch, stored, "_ingest_vectors")  # after both AIE results were ingested
     with pytest.raises(RuntimeError, match="injected"):
         run_to_end(stored.run_in_store(store, spec))
@@ -298,18 +308,30 @@ def test_resuming_after_a_failed_ingest_and_ingesting_again_add_no_duplicate_res
     assert results() == first
     stored.ingest(store, rid, store.runs_dir / str(rid), spec)
     assert results() == first
-    rid2, _ = run_to_end(stored.run_in_store(store, ExtractSpec(aie=str(store.runs_dir / str(rid)), relation="above",
-                                                                top_k=2, model="tiny")))
+    rid2, _ = run_to_end(
+        stored.run_in_store(
+            store, ExtractSpec(aie=str(store.runs_dir / str(rid)), relation="above", top_k=2, model="tiny")
+        )
+    )
     with store.session() as s:
         vfile = store.artifacts.path(s.query(m.VectorRow).one().artifact)
-    ev_spec = EvaluateSpec(scenes="dataset:gen", split="b", ks=(0, 1), vectors=(str(vfile),), n_prompts=2,
-                           relations=("above",), model="tiny")
+    ev_spec = EvaluateSpec(
+        scenes="dataset:gen",
+        split="b",
+        ks=(0, 1),
+        vectors=(str(vfile),),
+        n_prompts=2,
+        relations=("above",),
+        model="tiny",
+    )
     rid3, _ = run_to_end(stored.run_in_store(store, ev_spec))
 
     def evaluations():
         with store.session() as s:
-            return sorted((e.relation, e.condition, e.split, e.n, e.accuracy)
-                          for e in s.query(m.EvaluationRow).filter_by(run_id=rid3))
+            return sorted(
+                (e.relation, e.condition, e.split, e.n, e.accuracy)
+                for e in s.query(m.EvaluationRow).filter_by(run_id=rid3)
+            )
 
     rows = evaluations()
     assert len(rows) == 3 and len(set(rows)) == 3

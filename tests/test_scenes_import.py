@@ -89,8 +89,9 @@ def _broken(tmp_path: Path, kind: str) -> Path:
     return p  # "missing": never written
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "empty", "truncated", "truncated_jpeg", "text", "folder", "missing",
-                                  "unsupported"])
+@pytest.mark.parametrize(
+    "kind", ["corrupt", "empty", "truncated", "truncated_jpeg", "text", "folder", "missing", "unsupported"]
+)
 def test_check_image_refuses_broken_files_naming_them(tmp_path, kind):
     p = _broken(tmp_path, kind)
     with pytest.raises(BadImport) as e:
@@ -141,13 +142,20 @@ def _valid_bytes(fmt: str) -> bytes:
 
 
 @FUZZ
-@given(data=st.one_of(
-    st.binary(max_size=600),
-    st.binary(max_size=600).map(lambda b: b"\x89PNG\r\n\x1a\n" + b),
-    st.binary(max_size=600).map(lambda b: b"\xff\xd8\xff\xe0" + b),
-    _mutated(_valid_bytes("PNG")), _mutated(_valid_bytes("JPEG")), _mutated(_valid_bytes("GIF")),
-    _mutated(_valid_bytes("BMP")), _mutated(_valid_bytes("TIFF")), _mutated(_valid_bytes("WEBP")),
-), suffix=st.sampled_from([".png", ".jpg"]))
+@given(
+    data=st.one_of(
+        st.binary(max_size=600),
+        st.binary(max_size=600).map(lambda b: b"\x89PNG\r\n\x1a\n" + b),
+        st.binary(max_size=600).map(lambda b: b"\xff\xd8\xff\xe0" + b),
+        _mutated(_valid_bytes("PNG")),
+        _mutated(_valid_bytes("JPEG")),
+        _mutated(_valid_bytes("GIF")),
+        _mutated(_valid_bytes("BMP")),
+        _mutated(_valid_bytes("TIFF")),
+        _mutated(_valid_bytes("WEBP")),
+    ),
+    suffix=st.sampled_from([".png", ".jpg"]),
+)
 def test_check_image_fuzz_gives_info_or_bad_import(tmp_path, data, suffix):
     p = tmp_path / f"fuzz{suffix}"
     p.write_bytes(data)
@@ -207,34 +215,57 @@ def test_scene_from_image(tmp_path):
 
 
 def _obj(name, x, y, w, h, *rels):
-    return {"name": name, "x": x, "y": y, "w": w, "h": h, "attributes": [],
-            "relations": [{"name": r, "object": o} for r, o in rels]}
+    return {
+        "name": name,
+        "x": x,
+        "y": y,
+        "w": w,
+        "h": h,
+        "attributes": [],
+        "relations": [{"name": r, "object": o} for r, o in rels],
+    }
 
 
 #: 640x480 images: 5% of the area is 15360 px, 50% is 153600 px
 GRAPHS = {
-    "1": {"width": 640, "height": 480, "objects": {
-        "10": _obj("Cup", 20, 200, 150, 150, ("to the left of", "11"), ("on", "12"), ("to the left of", "14")),
-        "11": _obj("plate", 300, 200, 160, 150, ("to the right of", "10")),
-        "12": _obj("table", -40, 330, 400, 200),  # sticks out of the image: clipped
-        "13": _obj("wall", 0, 0, 640, 100, ("above", "10")),  # the authors' blacklist
-        "14": _obj("crumb", 200, 100, 5, 5),  # under 5% of the image
-    }},
-    "2": {"width": 640, "height": 480, "objects": {  # a repeated name: dropped by the authors
-        "20": _obj("chair", 10, 10, 150, 150, ("to the left of", "21")),
-        "21": _obj("chair", 300, 10, 150, 150),
-        "22": _obj("lamp", 100, 250, 150, 150, ("below", "20")),
-    }},
-    "3": {"width": 640, "height": 480, "objects": {  # one subject, one predicate, two objects: ambiguous
-        "30": _obj("dog", 10, 10, 150, 150, ("next to", "31"), ("next to", "32")),
-        "31": _obj("ball", 300, 10, 150, 150),
-        "32": _obj("bench", 100, 250, 150, 150),
-    }},
-    "4": {"width": 640, "height": 480, "objects": {  # passes, but its image is missing
-        "40": _obj("cat", 10, 10, 150, 150, ("above", "41")),
-        "41": _obj("rug", 10, 300, 150, 150),
-        "42": _obj("sofa", 300, 10, 150, 150),
-    }},
+    "1": {
+        "width": 640,
+        "height": 480,
+        "objects": {
+            "10": _obj("Cup", 20, 200, 150, 150, ("to the left of", "11"), ("on", "12"), ("to the left of", "14")),
+            "11": _obj("plate", 300, 200, 160, 150, ("to the right of", "10")),
+            "12": _obj("table", -40, 330, 400, 200),  # sticks out of the image: clipped
+            "13": _obj("wall", 0, 0, 640, 100, ("above", "10")),  # the authors' blacklist
+            "14": _obj("crumb", 200, 100, 5, 5),  # under 5% of the image
+        },
+    },
+    "2": {
+        "width": 640,
+        "height": 480,
+        "objects": {  # a repeated name: dropped by the authors
+            "20": _obj("chair", 10, 10, 150, 150, ("to the left of", "21")),
+            "21": _obj("chair", 300, 10, 150, 150),
+            "22": _obj("lamp", 100, 250, 150, 150, ("below", "20")),
+        },
+    },
+    "3": {
+        "width": 640,
+        "height": 480,
+        "objects": {  # one subject, one predicate, two objects: ambiguous
+            "30": _obj("dog", 10, 10, 150, 150, ("next to", "31"), ("next to", "32")),
+            "31": _obj("ball", 300, 10, 150, 150),
+            "32": _obj("bench", 100, 250, 150, 150),
+        },
+    },
+    "4": {
+        "width": 640,
+        "height": 480,
+        "objects": {  # passes, but its image is missing
+            "40": _obj("cat", 10, 10, 150, 150, ("above", "41")),
+            "41": _obj("rug", 10, 300, 150, 150),
+            "42": _obj("sofa", 300, 10, 150, 150),
+        },
+    },
     "5": {"width": 640, "height": 480, "objects": {}},
 }
 
@@ -309,28 +340,45 @@ def test_gqa_refuses_when_no_image_exists_or_sizes_differ(gqa, tmp_path):
 GOOD_OBJECTS = {"a": _obj("cup", 0, 0, 9, 9)}
 
 
-@pytest.mark.parametrize("text, where", [
-    ("", "empty"),
-    ("[]", "list"),
-    ("{}", "no scene graphs"),
-    ("{\"1\": {\"width\": 640}}", "image '1'.*'height'"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {\"a\": {\"name\": \"cup\", \"x\": NaN, \"y\": 0, "
-     "\"w\": 1, \"h\": 1}}}}", "NaN"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {\"a\": {\"name\": \"cup\", \"x\": 1e999, \"y\": 0, "
-     "\"w\": 1, \"h\": 1}}}}", "image '1'.*x must be a finite number"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {\"a\": {\"name\": \"cup\", \"x\": " + "9" * 5000
-     + ", \"y\": 0, \"w\": 1, \"h\": 1}}}}", "cannot be read"),
-    ("{\"1\": " + "[" * 100_000 + "]" * 100_000 + "}", "cannot be read"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {\"a\": {\"name\": \"cup\\u202e\", \"x\": 0, \"y\": 0, "
-     "\"w\": 1, \"h\": 1}}}}", "U\\+202E"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {\"a\": {\"name\": 5, \"x\": 0, \"y\": 0, \"w\": 1, "
-     "\"h\": 1}}}}", "name must be text"),
-    ("{\"1\": {\"width\": true, \"height\": 480, \"objects\": {}}}", "width must be a whole number"),
-    ("{\"../1\": {\"width\": 640, \"height\": 480, \"objects\": {}}}", "image '../1'.*leads outside"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {}}, \"1\": {}}", "appears twice"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {}}} trailing", "extra data"),
-    ("{\"1\": {\"width\": 640, \"height\": 480, \"objects\": {}}", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("", "empty"),
+        ("[]", "list"),
+        ("{}", "no scene graphs"),
+        ('{"1": {"width": 640}}', "image '1'.*'height'"),
+        (
+            '{"1": {"width": 640, "height": 480, "objects": {"a": {"name": "cup", "x": NaN, "y": 0, "w": 1, "h": 1}}}}',
+            "NaN",
+        ),
+        (
+            '{"1": {"width": 640, "height": 480, "objects": {"a": {"name": "cup", "x": 1e999, "y": 0, '
+            '"w": 1, "h": 1}}}}',
+            "image '1'.*x must be a finite number",
+        ),
+        (
+            '{"1": {"width": 640, "height": 480, "objects": {"a": {"name": "cup", "x": '
+            + "9" * 5000
+            + ', "y": 0, "w": 1, "h": 1}}}}',
+            "cannot be read",
+        ),
+        ('{"1": ' + "[" * 100_000 + "]" * 100_000 + "}", "cannot be read"),
+        (
+            '{"1": {"width": 640, "height": 480, "objects": {"a": {"name": "cup\\u202e", "x": 0, "y": 0, '
+            '"w": 1, "h": 1}}}}',
+            "U\\+202E",
+        ),
+        (
+            '{"1": {"width": 640, "height": 480, "objects": {"a": {"name": 5, "x": 0, "y": 0, "w": 1, "h": 1}}}}',
+            "name must be text",
+        ),
+        ('{"1": {"width": true, "height": 480, "objects": {}}}', "width must be a whole number"),
+        ('{"../1": {"width": 640, "height": 480, "objects": {}}}', "image '../1'.*leads outside"),
+        ('{"1": {"width": 640, "height": 480, "objects": {}}, "1": {}}', "appears twice"),
+        ('{"1": {"width": 640, "height": 480, "objects": {}}} trailing', "extra data"),
+        ('{"1": {"width": 640, "height": 480, "objects": {}}', "not valid JSON"),
+    ],
+)
 def test_gqa_parse_errors_name_the_file_and_record(tmp_path, text, where):
     path = tmp_path / "graphs.json"
     path.write_text(text)
@@ -341,7 +389,7 @@ def test_gqa_parse_errors_name_the_file_and_record(tmp_path, text, where):
 
 def test_gqa_refuses_binary_garbage_and_folders(tmp_path):
     path = tmp_path / "graphs.json"
-    path.write_bytes(b"{\"\xff\xfe\x00\x81\": 1}")
+    path.write_bytes(b'{"\xff\xfe\x00\x81": 1}')
     with pytest.raises(BadImport, match="UTF-8"):
         read_gqa_scene_graphs(path, tmp_path)
     with pytest.raises(BadImport, match="is a folder"):
@@ -349,8 +397,9 @@ def test_gqa_refuses_binary_garbage_and_folders(tmp_path):
 
 
 _leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
-_json = st.recursive(_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
-                     max_leaves=12)
+_json = st.recursive(
+    _leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3), max_leaves=12
+)
 
 
 @st.composite
@@ -370,17 +419,28 @@ def _spoiled(draw, base):
 
 _ids = st.sampled_from(["a", "b", "c"])
 _rel = st.fixed_dictionaries({"name": st.sampled_from([*GQA_RELATIONS, "on"]), "object": _ids})
-_gqa_obj = st.fixed_dictionaries({
-    "name": st.sampled_from(["cup", "plate", "cup", "sky", "Mug "]),
-    **{k: st.sampled_from([*range(8), -2]) for k in "xy"}, **{k: st.sampled_from([*range(1, 10), 0, -1]) for k in "wh"},
-    "relations": st.lists(_rel, max_size=3),
-})
-_graph = st.fixed_dictionaries({"width": st.just(8), "height": st.just(8),
-                                "objects": st.dictionaries(_ids, _gqa_obj, min_size=1, max_size=3)})
+_gqa_obj = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["cup", "plate", "cup", "sky", "Mug "]),
+        **{k: st.sampled_from([*range(8), -2]) for k in "xy"},
+        **{k: st.sampled_from([*range(1, 10), 0, -1]) for k in "wh"},
+        "relations": st.lists(_rel, max_size=3),
+    }
+)
+_graph = st.fixed_dictionaries(
+    {"width": st.just(8), "height": st.just(8), "objects": st.dictionaries(_ids, _gqa_obj, min_size=1, max_size=3)}
+)
 _gqa_id = st.sampled_from(range(12)).map(lambda i: ["2", "../1", "\x00"][i] if i < 3 else "1")
 _gqa_doc = _spoiled(st.dictionaries(_gqa_id, _graph, min_size=1, max_size=2))
-_loose = GQAOptions(min_area_ratio=0.0, max_area_ratio=1.0, min_objects=1, min_relations=0, min_distinct_relations=0,
-                    max_same_name=3, one_object_per_predicate=False)
+_loose = GQAOptions(
+    min_area_ratio=0.0,
+    max_area_ratio=1.0,
+    min_objects=1,
+    min_relations=0,
+    min_distinct_relations=0,
+    max_same_name=3,
+    one_object_per_predicate=False,
+)
 
 
 @pytest.fixture
@@ -439,10 +499,13 @@ def synthetic(tmp_path):
     folder = tmp_path / "synthetic_spatial_relation_test"
     for name in ("image_1.png", "image_2.png"):
         _image(folder / name, (200, 200))
-    return _write_csv(folder / "metadata.csv", [
-        _row("image_1.png", ["antiquemug", "apple", "book", "fork", "knife", "pear"]),
-        _row("image_2.png", ["tomato", "greenbottle", "shoe", "socks", "tape", "chair"], "40 40"),
-    ])
+    return _write_csv(
+        folder / "metadata.csv",
+        [
+            _row("image_1.png", ["antiquemug", "apple", "book", "fork", "knife", "pear"]),
+            _row("image_2.png", ["tomato", "greenbottle", "shoe", "socks", "tape", "chair"], "40 40"),
+        ],
+    )
 
 
 def test_metadata_csv_gives_scenes_with_anchor_targets_and_boxes(synthetic):
@@ -475,10 +538,13 @@ def test_metadata_csv_images_folder_and_missing_images(synthetic, tmp_path, capl
 @pytest.mark.parametrize("image, row", [("../outside.png", 2), ("/etc/passwd", 2), ("sub/../../x.png", 2)])
 def test_metadata_row_escaping_the_folder_is_named(tmp_path, image, row):
     _image(tmp_path / "outside.png")
-    path = _write_csv(tmp_path / "set" / "metadata.csv", [
-        _row("image_1.png", ["cup", "apple", "book", "fork", "knife", "pear"]),
-        _row(image, ["cup", "apple", "book", "fork", "knife", "pear"]),
-    ])
+    path = _write_csv(
+        tmp_path / "set" / "metadata.csv",
+        [
+            _row("image_1.png", ["cup", "apple", "book", "fork", "knife", "pear"]),
+            _row(image, ["cup", "apple", "book", "fork", "knife", "pear"]),
+        ],
+    )
     _image(tmp_path / "set" / "image_1.png", (200, 200))
     with pytest.raises(BadImport, match=f"row {row}") as e:
         read_synthetic_metadata(path)
@@ -488,20 +554,23 @@ def test_metadata_row_escaping_the_folder_is_named(tmp_path, image, row):
 NAMES = ["cup", "apple", "book", "fork", "knife", "pear"]
 
 
-@pytest.mark.parametrize("header, rows, match", [
-    ([c for c in HEADER if c != "anchor_pos"], [], "missing columns.*anchor_pos"),
-    (["image_name", "anchor", "anchor_pos", "anchor_size"], [], "no <relation>_object column"),
-    (HEADER, [], "no rows"),
-    (HEADER, [_row("image_1.png", NAMES)[:-1]], "row 1.*fields"),
-    (HEADER, [_row("image_1.png", ["cup", "cup", *NAMES[2:]])], "row 1.*unique"),
-    (HEADER, [_row("image_1.png", ["antique", *NAMES[1:]])], "row 1.*anchor"),
-    (HEADER, [_row("image_1.png", NAMES, anchor_size="0 40")], "row 1.*anchor_size"),
-    (HEADER, [_row("image_1.png", NAMES, anchor_size="nan 40")], "row 1.*anchor_size"),
-    (HEADER, [_row("image_1.png", NAMES, anchor_size="1e400 40")], "row 1.*anchor_size"),
-    (HEADER, [_row("image_1.png", NAMES), _row("image_1.png", NAMES)], "row 2.*listed again"),
-    (HEADER, [_row("notes.png", NAMES)], "row 1.*notes.png"),
-    (HEADER, [_row("image_1.png", ["cup\x07", *NAMES[1:]])], "row 1.*U\\+0007"),
-])
+@pytest.mark.parametrize(
+    "header, rows, match",
+    [
+        ([c for c in HEADER if c != "anchor_pos"], [], "missing columns.*anchor_pos"),
+        (["image_name", "anchor", "anchor_pos", "anchor_size"], [], "no <relation>_object column"),
+        (HEADER, [], "no rows"),
+        (HEADER, [_row("image_1.png", NAMES)[:-1]], "row 1.*fields"),
+        (HEADER, [_row("image_1.png", ["cup", "cup", *NAMES[2:]])], "row 1.*unique"),
+        (HEADER, [_row("image_1.png", ["antique", *NAMES[1:]])], "row 1.*anchor"),
+        (HEADER, [_row("image_1.png", NAMES, anchor_size="0 40")], "row 1.*anchor_size"),
+        (HEADER, [_row("image_1.png", NAMES, anchor_size="nan 40")], "row 1.*anchor_size"),
+        (HEADER, [_row("image_1.png", NAMES, anchor_size="1e400 40")], "row 1.*anchor_size"),
+        (HEADER, [_row("image_1.png", NAMES), _row("image_1.png", NAMES)], "row 2.*listed again"),
+        (HEADER, [_row("notes.png", NAMES)], "row 1.*notes.png"),
+        (HEADER, [_row("image_1.png", ["cup\x07", *NAMES[1:]])], "row 1.*U\\+0007"),
+    ],
+)
 def test_metadata_csv_errors_name_the_file_and_row(tmp_path, header, rows, match):
     _image(tmp_path / "image_1.png", (200, 200))
     (tmp_path / "notes.png").write_text("not an image")
@@ -523,8 +592,9 @@ def test_metadata_csv_refuses_empty_binary_and_folders(tmp_path):
         read_synthetic_metadata(tmp_path)
 
 
-_cell = st.sampled_from(["image_1.png", "cup", "10 10", "5 5", "../x.png", "nan 1", "", "1e999 1", "a,b", '"']) \
-    | st.text(max_size=6)
+_cell = st.sampled_from(
+    ["image_1.png", "cup", "10 10", "5 5", "../x.png", "nan 1", "", "1e999 1", "a,b", '"']
+) | st.text(max_size=6)
 _xy = st.tuples(st.integers(-10, 80), st.integers(-10, 80)).map(lambda t: f"{t[0]} {t[1]}")
 
 
@@ -535,11 +605,17 @@ def _csv_text(draw) -> str:
     rows = []
     for _ in range(draw(st.integers(0, 3))):
         image = draw(st.sampled_from(["image_1.png", "image_1.png", "gone.png", "sub/../image_1.png", "../x.png"]))
-        rows.append([image, *draw(st.permutations(NAMES)), *(draw(_xy) for _ in ROLES),
-                     *(draw(_xy).replace("-", "") for _ in ROLES)])
+        rows.append(
+            [
+                image,
+                *draw(st.permutations(NAMES)),
+                *(draw(_xy) for _ in ROLES),
+                *(draw(_xy).replace("-", "") for _ in ROLES),
+            ]
+        )
     for table in draw(st.lists(st.sampled_from([header, *rows]), max_size=3)):
         i = draw(st.integers(0, len(table)))
-        table[i:i + draw(st.integers(0, 1))] = [draw(_cell)]
+        table[i : i + draw(st.integers(0, 1))] = [draw(_cell)]
     out = io.StringIO()
     csv.writer(out).writerows([header, *rows])
     return out.getvalue()

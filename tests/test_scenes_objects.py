@@ -61,9 +61,7 @@ def test_rotate90_lays_flat():
 
 def test_kinds_are_pairwise_distinct_at_32px():
     images = {k: on_white(render_kind(k, 32)) for k in KINDS}
-    worst = min(
-        (float(np.abs(images[a] - images[b]).mean()), a, b) for a, b in itertools.combinations(KINDS, 2)
-    )
+    worst = min((float(np.abs(images[a] - images[b]).mean()), a, b) for a, b in itertools.combinations(KINDS, 2))
     # mean absolute RGB difference over the 32x32 square: identical drawings give 0
     assert worst[0] > 12, f"{worst[1]} and {worst[2]} look alike at 32 px (difference {worst[0]:.1f})"
 

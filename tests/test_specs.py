@@ -18,16 +18,27 @@ from mfv_desktop.tasks import TaskSpec
 #: values where the spec has one, so that the parsed spec must equal the default one)
 REQUIRED = {
     "tasks": ["s", "o"],
-    "aie": ["--scenes", "s"], "preview": ["--scenes", "s"], "extract": ["--aie", "a", "--relation", "above"],
-    "sweep": ["--vector", "v", "--scenes", "s"], "evaluate": ["--scenes", "s"], "finetune": ["--scenes", "s"],
-    "compose": ["--vectors", "v"], "apply": ["--image", "i", "--anchor", "a", "--vectors", "v"],
+    "aie": ["--scenes", "s"],
+    "preview": ["--scenes", "s"],
+    "extract": ["--aie", "a", "--relation", "above"],
+    "sweep": ["--vector", "v", "--scenes", "s"],
+    "evaluate": ["--scenes", "s"],
+    "finetune": ["--scenes", "s"],
+    "compose": ["--vectors", "v"],
+    "apply": ["--image", "i", "--anchor", "a", "--vectors", "v"],
     "analogy": ["--vectors", "v"],
 }
 #: what REQUIRED sets that the spec's default leaves empty
 GIVEN = {
-    "tasks": {"scenes": "s", "out": "o"}, "aie": {"scenes": "s"}, "preview": {"scenes": "s"}, "extract": {"aie": "a"},
-    "sweep": {"vector": "v", "scenes": "s"}, "evaluate": {"scenes": "s"}, "finetune": {"scenes": "s"},
-    "compose": {"vectors": ("v",)}, "apply": {"image": "i", "anchor": "a", "vectors": ("v",)},
+    "tasks": {"scenes": "s", "out": "o"},
+    "aie": {"scenes": "s"},
+    "preview": {"scenes": "s"},
+    "extract": {"aie": "a"},
+    "sweep": {"vector": "v", "scenes": "s"},
+    "evaluate": {"scenes": "s"},
+    "finetune": {"scenes": "s"},
+    "compose": {"vectors": ("v",)},
+    "apply": {"image": "i", "anchor": "a", "vectors": ("v",)},
     "analogy": {"vectors": ("v",)},
 }
 
@@ -67,14 +78,42 @@ def test_renamed_and_paired_flags_keep_their_spelling():
     assert spec.task == TaskSpec(relations=("above", "left"), kind="zeroshot")
     spec = _spec_from_args(p.parse_args(["generate", "o", "--n", "7"]))
     assert spec.n_scenes == 7
-    spec = _spec_from_args(p.parse_args(["analogy", "--vectors", "a", "b", "--source", "i", "--a", "x", "--b", "y",
-                                         "--target", "t", "--c", "z"]))
-    assert (spec.vectors, spec.source_image, spec.source_anchor, spec.source_answer, spec.target_image,
-            spec.target_anchor) == (("a", "b"), "i", "x", "y", "t", "z")
-    spec = _spec_from_args(p.parse_args(["aie", "--scenes", "s", "--all-prompts", "--all-corrupted", "--model", "tiny",
-                                         "--dtype", "bf16", "--batch-size", "2"]))
+    spec = _spec_from_args(
+        p.parse_args(
+            ["analogy", "--vectors", "a", "b", "--source", "i", "--a", "x", "--b", "y", "--target", "t", "--c", "z"]
+        )
+    )
+    assert (
+        spec.vectors,
+        spec.source_image,
+        spec.source_anchor,
+        spec.source_answer,
+        spec.target_image,
+        spec.target_anchor,
+    ) == (("a", "b"), "i", "x", "y", "t", "z")
+    spec = _spec_from_args(
+        p.parse_args(
+            [
+                "aie",
+                "--scenes",
+                "s",
+                "--all-prompts",
+                "--all-corrupted",
+                "--model",
+                "tiny",
+                "--dtype",
+                "bf16",
+                "--batch-size",
+                "2",
+            ]
+        )
+    )
     assert (spec.only_correct, spec.matched_only, spec.model, spec.batch_size) == (
-        False, False, ModelRef("tiny", "cpu", "bf16"), 2)
+        False,
+        False,
+        ModelRef("tiny", "cpu", "bf16"),
+        2,
+    )
     spec = _spec_from_args(p.parse_args(["extract", "--aie", "a", "--relation", "left", "--heads", "12:3,14:0"]))
     assert spec.heads == ((12, 3), (14, 0))
     assert _spec_from_args(p.parse_args(["report", "--all-corrupted"])).matched_only is False
@@ -94,12 +133,33 @@ def test_every_spec_survives_its_json_record(kind):
 def test_a_record_of_an_older_version_still_reads():
     """Runs recorded before ModelRef had flat model/device/dtype keys; a tasks run had its task set's
     fields beside its own; lists stand for tuples and unknown keys are ignored."""
-    old = {"kind": "aie", "model": "tiny", "device": "cuda", "dtype": "bf16", "batch_size": 4, "scenes": "s",
-           "relations": ["above"], "k": 2, "split": None, "gone": 1}
-    assert spec_from_json(old) == AIESpec(scenes="s", relations=("above",), k=2, batch_size=4,
-                                          model=ModelRef("tiny", "cuda", "bf16"))
-    old = {"kind": "tasks", "scenes": "s", "out": "o", "relations": ["left"], "k": 1, "task_kind": "corrupted",
-           "corruption": "todd", "seed": 3, "split": "a", "max_per_relation": 5}
+    old = {
+        "kind": "aie",
+        "model": "tiny",
+        "device": "cuda",
+        "dtype": "bf16",
+        "batch_size": 4,
+        "scenes": "s",
+        "relations": ["above"],
+        "k": 2,
+        "split": None,
+        "gone": 1,
+    }
+    assert spec_from_json(old) == AIESpec(
+        scenes="s", relations=("above",), k=2, batch_size=4, model=ModelRef("tiny", "cuda", "bf16")
+    )
+    old = {
+        "kind": "tasks",
+        "scenes": "s",
+        "out": "o",
+        "relations": ["left"],
+        "k": 1,
+        "task_kind": "corrupted",
+        "corruption": "todd",
+        "seed": 3,
+        "split": "a",
+        "max_per_relation": 5,
+    }
     assert spec_from_json(old) == TasksSpec("s", "o", TaskSpec(("left",), 1, "corrupted", "todd", 3, "a", 5))
     assert spec_from_json({"kind": "extract", "heads": [[12, 3]]}).heads == ((12, 3),)
 

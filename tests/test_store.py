@@ -86,7 +86,9 @@ def test_the_previous_revision_upgrades_with_its_data_and_a_backup(tmp_path):
         scene, labels = repo.get_scene(store, 1)
         assert [o.name for o in scene.objects] == ["cup", "apple", "key"]
         assert {(lb.subject, lb.relation, lb.object, lb.status) for lb in labels} == {
-            ("apple", "above", "cup", "confirmed"), ("key", "next to", "cup", "suggested")}
+            ("apple", "above", "cup", "confirmed"),
+            ("key", "next to", "cup", "suggested"),
+        }
         assert scene.image.endswith(".png") and Path(scene.image).is_file()
         with store.session() as s:  # the new column was filled from what the scene knew
             assert [r.origin for r in s.query(m.Scene).order_by(m.Scene.id)] == ["generated", "imported"]
@@ -214,12 +216,14 @@ def test_labels_confirm_reject_and_suggest(store, abs_scenes):
     repo.set_label_status(store, labels[1].id, "rejected")
     data, labels = repo.get_scene(store, row.id)
     assert [(t.subject, t.relation, t.object) for t in data.relations] == [
-        (labels[0].subject, labels[0].relation, labels[0].object)]
+        (labels[0].subject, labels[0].relation, labels[0].object)
+    ]
     assert repo.suggest_labels(store, row.id, relations=base) == []  # labelled pairs are not suggested again
     new = repo.add_label(store, row.id, scene.objects[0].name, "next to", scene.objects[1].name)
     assert "next to" in {r.name for r in repo.relations(store)}  # the vocabulary learns it
-    assert repo.add_label(store, row.id, scene.objects[0].name, "next to", scene.objects[1].name,
-                          status="rejected") == new
+    assert (
+        repo.add_label(store, row.id, scene.objects[0].name, "next to", scene.objects[1].name, status="rejected") == new
+    )
     with pytest.raises(StoreError, match="no object named 'zebra'"):
         repo.add_label(store, row.id, "zebra", "above", scene.objects[0].name)
     assert repo.count_scenes(store, "mine", status="suggested") == 1
@@ -247,8 +251,9 @@ def test_hostile_dataset_exports_give_clear_errors_and_change_nothing(store, abs
     good = json.loads((folder / "dataset.json").read_text())
     before = repo.count_scenes(store)
     leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-    anything = st.recursive(leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                            max_leaves=20)
+    anything = st.recursive(
+        leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=20
+    )
 
     def mutate(doc, draw_key, value):
         doc = json.loads(json.dumps(doc))

@@ -57,8 +57,15 @@ def test_a_job_records_its_run_and_its_results(store, abs_scenes):
 
     run_to_end(repo.add_scenes(store, "gen", abs_scenes))
     seen = []
-    rid, summary = drive(run_in_store(store, AIESpec(scenes="dataset:gen", relations=("above",), k=1, n_prompts=4,
-                                                     split="a", batch_size=2, model="tiny")), seen.append)
+    rid, summary = drive(
+        run_in_store(
+            store,
+            AIESpec(
+                scenes="dataset:gen", relations=("above",), k=1, n_prompts=4, split="a", batch_size=2, model="tiny"
+            ),
+        ),
+        seen.append,
+    )
     with store.session() as s:
         run = s.get(m.Run, rid)
         assert run.status == "done" and run.kind == "aie" and run.spec["scenes"] == "dataset:gen"
@@ -78,9 +85,20 @@ def test_a_job_records_its_run_and_its_results(store, abs_scenes):
         (vec,) = s.query(m.VectorRow).all()
         assert vec.source_run_id == rid2 and vec.relation == "above" and len(vec.heads) == 3
         vfile = store.artifacts.path(vec.artifact)
-    rid3, _ = run_to_end(run_in_store(store, EvaluateSpec(scenes="dataset:gen", split="b", ks=(0, 1),
-                                                          vectors=(str(vfile),), n_prompts=3, relations=("above",),
-                                                          model="tiny")))
+    rid3, _ = run_to_end(
+        run_in_store(
+            store,
+            EvaluateSpec(
+                scenes="dataset:gen",
+                split="b",
+                ks=(0, 1),
+                vectors=(str(vfile),),
+                n_prompts=3,
+                relations=("above",),
+                model="tiny",
+            ),
+        )
+    )
     with store.session() as s:
         rows = s.query(m.EvaluationRow).filter_by(run_id=rid3).all()
         assert {r.condition.split(" '")[0] for r in rows} == {"0-shot", "1-shot ICL", "0-shot + FV"}
@@ -100,11 +118,12 @@ def test_a_job_records_its_run_and_its_results(store, abs_scenes):
 def test_a_failed_job_is_recorded_with_its_error(store):
     from mfv_desktop.jobs import AIESpec
     from mfv_desktop.jobs.stored import run_in_store
+    from mfv_desktop.scenes import SceneError
     from mfv_desktop.store import StoreError
 
     with pytest.raises(StoreError, match="no data set named 'nope'"):
         run_to_end(run_in_store(store, AIESpec(scenes="dataset:nope", model="tiny")))
-    with pytest.raises(Exception):
+    with pytest.raises(SceneError, match="no scene set at"):
         run_to_end(run_in_store(store, AIESpec(scenes=str(store.data_dir / "missing"), model="tiny")))
     with store.session() as s:
         runs = s.query(m.Run).order_by(m.Run.id).all()
@@ -134,8 +153,26 @@ def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path, abs_scenes):
     data = tmp_path / "data"
     with open_store(data) as st:
         run_to_end(repo.add_scenes(st, "gen", abs_scenes))
-    proc = mfv("--store", str(data), "aie", "--scenes", "dataset:gen", "--relations", "above", "--k", "1",
-               "--n-prompts", "6", "--split", "a", "--model", "tiny", "--batch-size", "1", wait=False)
+    proc = mfv(
+        "--store",
+        str(data),
+        "aie",
+        "--scenes",
+        "dataset:gen",
+        "--relations",
+        "above",
+        "--k",
+        "1",
+        "--n-prompts",
+        "6",
+        "--split",
+        "a",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "1",
+        wait=False,
+    )
     t0 = time.time()
     while _count(data / "store.sqlite", "SELECT coalesce(max(done), 0) FROM runs") == 0:
         assert proc.poll() is None, proc.stderr.read()[-2000:]
@@ -171,7 +208,9 @@ def test_the_cli_generates_exports_and_imports_through_the_store(tmp_path):
     with open_store(other) as st, open_store(data, read_only=True) as src:
         a = list(repo.iter_scenes(src, "gen"))
         b = list(repo.iter_scenes(st, "copy"))
-        assert [(s.id, s.objects, s.relations, s.anchor) for s in a] == [(s.id, s.objects, s.relations, s.anchor) for s in b]
+        assert [(s.id, s.objects, s.relations, s.anchor) for s in a] == [
+            (s.id, s.objects, s.relations, s.anchor) for s in b
+        ]
     r = mfv("--store", data, "runs")
     assert json.loads(r.stdout)["status"] == "done"
     r = mfv("datasets")
@@ -194,15 +233,23 @@ def test_kill_9_during_a_large_import_keeps_the_database_and_every_committed_lab
         export_dataset(st, "big", tmp_path / "big")
     db = data / "store.sqlite"
     proc = mfv("--store", str(data), "import", "dataset", str(tmp_path / "big"), "--dataset", "incoming", wait=False)
-    _kill_when(proc, lambda: _count(db, "SELECT count(*) FROM scenes s JOIN datasets d ON s.dataset_id = d.id "
-                                        "WHERE d.name = 'incoming'") >= 200)
+    _kill_when(
+        proc,
+        lambda: (
+            _count(db, "SELECT count(*) FROM scenes s JOIN datasets d ON s.dataset_id = d.id WHERE d.name = 'incoming'")
+            >= 200
+        ),
+    )
     assert _count(db, "SELECT count(*) FROM datasets WHERE name = 'incoming'") == 1
     with open_store(data) as st:
         assert st.integrity_check() == "ok"
         for lb in labels:  # every label confirmed before the crash
             assert (lb.subject, lb.relation, lb.object) in {
-                (x.subject, x.relation, x.object) for p in repo.page_scenes(st, dataset="mine")
-                for x in repo.get_scene(st, p.id)[1] if x.status == "confirmed"}
+                (x.subject, x.relation, x.object)
+                for p in repo.page_scenes(st, dataset="mine")
+                for x in repo.get_scene(st, p.id)[1]
+                if x.status == "confirmed"
+            }
         n = repo.count_scenes(st, "incoming")
         assert 200 <= n < 1500 and n % 200 == 0  # whole batches only
         for p in repo.page_scenes(st, dataset="incoming", limit=5000):
@@ -219,13 +266,33 @@ def test_kill_9_during_aie_leaves_an_interrupted_run_that_resumes_where_it_stopp
     data = tmp_path / "data"
     with open_store(data) as st:
         run_to_end(repo.add_scenes(st, "gen", abs_scenes))
-    args = ["aie", "--scenes", "dataset:gen", "--relations", "above,left", "--k", "1", "--n-prompts", "8",
-            "--split", "a", "--model", "tiny", "--batch-size", "2"]
+    args = [
+        "aie",
+        "--scenes",
+        "dataset:gen",
+        "--relations",
+        "above,left",
+        "--k",
+        "1",
+        "--n-prompts",
+        "8",
+        "--split",
+        "a",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "2",
+    ]
     proc = mfv("--store", str(data), *args, wait=False)
     run = data / "runs" / "1"
     # a finished relation's result is a row of the store at once (no file in the run folder)
-    _kill_when(proc, lambda: _count(data / "store.sqlite", "select count(*) from aie_results") == 1
-               and (run / "left" / "partial.safetensors").is_file())
+    _kill_when(
+        proc,
+        lambda: (
+            _count(data / "store.sqlite", "select count(*) from aie_results") == 1
+            and (run / "left" / "partial.safetensors").is_file()
+        ),
+    )
     assert not list((run / "above").glob("aie*")) and not list((run / "above").glob("mean*"))
     with open_store(data) as st:
         assert st.integrity_check() == "ok"
@@ -275,7 +342,9 @@ def test_importing_an_image_folder_skips_and_names_what_is_not_an_image(tmp_path
     assert res["added"] == 2 and len(res["not_images"]) == 1 and "broken.jpg" in res["not_images"][0]
     with open_store(data) as st:
         assert sorted((p.name, p.width, p.height) for p in repo.page_scenes(st, dataset="pics")) == [
-            ("a", 40, 30), ("sub/a", 50, 20)]
+            ("a", 40, 30),
+            ("sub/a", 50, 20),
+        ]
 
 
 def test_a_vector_from_another_model_is_refused_naming_both_geometries(tmp_path, tiny):
@@ -284,8 +353,9 @@ def test_a_vector_from_another_model_is_refused_naming_both_geometries(tmp_path,
     from mfv_desktop.fv.vector_file import FunctionVector
 
     g = tiny.geometry
-    path = FunctionVector(torch.randn(g.d_model), "mine", "above", tiny.model_id, g.d_model, g.n_layers, 1,
-                          [(1, 0)]).save(tmp_path / "v.safetensors")
+    path = FunctionVector(
+        torch.randn(g.d_model), "mine", "above", tiny.model_id, g.d_model, g.n_layers, 1, [(1, 0)]
+    ).save(tmp_path / "v.safetensors")
     data = str(tmp_path / "data")
     r = mfv("--store", data, "import", "vector", str(path), "--model", "bundled")
     assert r.returncode == 2

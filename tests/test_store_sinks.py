@@ -29,8 +29,9 @@ def _stored_aie(store, abs_scenes) -> int:
     return aie_id
 
 
-def test_a_vector_built_from_a_stored_aie_result_is_applied_without_a_run_folder(store, abs_scenes, scene_folder,
-                                                                                    tmp_path):
+def test_a_vector_built_from_a_stored_aie_result_is_applied_without_a_run_folder(
+    store, abs_scenes, scene_folder, tmp_path
+):
     from mfv_desktop.jobs import (
         AIESpec,
         ApplySpec,
@@ -44,7 +45,9 @@ def test_a_vector_built_from_a_stored_aie_result_is_applied_without_a_run_folder
     from mfv_desktop.store.results import read_vector
 
     aie_id = _stored_aie(store, abs_scenes)
-    rid_x, built = run_to_end(run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny")))
+    rid_x, built = run_to_end(
+        run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny"))
+    )
     with store.session() as s:
         (vec,) = s.query(m.VectorRow).all()
         assert vec.source_run_id == rid_x and built["vector"] == f"vector:{vec.id}"
@@ -55,18 +58,30 @@ def test_a_vector_built_from_a_stored_aie_result_is_applied_without_a_run_folder
     for rid in (rid_x, rid_a):
         assert not (store.runs_dir / str(rid)).exists(), sorted((store.runs_dir / str(rid)).rglob("*"))
     # the same answer as today's path through files: AIE, extract and apply headless
-    run_to_end(execute(AIESpec(scenes=str(scene_folder), out=str(tmp_path / "aie"), **AIE_KW), run_aie, tmp_path / "aie"))
+    run_to_end(
+        execute(AIESpec(scenes=str(scene_folder), out=str(tmp_path / "aie"), **AIE_KW), run_aie, tmp_path / "aie")
+    )
     vfile = tmp_path / "above.safetensors"
-    run_to_end(execute(ExtractSpec(aie=str(tmp_path / "aie"), relation="above", top_k=3, out=str(vfile), model="tiny"),
-            run_extract, tmp_path))
+    run_to_end(
+        execute(
+            ExtractSpec(aie=str(tmp_path / "aie"), relation="above", top_k=3, out=str(vfile), model="tiny"),
+            run_extract,
+            tmp_path,
+        )
+    )
     from mfv_desktop.vector_meta import read_vector_file
 
     meta, array = read_vector_file(vfile)
     stored = read_vector(store, vec.id)
     np.testing.assert_array_equal(stored.vector, array)
     assert stored.meta["heads"] == meta["heads"]
-    run_to_end(execute(ApplySpec(**{**apply.__dict__, "vectors": (str(vfile),), "out": str(tmp_path / "apply")}), run_apply,
-            tmp_path / "apply"))
+    run_to_end(
+        execute(
+            ApplySpec(**{**apply.__dict__, "vectors": (str(vfile),), "out": str(tmp_path / "apply")}),
+            run_apply,
+            tmp_path / "apply",
+        )
+    )
     on_files = json.loads((tmp_path / "apply" / "apply.json").read_text())
     on_files.pop("provenance")
     assert json.loads(json.dumps(applied)) == on_files
@@ -77,14 +92,27 @@ def test_an_evaluation_of_a_store_vector_names_it(store, abs_scenes):
     from mfv_desktop.jobs.stored import run_in_store
 
     aie_id = _stored_aie(store, abs_scenes)
-    _, built = run_to_end(run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny")))
+    _, built = run_to_end(
+        run_in_store(store, ExtractSpec(aie=f"aie:{aie_id}", relation="above", top_k=3, model="tiny"))
+    )
     vector_id = int(built["vector"].split(":")[1])
-    rid, _ = run_to_end(run_in_store(store, EvaluateSpec(scenes="dataset:gen", split="b", ks=(0,), vectors=(built["vector"],),
-                                              n_prompts=3, relations=("above",), model="tiny")))
+    rid, _ = run_to_end(
+        run_in_store(
+            store,
+            EvaluateSpec(
+                scenes="dataset:gen",
+                split="b",
+                ks=(0,),
+                vectors=(built["vector"],),
+                n_prompts=3,
+                relations=("above",),
+                model="tiny",
+            ),
+        )
+    )
     with store.session() as s:
         rows = {r.condition.split(" '")[0]: r.vector_id for r in s.query(m.EvaluationRow).filter_by(run_id=rid)}
     assert rows == {"0-shot": None, "0-shot + FV": vector_id}
-
 
 
 def test_the_chain_recorded_in_a_store_names_the_vector_of_each_evaluation_row(store):
@@ -93,9 +121,22 @@ def test_the_chain_recorded_in_a_store_names_the_vector_of_each_evaluation_row(s
     from mfv_desktop.jobs import ChainSpec
     from mfv_desktop.jobs.stored import run_in_store
 
-    rid, _ = run_to_end(run_in_store(store, ChainSpec(
-        model="tiny", relations=("above", "below"), n_extract=8, n_test=4, k=1, n_prompts=3, top_k=2,
-        strengths=(1.0,), canvas=256)))
+    rid, _ = run_to_end(
+        run_in_store(
+            store,
+            ChainSpec(
+                model="tiny",
+                relations=("above", "below"),
+                n_extract=8,
+                n_test=4,
+                k=1,
+                n_prompts=3,
+                top_k=2,
+                strengths=(1.0,),
+                canvas=256,
+            ),
+        )
+    )
     with store.session() as s:
         relation_of = {v.id: v.relation for v in s.query(m.VectorRow).filter_by(source_run_id=rid)}
         rows = [(r.relation, r.condition, r.vector_id) for r in s.query(m.EvaluationRow).filter_by(run_id=rid)]
@@ -103,6 +144,7 @@ def test_the_chain_recorded_in_a_store_names_the_vector_of_each_evaluation_row(s
     assert sorted(rel for rel, _ in fv_rows) == ["above", "below"]
     assert all(vid is not None and relation_of[vid] == rel for rel, vid in fv_rows)
     assert all(vid is None for rel, cond, vid in rows if "+ FV" not in cond)
+
 
 def test_store_references_parse_in_one_place_and_need_a_store():
     from mfv_desktop.errors import SpecError

@@ -32,8 +32,10 @@ def test_prompt_is_the_papers_format(scenes, scene_folder):
     t = _build(scenes, scene_folder, k=2, split="a").tasks[0]
     text = OPENFLAMINGO_TEMPLATE.render(t)
     d0, d1 = t.demos
-    assert text == (f"<image>Q:{d0.anchor}. A:{d0.answer}.<|endofchunk|>"
-                    f"<image>Q:{d1.anchor}. A:{d1.answer}.<|endofchunk|><image>Q:{t.query.anchor}. A:")
+    assert text == (
+        f"<image>Q:{d0.anchor}. A:{d0.answer}.<|endofchunk|>"
+        f"<image>Q:{d1.anchor}. A:{d1.answer}.<|endofchunk|><image>Q:{t.query.anchor}. A:"
+    )
     assert len(t.images) == 3 and t.images[-1].endswith(".png")
 
 

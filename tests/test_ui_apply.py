@@ -52,12 +52,22 @@ def test_apply_the_above_vector_to_a_clicked_anchor(qtbot, window, stocked, bund
     vec, scenes = stocked
     # the engine first: a scene whose 0-shot answer is not the object above the anchor, and the vector fixes it
     chosen = None
-    for name, sid in sorted(scenes.items()):
+    for _name, sid in sorted(scenes.items()):
         anchor, above = target_of(window.store, sid, "above")
         image = repo.get_scene(window.store, sid)[0].image
-        ref = run_to_end(execute(ApplySpec(image=image, anchor=anchor, vectors=(bundled_vectors["vectors"]["above"],),
-                                           strength=STRENGTH, model=window.model_ref()), run_apply,
-                                 window.store.data_dir / "check"))
+        ref = run_to_end(
+            execute(
+                ApplySpec(
+                    image=image,
+                    anchor=anchor,
+                    vectors=(bundled_vectors["vectors"]["above"],),
+                    strength=STRENGTH,
+                    model=window.model_ref(),
+                ),
+                run_apply,
+                window.store.data_dir / "check",
+            )
+        )
         if ref["without"] != above and ref["with"] == above:
             chosen = (sid, anchor, above, ref)
             break
@@ -126,6 +136,10 @@ def test_missing_inputs_give_a_message_and_no_job(qtbot, window, stocked, tmp_pa
     qtbot.keyClicks(panel.anchor, anchor)
     click_vector(qtbot, panel.vectors, vec["left"])
     spec = panel.spec()
-    assert (Path(spec.image), spec.anchor, spec.vectors, spec.strength) == (photo, anchor, (f"vector:{vec['left']}",),
-                                                                            None)
+    assert (Path(spec.image), spec.anchor, spec.vectors, spec.strength) == (
+        photo,
+        anchor,
+        (f"vector:{vec['left']}",),
+        None,
+    )
     assert anchor in panel.anchor.completer().model().stringList()

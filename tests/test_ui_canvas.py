@@ -187,12 +187,19 @@ def test_zoom_is_kept_for_the_same_scene_and_fitted_for_another(qtbot, canvas, t
     fitted = canvas.transform().m11()
     assert 200 * fitted == pytest.approx(canvas.viewport().width(), rel=0.05)  # the image fills the width
     canvas.zoom_in()
-    event = QWheelEvent(QPointF(320, 250), canvas.viewport().mapToGlobal(QPointF(320, 250)), QPoint(0, 0),
-                        QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
-                        Qt.ScrollPhase.NoScrollPhase, False)
+    event = QWheelEvent(
+        QPointF(320, 250),
+        canvas.viewport().mapToGlobal(QPointF(320, 250)),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.ControlModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(canvas.viewport(), event)  # ctrl+wheel
     zoomed = canvas.transform().m11()
-    assert zoomed == pytest.approx(fitted * 1.25 ** 2)
+    assert zoomed == pytest.approx(fitted * 1.25**2)
     canvas.select_object(2)
     moved = ObjectView(1, "cup", Box(30, 20, 80, 60), None)  # after an edit
     canvas.show_scene(photo, 200, 150, [moved, CAR], LABELS[:1])

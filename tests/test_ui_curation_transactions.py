@@ -41,6 +41,7 @@ def count_sessions(monkeypatch, store) -> list[int]:
         opened[0] += 1
         with session() as s:
             yield s
+
     monkeypatch.setattr(store, "session", counted)
     return opened
 
@@ -74,6 +75,7 @@ def test_a_relabel_that_fails_half_way_changes_nothing_and_says_why(qtbot, tmp_p
             locked = sqlite3.OperationalError("database is locked")
             raise sqlalchemy.exc.OperationalError("INSERT INTO labels", {}, locked)
         return set_label(*a, **k)
+
     monkeypatch.setattr(label_repo, "_set_label", locked_on_the_second_write)
     key(qtbot, w, "4")
     assert len(calls) == 2  # the old label was deleted in the session, then the second write failed

@@ -31,8 +31,9 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
-                     for a in node.names]
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            ]
         else:
             continue
         found |= {n for n in names if n in known}
@@ -48,7 +49,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(n)
         for m in sorted(graph[n]):
             if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return stack[stack.index(m) :] + [m]
             if m not in state:
                 cycle = visit(m)
                 if cycle:
@@ -79,18 +80,26 @@ def test_the_cycle_finder_finds_one():
 
 def test_no_panel_imports_the_main_window():
     modules = ui_modules()
-    users = sorted(name for name, path in modules.items()
-                   if "mfv_desktop.ui.shell.main_window" in imports_of(path, set(modules)))
+    users = sorted(
+        name for name, path in modules.items() if "mfv_desktop.ui.shell.main_window" in imports_of(path, set(modules))
+    )
     assert users == ["mfv_desktop.ui", "mfv_desktop.ui.app"]  # the package's lazy name and the entry point
 
 
 def test_every_ui_module_imports_alone_in_a_fresh_interpreter():
-    code = ("import importlib, sys\n"
-            "for name in sys.argv[1:]:\n"
-            "    for m in [m for m in sys.modules if m.startswith('mfv_desktop')]:\n"
-            "        del sys.modules[m]\n"
-            "    importlib.import_module(name)\n")
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    for m in [m for m in sys.modules if m.startswith('mfv_desktop')]:\n"
+        "        del sys.modules[m]\n"
+        "    importlib.import_module(name)\n"
+    )
     names = sorted(ui_modules())
-    r = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=300,
-                       env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    r = subprocess.run(
+        [sys.executable, "-c", code, *names],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]

@@ -55,10 +55,16 @@ def test_filters_narrow_the_list_to_what_the_store_counts(library, store, abs_sc
     counts = []
     library.countChanged.connect(counts.append)
     some_object = abs_scenes[0].objects[0].name
-    for kw in ({"split": "b"}, {"relation": "above"}, {"object_name": some_object}, {"status": "confirmed"},
-               {"dataset": "gen", "split": "a", "relation": "left", "object_name": some_object}):
-        library.set_filters(**{"dataset": None, "split": None, "relation": None, "object_name": None,
-                               "status": None, **kw})
+    for kw in (
+        {"split": "b"},
+        {"relation": "above"},
+        {"object_name": some_object},
+        {"status": "confirmed"},
+        {"dataset": "gen", "split": "a", "relation": "left", "object_name": some_object},
+    ):
+        library.set_filters(
+            **{"dataset": None, "split": None, "relation": None, "object_name": None, "status": None, **kw}
+        )
         expected = repo.count_scenes(store, **kw)
         assert 0 < library.model.rowCount() == expected
         assert library.count.text() == f"{expected} scene{'' if expected == 1 else 's'}"

@@ -92,8 +92,11 @@ def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, win
     d.dtype.setCurrentText("bf16")
     press(qtbot, d.use_button)
     assert d.result() == d.DialogCode.Accepted and not d.isVisible()
-    assert (get(window.settings, "model"), get(window.settings, "device"), get(window.settings, "dtype")) == \
-        ("tiny", "cpu", "bf16")
+    assert (get(window.settings, "model"), get(window.settings, "device"), get(window.settings, "dtype")) == (
+        "tiny",
+        "cpu",
+        "bf16",
+    )
     assert window.model_ref() == ModelRef("tiny", "cpu", "bf16")
     assert window.model_label.text() == "model: tiny · cpu · bf16"
 
@@ -174,9 +177,18 @@ def test_download_a_listed_model_fetches_it_and_chooses_its_folder(qtbot, window
         pytest.skip("huggingface_hub is not installed: downloads are hidden")
     model = DOWNLOADS["qwen3-vl-2b-instruct"]
     add_family(model.family, "qwen3_vl")
-    hub = fake_hub({model.sources[0].repo: ["config.json", "model.safetensors", "tokenizer.json", "README.md",
-                                            "preprocessor_config.json"]},
-                   {"config.json": '{"model_type": "qwen3_vl"}'})
+    hub = fake_hub(
+        {
+            model.sources[0].repo: [
+                "config.json",
+                "model.safetensors",
+                "tokenizer.json",
+                "README.md",
+                "preprocessor_config.json",
+            ]
+        },
+        {"config.json": '{"model_type": "qwen3_vl"}'},
+    )
     d = manager(qtbot, window)
     assert [d.downloads.itemText(i) for i in range(d.downloads.count())] == [m.title for m in DOWNLOADS.values()]
     d.downloads.setCurrentIndex(d.downloads.findData(model.name))
@@ -195,8 +207,10 @@ def test_the_model_manager_lists_families_and_downloads_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from mfv_desktop.ui.shell.models import DOWNLOADS, FAMILIES, folder_family; "
-            "print(len(DOWNLOADS), len(FAMILIES), 'torch' in sys.modules)")
+    code = (
+        "import sys; from mfv_desktop.ui.shell.models import DOWNLOADS, FAMILIES, folder_family; "
+        "print(len(DOWNLOADS), len(FAMILIES), 'torch' in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[2] == "False" and int(r.stdout.split()[0]) == 3

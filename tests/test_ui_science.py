@@ -56,8 +56,9 @@ def test_aie_from_the_gui_fills_the_heatmaps_while_the_window_keeps_turning(qtbo
     for rel in ("left", "right"):
         panel.relation_boxes[rel].setChecked(False)
     seen: list[tuple[str, int]] = []
-    window.jobs.progressed.connect(lambda job, p: seen.append(
-        (p.partial.get("relation"), int(p.partial.get("n_prompts", 0)))))
+    window.jobs.progressed.connect(
+        lambda job, p: seen.append((p.partial.get("relation"), int(p.partial.get("n_prompts", 0))))
+    )
     ticks = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
@@ -137,8 +138,12 @@ def test_the_aie_tab_averages_over_matched_prompts_unless_told_and_says_which(qt
         assert panel.spec().matched_only is matched
         n_runs = len(_runs(window.store, "aie"))
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: len(_runs(window.store, "aie")) > n_runs
-                        and _last_status(window.store, "aie") == "done", timeout=120000)
+        qtbot.waitUntil(
+            lambda n_runs=n_runs: (
+                len(_runs(window.store, "aie")) > n_runs and _last_status(window.store, "aie") == "done"
+            ),
+            timeout=120000,
+        )
         qtbot.waitUntil(lambda: panel.shown_run == _runs(window.store, "aie")[-1].id)
     texts = [panel.results.itemText(i) for i in range(panel.results.count())]
     assert "all corrupted · 4 prompts" in texts[0]  # newest first
@@ -152,8 +157,10 @@ def test_two_runs_side_by_side_share_one_colour_range(qtbot, window, bundled_vec
     from mfv_desktop.progress import run_to_end
 
     _add_scenes(window.store, n=24)
-    ids = [run_to_end(run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",),
-                                                         n_prompts=n)))[0] for n in (8, 16)]
+    ids = [
+        run_to_end(run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",), n_prompts=n)))[0]
+        for n in (8, 16)
+    ]
     panel = window.aie_panel
     panel.refresh()
     panel.compare.setCurrentIndex(panel.compare.findData(ids[0]))
@@ -204,9 +211,26 @@ def test_resume_a_run_whose_process_was_killed(qtbot, tmp_path):
     _add_scenes(store)
     store.close()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "mfv_desktop.cli", "-q", "--store", str(data), "aie",
-                             "--scenes", "dataset:sample", "--n-prompts", str(N), "--method", "reference"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mfv_desktop.cli",
+            "-q",
+            "--store",
+            str(data),
+            "aie",
+            "--scenes",
+            "dataset:sample",
+            "--n-prompts",
+            str(N),
+            "--method",
+            "reference",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 240
     try:
         while time.time() < deadline:  # until the second relation is under way
@@ -266,6 +290,7 @@ def test_while_a_job_runs_garbage_is_collected_on_the_gui_thread_only(qtbot, win
     collected_in = []
     gc.callbacks.append(lambda phase, info: phase == "start" and collected_in.append(threading.current_thread()))
     try:
+
         def work():
             for i in range(30):
                 junk = [[] for _ in range(5000)]

@@ -105,8 +105,9 @@ def test_the_dialog_shows_the_message_and_offers_what_fits(qtbot, tmp_path, monk
 
     QTimer.singleShot(200, answer)
     monkeypatch.setattr(startup.QFileDialog, "getExistingDirectory", lambda *a: str(tmp_path / "other"))
-    got = startup.ask_user(startup.StoreError("the store is damaged (test)"), tmp_path / "data",
-                           usable_backups(tmp_path / "data"))
+    got = startup.ask_user(
+        startup.StoreError("the store is damaged (test)"), tmp_path / "data", usable_backups(tmp_path / "data")
+    )
     assert got == ("other", str(tmp_path / "other"))
     assert shown["text"] == "the store is damaged (test)"
     assert shown["buttons"] == sorted(startup.CHOICES.values())  # a database and a backup: every choice
@@ -155,10 +156,12 @@ def test_a_damaged_aie_artifact_is_named_in_the_aie_tab(qtbot, window):
     from mfv_desktop.progress import run_to_end
     from mfv_desktop.store import models as m
 
-    run_to_end(run_in_store(window.store, GenerateSpec(n_scenes=12, seed=5, split="sample", canvas=256),
-                            dataset="sample"))
-    run_id, _ = run_to_end(run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",),
-                                                              n_prompts=4)))
+    run_to_end(
+        run_in_store(window.store, GenerateSpec(n_scenes=12, seed=5, split="sample", canvas=256), dataset="sample")
+    )
+    run_id, _ = run_to_end(
+        run_in_store(window.store, AIESpec(scenes="dataset:sample", relations=("above",), n_prompts=4))
+    )
     with window.store.session() as s:
         digest = s.query(m.AIEResultRow).filter_by(run_id=run_id).one().aie_artifact
     path = window.store.artifacts.path(digest)

@@ -16,16 +16,18 @@ def stock(window, bundled_vectors, relations=None):
     """The bundled model's vectors in the window's store, as another panel would leave them."""
     from mfv_desktop.jobs.stored import import_vector
 
-    ids = {rel: import_vector(window.store, path) for rel, path in bundled_vectors["vectors"].items()
-           if relations is None or rel in relations}
+    ids = {
+        rel: import_vector(window.store, path)
+        for rel, path in bundled_vectors["vectors"].items()
+        if relations is None or rel in relations
+    }
     window.vectorsChanged.emit()
     return ids
 
 
 def table(lib) -> list[list[str]]:
     t = lib.table
-    return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())
-            if not t.isRowHidden(r)]
+    return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount()) if not t.isRowHidden(r)]
 
 
 def select(qtbot, lib, vector_id, extend=False):
@@ -43,11 +45,20 @@ def click(qtbot, lib, name):
 def add_composite(store, parts: dict[int, float], label="left of + above") -> int:
     with store.session() as s:
         first = s.get(m.VectorRow, next(iter(parts)))
-        row = m.VectorRow(label=label, relation="composite", kind="composite", model_id=first.model_id,
-                          d_model=first.d_model, n_layers=first.n_layers, layer=first.layer, heads=[],
-                          hook_point=first.hook_point, artifact=first.artifact,
-                          provenance={"kind": "composite", "weighting": "given"},
-                          parents=[m.VectorParent(parent_id=p, weight=w) for p, w in parts.items()])
+        row = m.VectorRow(
+            label=label,
+            relation="composite",
+            kind="composite",
+            model_id=first.model_id,
+            d_model=first.d_model,
+            n_layers=first.n_layers,
+            layer=first.layer,
+            heads=[],
+            hook_point=first.hook_point,
+            artifact=first.artifact,
+            provenance={"kind": "composite", "weighting": "given"},
+            parents=[m.VectorParent(parent_id=p, weight=w) for p, w in parts.items()],
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -176,8 +187,17 @@ def test_import_checks_the_vector_against_the_current_model(qtbot, window, bundl
 
     # a vector made for another model: refused by name, nothing stored changes
     other = tmp_path / "other-model.safetensors"
-    FunctionVector(vector=torch.ones(7), label="x", relation="above", model_id="elsewhere", d_model=7, n_layers=2,
-                   layer=0, heads=[], provenance={}).save(other)
+    FunctionVector(
+        vector=torch.ones(7),
+        label="x",
+        relation="above",
+        model_id="elsewhere",
+        d_model=7,
+        n_layers=2,
+        layer=0,
+        heads=[],
+        provenance={},
+    ).save(other)
     job = wait_job(qtbot, lib.import_file(other))
     assert job.status == "failed"
     msg = lib.message.text()
@@ -227,7 +247,9 @@ def test_the_store_side_needs_neither_torch_nor_qt():
     import subprocess
     import sys
 
-    code = ("import sys, mfv_desktop.store.vectors, mfv_desktop.jobs.stored; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'huggingface_hub'}))")
+    code = (
+        "import sys, mfv_desktop.store.vectors, mfv_desktop.jobs.stored; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'huggingface_hub'}))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr

@@ -192,7 +192,7 @@ def test_opening_the_window_imports_no_torch(tmp_path):
         app = QApplication([])
         from mfv_desktop.ui import MainWindow
         from mfv_desktop.ui.shell.settings import app_settings
-        w = MainWindow(data_dir={str(tmp_path / 'data')!r}, settings=app_settings({str(tmp_path / 's.ini')!r}))
+        w = MainWindow(data_dir={str(tmp_path / "data")!r}, settings=app_settings({str(tmp_path / "s.ini")!r}))
         w.show()
         app.processEvents()
         assert w.isVisible()
@@ -218,8 +218,11 @@ def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp
     w = open_window(qtbot, tmp_path, names=["mug"])
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(folder))])
-    w.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                           Qt.KeyboardModifier.NoModifier))
+    w.dropEvent(
+        QDropEvent(
+            QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+        )
+    )
     qtbot.waitUntil(lambda: repo.count_scenes(w.store, "imported") == 2, timeout=20000)
     qtbot.waitUntil(lambda: w.scene_id is not None, timeout=5000)
     (job,) = w.jobs.jobs
@@ -279,9 +282,23 @@ def test_reset_puts_the_settings_back_and_the_start_is_logged(tmp_path):
     s.setValue("shortcuts/edit.new_box", "Ctrl+B")
     s.sync()
     env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "MFV_LOG_DIR": str(tmp_path / "logs")}
-    r = subprocess.run([sys.executable, "-m", "mfv_desktop.ui.app", "--settings", str(ini), "--data-dir",
-                        str(tmp_path / "data"), "--reset", "--quit-after-show"], capture_output=True, text=True,
-                       timeout=120, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mfv_desktop.ui.app",
+            "--settings",
+            str(ini),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--reset",
+            "--quit-after-show",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     s = app_settings(ini)
     assert s.value("model") is None and s.value("shortcuts/edit.new_box") is None

@@ -18,16 +18,18 @@ pytestmark = pytest.mark.usefixtures("qapp")
 
 def _endless(log: list):
     """A job (spec -> generator) that yields until it is closed, noting where and how it ended."""
+
     def job(spec, *a, **kw):
         i = 0
         try:
             while True:
                 time.sleep(0.02)
                 i += 1
-                yield Progress(i, 10 ** 6, f"step {i}")
+                yield Progress(i, 10**6, f"step {i}")
         except GeneratorExit:
             log.append(("closed", threading.current_thread() is threading.main_thread()))
             raise
+
     return job
 
 
@@ -37,9 +39,9 @@ def test_cancelling_closes_the_job_at_its_yield_before_it_is_reported(qtbot, win
 
     def work():
         try:
-            for i in range(10 ** 6):
+            for i in range(10**6):
                 time.sleep(0.01)
-                yield Progress(i, 10 ** 6, "working")
+                yield Progress(i, 10**6, "working")
         finally:
             ended.append(threading.current_thread() is threading.main_thread())
 
@@ -117,6 +119,7 @@ def test_plain_functions_and_a_queue_of_jobs_run_one_after_another(qtbot, window
             time.sleep(0.05)
             order.append((name, "end"))
             return name
+
         return work
 
     a = window.jobs.submit(step("a"), "a")

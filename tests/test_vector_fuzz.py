@@ -18,17 +18,41 @@ from sqlalchemy import select
 from mfv_desktop.fv.vector_file import FORMAT
 from mfv_desktop.store import models as m
 
-GOOD = {"label": "above top3", "relation": "above", "model_id": "m", "d_model": 4, "n_layers": 3, "layer": 1,
-        "heads": [[0, 1]], "bias": "per_head", "strength": 1.0,
-        "hook_point": "residual:decoder_layer_output:last_token", "provenance": {"kind": "composite"}}
+GOOD = {
+    "label": "above top3",
+    "relation": "above",
+    "model_id": "m",
+    "d_model": 4,
+    "n_layers": 3,
+    "layer": 1,
+    "heads": [[0, 1]],
+    "bias": "per_head",
+    "strength": 1.0,
+    "hook_point": "residual:decoder_layer_output:last_token",
+    "provenance": {"kind": "composite"},
+}
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2 ** 70), 2 ** 70), st.integers(-5, 12),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30), st.just("x" * 300_000),
-    st.lists(st.lists(st.integers(-3, 40), max_size=3), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(),
-                                                                                     max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.integers(-5, 12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.just("x" * 300_000),
+    st.lists(st.lists(st.integers(-3, 40), max_size=3), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
 )
-RAW = st.sampled_from(["{", "[]", "null", "[" * 5000 + "]" * 5000, '{"label": NaN}',
-                       json.dumps(dict(GOOD, label="\ud800")), json.dumps(dict(GOOD, relation="a\u202eb"))])
+RAW = st.sampled_from(
+    [
+        "{",
+        "[]",
+        "null",
+        "[" * 5000 + "]" * 5000,
+        '{"label": NaN}',
+        json.dumps(dict(GOOD, label="\ud800")),
+        json.dumps(dict(GOOD, relation="a\u202eb")),
+    ]
+)
 
 
 @st.composite
@@ -37,9 +61,11 @@ def parents(draw, files: dict[str, Path]) -> list:
     out = []
     for _ in range(draw(st.integers(0, 3))):
         where = draw(st.sampled_from(sorted(files)))
-        part = {"sha256": draw(st.sampled_from([files["outside"].stem, "0" * 64, "X" * 64, ""])),
-                "weight": draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.5))),
-                "file": str(files[where])}
+        part = {
+            "sha256": draw(st.sampled_from([files["outside"].stem, "0" * 64, "X" * 64, ""])),
+            "weight": draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.5))),
+            "file": str(files[where]),
+        }
         if draw(st.booleans()):
             part.pop(draw(st.sampled_from(sorted(part))))
         out.append(part if draw(st.integers(0, 5)) else draw(JUNK))
@@ -71,19 +97,30 @@ def files(tmp_path: Path) -> dict[str, Path]:
     folder.mkdir()
     (tmp_path / "in").mkdir()
     tmp = folder / "part.tmp"
-    save_file({"vector": np.ones(4, np.float32)}, str(tmp),
-              metadata={"format": FORMAT, "meta": json.dumps(dict(GOOD, label="outside"))})
+    save_file(
+        {"vector": np.ones(4, np.float32)},
+        str(tmp),
+        metadata={"format": FORMAT, "meta": json.dumps(dict(GOOD, label="outside"))},
+    )
     part = tmp.rename(folder / f"{hashlib.sha256(tmp.read_bytes()).hexdigest()}.safetensors")
-    return {"outside": part, "missing": folder / "missing.safetensors", "absolute": Path("/etc/passwd"),
-            "self": tmp_path / "in" / "self.safetensors", "data": tmp_path / "data" / "x.safetensors"}
+    return {
+        "outside": part,
+        "missing": folder / "missing.safetensors",
+        "absolute": Path("/etc/passwd"),
+        "self": tmp_path / "in" / "self.safetensors",
+        "data": tmp_path / "data" / "x.safetensors",
+    }
 
 
 def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_a_hostile_vector_file_is_refused_by_name_or_stored_usable(store, tmp_path, files, data):
     from mfv_desktop.backends import BackendError

@@ -39,8 +39,11 @@ def test_finetuning_lowers_the_loss_and_keeps_the_best_epoch(tiny, zeroshot):
     train, val = zeroshot[:16], zeroshot[16:]
     weights = [p.detach().clone() for p in tiny.model.parameters()]
     flags = [p.requires_grad for p in tiny.model.parameters()]
-    state = run_to_end(finetune_vector(tiny, train, val, layer=1, init=_vector(tiny, 0),
-                                       config=FinetuneConfig(lr=0.3, epochs=4, batch_size=8)))
+    state = run_to_end(
+        finetune_vector(
+            tiny, train, val, layer=1, init=_vector(tiny, 0), config=FinetuneConfig(lr=0.3, epochs=4, batch_size=8)
+        )
+    )
     losses = [h["train_loss"] for h in state.history[1:]]
     assert len(losses) == 4 and losses[-1] < losses[0] - 0.05, losses
     assert all(b <= a + 1e-4 for a, b in zip(losses, losses[1:])), losses
@@ -107,26 +110,56 @@ def extracted(tiny_folder, scene_folder, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("vec")
     model = dict(model=str(tiny_folder))
-    run_to_end(execute(AIESpec(scenes=str(scene_folder), out=str(out / "aie"), relations=("above", "left"), k=2,
-                               n_prompts=3, split="a", **model), run_aie, out / "aie"))
+    run_to_end(
+        execute(
+            AIESpec(
+                scenes=str(scene_folder),
+                out=str(out / "aie"),
+                relations=("above", "left"),
+                k=2,
+                n_prompts=3,
+                split="a",
+                **model,
+            ),
+            run_aie,
+            out / "aie",
+        )
+    )
     paths = {}
     for rel in ("above", "left"):
         paths[rel] = str(out / f"{rel}.safetensors")
-        run_to_end(execute(ExtractSpec(aie=str(out / "aie"), relation=rel, out=paths[rel], top_k=3, layer=1,
-                                       strength=2.0, **model), run_extract, out))
+        run_to_end(
+            execute(
+                ExtractSpec(
+                    aie=str(out / "aie"), relation=rel, out=paths[rel], top_k=3, layer=1, strength=2.0, **model
+                ),
+                run_extract,
+                out,
+            )
+        )
     return paths
 
 
 def _ffv_spec(tiny_folder, scene_folder, vector, out, **kw):
     from mfv_desktop.jobs import FinetuneSpec
 
-    base = dict(vector=vector, scenes=str(scene_folder), out=str(out), split="a", n_prompts=24, lr=0.2,
-                epochs=4, train_batch_size=8, model=str(tiny_folder))
+    base = dict(
+        vector=vector,
+        scenes=str(scene_folder),
+        out=str(out),
+        split="a",
+        n_prompts=24,
+        lr=0.2,
+        epochs=4,
+        train_batch_size=8,
+        model=str(tiny_folder),
+    )
     return FinetuneSpec(**{**base, **kw})
 
 
 def test_cancelling_fine_tuning_keeps_the_best_vector_so_far_and_resume_finishes_it(
-        tiny_folder, scene_folder, extracted, tmp_path):
+    tiny_folder, scene_folder, extracted, tmp_path
+):
     from mfv_desktop.fv.vector_file import FunctionVector
     from mfv_desktop.jobs import Cancelled, execute, run_finetune
     from mfv_desktop.progress import drive
@@ -148,8 +181,12 @@ def test_cancelling_fine_tuning_keeps_the_best_vector_so_far_and_resume_finishes
     assert [h["epoch"] for h in resumed["history"]] == [0, 1, 2, 3, 4]
     for a, b in zip(resumed["history"], whole["history"]):
         assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
-    torch.testing.assert_close(FunctionVector.load(tmp_path / "ft" / "ffv.safetensors").vector,
-                               FunctionVector.load(tmp_path / "whole" / "ffv.safetensors").vector, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        FunctionVector.load(tmp_path / "ft" / "ffv.safetensors").vector,
+        FunctionVector.load(tmp_path / "whole" / "ffv.safetensors").vector,
+        atol=1e-5,
+        rtol=1e-5,
+    )
     assert not (tmp_path / "ft" / "state.safetensors").exists()
 
 
@@ -184,8 +221,27 @@ def test_compose_and_analogy_from_the_command_line_into_the_store(tmp_path, extr
     src, tgt = abs_scenes[0], abs_scenes[1]
     model = ["--model", str(tiny_folder)]
     assert main(["-q", "--store", str(data), "import", "vector", extracted["above"]]) == 0
-    assert main(["-q", "--store", str(data), "compose", "--vectors", "vector:1", extracted["left"], "--source",
-                 src.image, "--a", src.anchor, "--b", src.target(src.anchor, "above"), *model]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "--store",
+                str(data),
+                "compose",
+                "--vectors",
+                "vector:1",
+                extracted["left"],
+                "--source",
+                src.image,
+                "--a",
+                src.anchor,
+                "--b",
+                src.target(src.anchor, "above"),
+                *model,
+            ]
+        )
+        == 0
+    )
     store = open_store(data)
     try:
         with store.session() as s:
@@ -195,13 +251,36 @@ def test_compose_and_analogy_from_the_command_line_into_the_store(tmp_path, extr
             assert 1 in weights  # the store's vector is a parent, found by its content
             probs = comp.provenance["parents"]
             assert [p["weight"] for p in probs] == pytest.approx(
-                [p["prob"] / sum(q["prob"] for q in probs) for p in probs])
+                [p["prob"] / sum(q["prob"] for q in probs) for p in probs]
+            )
     finally:
         store.close()
     out = tmp_path / "analogy"
-    assert main(["-q", "analogy", "--out", str(out), "--vectors", extracted["above"], extracted["left"],
-                 "--source", src.image, "--a", src.anchor, "--b", src.target(src.anchor, "above"),
-                 "--target", tgt.image, "--c", tgt.anchor, *model]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "analogy",
+                "--out",
+                str(out),
+                "--vectors",
+                extracted["above"],
+                extracted["left"],
+                "--source",
+                src.image,
+                "--a",
+                src.anchor,
+                "--b",
+                src.target(src.anchor, "above"),
+                "--target",
+                tgt.image,
+                "--c",
+                tgt.anchor,
+                *model,
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "analogy.json").read_text())
     assert set(res) >= {"weights", "probs", "composite", "0-shot", "1-shot ICL"}
     assert sum(res["weights"].values()) == pytest.approx(1)
@@ -216,8 +295,27 @@ def test_apply_shows_the_answer_with_and_without_the_vector(tmp_path, extracted,
 
     scene = abs_scenes[2]
     out = tmp_path / "apply"
-    assert main(["-q", "apply", "--out", str(out), "--vectors", extracted["above"], "--image", scene.image,
-                 "--anchor", scene.anchor, "--strength", "8", "--model", str(tiny_folder)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "apply",
+                "--out",
+                str(out),
+                "--vectors",
+                extracted["above"],
+                "--image",
+                scene.image,
+                "--anchor",
+                scene.anchor,
+                "--strength",
+                "8",
+                "--model",
+                str(tiny_folder),
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "apply.json").read_text())
     assert res["layer"] == 1 and len(res["bars"]) >= 5
     # the same numbers as running the prompt by hand with the vector added at layer 1, strength 8
@@ -234,10 +332,38 @@ def test_apply_shows_the_answer_with_and_without_the_vector(tmp_path, extracted,
     assert max(top["with"], top["without"]) == pytest.approx(max(float(plain.max()), float(steered.max())), abs=1e-5)
     # a vector made for another model is refused by name
     other = tmp_path / "other.safetensors"
-    FunctionVector(vector=torch.ones(7), label="x", relation="above", model_id="elsewhere", d_model=7, n_layers=2,
-                   layer=0, heads=[], bias="per_head", strength=1.0, provenance={}).save(other)
-    assert main(["-q", "apply", "--out", str(out), "--vectors", str(other), "--image", scene.image,
-                 "--anchor", scene.anchor, "--model", str(tiny_folder)]) == 2
+    FunctionVector(
+        vector=torch.ones(7),
+        label="x",
+        relation="above",
+        model_id="elsewhere",
+        d_model=7,
+        n_layers=2,
+        layer=0,
+        heads=[],
+        bias="per_head",
+        strength=1.0,
+        provenance={},
+    ).save(other)
+    assert (
+        main(
+            [
+                "-q",
+                "apply",
+                "--out",
+                str(out),
+                "--vectors",
+                str(other),
+                "--image",
+                scene.image,
+                "--anchor",
+                scene.anchor,
+                "--model",
+                str(tiny_folder),
+            ]
+        )
+        == 2
+    )
 
 
 def test_an_analogy_with_an_unreadable_image_names_it(tmp_path, extracted, tiny_folder, capsys):
@@ -245,8 +371,28 @@ def test_an_analogy_with_an_unreadable_image_names_it(tmp_path, extracted, tiny_
 
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
-    rc = main(["-q", "analogy", "--out", str(tmp_path / "o"), "--vectors", extracted["above"], "--source", str(bad),
-               "--a", "cat", "--b", "dog", "--target", str(bad), "--c", "cat", "--model", str(tiny_folder)])
+    rc = main(
+        [
+            "-q",
+            "analogy",
+            "--out",
+            str(tmp_path / "o"),
+            "--vectors",
+            extracted["above"],
+            "--source",
+            str(bad),
+            "--a",
+            "cat",
+            "--b",
+            "dog",
+            "--target",
+            str(bad),
+            "--c",
+            "cat",
+            "--model",
+            str(tiny_folder),
+        ]
+    )
     assert rc == 2 and "broken.png" in capsys.readouterr().err
 
 
@@ -254,17 +400,51 @@ def test_the_report_has_the_papers_tables(tmp_path):
     from mfv_desktop.cli import main
 
     out = tmp_path / "r"
-    assert main(["-q", "report", "--model", "tiny", "--out", str(out), "--n-prompts", "6", "--n-aie", "2",
-                 "--n-finetune", "10", "--epochs", "1", "--ks", "1,4", "--strengths", "1,4"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "report",
+                "--model",
+                "tiny",
+                "--out",
+                str(out),
+                "--n-prompts",
+                "6",
+                "--n-aie",
+                "2",
+                "--n-finetune",
+                "10",
+                "--epochs",
+                "1",
+                "--ks",
+                "1,4",
+                "--strengths",
+                "1,4",
+            ]
+        )
+        == 0
+    )
     md = (out / "report.md").read_text()
-    for section in ("## Base relations (test split)", "## Novel objects", "## One-shot analogies",
-                    "## Heads", "## Layer x strength sweep", "## Fine-tuning"):
+    for section in (
+        "## Base relations (test split)",
+        "## Novel objects",
+        "## One-shot analogies",
+        "## Heads",
+        "## Layer x strength sweep",
+        "## Fine-tuning",
+    ):
         assert section in md
     rep = json.loads((out / "report.json").read_text())
     conds = {r[1] for r in rep["test"]["rows"]}
     assert conds == {"0-shot", "1-shot ICL", "4-shot ICL", "0-shot + FV", "0-shot + FFV"}
-    assert {r[1] for r in rep["diagonal"]["rows"]} == {"0-shot", "1-shot ICL", "4-shot ICL", "composite FV",
-                                                       "composite FFV"}
+    assert {r[1] for r in rep["diagonal"]["rows"]} == {
+        "0-shot",
+        "1-shot ICL",
+        "4-shot ICL",
+        "composite FV",
+        "composite FFV",
+    }
     for per_rel in rep["diagonal"]["mean_weights"].values():
         for w in per_rel.values():
             assert sum(w.values()) == pytest.approx(1, abs=1e-2)
@@ -287,11 +467,21 @@ def _summary(family: str) -> dict:
 
     test = ("0-shot", "1-shot ICL", "4-shot ICL", "0-shot + FV", "0-shot + FFV")
     diagonal = ("0-shot", "1-shot ICL", "4-shot ICL", "composite FV", "composite FFV")
-    return {"provenance": {"model_id": "m", "family": family}, "paper": paper_numbers(family), "notes": [],
-            "test": {"split": "test", "rows": [[r, c, 6, 0.5] for r in BASE_RELATIONS for c in test]},
-            "diagonal": {"split": "diagonal", "n": 24, "mean_weights": {},
-                         "rows": [[r, c, 6, 0.25] for r in DIAGONAL_RELATIONS for c in diagonal]},
-            "aie": {}, "sweeps": {}, "finetune": {}}
+    return {
+        "provenance": {"model_id": "m", "family": family},
+        "paper": paper_numbers(family),
+        "notes": [],
+        "test": {"split": "test", "rows": [[r, c, 6, 0.5] for r in BASE_RELATIONS for c in test]},
+        "diagonal": {
+            "split": "diagonal",
+            "n": 24,
+            "mean_weights": {},
+            "rows": [[r, c, 6, 0.25] for r in DIAGONAL_RELATIONS for c in diagonal],
+        },
+        "aie": {},
+        "sweeps": {},
+        "finetune": {},
+    }
 
 
 def _paper_cell(md_part: str, condition: str) -> str:
@@ -304,8 +494,31 @@ def test_a_qwen3vl_report_shows_the_papers_qwen3vl_numbers(tmp_path):
     from mfv_desktop.cli import main
 
     out = tmp_path / "r"
-    assert main(["-q", "report", "--model", "tiny-qwen3vl", "--out", str(out), "--n-prompts", "6", "--n-aie", "2",
-                 "--n-finetune", "10", "--epochs", "1", "--ks", "1,4", "--strengths", "1,4"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "report",
+                "--model",
+                "tiny-qwen3vl",
+                "--out",
+                str(out),
+                "--n-prompts",
+                "6",
+                "--n-aie",
+                "2",
+                "--n-finetune",
+                "10",
+                "--epochs",
+                "1",
+                "--ks",
+                "1,4",
+                "--strengths",
+                "1,4",
+            ]
+        )
+        == 0
+    )
     md = (out / "report.md").read_text()
     assert "paper, Qwen3-VL-4B (mean)" in md and "OpenFlamingo" not in md
     base, diagonal = md.split("## One-shot analogies")

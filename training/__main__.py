@@ -9,8 +9,9 @@ from dataclasses import replace
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training",
-                                description="train the bundled small OpenFlamingo (resumes from --work)")
+    p = argparse.ArgumentParser(
+        prog="python -m training", description="train the bundled small OpenFlamingo (resumes from --work)"
+    )
     p.add_argument("--work", default="runs/bundled-training")
     p.add_argument("--minutes", type=float, help="stop after this many minutes (run again to continue)")
     p.add_argument("--max-prompts", type=int, help="total prompt budget (default: the config's)")
@@ -39,8 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     if a.export:
         export(a.work, a.export)
     last = next((h for h in reversed(state.history) if "loss" in h), {})
-    print(json.dumps({"prompts": state.prompts, "stage": state.stage, "seconds": round(state.seconds),
-                      "last_eval": last, "exported": a.export or None}, indent=1))
+    print(
+        json.dumps(
+            {
+                "prompts": state.prompts,
+                "stage": state.stage,
+                "seconds": round(state.seconds),
+                "last_eval": last,
+                "exported": a.export or None,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -62,8 +62,17 @@ TRAINING_STATE = "training_state.json"
 class BundledConfig:
     seed: int = 0
     arch: SmallConfig = SmallConfig(
-        seed=0, n_layers=6, n_heads=8, d_model=128, cross_attn_every_n_layers=1, image_size=64, patch_size=8,
-        vision_width=128, vision_layers=3, gate=0.5, rotary_pct=0.5,
+        seed=0,
+        n_layers=6,
+        n_heads=8,
+        d_model=128,
+        cross_attn_every_n_layers=1,
+        image_size=64,
+        patch_size=8,
+        vision_width=128,
+        vision_layers=3,
+        gate=0.5,
+        rotary_pct=0.5,
         perceiver=(("depth", 1), ("dim_head", 32), ("heads", 4), ("num_latents", 64)),
         cross_attn=(("dim_head", 32), ("heads", 4)),
     )
@@ -119,15 +128,16 @@ def _pool_chunk(args: tuple[dict, list[int], int]) -> tuple[np.ndarray, np.ndarr
                     x0, y0 = gx * cell, gy * cell
                     w = max(0.0, min(o.box.x1, x0 + cell) - max(o.box.x0, x0))
                     h = max(0.0, min(o.box.y1, y0 + cell) - max(o.box.y0, y0))
-                    cover[kind_id[o.name], gy, gx] += w * h / cell ** 2
+                    cover[kind_id[o.name], gy, gx] += w * h / cell**2
         label = cover.argmax(0)
         label[cover.max(0) < 0.25] = 0
         patches.append(label)
     return np.stack(images), np.array(objects, dtype=np.int16), np.stack(patches).astype(np.int16)
 
 
-def build_pool(path: Path, kinds: Iterable[str], n: int, seed: int, split: str, image_size: int,
-               workers: int = 2) -> dict[str, np.ndarray]:
+def build_pool(
+    path: Path, kinds: Iterable[str], n: int, seed: int, split: str, image_size: int, workers: int = 2
+) -> dict[str, np.ndarray]:
     """Scenes rendered at the paper's 800 px and resized as the backend's processor resizes them."""
     if path.is_file():
         return dict(np.load(path))
@@ -139,8 +149,11 @@ def build_pool(path: Path, kinds: Iterable[str], n: int, seed: int, split: str, 
     chunks = [(spec, list(range(s, min(n, s + 500))), image_size) for s in range(0, n, 500)]
     with ProcessPoolExecutor(workers) as ex:
         parts = list(ex.map(_pool_chunk, chunks))
-    pool = {"images": np.concatenate([p[0] for p in parts]), "objects": np.concatenate([p[1] for p in parts]),
-            "patches": np.concatenate([p[2] for p in parts])}
+    pool = {
+        "images": np.concatenate([p[0] for p in parts]),
+        "objects": np.concatenate([p[1] for p in parts]),
+        "patches": np.concatenate([p[2] for p in parts]),
+    }
     with atomic_path(path) as tmp:  # keeps the .npz suffix np.savez insists on
         np.savez(tmp, **pool)
     return pool
@@ -154,8 +167,18 @@ def _normalise(images: np.ndarray, processor) -> torch.Tensor:
 
 
 # -- 2. the vision tower ------------------------------------------------------------------------------
-def _what_and_where(encode, params: list[nn.Parameter], width: int, patches: np.ndarray, n_items: int,
-                    batch: int, lr: float, steps: int, seed: int, label: str) -> Generator[Progress, None, float]:
+def _what_and_where(
+    encode,
+    params: list[nn.Parameter],
+    width: int,
+    patches: np.ndarray,
+    n_items: int,
+    batch: int,
+    lr: float,
+    steps: int,
+    seed: int,
+    label: str,
+) -> Generator[Progress, None, float]:
     """Train `params` so that token i of encode(indices) (B, n_patches, width) says which object kind
     covers patch i and where patch i is (row, column). Returns the kind accuracy (EMA)."""
     from mfv_desktop.scenes import KINDS
@@ -164,8 +187,9 @@ def _what_and_where(encode, params: list[nn.Parameter], width: int, patches: np.
     n_patch = labels.shape[1]
     side = int(round(math.sqrt(n_patch)))
     rows, cols = torch.arange(n_patch) // side, torch.arange(n_patch) % side
-    heads = nn.ModuleDict({"kind": nn.Linear(width, len(KINDS) + 1), "row": nn.Linear(width, side),
-                           "col": nn.Linear(width, side)})
+    heads = nn.ModuleDict(
+        {"kind": nn.Linear(width, len(KINDS) + 1), "row": nn.Linear(width, side), "col": nn.Linear(width, side)}
+    )
     opt = torch.optim.AdamW(params + list(heads.parameters()), lr=lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(seed)
     acc = 0.0
@@ -173,9 +197,11 @@ def _what_and_where(encode, params: list[nn.Parameter], width: int, patches: np.
         idx = torch.randint(0, n_items, (batch,), generator=gen)
         tokens = encode(idx)
         kind = heads["kind"](tokens)
-        loss = (nn.functional.cross_entropy(kind.flatten(0, 1), labels[idx].flatten())
-                + nn.functional.cross_entropy(heads["row"](tokens).flatten(0, 1), rows.repeat(len(idx)))
-                + nn.functional.cross_entropy(heads["col"](tokens).flatten(0, 1), cols.repeat(len(idx))))
+        loss = (
+            nn.functional.cross_entropy(kind.flatten(0, 1), labels[idx].flatten())
+            + nn.functional.cross_entropy(heads["row"](tokens).flatten(0, 1), rows.repeat(len(idx)))
+            + nn.functional.cross_entropy(heads["col"](tokens).flatten(0, 1), cols.repeat(len(idx)))
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -186,8 +212,9 @@ def _what_and_where(encode, params: list[nn.Parameter], width: int, patches: np.
     return acc
 
 
-def pretrain_vision(model: nn.Module, processor, pools: list[dict[str, np.ndarray]], steps: int,
-                    seed: int) -> Generator[Progress, None, float]:
+def pretrain_vision(
+    model: nn.Module, processor, pools: list[dict[str, np.ndarray]], steps: int, seed: int
+) -> Generator[Progress, None, float]:
     """Per-patch objective on all kinds: which object kind covers each patch, and where the patch is
     (row and column), so that the tokens carry both what and where. Returns the patch kind accuracy."""
     vis = model.vision_encoder
@@ -196,17 +223,27 @@ def pretrain_vision(model: nn.Module, processor, pools: list[dict[str, np.ndarra
     for p in vis.parameters():
         p.requires_grad_(True)
     vis.train()
-    acc = yield from _what_and_where(lambda idx: vis(_normalise(images[idx.numpy()], processor))[1],
-                                     list(vis.parameters()), vis.transformer.width, patches, len(images),
-                                     batch=128, lr=5e-4, steps=steps, seed=seed, label="vision tower")
+    acc = yield from _what_and_where(
+        lambda idx: vis(_normalise(images[idx.numpy()], processor))[1],
+        list(vis.parameters()),
+        vis.transformer.width,
+        patches,
+        len(images),
+        batch=128,
+        lr=5e-4,
+        steps=steps,
+        seed=seed,
+        label="vision tower",
+    )
     vis.eval()
     for p in vis.parameters():
         p.requires_grad_(False)
     return acc
 
 
-def pretrain_perceiver(model: nn.Module, feats: torch.Tensor, patches: np.ndarray, steps: int,
-                       seed: int) -> Generator[Progress, None, float]:
+def pretrain_perceiver(
+    model: nn.Module, feats: torch.Tensor, patches: np.ndarray, steps: int, seed: int
+) -> Generator[Progress, None, float]:
     """Latent i of the perceiver learns to say what is at patch i and where patch i is, so that the
     language model's cross-attention finds clean (object, position) slots, one per patch, from the
     start. Needs as many latents as patches. Returns the final per-latent kind accuracy."""
@@ -214,9 +251,20 @@ def pretrain_perceiver(model: nn.Module, feats: torch.Tensor, patches: np.ndarra
     n_lat, d = per.latents.shape
     if n_lat != feats.shape[1]:
         raise ValueError(f"perceiver pretraining needs one latent per patch ({feats.shape[1]}), got {n_lat}")
-    return (yield from _what_and_where(lambda idx: per(feats[idx].float()[:, None, None])[:, 0],
-                                       list(per.parameters()), d, patches, len(feats),
-                                       batch=64, lr=1e-3, steps=steps, seed=seed, label="perceiver"))
+    return (
+        yield from _what_and_where(
+            lambda idx: per(feats[idx].float()[:, None, None])[:, 0],
+            list(per.parameters()),
+            d,
+            patches,
+            len(feats),
+            batch=64,
+            lr=1e-3,
+            steps=steps,
+            seed=seed,
+            label="perceiver",
+        )
+    )
 
 
 @torch.no_grad()
@@ -224,7 +272,7 @@ def vision_features(model: nn.Module, processor, images: np.ndarray, batch: int 
     """The frozen tower's patch tokens for every pool image, (N, n_patches, width) fp16."""
     out = []
     for s in range(0, len(images), batch):
-        out.append(model.vision_encoder(_normalise(images[s:s + batch], processor))[1].half())
+        out.append(model.vision_encoder(_normalise(images[s : s + batch], processor))[1].half())
     return torch.cat(out)
 
 
@@ -298,15 +346,22 @@ class Sampler:
         scene_idx = torch.full((size, n_img), -1, dtype=torch.long)
         query = torch.zeros(size, T, dtype=torch.bool)
         for i, (_, toks, ans, sc, info) in enumerate(rows):
-            ids[i, :len(toks)] = torch.tensor(toks)
-            mask[i, :len(toks)] = 1
+            ids[i, : len(toks)] = torch.tensor(toks)
+            mask[i, : len(toks)] = 1
             for p in ans:
                 labels[i, p] = toks[p]
             for p in info["query"]:
                 query[i, p] = True
-            scene_idx[i, :len(sc)] = torch.tensor(sc)
-        return {"ids": ids, "mask": mask, "labels": labels, "scenes": scene_idx, "query": query,
-                "kinds": [r[0] for r in rows], "k": [r[4].get("k", -1) for r in rows]}
+            scene_idx[i, : len(sc)] = torch.tensor(sc)
+        return {
+            "ids": ids,
+            "mask": mask,
+            "labels": labels,
+            "scenes": scene_idx,
+            "query": query,
+            "kinds": [r[0] for r in rows],
+            "k": [r[4].get("k", -1) for r in rows],
+        }
 
 
 # -- 4. training --------------------------------------------------------------------------------------
@@ -330,8 +385,9 @@ def _loss_and_stats(logits: torch.Tensor, b: dict[str, Any]) -> tuple[torch.Tens
     # the token at position p is predicted from position p - 1
     pred_logits = logits[:, :-1]
     target = b["labels"][:, 1:]
-    loss = nn.functional.cross_entropy(pred_logits.reshape(-1, pred_logits.shape[-1]), target.reshape(-1),
-                                       ignore_index=-100)
+    loss = nn.functional.cross_entropy(
+        pred_logits.reshape(-1, pred_logits.shape[-1]), target.reshape(-1), ignore_index=-100
+    )
     hit = pred_logits.argmax(-1) == target
     q = b["query"][:, 1:]
     stats: dict[str, list[float]] = {}
@@ -351,8 +407,12 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: float | None = None,
-          init_from: str | Path | None = None) -> Generator[Progress, None, TrainState]:
+def train(
+    work: str | Path,
+    cfg: BundledConfig = BundledConfig(),
+    max_seconds: float | None = None,
+    init_from: str | Path | None = None,
+) -> Generator[Progress, None, TrainState]:
     """Train (or resume) in `work`. Stops at cfg.max_prompts or after max_seconds of this call.
 
     `init_from`: an exported model folder to continue from when `work` has no checkpoint yet (the
@@ -383,8 +443,9 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: f
         from safetensors.torch import load_file, save_file
 
         init = Path(init_from)
-        model.load_state_dict({k: v.float() for k, v in load_file(str(init / "checkpoint.safetensors")).items()},
-                              strict=False)
+        model.load_state_dict(
+            {k: v.float() for k, v in load_file(str(init / "checkpoint.safetensors")).items()}, strict=False
+        )
         for path, module in ((vision_path, model.vision_encoder), (perceiver_path, model.perceiver)):
             save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
         if (init / TRAINING_STATE).is_file():
@@ -397,8 +458,11 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: f
         acc = yield from pretrain_vision(model, processor, [pool, novel], cfg.vision_steps, cfg.seed)
         from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in model.vision_encoder.state_dict().items()}, str(vision_path),
-                  metadata={"patch_accuracy": f"{acc:.4f}"})
+        save_file(
+            {k: v.contiguous() for k, v in model.vision_encoder.state_dict().items()},
+            str(vision_path),
+            metadata={"patch_accuracy": f"{acc:.4f}"},
+        )
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
@@ -414,8 +478,11 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: f
             model.perceiver.load_state_dict(load_file(str(perceiver_path)))
         else:
             acc = yield from pretrain_perceiver(model, feats, pool["patches"], cfg.perceiver_steps, cfg.seed)
-            save_file({k: v.contiguous() for k, v in model.perceiver.state_dict().items()}, str(perceiver_path),
-                      metadata={"latent_kind_accuracy": f"{acc:.4f}"})
+            save_file(
+                {k: v.contiguous() for k, v in model.perceiver.state_dict().items()},
+                str(perceiver_path),
+                metadata={"latent_kind_accuracy": f"{acc:.4f}"},
+            )
     trainable = [p for n, p in model.named_parameters() if not n.startswith("vision_encoder.")]
     for p in trainable:
         p.requires_grad_(True)
@@ -456,15 +523,30 @@ def train(work: str | Path, cfg: BundledConfig = BundledConfig(), max_seconds: f
         goal = STAGE_GOAL[state.stage]
         if goal and state.acc.get(goal, 0) >= cfg.threshold and state.stage + 1 < len(STAGES):
             state.stage += 1
-            state.history.append({"event": f"stage {state.stage}", "step": state.step, "prompts": state.prompts,
-                                  "seconds": round(base_seconds + time.time() - started)})
+            state.history.append(
+                {
+                    "event": f"stage {state.stage}",
+                    "step": state.step,
+                    "prompts": state.prompts,
+                    "seconds": round(base_seconds + time.time() - started),
+                }
+            )
         if state.step % cfg.eval_every == 0:
             ev = evaluate_pool(model, val_feats, val_sampler)
-            state.history.append({"step": state.step, "prompts": state.prompts, "loss": round(loss.item(), 4),
-                                  "seconds": round(base_seconds + time.time() - started), "stage": state.stage, **ev})
+            state.history.append(
+                {
+                    "step": state.step,
+                    "prompts": state.prompts,
+                    "loss": round(loss.item(), 4),
+                    "seconds": round(base_seconds + time.time() - started),
+                    "stage": state.stage,
+                    **ev,
+                }
+            )
             msg = " ".join(f"{k}={v:.2f}" for k, v in ev.items())
-            yield Progress(state.prompts, cfg.max_prompts, f"stage {state.stage} loss {loss.item():.3f} {msg}",
-                           {"eval": ev})
+            yield Progress(
+                state.prompts, cfg.max_prompts, f"stage {state.stage} loss {loss.item():.3f} {msg}", {"eval": ev}
+            )
         if time.time() - last_ckpt > cfg.checkpoint_every_s:
             save()
             last_ckpt = time.time()
@@ -508,12 +590,16 @@ def export(work: str | Path, out: str | Path, model_id: str = "mfv-bundled-openf
     shutil.copytree(src / "lm", out / "lm")
     # the language model folder must hold weights for from_pretrained; the checkpoint overrides them
     lm_weights = out / "lm" / "model.safetensors"
-    save_file({k: v.half().contiguous() for k, v in load_file(str(lm_weights)).items()}, str(lm_weights),
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.half().contiguous() for k, v in load_file(str(lm_weights)).items()},
+        str(lm_weights),
+        metadata={"format": "pt"},
+    )
     manifest = json.loads((src / MANIFEST).read_text())
     shutil.copy(src / manifest["clip_config"], out / manifest["clip_config"])
-    save_file({k: v.half().contiguous() for k, v in unique_state_dict(model).items()},
-              str(out / "checkpoint.safetensors"))
+    save_file(
+        {k: v.half().contiguous() for k, v in unique_state_dict(model).items()}, str(out / "checkpoint.safetensors")
+    )
     manifest.update(model_id=model_id, checkpoint="checkpoint.safetensors", checkpoint_complete=True)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     if (work / "state.json").is_file():

@@ -18,9 +18,16 @@ from training.bundled import BASE, Sampler, vocabulary
 #: `-m "not slow"` leaves them out. A few minutes on 2 cores, mostly the tiny training run.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-SMALL = SmallConfig(n_layers=2, n_heads=2, d_model=32, image_size=32, patch_size=8, vision_width=32,
-                    perceiver=(("depth", 1), ("dim_head", 8), ("heads", 2), ("num_latents", 16)),
-                    cross_attn=(("dim_head", 8), ("heads", 2)))
+SMALL = SmallConfig(
+    n_layers=2,
+    n_heads=2,
+    d_model=32,
+    image_size=32,
+    patch_size=8,
+    vision_width=32,
+    perceiver=(("depth", 1), ("dim_head", 8), ("heads", 2), ("num_latents", 16)),
+    cross_attn=(("dim_head", 8), ("heads", 2)),
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +76,9 @@ def test_mixed_batches_keep_one_k_and_mark_answers(small):
 def _tiny_run_config(**kw):
     from training.bundled import BundledConfig
 
-    return BundledConfig(arch=SMALL, pool_train=24, pool_novel=8, pool_val=8, vision_steps=3, batch=4,
-                         max_prompts=24, eval_every=3, **kw)
-
+    return BundledConfig(
+        arch=SMALL, pool_train=24, pool_novel=8, pool_val=8, vision_steps=3, batch=4, max_prompts=24, eval_every=3, **kw
+    )
 
 
 def test_training_is_reproducible_and_resumes(tmp_path):
@@ -115,8 +122,25 @@ def test_the_command_line_trains_resumes_and_exports_as_train_bundled_did(monkey
     monkeypatch.setattr(bundled, "train", train)
     monkeypatch.setattr(bundled, "export", lambda work, out: calls.setdefault("export", (str(work), str(out))))
     work, out = tmp_path / "w", tmp_path / "out"
-    assert cli.main(["--work", str(work), "--minutes", "2", "--max-prompts", "96", "--seed", "3", "--export", str(out),
-                     "--init-from", "resources/bundled"]) == 0
+    assert (
+        cli.main(
+            [
+                "--work",
+                str(work),
+                "--minutes",
+                "2",
+                "--max-prompts",
+                "96",
+                "--seed",
+                "3",
+                "--export",
+                str(out),
+                "--init-from",
+                "resources/bundled",
+            ]
+        )
+        == 0
+    )
     assert calls == {"train": (str(work), 3, 96, 120.0, "resources/bundled"), "export": (str(work), str(out))}
     result = json.loads(capsys.readouterr().out)
     assert result == {"prompts": 96, "stage": 1, "seconds": 5, "last_eval": {"loss": 1.5}, "exported": str(out)}

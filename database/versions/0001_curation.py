@@ -16,8 +16,12 @@ branch_labels = None
 depends_on = None
 
 BASE = ("above", "below", "left", "right")
-COMPOSITE = {"above_left": ["above", "left"], "above_right": ["above", "right"],
-             "below_left": ["below", "left"], "below_right": ["below", "right"]}
+COMPOSITE = {
+    "above_left": ["above", "left"],
+    "above_right": ["above", "right"],
+    "below_left": ["below", "left"],
+    "below_right": ["below", "right"],
+}
 
 
 def upgrade() -> None:
@@ -52,8 +56,11 @@ def upgrade() -> None:
         sa.Column("description", sa.String(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_relations")),
     )
-    op.bulk_insert(relations, [{"name": r, "kind": "base", "parts": None, "description": ""} for r in BASE]
-                   + [{"name": r, "kind": "composite", "parts": p, "description": ""} for r, p in COMPOSITE.items()])
+    op.bulk_insert(
+        relations,
+        [{"name": r, "kind": "base", "parts": None, "description": ""} for r in BASE]
+        + [{"name": r, "kind": "composite", "parts": p, "description": ""} for r, p in COMPOSITE.items()],
+    )
     op.create_table(
         "scenes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -65,10 +72,12 @@ def upgrade() -> None:
         sa.Column("meta", sa.JSON(), nullable=False),
         sa.Column("created", sa.Double(), nullable=False),
         sa.Column("modified", sa.Double(), nullable=False),
-        sa.ForeignKeyConstraint(["dataset_id"], ["datasets.id"], name=op.f("fk_scenes_dataset_id_datasets"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["image_id"], ["images.id"], name=op.f("fk_scenes_image_id_images"),
-                                ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"], ["datasets.id"], name=op.f("fk_scenes_dataset_id_datasets"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["image_id"], ["images.id"], name=op.f("fk_scenes_image_id_images"), ondelete="RESTRICT"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_scenes")),
         sa.UniqueConstraint("dataset_id", "name", name="uq_scenes_dataset_name"),
     )
@@ -84,8 +93,9 @@ def upgrade() -> None:
         sa.Column("x1", sa.Double(), nullable=False),
         sa.Column("y1", sa.Double(), nullable=False),
         sa.Column("stamp", sa.String(), nullable=True),
-        sa.ForeignKeyConstraint(["scene_id"], ["scenes.id"], name=op.f("fk_objects_scene_id_scenes"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["scene_id"], ["scenes.id"], name=op.f("fk_objects_scene_id_scenes"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_objects")),
         sa.UniqueConstraint("scene_id", "name", name="uq_objects_scene_name"),
     )
@@ -101,14 +111,18 @@ def upgrade() -> None:
         sa.Column("status", sa.String(), nullable=False),
         sa.Column("created", sa.Double(), nullable=False),
         sa.Column("modified", sa.Double(), nullable=False),
-        sa.ForeignKeyConstraint(["object_id"], ["objects.id"], name=op.f("fk_labels_object_id_objects"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["relation"], ["relations.name"], name=op.f("fk_labels_relation_relations"),
-                                onupdate="CASCADE"),
-        sa.ForeignKeyConstraint(["scene_id"], ["scenes.id"], name=op.f("fk_labels_scene_id_scenes"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["subject_id"], ["objects.id"], name=op.f("fk_labels_subject_id_objects"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["object_id"], ["objects.id"], name=op.f("fk_labels_object_id_objects"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["relation"], ["relations.name"], name=op.f("fk_labels_relation_relations"), onupdate="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["scene_id"], ["scenes.id"], name=op.f("fk_labels_scene_id_scenes"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["subject_id"], ["objects.id"], name=op.f("fk_labels_subject_id_objects"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")),
         sa.UniqueConstraint("subject_id", "relation", "object_id", name="uq_labels_triple"),
     )

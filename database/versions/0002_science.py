@@ -52,8 +52,9 @@ def upgrade() -> None:
         sa.Column("dataset_id", sa.Integer(), nullable=True),
         sa.Column("n_tasks", sa.Integer(), nullable=False),
         sa.Column("created", sa.Double(), nullable=False),
-        sa.ForeignKeyConstraint(["dataset_id"], ["datasets.id"], name=op.f("fk_task_sets_dataset_id_datasets"),
-                                ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"], ["datasets.id"], name=op.f("fk_task_sets_dataset_id_datasets"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_sets")),
         sa.UniqueConstraint("hash", name=op.f("uq_task_sets_hash")),
     )
@@ -99,8 +100,9 @@ def upgrade() -> None:
         sa.Column("source_run_id", sa.Integer(), nullable=True),
         sa.Column("provenance", sa.JSON(), nullable=False),
         sa.Column("created", sa.Double(), nullable=False),
-        sa.ForeignKeyConstraint(["source_run_id"], ["runs.id"], name=op.f("fk_vectors_source_run_id_runs"),
-                                ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["source_run_id"], ["runs.id"], name=op.f("fk_vectors_source_run_id_runs"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_vectors")),
     )
     op.create_index(op.f("ix_vectors_model_id"), "vectors", ["model_id"])
@@ -110,10 +112,12 @@ def upgrade() -> None:
         sa.Column("composite_id", sa.Integer(), nullable=False),
         sa.Column("parent_id", sa.Integer(), nullable=False),
         sa.Column("weight", sa.Double(), nullable=False),
-        sa.ForeignKeyConstraint(["composite_id"], ["vectors.id"], name=op.f("fk_vector_parents_composite_id_vectors"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["parent_id"], ["vectors.id"], name=op.f("fk_vector_parents_parent_id_vectors"),
-                                ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(
+            ["composite_id"], ["vectors.id"], name=op.f("fk_vector_parents_composite_id_vectors"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["vectors.id"], name=op.f("fk_vector_parents_parent_id_vectors"), ondelete="RESTRICT"
+        ),
         sa.PrimaryKeyConstraint("composite_id", "parent_id", name=op.f("pk_vector_parents")),
     )
     op.create_table(
@@ -131,8 +135,9 @@ def upgrade() -> None:
         sa.Column("provenance", sa.JSON(), nullable=False),
         sa.Column("created", sa.Double(), nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_evaluations_run_id_runs"), ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["vector_id"], ["vectors.id"], name=op.f("fk_evaluations_vector_id_vectors"),
-                                ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["vector_id"], ["vectors.id"], name=op.f("fk_evaluations_vector_id_vectors"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluations")),
     )
     op.create_index(op.f("ix_evaluations_run_id"), "evaluations", ["run_id"])

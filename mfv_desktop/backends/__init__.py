@@ -5,8 +5,17 @@ is) can be asked without importing torch."""
 from importlib import import_module
 from typing import Any
 
-_NAMES = {"DTYPES": "base", "Backend": "base", "BackendError": "base", "Batch": "base", "Geometry": "base",
-          "batches": "base", "resolve_device": "base", "resolve_dtype": "base", "load_backend": "loading"}
+_NAMES = {
+    "DTYPES": "base",
+    "Backend": "base",
+    "BackendError": "base",
+    "Batch": "base",
+    "Geometry": "base",
+    "batches": "base",
+    "resolve_device": "base",
+    "resolve_dtype": "base",
+    "load_backend": "loading",
+}
 
 __all__ = sorted(_NAMES)
 

@@ -109,14 +109,20 @@ class TokenizerAnswers:
 
     def _answer_ids(self, name: str) -> list[int]:
         """Tokens of `name` where an answer stands; [] when the model does not know it."""
-        return answer_ids(lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"], name,
-                          FAMILIES[self.family].answer_prefix, self.tokenizer.unk_token_id)
+        return answer_ids(
+            lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"],
+            name,
+            FAMILIES[self.family].answer_prefix,
+            self.tokenizer.unk_token_id,
+        )
 
     def answer_token(self, answer: str) -> int:
         ids = self._answer_ids(answer)
         if not ids:
-            raise BackendError(f"answer {answer!r} is not in the vocabulary of model {self.model_id}; "
-                               "rename the object to a word the model knows")
+            raise BackendError(
+                f"answer {answer!r} is not in the vocabulary of model {self.model_id}; "
+                "rename the object to a word the model knows"
+            )
         return ids[0]
 
     def token_count(self, name: str) -> int:

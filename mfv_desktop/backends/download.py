@@ -35,8 +35,10 @@ class Source:
         top = [f for f in listed if "/" not in f]
         for p in self.patterns:
             if not any(fnmatch.fnmatch(f, p) for f in top):
-                raise BackendError(f"{self.repo} has no file {p!r} (it lists {len(top)} files at its top level): "
-                                   "has the repository changed? Copy the files into the folder instead, see README")
+                raise BackendError(
+                    f"{self.repo} has no file {p!r} (it lists {len(top)} files at its top level): "
+                    "has the repository changed? Copy the files into the folder instead, see README"
+                )
         chosen = [f for f in top if any(fnmatch.fnmatch(f, p) for p in self.patterns + self.optional)]
         if any(f.endswith(".safetensors") for f in chosen):  # one copy of the weights is enough
             chosen = [f for f in chosen if not fnmatch.fnmatch(f, "pytorch_model*.bin")]
@@ -56,8 +58,10 @@ class Downloadable:
 
     def needs(self) -> str:
         """Which files to copy in by hand, in words."""
-        return "; ".join(f"{', '.join(s.patterns + s.optional)} from {s.repo}"
-                         + (f" into {s.subfolder}/" if s.subfolder else "") for s in self.sources)
+        return "; ".join(
+            f"{', '.join(s.patterns + s.optional)} from {s.repo}" + (f" into {s.subfolder}/" if s.subfolder else "")
+            for s in self.sources
+        )
 
 
 #: what a Hugging Face language model folder needs (config, tokenizer, weights); other frameworks' weights are skipped
@@ -65,33 +69,61 @@ LM_PATTERNS = ("*.json", "*.txt", "*.model", "*.safetensors", "pytorch_model*.bi
 #: a Qwen3-VL folder in the Hugging Face layout: config, weights (one file, or shards with their index),
 #: tokenizer, image processor; the chat template and the video processor where the repository has them
 QWEN3VL_PATTERNS = ("config.json", "*.safetensors", "tokenizer.json", "preprocessor_config.json")
-QWEN3VL_OPTIONAL = ("generation_config.json", "model.safetensors.index.json", "tokenizer_config.json", "vocab.json",
-                    "merges.txt", "special_tokens_map.json", "added_tokens.json", "chat_template.json",
-                    "chat_template.jinja", "video_preprocessor_config.json")
+QWEN3VL_OPTIONAL = (
+    "generation_config.json",
+    "model.safetensors.index.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.json",
+    "chat_template.jinja",
+    "video_preprocessor_config.json",
+)
 
 
 def _qwen3vl(params: str, gb: str) -> Downloadable:
     title = f"Qwen3-VL-{params}-Instruct"
-    return Downloadable(title.lower(), title, "qwen3vl", (Source(f"Qwen/{title}", QWEN3VL_PATTERNS, QWEN3VL_OPTIONAL),),
-                        f"about {gb} (bf16 weights)")
+    return Downloadable(
+        title.lower(),
+        title,
+        "qwen3vl",
+        (Source(f"Qwen/{title}", QWEN3VL_PATTERNS, QWEN3VL_OPTIONAL),),
+        f"about {gb} (bf16 weights)",
+    )
 
 
 #: every model that can be downloaded: name -> what to fetch (OpenFlamingo-4B: reference/openflamingo.md)
-DOWNLOADS: dict[str, Downloadable] = {d.name: d for d in (
-    Downloadable("openflamingo-4b", "OpenFlamingo-4B", "openflamingo", (
-        Source("openflamingo/OpenFlamingo-4B-vitl-rpj3b-langinstruct", ("checkpoint.pt",)),
-        Source("togethercomputer/RedPajama-INCITE-Instruct-3B-v1", ("config.json",), LM_PATTERNS,
-               subfolder="RedPajama-INCITE-Instruct-3B-v1"),
-        Source("timm/vit_large_patch14_clip_224.openai", ("open_clip_pytorch_model.bin",)),
-    ), "about 9 GB"),
-    _qwen3vl("2B", "4 GB"),
-    _qwen3vl("4B", "9 GB"),
-)}
+DOWNLOADS: dict[str, Downloadable] = {
+    d.name: d
+    for d in (
+        Downloadable(
+            "openflamingo-4b",
+            "OpenFlamingo-4B",
+            "openflamingo",
+            (
+                Source("openflamingo/OpenFlamingo-4B-vitl-rpj3b-langinstruct", ("checkpoint.pt",)),
+                Source(
+                    "togethercomputer/RedPajama-INCITE-Instruct-3B-v1",
+                    ("config.json",),
+                    LM_PATTERNS,
+                    subfolder="RedPajama-INCITE-Instruct-3B-v1",
+                ),
+                Source("timm/vit_large_patch14_clip_224.openai", ("open_clip_pytorch_model.bin",)),
+            ),
+            "about 9 GB",
+        ),
+        _qwen3vl("2B", "4 GB"),
+        _qwen3vl("4B", "9 GB"),
+    )
+}
 NO_NETWORK = "no network: copy the files into the folder instead"
 
 
-def check_model(ref: str, device: str | None = "cpu", dtype: str = "fp32",
-                load: bool = True) -> Generator[Progress, None, dict[str, Any]]:
+def check_model(
+    ref: str, device: str | None = "cpu", dtype: str = "fp32", load: bool = True
+) -> Generator[Progress, None, dict[str, Any]]:
     """Check a model reference ('bundled', 'tiny', or a folder): its files first (a BackendError
     names the missing file and what to put there), then, with `load`, load it and report its
     geometry, id and load time."""
@@ -102,16 +134,26 @@ def check_model(ref: str, device: str | None = "cpu", dtype: str = "fp32",
     yield Progress(0, total, f"checking the files of {ref}")
     folder = model_folder(ref)
     family = family_of(ref)
-    result: dict[str, Any] = {"ref": ref, "folder": str(folder), "family": family.name,
-                              **family.backend_class().check_files(folder)}
+    result: dict[str, Any] = {
+        "ref": ref,
+        "folder": str(folder),
+        "family": family.name,
+        **family.backend_class().check_files(folder),
+    }
     if not load:
         return result
     yield Progress(1, total, f"loading {result['model_id']} on {device} ({dtype})")
     cached = (ref, str(device), dtype) in _LOADED
     t0 = time.perf_counter()
     backend = load_backend(ref, device=device, dtype=dtype)
-    result.update(model_id=backend.model_id, geometry=backend.geometry.to_json(), device=str(device), dtype=dtype,
-                  load_s=round(time.perf_counter() - t0, 2), cached=cached)
+    result.update(
+        model_id=backend.model_id,
+        geometry=backend.geometry.to_json(),
+        device=str(device),
+        dtype=dtype,
+        load_s=round(time.perf_counter() - t0, 2),
+        cached=cached,
+    )
     yield Progress(total, total, "loaded")
     return result
 
@@ -120,8 +162,10 @@ def _hub():
     try:
         import huggingface_hub
     except ImportError as e:
-        raise BackendError("downloading needs the huggingface_hub package (pip install huggingface_hub); "
-                           "or copy the files into the folder instead, see README") from e
+        raise BackendError(
+            "downloading needs the huggingface_hub package (pip install huggingface_hub); "
+            "or copy the files into the folder instead, see README"
+        ) from e
     return huggingface_hub
 
 
@@ -164,10 +208,13 @@ def download_model(name: str, folder: str | Path) -> Generator[Progress, None, d
         raise
     except Exception as e:  # noqa: BLE001 - whatever the hub says, the user needs the way out
         if _network_error(e):
-            raise BackendError(f"{NO_NETWORK}; see README. {model.title} needs {model.needs()}. "
-                               f"{type(e).__name__}: {e}") from e
-        raise BackendError(f"downloading {model.title} into {folder} failed ({type(e).__name__}: {e}); "
-                           f"copy the files into the folder instead ({model.needs()}), see README") from e
+            raise BackendError(
+                f"{NO_NETWORK}; see README. {model.title} needs {model.needs()}. {type(e).__name__}: {e}"
+            ) from e
+        raise BackendError(
+            f"downloading {model.title} into {folder} failed ({type(e).__name__}: {e}); "
+            f"copy the files into the folder instead ({model.needs()}), see README"
+        ) from e
     yield Progress(len(wanted), len(wanted) + 1, f"checking {folder}")
     result = yield from check_model(str(folder), load=False)
     yield Progress(len(wanted) + 1, len(wanted) + 1, "done")
@@ -176,6 +223,8 @@ def download_model(name: str, folder: str | Path) -> Generator[Progress, None, d
 
 def describe_geometry(g: dict[str, Any]) -> str:
     """A geometry (Geometry.to_json) in one line."""
-    return (f"{g['n_layers']} layers · {g['n_heads']} heads · d_head {g['d_head']} · d_model {g['d_model']}"
-            + (f" · vocabulary {g['vocab_size']}" if g.get("vocab_size") else "")
-            + (f" · {len(g['cross_attn_layers'])} cross-attention layers" if g.get("cross_attn_layers") else ""))
+    return (
+        f"{g['n_layers']} layers · {g['n_heads']} heads · d_head {g['d_head']} · d_model {g['d_model']}"
+        + (f" · vocabulary {g['vocab_size']}" if g.get("vocab_size") else "")
+        + (f" · {len(g['cross_attn_layers'])} cross-attention layers" if g.get("cross_attn_layers") else "")
+    )

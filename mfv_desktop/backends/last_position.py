@@ -58,14 +58,21 @@ class LastPosition:
         with torch.no_grad():
             model._encode_vision_x(x["vision_x"])
             try:
-                out = lm(input_ids=x["input_ids"][:, :-1], attention_mask=x["attention_mask"][:, :-1],
-                         position_ids=x["position_ids"][:, :-1], use_cache=True)
+                out = lm(
+                    input_ids=x["input_ids"][:, :-1],
+                    attention_mask=x["attention_mask"][:, :-1],
+                    position_ids=x["position_ids"][:, :-1],
+                    use_cache=True,
+                )
                 vis_x = self.flamingo_layers[0].vis_x  # (P, n_images, n_latents, d_visual)
             finally:
                 lm.clear_conditioned_layers()
             cache = out.past_key_values
-            kv = ([(la.keys, la.values) for la in cache.layers] if hasattr(cache, "layers")
-                  else list(zip(cache.key_cache, cache.value_cache)))
+            kv = (
+                [(la.keys, la.values) for la in cache.layers]
+                if hasattr(cache, "layers")
+                else list(zip(cache.key_cache, cache.value_cache))
+            )
             self.layers = []
             for fl, (k, v) in zip(self.flamingo_layers, kv):
                 mk = mv = None
@@ -113,8 +120,9 @@ class LastPosition:
 
         def rotary(t: torch.Tensor) -> torch.Tensor:
             return torch.cat([t[..., :r] * cos + _rotate_half(t[..., :r]) * sin, t[..., r:]], dim=-1)
+
         q, k = rotary(q), rotary(k)
-        scale = att.scaling if hasattr(att, "scaling") else self.d_head ** -0.5
+        scale = att.scaling if hasattr(att, "scaling") else self.d_head**-0.5
         past = torch.einsum("pchd,phtd->pcht", q, layer.keys) * scale
         past = past.masked_fill(~self.attend[:, None, None], torch.finfo(past.dtype).min)
         own = (q * k).sum(-1, keepdim=True) * scale

@@ -33,8 +33,10 @@ def model_folder(ref: str) -> Path:
     if ref == "bundled":
         folder = bundled_folder()
         if not (folder / "mfv_model.json").is_file():
-            raise BackendError(f"the bundled model is not at {folder}: train it with `python -m training "
-                               "--export resources/bundled` in a source checkout, or use --model tiny")
+            raise BackendError(
+                f"the bundled model is not at {folder}: train it with `python -m training "
+                "--export resources/bundled` in a source checkout, or use --model tiny"
+            )
         return folder
     tiny = parse_ref(ref)
     if tiny is not None:

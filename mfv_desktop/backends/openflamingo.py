@@ -97,8 +97,9 @@ class OpenFlamingoFiles:
                 cross_attn=tuple(sorted((str(k), int(v)) for k, v in (m.get("cross_attn") or {}).items())),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise BackendError(f"{manifest} is malformed ({type(e).__name__}: {e}); "
-                               "it needs lm, clip and cross_attn_every_n_layers") from e
+            raise BackendError(
+                f"{manifest} is malformed ({type(e).__name__}: {e}); it needs lm, clip and cross_attn_every_n_layers"
+            ) from e
 
     @classmethod
     def _discover_4b(cls, folder: Path) -> OpenFlamingoFiles:
@@ -112,10 +113,13 @@ class OpenFlamingoFiles:
             raise BackendError(f"{folder}: no language-model folder (a subfolder with config.json). {OF4B_HINT}.")
         clip = [p for name in CLIP_WEIGHT_NAMES for p in sorted(folder.glob(f"**/{name}"))]
         if not clip:
-            raise BackendError(f"{folder}: no open_clip vision weights ({' or '.join(CLIP_WEIGHT_NAMES)}); "
-                               f"OpenAI's TorchScript .pt does not load. {OF4B_HINT}.")
-        return cls(folder, lm_dirs[0], "ViT-L-14-quickgelu", clip[0], None, ckpt, 2,
-                   model_id=f"openflamingo-4b:{folder.name}")
+            raise BackendError(
+                f"{folder}: no open_clip vision weights ({' or '.join(CLIP_WEIGHT_NAMES)}); "
+                f"OpenAI's TorchScript .pt does not load. {OF4B_HINT}."
+            )
+        return cls(
+            folder, lm_dirs[0], "ViT-L-14-quickgelu", clip[0], None, ckpt, 2, model_id=f"openflamingo-4b:{folder.name}"
+        )
 
     def validate(self, weights: bool = True) -> None:
         lm = self.lm_dir
@@ -126,8 +130,11 @@ class OpenFlamingoFiles:
         if not any(all((lm / f).is_file() for f in group) for group in TOKENIZER_FILES):
             names = " or ".join("+".join(g) for g in TOKENIZER_FILES)
             raise BackendError(f"language-model folder {lm} has no tokenizer ({names})")
-        for label, p in (("vision weights", self.clip_weights), ("vision config", self.clip_config),
-                         ("Flamingo checkpoint", self.checkpoint)):
+        for label, p in (
+            ("vision weights", self.clip_weights),
+            ("vision config", self.clip_config),
+            ("Flamingo checkpoint", self.checkpoint),
+        ):
             if p is not None and not p.is_file():
                 raise BackendError(f"{label} file {p} is missing")
 
@@ -135,11 +142,19 @@ class OpenFlamingoFiles:
         """Every file the model is loaded from: the manifest, configs, tokenizer and (`weights`) every weight
         file: the Flamingo checkpoint, the vision tower's and the language model's."""
         lm = self.lm_dir
-        files = [self.folder / MANIFEST, self.clip_config, lm / "config.json",
-                 *(lm / f for group in TOKENIZER_FILES for f in group), lm / "tokenizer_config.json"]
+        files = [
+            self.folder / MANIFEST,
+            self.clip_config,
+            lm / "config.json",
+            *(lm / f for group in TOKENIZER_FILES for f in group),
+            lm / "tokenizer_config.json",
+        ]
         if weights:
-            files += [self.checkpoint, self.clip_weights,
-                      *sorted(p for pattern in LM_WEIGHT_PATTERNS for p in lm.glob(pattern))]
+            files += [
+                self.checkpoint,
+                self.clip_weights,
+                *sorted(p for pattern in LM_WEIGHT_PATTERNS for p in lm.glob(pattern)),
+            ]
         return [p for p in files if p is not None and p.is_file()]
 
     def fingerprint(self, weights: bool = True) -> dict[str, str]:
@@ -160,8 +175,10 @@ def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to parse is the file's fault
-        raise BackendError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); "
-                           "is it a complete download of an OpenFlamingo checkpoint?") from e
+        raise BackendError(
+            f"cannot read checkpoint {path} ({type(e).__name__}: {e}); "
+            "is it a complete download of an OpenFlamingo checkpoint?"
+        ) from e
     if isinstance(sd, dict) and "model_state_dict" in sd:
         sd = sd["model_state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
@@ -175,8 +192,9 @@ def unique_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if k in names}
 
 
-def load_flamingo(files: OpenFlamingoFiles, random_on: tuple[torch.device, torch.dtype] | None = None
-                  ) -> tuple[Flamingo, Any, Any]:
+def load_flamingo(
+    files: OpenFlamingoFiles, random_on: tuple[torch.device, torch.dtype] | None = None
+) -> tuple[Flamingo, Any, Any]:
     """Build the Flamingo model with open_flamingo's factory and load the checkpoint (on CPU, fp32).
     `random_on=(device, dtype)`: every weight random, built on the device in the dtype, the language
     model from its config alone (no file read, nothing allocated on the CPU first): benchmarks/gpu.py."""
@@ -209,9 +227,12 @@ def load_flamingo(files: OpenFlamingoFiles, random_on: tuple[torch.device, torch
         from open_flamingo.src.helpers import GatedCrossAttentionBlock
 
         lm = model.lang_encoder
-        blocks = [None if g is None else GatedCrossAttentionBlock(dim=model.lang_dim, dim_visual=model.vis_dim,
-                                                                  **dict(files.cross_attn))
-                  for g in lm.gated_cross_attn_layers]
+        blocks = [
+            None
+            if g is None
+            else GatedCrossAttentionBlock(dim=model.lang_dim, dim_visual=model.vis_dim, **dict(files.cross_attn))
+            for g in lm.gated_cross_attn_layers
+        ]
         # layers without cross-attention hold None (torch's stub wants modules; add_module takes None)
         lm.gated_cross_attn_layers = nn.ModuleList(blocks)  # type: ignore[arg-type]
         lm.init_flamingo_layers(gradient_checkpointing=False)
@@ -241,16 +262,19 @@ def _random_weights(random_on: tuple[torch.device, torch.dtype] | None) -> Itera
     class FromConfig:
         @staticmethod
         def from_pretrained(path: str, **_: Any) -> nn.Module:
-            return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path, local_files_only=True),
-                                                    dtype=dtype)
+            return AutoModelForCausalLM.from_config(
+                AutoConfig.from_pretrained(path, local_files_only=True), dtype=dtype
+            )
 
     clip = open_clip.create_model_and_transforms
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        with device, mock.patch.object(factory, "AutoModelForCausalLM", FromConfig), \
-                mock.patch.object(open_clip, "create_model_and_transforms",
-                                  lambda *a, **kw: clip(*a, device=device, **kw)):
+        with (
+            device,
+            mock.patch.object(factory, "AutoModelForCausalLM", FromConfig),
+            mock.patch.object(open_clip, "create_model_and_transforms", lambda *a, **kw: clip(*a, device=device, **kw)),
+        ):
             yield
     finally:
         torch.set_default_dtype(old)
@@ -290,17 +314,24 @@ def _load_checkpoint_into(model: nn.Module, files: OpenFlamingoFiles) -> None:
             f"cross_attn_every_n_layers; use the checkpoint that matches the language model."
         ) from e
     if result.unexpected_keys:
-        raise BackendError(f"checkpoint {path} has {len(result.unexpected_keys)} keys the model does not know "
-                           f"(first: {result.unexpected_keys[:3]}): it is for another architecture")
+        raise BackendError(
+            f"checkpoint {path} has {len(result.unexpected_keys)} keys the model does not know "
+            f"(first: {result.unexpected_keys[:3]}): it is for another architecture"
+        )
     # a key missing under one alias may have been loaded under another
     ptr = {k: v.data_ptr() for k, v in model.state_dict().items()}
     loaded = {ptr[k] for k in sd if k in ptr}
     missing = [k for k in result.missing_keys if ptr[k] not in loaded]
-    required = missing if files.checkpoint_complete else [
-        k for k in missing if k.startswith("perceiver.") or "gated_cross_attn" in k]
+    required = (
+        missing
+        if files.checkpoint_complete
+        else [k for k in missing if k.startswith("perceiver.") or "gated_cross_attn" in k]
+    )
     if required:
-        raise BackendError(f"checkpoint {path} lacks {len(required)} weights the model needs "
-                           f"(first: {required[:3]}): the file is incomplete or for another model")
+        raise BackendError(
+            f"checkpoint {path} lacks {len(required)} weights the model needs "
+            f"(first: {required[:3]}): the file is incomplete or for another model"
+        )
 
 
 class OpenFlamingoBackend(TokenizerAnswers, Backend):
@@ -308,8 +339,14 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
     hook_point = "residual:decoder_layer_output:last_token"
     template = OPENFLAMINGO_TEMPLATE
 
-    def __init__(self, files: OpenFlamingoFiles, device: str | None = "cpu", dtype: str = "fp32",
-                 image_cache_size: int = 1024, random_weights: bool = False) -> None:
+    def __init__(
+        self,
+        files: OpenFlamingoFiles,
+        device: str | None = "cpu",
+        dtype: str = "fp32",
+        image_cache_size: int = 1024,
+        random_weights: bool = False,
+    ) -> None:
         """`random_weights`: every weight random, built directly on the device in its dtype (the folder
         needs no weights): benchmarks/gpu.py's models at paper size."""
         self.files = files
@@ -318,7 +355,8 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         model, self.image_processor, self.tokenizer = load_flamingo(
-            files, (self.device, self.dtype) if random_weights else None)
+            files, (self.device, self.dtype) if random_weights else None
+        )
         self.tokenizer.padding_side = "left"
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.model.requires_grad_(False)
@@ -338,17 +376,22 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
 
     @classmethod
     def from_folder(cls, folder: str | Path, random_weights: bool = False, **kw: Any) -> OpenFlamingoBackend:
-        return cls(OpenFlamingoFiles.from_folder(folder, weights=not random_weights), random_weights=random_weights,
-                   **kw)
+        return cls(
+            OpenFlamingoFiles.from_folder(folder, weights=not random_weights), random_weights=random_weights, **kw
+        )
 
     @staticmethod
     def check_files(folder: str | Path) -> dict[str, Any]:
         """The model's id and its files, checked without loading (BackendError names what is missing)."""
         files = OpenFlamingoFiles.from_folder(folder)
-        return {"model_id": files.model_id,
-                "files": {"language model": str(files.lm_dir),
-                          "vision tower": files.clip_arch + (f" ({files.clip_weights})" if files.clip_weights else ""),
-                          "checkpoint": str(files.checkpoint) if files.checkpoint else ""}}
+        return {
+            "model_id": files.model_id,
+            "files": {
+                "language model": str(files.lm_dir),
+                "vision tower": files.clip_arch + (f" ({files.clip_weights})" if files.clip_weights else ""),
+                "checkpoint": str(files.checkpoint) if files.checkpoint else "",
+            },
+        }
 
     # -- protocol --------------------------------------------------------------------------
     def provenance(self) -> dict[str, Any]:
@@ -365,8 +408,11 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
             "dtype": str(self.dtype).removeprefix("torch."),
             "template": self.template.id,
             "geometry": self.geometry.to_json(),
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                         "open_clip": open_clip.__version__},
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "open_clip": open_clip.__version__,
+            },
         }
 
     def head_site(self, layer: int) -> nn.Module:
@@ -392,8 +438,12 @@ class OpenFlamingoBackend(TokenizerAnswers, Backend):
         vision = vision.unsqueeze(2)  # (B, n_images, F=1, 3, H, W)
         answers = torch.tensor([self.answer_token(t.answer) for t in tasks])
         dev = self.device
-        inputs = {"input_ids": enc["input_ids"].to(dev), "attention_mask": mask.to(dev),
-                  "position_ids": position_ids.to(dev), "vision_x": vision.to(dev, self.dtype)}
+        inputs = {
+            "input_ids": enc["input_ids"].to(dev),
+            "attention_mask": mask.to(dev),
+            "position_ids": position_ids.to(dev),
+            "vision_x": vision.to(dev, self.dtype),
+        }
         return Batch(tasks, inputs, answers.to(dev))
 
     def run(self, batch: Batch, all_positions: bool = False) -> torch.Tensor:

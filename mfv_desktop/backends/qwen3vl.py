@@ -76,13 +76,16 @@ def weight_files(folder: Path) -> list[Path]:
             raise BackendError(f"{index} lists no weight files; download it again. {HINT}.")
         missing = [s for s in shards if not (folder / s).is_file()]
         if missing:
-            raise BackendError(f"{folder} lacks weight shard {missing[0]} ({len(missing)} of {len(shards)} missing) "
-                               f"that {index.name} lists: finish the download into this folder")
+            raise BackendError(
+                f"{folder} lacks weight shard {missing[0]} ({len(missing)} of {len(shards)} missing) "
+                f"that {index.name} lists: finish the download into this folder"
+            )
         return [folder / s for s in shards]
     files = sorted(folder.glob("*.safetensors"))
     if not files:
-        raise BackendError(f"{folder} has no weights (model.safetensors, or shards with model.safetensors.index.json). "
-                           f"{HINT}.")
+        raise BackendError(
+            f"{folder} has no weights (model.safetensors, or shards with model.safetensors.index.json). {HINT}."
+        )
     return files
 
 
@@ -110,17 +113,24 @@ def check_folder(folder: str | Path, weights: bool = True) -> dict[str, Any]:
         raise BackendError(f"{folder} has no config.json. {HINT}.")
     model_type = _json(config).get("model_type")
     if model_type != "qwen3_vl":
-        raise BackendError(f"{config} describes a {model_type!r} model, not Qwen3-VL (model_type 'qwen3_vl'). "
-                           f"{HINT}.")
+        raise BackendError(f"{config} describes a {model_type!r} model, not Qwen3-VL (model_type 'qwen3_vl'). {HINT}.")
     files = weight_files(folder) if weights else []
-    for name, what in (("tokenizer.json", "the tokenizer"), ("tokenizer_config.json", "the tokenizer's settings"),
-                       ("preprocessor_config.json", "the image preprocessor's settings")):
+    for name, what in (
+        ("tokenizer.json", "the tokenizer"),
+        ("tokenizer_config.json", "the tokenizer's settings"),
+        ("preprocessor_config.json", "the image preprocessor's settings"),
+    ):
         if not (folder / name).is_file():
             raise BackendError(f"{folder} has no {name} ({what}): copy it from the model's download. {HINT}.")
-    return {"model_id": folder.name,
-            "files": {"config": str(config), "weights": ", ".join(p.name for p in files) or "random",
-                      "tokenizer": str(folder / "tokenizer.json"),
-                      "preprocessor": str(folder / "preprocessor_config.json")}}
+    return {
+        "model_id": folder.name,
+        "files": {
+            "config": str(config),
+            "weights": ", ".join(p.name for p in files) or "random",
+            "tokenizer": str(folder / "tokenizer.json"),
+            "preprocessor": str(folder / "preprocessor_config.json"),
+        },
+    }
 
 
 class Qwen3VLBackend(TokenizerAnswers, Backend):
@@ -129,8 +139,14 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
     template = QWEN3VL_TEMPLATE
     supports_last_position = True
 
-    def __init__(self, folder: str | Path, device: str | None = "cpu", dtype: str = "fp32",
-                 image_cache_size: int = 1024, random_weights: bool = False) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        device: str | None = "cpu",
+        dtype: str = "fp32",
+        image_cache_size: int = 1024,
+        random_weights: bool = False,
+    ) -> None:
         """`random_weights`: build the folder's config with random weights directly on the device, in its
         dtype (nothing allocated on the CPU first; the folder needs no weights): benchmarks/gpu.py."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before the hub library reads it
@@ -146,14 +162,18 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
             if random_weights:
                 config = AutoConfig.from_pretrained(str(self.folder), local_files_only=True)
                 with self.device:
-                    model = Qwen3VLForConditionalGeneration._from_config(config, dtype=self.dtype,
-                                                                         attn_implementation="sdpa")
+                    model = Qwen3VLForConditionalGeneration._from_config(
+                        config, dtype=self.dtype, attn_implementation="sdpa"
+                    )
             else:
                 model = Qwen3VLForConditionalGeneration.from_pretrained(
-                    str(self.folder), local_files_only=True, dtype=self.dtype, attn_implementation="sdpa")
+                    str(self.folder), local_files_only=True, dtype=self.dtype, attn_implementation="sdpa"
+                )
         except Exception as e:  # noqa: BLE001 - any failure to read the files is the folder's fault
-            raise BackendError(f"cannot load Qwen3-VL from {self.folder} ({type(e).__name__}: {e}); is every file "
-                               f"completely downloaded? {HINT}.") from e
+            raise BackendError(
+                f"cannot load Qwen3-VL from {self.folder} ({type(e).__name__}: {e}); is every file "
+                f"completely downloaded? {HINT}."
+            ) from e
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -163,9 +183,14 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
         pre = _json(self.folder / "preprocessor_config.json")
         self.side = image_side(pre)
         self.image_processor = Qwen2VLImageProcessor(
-            patch_size=pre.get("patch_size", 16), temporal_patch_size=pre.get("temporal_patch_size", 2),
-            merge_size=pre.get("merge_size", 2), image_mean=pre.get("image_mean"), image_std=pre.get("image_std"),
-            min_pixels=self.side * self.side, max_pixels=self.side * self.side)
+            patch_size=pre.get("patch_size", 16),
+            temporal_patch_size=pre.get("temporal_patch_size", 2),
+            merge_size=pre.get("merge_size", 2),
+            image_mean=pre.get("image_mean"),
+            image_std=pre.get("image_std"),
+            min_pixels=self.side * self.side,
+            max_pixels=self.side * self.side,
+        )
         self.model = model.to(self.device).eval()
         self.model.requires_grad_(False)
         cfg = self.model.config.text_config
@@ -194,10 +219,20 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
 
         from .filehash import fingerprint
 
-        names = ("config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
-                 "model.safetensors.index.json")
-        files = fingerprint(self.folder, [*(p for p in (self.folder / n for n in names) if p.is_file()),
-                                          *([] if self.random_weights else weight_files(self.folder))])
+        names = (
+            "config.json",
+            "preprocessor_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "model.safetensors.index.json",
+        )
+        files = fingerprint(
+            self.folder,
+            [
+                *(p for p in (self.folder / n for n in names) if p.is_file()),
+                *([] if self.random_weights else weight_files(self.folder)),
+            ],
+        )
         return {
             "model_id": self.model_id,
             "family": self.family,
@@ -207,11 +242,18 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "template": self.template.id,
-            "prompt": {"demo": self.template.demo, "query": self.template.query,
-                       "image": f"{VISION_START}{IMAGE_PAD} x {self.image_tokens}{VISION_END}",
-                       "chat_template": False},
-            "images": {"min_pixels": self.side * self.side, "max_pixels": self.side * self.side,
-                       "resize": f"{self.side}x{self.side}", "tokens_per_image": self.image_tokens},
+            "prompt": {
+                "demo": self.template.demo,
+                "query": self.template.query,
+                "image": f"{VISION_START}{IMAGE_PAD} x {self.image_tokens}{VISION_END}",
+                "chat_template": False,
+            },
+            "images": {
+                "min_pixels": self.side * self.side,
+                "max_pixels": self.side * self.side,
+                "resize": f"{self.side}x{self.side}",
+                "tokens_per_image": self.image_tokens,
+            },
             "geometry": self.geometry.to_json(),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
@@ -249,14 +291,18 @@ class Qwen3VLBackend(TokenizerAnswers, Backend):
         tasks = list(tasks)
         if len({len(t.images) for t in tasks}) != 1:
             raise ValueError("a batch needs tasks with the same number of images (use backends.batches)")
-        enc = self.tokenizer([self.render(t) for t in tasks], padding="longest", return_tensors="pt",
-                             add_special_tokens=False)
+        enc = self.tokenizer(
+            [self.render(t) for t in tasks], padding="longest", return_tensors="pt", add_special_tokens=False
+        )
         images = [self.image_input(p) for t in tasks for p in t.images]  # row by row, in prompt order
         answers = torch.tensor([self.answer_token(t.answer) for t in tasks])
         dev = self.device
-        inputs = {"input_ids": enc["input_ids"].to(dev), "attention_mask": enc["attention_mask"].to(dev),
-                  "pixel_values": torch.cat([p for p, _ in images]).to(dev, self.dtype),
-                  "image_grid_thw": torch.stack([g for _, g in images]).to(dev)}
+        inputs = {
+            "input_ids": enc["input_ids"].to(dev),
+            "attention_mask": enc["attention_mask"].to(dev),
+            "pixel_values": torch.cat([p for p, _ in images]).to(dev, self.dtype),
+            "image_grid_thw": torch.stack([g for _, g in images]).to(dev),
+        }
         return Batch(tasks, inputs, answers.to(dev))
 
     def run(self, batch: Batch, all_positions: bool = False) -> torch.Tensor:
@@ -277,8 +323,15 @@ TINY_SIDE = 64
 
 #: the tiny model: 4 layers x 4 query heads of 32 over 2 key/value heads (grouped-query attention,
 #: n_heads * d_head = 128 != d_model = 64, as in the 4B), a 2-layer vision tower with deepstack
-TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "head_dim": 32, "mrope_section": [6, 5, 5]}
+TINY_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 32,
+    "mrope_section": [6, 5, 5],
+}
 TINY_VISION = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "deepstack_visual_indexes": [0]}
 
 
@@ -291,20 +344,41 @@ def small_config(vocab: list[str], text: dict[str, Any], vision: dict[str, Any])
     text = dict(text)
     rope = {"rope_type": "default", "mrope_section": text.pop("mrope_section"), "mrope_interleaved": True}
     return Qwen3VLConfig(
-        text_config={"vocab_size": len(vocab), "max_position_embeddings": 4096, "rope_theta": 10000.0,
-                     "initializer_range": 0.1, "rope_scaling": rope, "bos_token_id": ids["<|endoftext|>"],
-                     "eos_token_id": ids["<|endoftext|>"], **text},
-        vision_config={"patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
-                       "out_hidden_size": text["hidden_size"], "num_position_embeddings": 64,
-                       "initializer_range": 0.1, **vision},
-        image_token_id=ids[IMAGE_PAD], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids[VISION_START], vision_end_token_id=ids[VISION_END],
+        text_config={
+            "vocab_size": len(vocab),
+            "max_position_embeddings": 4096,
+            "rope_theta": 10000.0,
+            "initializer_range": 0.1,
+            "rope_scaling": rope,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|endoftext|>"],
+            **text,
+        },
+        vision_config={
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": text["hidden_size"],
+            "num_position_embeddings": 64,
+            "initializer_range": 0.1,
+            **vision,
+        },
+        image_token_id=ids[IMAGE_PAD],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids[VISION_START],
+        vision_end_token_id=ids[VISION_END],
         tie_word_embeddings=False,
     )
 
 
-def build_small_qwen3vl(folder: str | Path, seed: int, text: dict[str, Any] = TINY_TEXT,
-                        vision: dict[str, Any] = TINY_VISION, weights: bool = True, side: int = TINY_SIDE) -> Path:
+def build_small_qwen3vl(
+    folder: str | Path,
+    seed: int,
+    text: dict[str, Any] = TINY_TEXT,
+    vision: dict[str, Any] = TINY_VISION,
+    weights: bool = True,
+    side: int = TINY_SIDE,
+) -> Path:
     """A random Qwen3-VL written as a Hugging Face folder that loads through the same code as
     Qwen3-VL-4B-Instruct. Its vocabulary is the tiny OpenFlamingo's (object names, relations, prompt
     words as whole words) plus Qwen's special tokens (`text` may set a larger vocab_size); images are
@@ -324,10 +398,20 @@ def build_small_qwen3vl(folder: str | Path, seed: int, text: dict[str, Any] = TI
         Qwen3VLForConditionalGeneration(config).save_pretrained(str(folder), safe_serialization=True)
     else:
         config.save_pretrained(str(folder))
-    (folder / "preprocessor_config.json").write_text(json.dumps({
-        "image_processor_type": "Qwen2VLImageProcessor", "patch_size": 16, "temporal_patch_size": 2,
-        "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
-        "size": {"shortest_edge": side * side, "longest_edge": side * side}}, indent=1))
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "image_processor_type": "Qwen2VLImageProcessor",
+                "patch_size": 16,
+                "temporal_patch_size": 2,
+                "merge_size": 2,
+                "image_mean": [0.5, 0.5, 0.5],
+                "image_std": [0.5, 0.5, 0.5],
+                "size": {"shortest_edge": side * side, "longest_edge": side * side},
+            },
+            indent=1,
+        )
+    )
     return folder
 
 
@@ -353,12 +437,19 @@ class Qwen3VLLastPosition(LastPosition):
         self.n_heads, self.d_head = g.n_heads, g.d_head
         x = batch.inputs
         with torch.no_grad():
-            out = backend.model.model(input_ids=x["input_ids"][:, :-1], attention_mask=x["attention_mask"][:, :-1],
-                                      pixel_values=x["pixel_values"], image_grid_thw=x["image_grid_thw"],
-                                      use_cache=True)
+            out = backend.model.model(
+                input_ids=x["input_ids"][:, :-1],
+                attention_mask=x["attention_mask"][:, :-1],
+                pixel_values=x["pixel_values"],
+                image_grid_thw=x["image_grid_thw"],
+                use_cache=True,
+            )
             cache = out.past_key_values
-            kv = ([(la.keys, la.values) for la in cache.layers] if hasattr(cache, "layers")
-                  else list(zip(cache.key_cache, cache.value_cache)))
+            kv = (
+                [(la.keys, la.values) for la in cache.layers]
+                if hasattr(cache, "layers")
+                else list(zip(cache.key_cache, cache.value_cache))
+            )
             self.layers = [_Layer(k, v, None, None) for k, v in kv]  # (P, key/value heads, T-1, Dh)
             positions, _ = qwen.get_rope_index(x["input_ids"], x["image_grid_thw"], None, x["attention_mask"])
             h0 = self.text.embed_tokens(x["input_ids"][:, -1:])

@@ -91,25 +91,44 @@ def _hf_tokenizer(folder: Path) -> Path | None:
 
 FAMILIES: dict[str, Family] = {
     "openflamingo": Family(
-        name="openflamingo", backend="openflamingo:OpenFlamingoBackend", detect=_openflamingo,
-        tokenizer_file=_openflamingo_tokenizer, answer_prefix="A:", tiny_ref="tiny",
+        name="openflamingo",
+        backend="openflamingo:OpenFlamingoBackend",
+        detect=_openflamingo,
+        tokenizer_file=_openflamingo_tokenizer,
+        answer_prefix="A:",
+        tiny_ref="tiny",
         tiny_builder="small:build_tiny",
         hint="OpenFlamingo-4B needs: checkpoint.pt from openflamingo/OpenFlamingo-4B-vitl-rpj3b-langinstruct, "
-             "the RedPajama-INCITE-Instruct-3B-v1 folder (config, weights, tokenizer) and the open_clip "
-             "ViT-L-14 OpenAI weights (open_clip_pytorch_model.bin); our own models have mfv_model.json",
-        paper={"model": "OpenFlamingo-4B",
-               "test": {"0-shot": "4.8 (synthetic), 11.8 (GQA)", "4-shot ICL": "19.0 (GQA)",
-                        "0-shot + FV": "8-9 (synthetic)", "0-shot + FFV": "about 25 (GQA)"},
-               "diagonal": {"4-shot ICL": "8.1", "composite FFV": "16.8"}}),
+        "the RedPajama-INCITE-Instruct-3B-v1 folder (config, weights, tokenizer) and the open_clip "
+        "ViT-L-14 OpenAI weights (open_clip_pytorch_model.bin); our own models have mfv_model.json",
+        paper={
+            "model": "OpenFlamingo-4B",
+            "test": {
+                "0-shot": "4.8 (synthetic), 11.8 (GQA)",
+                "4-shot ICL": "19.0 (GQA)",
+                "0-shot + FV": "8-9 (synthetic)",
+                "0-shot + FFV": "about 25 (GQA)",
+            },
+            "diagonal": {"4-shot ICL": "8.1", "composite FFV": "16.8"},
+        },
+    ),
     "qwen3vl": Family(
-        name="qwen3vl", backend="qwen3vl:Qwen3VLBackend", detect=_qwen3vl, tokenizer_file=_hf_tokenizer,
-        answer_prefix="A: ", tiny_ref="tiny-qwen3vl", tiny_builder="qwen3vl:build_tiny",
+        name="qwen3vl",
+        backend="qwen3vl:Qwen3VLBackend",
+        detect=_qwen3vl,
+        tokenizer_file=_hf_tokenizer,
+        answer_prefix="A: ",
+        tiny_ref="tiny-qwen3vl",
+        tiny_builder="qwen3vl:build_tiny",
         hint="Qwen3-VL needs the Hugging Face folder of Qwen/Qwen3-VL-4B-Instruct (or -2B-Instruct), all in one "
-             "folder: config.json (model_type qwen3_vl), model*.safetensors with model.safetensors.index.json, "
-             "tokenizer.json, tokenizer_config.json and preprocessor_config.json",
-        paper={"model": "Qwen3-VL-4B",
-               "test": {"4-shot ICL": "26.8 (synthetic)", "0-shot + FFV": "72.2 (synthetic)"},
-               "diagonal": {"4-shot ICL": "28.7", "composite FFV": "45.1"}}),
+        "folder: config.json (model_type qwen3_vl), model*.safetensors with model.safetensors.index.json, "
+        "tokenizer.json, tokenizer_config.json and preprocessor_config.json",
+        paper={
+            "model": "Qwen3-VL-4B",
+            "test": {"4-shot ICL": "26.8 (synthetic)", "0-shot + FFV": "72.2 (synthetic)"},
+            "diagonal": {"4-shot ICL": "28.7", "composite FFV": "45.1"},
+        },
+    ),
 }
 
 
@@ -121,8 +140,9 @@ def folder_family(folder: Path) -> Family:
         if fam.detect(folder):
             return fam
     needs = " Or: ".join(f.hint for f in FAMILIES.values())
-    raise BackendError(f"{folder} has no checkpoint.pt, config.json or {MANIFEST}: it holds no model this app "
-                       f"knows. {needs}.")
+    raise BackendError(
+        f"{folder} has no checkpoint.pt, config.json or {MANIFEST}: it holds no model this app knows. {needs}."
+    )
 
 
 def parse_ref(ref: str) -> tuple[Family, int] | None:
@@ -153,6 +173,6 @@ def answer_ids(encode: Callable[[str], list[int]], name: str, prefix: str, unk: 
     ids = encode(prefix + name)
     if unk is not None and unk in ids:
         return []
-    if ids[:len(head)] != head:
+    if ids[: len(head)] != head:
         raise BackendError(f"the tokenizer merges {prefix!r} with {name!r}; the answer token is ambiguous")
-    return ids[len(head):]
+    return ids[len(head) :]

@@ -63,13 +63,23 @@ def save_word_tokenizer(folder: Path, vocab: list[str], specials: Iterable[str] 
 
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<unk>", additional_special_tokens=list(specials))
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<unk>",
+        additional_special_tokens=list(specials),
+    )
     fast.save_pretrained(str(folder))
 
 
-def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), model_id: str | None = None,
-                      vocab: list[str] | None = None, weights: bool = True) -> Path:
+def build_small_model(
+    folder: str | Path,
+    config: SmallConfig = SmallConfig(),
+    model_id: str | None = None,
+    vocab: list[str] | None = None,
+    weights: bool = True,
+) -> Path:
     """Write a small OpenFlamingo model folder (mfv_model.json + lm/ + vision config + checkpoint).
     `weights=False` writes configs and tokenizer alone, for a backend built with random_weights on its
     device (a model at the paper's full size is never allocated here)."""
@@ -83,10 +93,17 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
     save_word_tokenizer(lm, vocab)
     torch.manual_seed(config.seed)
     cfg = GPTNeoXConfig(
-        vocab_size=len(vocab), hidden_size=config.d_model, num_hidden_layers=config.n_layers,
-        num_attention_heads=config.n_heads, intermediate_size=4 * config.d_model,
-        max_position_embeddings=1024, rotary_pct=config.rotary_pct, use_parallel_residual=config.parallel_residual,
-        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
+        vocab_size=len(vocab),
+        hidden_size=config.d_model,
+        num_hidden_layers=config.n_layers,
+        num_attention_heads=config.n_heads,
+        intermediate_size=4 * config.d_model,
+        max_position_embeddings=1024,
+        rotary_pct=config.rotary_pct,
+        use_parallel_residual=config.parallel_residual,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=0,
     )
     if weights:
         GPTNeoXForCausalLM(cfg).save_pretrained(str(lm), safe_serialization=True)
@@ -96,9 +113,13 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
     clip_cfg = {
         "embed_dim": config.vision_width,
         "quick_gelu": True,
-        "vision_cfg": {"image_size": config.image_size, "layers": config.vision_layers,
-                       "width": config.vision_width, "patch_size": config.patch_size,
-                       "head_width": max(config.vision_width // 4, 8)},
+        "vision_cfg": {
+            "image_size": config.image_size,
+            "layers": config.vision_layers,
+            "width": config.vision_width,
+            "patch_size": config.patch_size,
+            "head_width": max(config.vision_width // 4, 8),
+        },
         "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1},
     }
     if not config.clip_arch:
@@ -127,8 +148,7 @@ def build_small_model(folder: str | Path, config: SmallConfig = SmallConfig(), m
             if g is not None:
                 g.attn_gate.fill_(config.gate)
                 g.ff_gate.fill_(config.gate)
-    save_file({k: v.contiguous() for k, v in unique_state_dict(model).items()},
-              str(folder / "checkpoint.safetensors"))
+    save_file({k: v.contiguous() for k, v in unique_state_dict(model).items()}, str(folder / "checkpoint.safetensors"))
     manifest["checkpoint"] = "checkpoint.safetensors"
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder

@@ -64,8 +64,7 @@ class AnalogyResult:
     top: list[tuple[str, float]] = field(default_factory=list)  # the 5 likeliest first tokens
 
 
-def composite_weights(probs: np.ndarray, weighting: Weighting = "probability",
-                      temperature: float = 1.0) -> np.ndarray:
+def composite_weights(probs: np.ndarray, weighting: Weighting = "probability", temperature: float = 1.0) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if weighting == "probability":
         total = probs.sum()
@@ -92,8 +91,9 @@ def composite_layer(parts: Sequence[BaseVector], weights: np.ndarray) -> int:
 
 
 @torch.no_grad()
-def source_probs(backend: Backend, sources: Sequence[Task], parts: Sequence[BaseVector],
-                 batch_size: int = 16) -> np.ndarray:
+def source_probs(
+    backend: Backend, sources: Sequence[Task], parts: Sequence[BaseVector], batch_size: int = 16
+) -> np.ndarray:
     """(n_sources, n_base): P(B | source, v_r injected) for each source and base vector."""
     out = np.zeros((len(sources), len(parts)))
     row = 0
@@ -102,14 +102,20 @@ def source_probs(backend: Backend, sources: Sequence[Task], parts: Sequence[Base
         for j, p in enumerate(parts):
             with add_vector(backend, p.layer, p.vector, p.strength):
                 probs = backend.run(batch).softmax(-1)
-            out[row:row + len(chunk), j] = probs.gather(1, batch.answer_ids[:, None])[:, 0].cpu().numpy()
+            out[row : row + len(chunk), j] = probs.gather(1, batch.answer_ids[:, None])[:, 0].cpu().numpy()
         row += len(chunk)
     return out
 
 
-def solve_all(backend: Backend, items: Sequence[AnalogyItem], parts: Sequence[BaseVector],
-              weighting: Weighting = "probability", temperature: float = 1.0, layer: int | None = None,
-              batch_size: int = 16) -> Generator[Progress, None, list[AnalogyResult]]:
+def solve_all(
+    backend: Backend,
+    items: Sequence[AnalogyItem],
+    parts: Sequence[BaseVector],
+    weighting: Weighting = "probability",
+    temperature: float = 1.0,
+    layer: int | None = None,
+    batch_size: int = 16,
+) -> Generator[Progress, None, list[AnalogyResult]]:
     """Solve analogies in batches: the source pairs' probabilities, then each target with its own
     composite (rows that share an injection layer run together)."""
     if not parts:
@@ -124,7 +130,7 @@ def solve_all(backend: Backend, items: Sequence[AnalogyItem], parts: Sequence[Ba
     for at in sorted(set(layers)):
         rows = [i for i in range(n) if layers[i] == at]
         for s in range(0, len(rows), batch_size):
-            idx = rows[s:s + batch_size]
+            idx = rows[s : s + batch_size]
             comp = torch.stack([composite_vector(parts, weights[i]) for i in idx])  # one per row
             with torch.no_grad():
                 batch = backend.encode([items[i].target for i in idx])
@@ -137,8 +143,16 @@ def solve_all(backend: Backend, items: Sequence[AnalogyItem], parts: Sequence[Ba
                 known = items[i].known
                 truth = int(batch.answer_ids[r])
                 results[i] = AnalogyResult(
-                    weights[i], probs[i], at, pred, backend.decode_token(pred), float(p[r, pred]),
-                    float(p[r, truth]) if known else None, (pred == truth) if known else None, top[r])
+                    weights[i],
+                    probs[i],
+                    at,
+                    pred,
+                    backend.decode_token(pred),
+                    float(p[r, pred]),
+                    float(p[r, truth]) if known else None,
+                    (pred == truth) if known else None,
+                    top[r],
+                )
             done += len(idx)
             yield Progress(done, 2 * n, "composite vectors")
     return results  # type: ignore[return-value]
@@ -169,7 +183,8 @@ def k_shot(items: Sequence[AnalogyItem], pool: Sequence[Task], k: int, seed: int
     rng = random.Random(seed)
     out = []
     for i in items:
-        others = [s.query for s in pool
-                  if s.relation == i.target.relation and s.query.scene_id != i.target.query.scene_id]
+        others = [
+            s.query for s in pool if s.relation == i.target.relation and s.query.scene_id != i.target.query.scene_id
+        ]
         out.append(Task(i.target.relation, "clean", tuple(rng.sample(others, min(k, len(others)))), i.target.query))
     return out

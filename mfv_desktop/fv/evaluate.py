@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ContextManager
 
 import numpy as np
 import torch
@@ -15,10 +15,10 @@ from mfv_desktop.progress import Progress
 from mfv_desktop.tasks import Task
 
 #: something that, given a batch, returns a context in which the model runs with an intervention
-Intervention = Callable[[Batch], ContextManager[None]]
+Intervention = Callable[[Batch], AbstractContextManager[None]]
 
 
-def no_intervention(_batch: Batch) -> ContextManager[None]:
+def no_intervention(_batch: Batch) -> AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
@@ -44,8 +44,9 @@ def score(backend: Backend, batch: Batch, intervention: Intervention = no_interv
 def top_predictions(backend: Backend, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
     """Per row, the k most likely first tokens as (text, probability), best first."""
     p, ids = logits.float().softmax(-1).topk(min(k, logits.shape[-1]), dim=-1)
-    return [[(backend.decode_token(int(i)), float(q)) for i, q in zip(row_ids, row_p)]
-            for row_ids, row_p in zip(ids, p)]
+    return [
+        [(backend.decode_token(int(i)), float(q)) for i, q in zip(row_ids, row_p)] for row_ids, row_p in zip(ids, p)
+    ]
 
 
 @dataclass
@@ -61,9 +62,13 @@ class EvalResult:
         return {"n": self.n, "accuracy": self.accuracy, "mean_answer_prob": self.mean_answer_prob}
 
 
-def evaluate(backend: Backend, tasks: Sequence[Task], batch_size: int = 16,
-             intervention: Intervention = no_intervention,
-             label: str = "evaluate") -> Generator[Progress, None, EvalResult]:
+def evaluate(
+    backend: Backend,
+    tasks: Sequence[Task],
+    batch_size: int = 16,
+    intervention: Intervention = no_intervention,
+    label: str = "evaluate",
+) -> Generator[Progress, None, EvalResult]:
     correct: list[np.ndarray] = []
     probs: list[np.ndarray] = []
     preds: list[str] = []
@@ -78,5 +83,4 @@ def evaluate(backend: Backend, tasks: Sequence[Task], batch_size: int = 16,
         yield Progress(done, len(tasks), label)
     c = np.concatenate(correct) if correct else np.zeros(0, bool)
     p = np.concatenate(probs) if probs else np.zeros(0)
-    return EvalResult(len(c), float(c.mean()) if len(c) else 0.0, float(p.mean()) if len(p) else 0.0,
-                      preds, c, p)
+    return EvalResult(len(c), float(c.mean()) if len(c) else 0.0, float(p.mean()) if len(p) else 0.0, preds, c, p)

@@ -65,9 +65,14 @@ def _probs(logits: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fast_average_indirect_effect(backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor,
-                                 batch_size: int = 16, start: AIEResult | None = None,
-                                 max_columns: int | None = None) -> Generator[Progress, None, AIEResult]:
+def fast_average_indirect_effect(
+    backend: Backend,
+    corrupted: Sequence[Task],
+    mean: torch.Tensor,
+    batch_size: int = 16,
+    start: AIEResult | None = None,
+    max_columns: int | None = None,
+) -> Generator[Progress, None, AIEResult]:
     """The same AIE as mediation.average_indirect_effect (same arguments, same progress), fast."""
     g = backend.geometry
     n_cols = g.n_layers * g.n_heads  # column j: layer j // n_heads, head j % n_heads (sorted by layer)
@@ -84,17 +89,26 @@ def fast_average_indirect_effect(backend: Backend, corrupted: Sequence[Task], me
             p = _probs(last.patched_heads(layers, heads, mean[layers, heads]), batch.answer_ids)
             ie[cols] = (p - base[:, None]).sum(0).double().cpu()
         return ie.view(g.n_layers, g.n_heads).numpy(), base
+
     return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
 
 
 @torch.no_grad()
-def fast_layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tensor,
-                     layers: Sequence[int] | None = None, strengths: Sequence[float] = (1.0,),
-                     batch_size: int = 16, max_columns: int | None = None) -> Generator[Progress, None, SweepResult]:
+def fast_layer_sweep(
+    backend: Backend,
+    tasks: Sequence[Task],
+    vector: torch.Tensor,
+    layers: Sequence[int] | None = None,
+    strengths: Sequence[float] = (1.0,),
+    batch_size: int = 16,
+    max_columns: int | None = None,
+) -> Generator[Progress, None, SweepResult]:
     """The same sweep as vectors.layer_sweep: accuracy with the vector at each layer and strength."""
     if vector.shape[-1] != backend.geometry.d_model:
-        raise ValueError(f"vector has {vector.shape[-1]} dims, model {backend.model_id} has "
-                         f"d_model={backend.geometry.d_model}: it was made for another model")
+        raise ValueError(
+            f"vector has {vector.shape[-1]} dims, model {backend.model_id} has "
+            f"d_model={backend.geometry.d_model}: it was made for another model"
+        )
     layers = list(range(backend.geometry.n_layers)) if layers is None else list(layers)
     strengths = list(strengths)
     # columns sorted by layer; column (layer j, strength i) is condition i * len(layers) + j
@@ -124,18 +138,31 @@ def fast_layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tens
             prob[c_cond[cols], rows] = _probs(logits, answers).T.cpu().numpy()
         done += len(chunk)
         acc = correct[:, :done].mean(1).reshape(len(strengths), len(layers))
-        yield Progress(done, len(tasks), "layer sweep",
-                       {"layers": layers, "strengths": strengths, "accuracy": acc.tolist()})
+        yield Progress(
+            done, len(tasks), "layer sweep", {"layers": layers, "strengths": strengths, "accuracy": acc.tolist()}
+        )
     n = len(tasks)
-    baseline = EvalResult(n, float(base_correct.mean()) if n else 0.0, float(base_prob.mean()) if n else 0.0,
-                          preds, base_correct, base_prob)
+    baseline = EvalResult(
+        n,
+        float(base_correct.mean()) if n else 0.0,
+        float(base_prob.mean()) if n else 0.0,
+        preds,
+        base_correct,
+        base_prob,
+    )
     shape = (len(strengths), len(layers))
-    return SweepResult(layers, strengths, correct.mean(1).reshape(shape).tolist() if n else [],
-                       prob.mean(1).reshape(shape).tolist() if n else [], baseline)
+    return SweepResult(
+        layers,
+        strengths,
+        correct.mean(1).reshape(shape).tolist() if n else [],
+        prob.mean(1).reshape(shape).tolist() if n else [],
+        baseline,
+    )
 
 
-def attribution_preview(backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor,
-                        batch_size: int = 16) -> Generator[Progress, None, AIEResult]:
+def attribution_preview(
+    backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor, batch_size: int = 16
+) -> Generator[Progress, None, AIEResult]:
     """A linear estimate of every head's AIE: mean over prompts of
     dP(answer)/dz(l, h) . (a(l, h) - z(l, h)) at the last position, from one forward and one
     backward pass per batch (attribution patching). An AIEResult, as a preview of the exact one."""
@@ -149,14 +176,15 @@ def attribution_preview(backend: Backend, corrupted: Sequence[Task], mean: torch
         z: dict[int, torch.Tensor] = {}
         handles = []
         for layer in range(g.n_layers):
-            def pre_hook(_mod, args, layer=layer):
+
+            def pre_hook(_mod, args, layer=layer, z=z, leaves=leaves):
                 x = args[0]
                 z[layer] = x[:, -1].detach().float().view(x.shape[0], g.n_heads, g.d_head)
                 # a zero that requires grad, added at the last position: its gradient is dP/dz
-                leaves[layer] = torch.zeros(x.shape[0], x.shape[-1], device=x.device, dtype=x.dtype,
-                                            requires_grad=True)
+                leaves[layer] = torch.zeros(x.shape[0], x.shape[-1], device=x.device, dtype=x.dtype, requires_grad=True)
                 x = torch.cat([x[:, :-1], (x[:, -1] + leaves[layer])[:, None]], 1)
                 return (x, *args[1:])
+
             handles.append(backend.head_site(layer).register_forward_pre_hook(pre_hook))
         try:
             with torch.enable_grad():
@@ -178,6 +206,7 @@ def attribution_preview(backend: Backend, corrupted: Sequence[Task], mean: torch
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rho of two matrices' entries (average ranks for ties)."""
+
     def ranks(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64).ravel()
         order = np.argsort(x, kind="stable")
@@ -188,7 +217,8 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
             if tie.sum() > 1:
                 r[tie] = r[tie].mean()
         return r
+
     ra, rb = ranks(a), ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+    denom = np.sqrt((ra**2).sum() * (rb**2).sum())
     return float((ra * rb).sum() / denom) if denom > 0 else 0.0

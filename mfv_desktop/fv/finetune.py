@@ -72,8 +72,14 @@ class FinetuneState:
         return cls(v, v.clone(), torch.zeros_like(v), torch.zeros_like(v))
 
     def meta(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step": self.step, "best_epoch": self.best_epoch,
-                "best_accuracy": self.best_accuracy, "best_loss": self.best_loss, "history": self.history}
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_epoch": self.best_epoch,
+            "best_accuracy": self.best_accuracy,
+            "best_loss": self.best_loss,
+            "history": self.history,
+        }
 
 
 @contextlib.contextmanager
@@ -89,17 +95,24 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(r)
 
 
-def _validate(backend: Backend, tasks: Sequence[Task], vector: torch.Tensor, layer: int,
-              batch_size: int) -> tuple[float, float]:
+def _validate(
+    backend: Backend, tasks: Sequence[Task], vector: torch.Tensor, layer: int, batch_size: int
+) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) on the validation tasks with the vector injected."""
     r = run_to_end(evaluate(backend, tasks, batch_size, injection(backend, vector, layer)))
     probs = torch.tensor(r.answer_probs).clamp_min(1e-12)
     return r.accuracy, float(-probs.log().mean())
 
 
-def finetune_vector(backend: Backend, train: Sequence[Task], val: Sequence[Task], layer: int,
-                    init: torch.Tensor | None = None, config: FinetuneConfig = FinetuneConfig(),
-                    state: FinetuneState | None = None) -> Generator[Progress, None, FinetuneState]:
+def finetune_vector(
+    backend: Backend,
+    train: Sequence[Task],
+    val: Sequence[Task],
+    layer: int,
+    init: torch.Tensor | None = None,
+    config: FinetuneConfig = FinetuneConfig(),
+    state: FinetuneState | None = None,
+) -> Generator[Progress, None, FinetuneState]:
     """Train a vector for `train`'s relation; returns the final state (its `best` is the result).
 
     Start from `init` (an extracted vector, times its strength) or go on from `state`. Progress
@@ -115,8 +128,11 @@ def finetune_vector(backend: Backend, train: Sequence[Task], val: Sequence[Task]
     param = torch.nn.Parameter(state.vector.to(dev).clone())
     opt = torch.optim.Adam([param], lr=config.lr)
     if state.step:  # resume Adam where it was
-        opt.state[param] = {"step": torch.tensor(float(state.step)), "exp_avg": state.exp_avg.to(dev).clone(),
-                            "exp_avg_sq": state.exp_avg_sq.to(dev).clone()}
+        opt.state[param] = {
+            "step": torch.tensor(float(state.step)),
+            "exp_avg": state.exp_avg.to(dev).clone(),
+            "exp_avg_sq": state.exp_avg_sq.to(dev).clone(),
+        }
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     total = total_steps + len(val) * (config.epochs + 1)
@@ -128,12 +144,26 @@ def finetune_vector(backend: Backend, train: Sequence[Task], val: Sequence[Task]
         acc, loss = _validate(backend, val, param.detach(), layer, config.batch_size)
         state.history.append({"epoch": state.epoch, "train_loss": train_loss, "val_accuracy": acc, "val_loss": loss})
         if acc > state.best_accuracy or (acc == state.best_accuracy and loss < state.best_loss):
-            state.best, state.best_epoch, state.best_accuracy, state.best_loss = \
-                param.detach().float().cpu().clone(), state.epoch, acc, loss
-        return Progress(done_units(), total, f"epoch {state.epoch}: validation {acc:.3f}",
-                        {"epoch": state.epoch, "val_accuracy": acc, "val_loss": loss,
-                         "history": [dict(h) for h in state.history], "best": state.best,
-                         "best_epoch": state.best_epoch, "state": state})
+            state.best, state.best_epoch, state.best_accuracy, state.best_loss = (
+                param.detach().float().cpu().clone(),
+                state.epoch,
+                acc,
+                loss,
+            )
+        return Progress(
+            done_units(),
+            total,
+            f"epoch {state.epoch}: validation {acc:.3f}",
+            {
+                "epoch": state.epoch,
+                "val_accuracy": acc,
+                "val_loss": loss,
+                "history": [dict(h) for h in state.history],
+                "best": state.best,
+                "best_epoch": state.best_epoch,
+                "state": state,
+            },
+        )
 
     model = backend.model
     with frozen(model):
@@ -159,12 +189,19 @@ def finetune_vector(backend: Backend, train: Sequence[Task], val: Sequence[Task]
                 opt.step()
                 state.step += 1
                 losses.append(float(loss.detach()))
-                yield Progress(done_units(), total, f"epoch {state.epoch + 1}/{config.epochs}",
-                               {"loss": losses[-1], "step": state.step, "lr": lr})
+                yield Progress(
+                    done_units(),
+                    total,
+                    f"epoch {state.epoch + 1}/{config.epochs}",
+                    {"loss": losses[-1], "step": state.step, "lr": lr},
+                )
             state.epoch += 1
             st = opt.state[param]
             state.vector = param.detach().float().cpu().clone()
-            state.exp_avg, state.exp_avg_sq = st["exp_avg"].detach().cpu().clone(), st["exp_avg_sq"].detach().cpu().clone()
+            state.exp_avg, state.exp_avg_sq = (
+                st["exp_avg"].detach().cpu().clone(),
+                st["exp_avg_sq"].detach().cpu().clone(),
+            )
             with torch.no_grad():
                 yield judge(sum(losses) / len(losses))
     return state

@@ -37,8 +37,9 @@ class MeanActivations:
     correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
-def mean_head_activations(backend: Backend, clean: Sequence[Task], batch_size: int = 16,
-                          only_correct: bool = True) -> Generator[Progress, None, MeanActivations]:
+def mean_head_activations(
+    backend: Backend, clean: Sequence[Task], batch_size: int = 16, only_correct: bool = True
+) -> Generator[Progress, None, MeanActivations]:
     """a(l, h) = mean of z(l, h) at the last token over clean prompts the model answers correctly."""
     g = backend.geometry
     sum_correct = torch.zeros(g.n_layers, g.n_heads, g.d_head)
@@ -64,8 +65,9 @@ def mean_head_activations(backend: Backend, clean: Sequence[Task], batch_size: i
     if only_correct and n_correct == 0:
         notes.append(f"no clean prompt was answered correctly (0 of {n}): the mean is over all {n} prompts")
     mean = sum_correct / n_correct if use_correct else sum_all / n
-    return MeanActivations(mean, n_correct if use_correct else n, n, n_correct / n, use_correct, notes,
-                           np.concatenate(correct))
+    return MeanActivations(
+        mean, n_correct if use_correct else n, n, n_correct / n, use_correct, notes, np.concatenate(correct)
+    )
 
 
 @dataclass
@@ -80,8 +82,9 @@ class Matched:
     notes: list[str] = field(default_factory=list)
 
 
-def matched_prompts(clean: Sequence[Task], corrupted: Sequence[Task], correct: np.ndarray,
-                    matched_only: bool = True) -> Matched:
+def matched_prompts(
+    clean: Sequence[Task], corrupted: Sequence[Task], correct: np.ndarray, matched_only: bool = True
+) -> Matched:
     """The corrupted prompts to average the indirect effect over: with `matched_only` (the authors'
     convention) those whose clean prompt (its pair, tasks.check_paired) the model answered correctly,
     falling back to all with a note when there is none; else all."""
@@ -92,8 +95,13 @@ def matched_prompts(clean: Sequence[Task], corrupted: Sequence[Task], correct: n
     if not matched_only:
         return Matched(list(corrupted), False, n_matched, n)
     if n_matched == 0:
-        return Matched(list(corrupted), True, 0, n, [
-            f"no clean prompt was answered correctly (0 of {n}): the AIE is over all {n} corrupted prompts"])
+        return Matched(
+            list(corrupted),
+            True,
+            0,
+            n,
+            [f"no clean prompt was answered correctly (0 of {n}): the AIE is over all {n} corrupted prompts"],
+        )
     return Matched([t for t, ok in zip(corrupted, correct) if ok], True, n_matched, n)
 
 
@@ -106,14 +114,22 @@ class AIEResult:
     ie_sum: np.ndarray = field(repr=False)  # every result carries them (a result, a checkpoint)
 
     def to_json(self) -> dict[str, Any]:
-        return {"n_prompts": self.n_prompts, "base_prob": self.base_prob,
-                "max": float(self.aie.max()), "argmax": list(np.unravel_index(self.aie.argmax(), self.aie.shape))}
+        return {
+            "n_prompts": self.n_prompts,
+            "base_prob": self.base_prob,
+            "max": float(self.aie.max()),
+            "argmax": list(np.unravel_index(self.aie.argmax(), self.aie.shape)),
+        }
 
 
 @torch.no_grad()
-def average_indirect_effect(backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor,
-                            batch_size: int = 16,
-                            start: AIEResult | None = None) -> Generator[Progress, None, AIEResult]:
+def average_indirect_effect(
+    backend: Backend,
+    corrupted: Sequence[Task],
+    mean: torch.Tensor,
+    batch_size: int = 16,
+    start: AIEResult | None = None,
+) -> Generator[Progress, None, AIEResult]:
     """AIE(l, h) = mean over corrupted prompts p of P(y | p, z(l,h) := a(l,h)) - P(y | p).
 
     Yields after each batch of prompts with the AIE so far in `partial["aie"]`. `start` continues
@@ -131,12 +147,17 @@ def average_indirect_effect(backend: Backend, corrupted: Sequence[Task], mean: t
                     patched = score(backend, batch).answer_prob
                 ie[layer, head] = float((patched - base).sum())
         return ie, base
+
     return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
 
 
-def accumulate_effects(backend: Backend, corrupted: Sequence[Task], batch_size: int, start: AIEResult | None,
-                       effects: Callable[[Batch], tuple[np.ndarray, torch.Tensor]]
-                       ) -> Generator[Progress, None, AIEResult]:
+def accumulate_effects(
+    backend: Backend,
+    corrupted: Sequence[Task],
+    batch_size: int,
+    start: AIEResult | None,
+    effects: Callable[[Batch], tuple[np.ndarray, torch.Tensor]],
+) -> Generator[Progress, None, AIEResult]:
     """The running sums of an AIE computation: `effects(batch)` gives a batch's summed indirect
     effects (n_layers, n_heads) and its base probabilities; `start` continues a partial result."""
     g = backend.geometry
@@ -148,8 +169,12 @@ def accumulate_effects(backend: Backend, corrupted: Sequence[Task], batch_size: 
         ie_sum += ie
         done += len(chunk)
         base_sum += float(base.sum())
-        yield Progress(done, len(corrupted), "indirect effects",
-                       {"aie": ie_sum / done, "n_prompts": done, "ie_sum": ie_sum.copy(), "base_sum": base_sum})
+        yield Progress(
+            done,
+            len(corrupted),
+            "indirect effects",
+            {"aie": ie_sum / done, "n_prompts": done, "ie_sum": ie_sum.copy(), "base_sum": base_sum},
+        )
     if done == 0:
         raise ValueError("no corrupted prompts to measure indirect effects on")
     return AIEResult(ie_sum / done, done, base_sum / done, ie_sum)

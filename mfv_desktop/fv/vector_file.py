@@ -50,8 +50,9 @@ class FunctionVector:
         except VectorFileError as e:
             raise BackendError(f"vector '{self.label}' cannot be saved to {path}: {e}") from e
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"vector": vector}, str(path),
-                  metadata={"format": FORMAT, "meta": json.dumps(self.meta(), sort_keys=True)})
+        save_file(
+            {"vector": vector}, str(path), metadata={"format": FORMAT, "meta": json.dumps(self.meta(), sort_keys=True)}
+        )
         return path
 
     def to_bytes(self) -> bytes:
@@ -91,7 +92,8 @@ class FunctionVector:
             raise BackendError(
                 f"vector '{self.label}' was made for model {self.model_id}, where it is added at {self.hook_point}; "
                 f"the current model {backend.model_id} takes vectors at {backend.hook_point} (another model family). "
-                "Extract the vector again on this model.")
+                "Extract the vector again on this model."
+            )
         if (self.d_model, self.n_layers) != (g.d_model, g.n_layers):
             raise BackendError(
                 f"vector '{self.label}' was made for model {self.model_id} (d_model={self.d_model}, "
@@ -101,5 +103,7 @@ class FunctionVector:
         wrong = [h for h in self.heads if not (0 <= h[0] < g.n_layers and 0 <= h[1] < g.n_heads)]
         if wrong or not 0 <= self.layer < g.n_layers:
             what = f"heads {wrong[:3]}" if wrong else f"layer {self.layer}"
-            raise BackendError(f"vector '{self.label}' names {what}, outside {backend.model_id}'s {g.n_layers} "
-                               f"layers of {g.n_heads} heads. Extract the vector again on this model.")
+            raise BackendError(
+                f"vector '{self.label}' names {what}, outside {backend.model_id}'s {g.n_layers} "
+                f"layers of {g.n_heads} heads. Extract the vector again on this model."
+            )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Generator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ContextManager, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,8 +31,9 @@ def top_heads(aie: np.ndarray, k: int = 10) -> list[Head]:
 
 
 @torch.no_grad()
-def function_vector(backend: Backend, mean: torch.Tensor, heads: Sequence[Head],
-                    bias: BiasMode = "per_head") -> torch.Tensor:
+def function_vector(
+    backend: Backend, mean: torch.Tensor, heads: Sequence[Head], bias: BiasMode = "per_head"
+) -> torch.Tensor:
     """v = sum over heads of dense_l(pad_h(a(l, h))), float32 on the CPU, shape (d_model,)."""
     if not heads:
         raise ValueError("a function vector needs at least one head")
@@ -54,13 +56,14 @@ def default_layer(n_layers: int) -> int:
     return min(n_layers - 1, round(18 / 32 * n_layers))
 
 
-def injection(backend: Backend, vector: torch.Tensor | None, layer: int,
-              strength: float = 1.0):
+def injection(backend: Backend, vector: torch.Tensor | None, layer: int, strength: float = 1.0):
     """An intervention (for fv.evaluate) that adds the vector at `layer`, or nothing if vector is None."""
-    def make(_batch: Batch) -> ContextManager[None]:
+
+    def make(_batch: Batch) -> AbstractContextManager[None]:
         if vector is None:
             return contextlib.nullcontext()
         return add_vector(backend, layer, vector, strength)
+
     return make
 
 
@@ -86,20 +89,34 @@ class SweepResult:
         return self.best[0]
 
     def rows(self) -> list[tuple[float, int, float, float]]:
-        return [(s, layer, self.accuracy[i][j], self.mean_answer_prob[i][j])
-                for i, s in enumerate(self.strengths) for j, layer in enumerate(self.layers)]
+        return [
+            (s, layer, self.accuracy[i][j], self.mean_answer_prob[i][j])
+            for i, s in enumerate(self.strengths)
+            for j, layer in enumerate(self.layers)
+        ]
 
     def to_json(self) -> dict:
         layer, strength = self.best
-        return {"layers": self.layers, "strengths": self.strengths, "accuracy": self.accuracy,
-                "mean_answer_prob": self.mean_answer_prob, "baseline": self.baseline.to_json(),
-                "best_layer": layer, "best_strength": strength,
-                "best_accuracy": max(max(a) for a in self.accuracy) if self.layers else 0.0}
+        return {
+            "layers": self.layers,
+            "strengths": self.strengths,
+            "accuracy": self.accuracy,
+            "mean_answer_prob": self.mean_answer_prob,
+            "baseline": self.baseline.to_json(),
+            "best_layer": layer,
+            "best_strength": strength,
+            "best_accuracy": max(max(a) for a in self.accuracy) if self.layers else 0.0,
+        }
 
 
-def layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tensor,
-                layers: Sequence[int] | None = None, strengths: Sequence[float] = (1.0,),
-                batch_size: int = 16) -> Generator[Progress, None, SweepResult]:
+def layer_sweep(
+    backend: Backend,
+    tasks: Sequence[Task],
+    vector: torch.Tensor,
+    layers: Sequence[int] | None = None,
+    strengths: Sequence[float] = (1.0,),
+    batch_size: int = 16,
+) -> Generator[Progress, None, SweepResult]:
     """Accuracy on `tasks` (usually zero-shot) with the vector injected at each layer in turn, at each
     strength (an extracted vector can be small next to the residual stream: sweep strength too)."""
     layers = list(range(backend.geometry.n_layers)) if layers is None else list(layers)
@@ -114,11 +131,19 @@ def layer_sweep(backend: Backend, tasks: Sequence[Task], vector: torch.Tensor,
         acc.append([])
         prob.append([])
         for layer in layers:
-            r = yield from within(evaluate(backend, tasks, batch_size, injection(backend, vector, layer, strength)),
-                                  done, total, f"layer {layer} x{strength:g}")
+            r = yield from within(
+                evaluate(backend, tasks, batch_size, injection(backend, vector, layer, strength)),
+                done,
+                total,
+                f"layer {layer} x{strength:g}",
+            )
             done += n
             acc[-1].append(r.accuracy)
             prob[-1].append(r.mean_answer_prob)
-            yield Progress(done, total, f"layer {layer} x{strength:g}",
-                           {"layers": layers, "strengths": strengths, "accuracy": [list(a) for a in acc]})
+            yield Progress(
+                done,
+                total,
+                f"layer {layer} x{strength:g}",
+                {"layers": layers, "strengths": strengths, "accuracy": [list(a) for a in acc]},
+            )
     return SweepResult(layers, strengths, acc, prob, baseline)

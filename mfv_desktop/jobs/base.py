@@ -36,6 +36,7 @@ class OnModel(TypedDict):
     model: ModelRef
     batch_size: int
 
+
 __all__ = ["Cancelled", "JobGen", "JobSpec", "execute", "write_json"]
 
 
@@ -66,6 +67,7 @@ def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None) -> Ge
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             write_json(out / "run.json", record)
+
     save()
     try:
         summary = summary_of((yield from job(spec)) or {})
@@ -74,11 +76,13 @@ def execute(spec: JobSpec, job: Callable[[Any], JobGen], out: Path | None) -> Ge
         save()
         raise
     except BaseException as e:
-        record.update(status="failed", finished=time.time(), error=f"{type(e).__name__}: {e}",
-                      traceback=traceback.format_exc())
+        record.update(
+            status="failed", finished=time.time(), error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()
+        )
         save()
         raise
-    record.update(status="done", finished=time.time(), seconds=round(time.time() - record["started"], 3),
-                  result=summary)
+    record.update(
+        status="done", finished=time.time(), seconds=round(time.time() - record["started"], 3), result=summary
+    )
     save()
     return summary

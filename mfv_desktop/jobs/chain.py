@@ -35,30 +35,72 @@ def run_chain(spec: ChainSpec) -> JobGen:
         """One stage; its progress fills one of n_stages equal units of the chain's bar."""
         nonlocal done
         result = yield from as_part(job(sub), done / n_stages, 1 / n_stages, name)
-        write_json(out / "stages" / f"{done:02d}-{sub.kind}.json",
-                   {"spec": sub.to_json(), "result": summary_of(result)})
+        write_json(
+            out / "stages" / f"{done:02d}-{sub.kind}.json", {"spec": sub.to_json(), "result": summary_of(result)}
+        )
         done += 1
         return result
 
     for split, n, seed in (("extract", spec.n_extract, spec.seed), ("test", spec.n_test, spec.seed + 1)):
-        yield from run(f"scenes ({split})", run_generate,
-                       GenerateSpec(out=scenes, n_scenes=n, seed=seed, split=split, canvas=spec.canvas))
+        yield from run(
+            f"scenes ({split})",
+            run_generate,
+            GenerateSpec(out=scenes, n_scenes=n, seed=seed, split=split, canvas=spec.canvas),
+        )
     aie = str(out / "aie")
-    yield from run("AIE", run_aie, AIESpec(scenes=scenes, out=aie, relations=spec.relations, k=spec.k,
-                                           n_prompts=spec.n_prompts, split="extract", seed=spec.seed, **model))
+    yield from run(
+        "AIE",
+        run_aie,
+        AIESpec(
+            scenes=scenes,
+            out=aie,
+            relations=spec.relations,
+            k=spec.k,
+            n_prompts=spec.n_prompts,
+            split="extract",
+            seed=spec.seed,
+            **model,
+        ),
+    )
     vectors: list[str] = []
     for rel in spec.relations:
         vec = str(out / "vectors" / f"{path_part(rel)}.safetensors")
         extract = ExtractSpec(aie=aie, relation=rel, out=vec, top_k=spec.top_k, **model)
         yield from run(f"vector ({rel})", run_extract, extract)
-        sweep = yield from run(f"layer sweep ({rel})", run_sweep, SweepSpec(
-            vector=vec, scenes=scenes, out=str(out / "sweeps" / path_part(rel)), split="extract",
-            n_prompts=spec.n_prompts, strengths=spec.strengths, seed=spec.seed, **model))
+        sweep = yield from run(
+            f"layer sweep ({rel})",
+            run_sweep,
+            SweepSpec(
+                vector=vec,
+                scenes=scenes,
+                out=str(out / "sweeps" / path_part(rel)),
+                split="extract",
+                n_prompts=spec.n_prompts,
+                strengths=spec.strengths,
+                seed=spec.seed,
+                **model,
+            ),
+        )
         # the vector records the layer and strength where it worked best
-        yield from run(f"vector ({rel}) at layer {sweep.best_layer}", run_extract,
-                       replace(extract, layer=sweep.best_layer, strength=sweep.best_strength))
+        yield from run(
+            f"vector ({rel}) at layer {sweep.best_layer}",
+            run_extract,
+            replace(extract, layer=sweep.best_layer, strength=sweep.best_strength),
+        )
         vectors.append(vec)
-    result = yield from run("evaluation", run_evaluate, EvaluateSpec(
-        scenes=scenes, out=str(out / "evaluation"), relations=spec.relations, split="test", ks=(0, 1, spec.k),
-        vectors=tuple(vectors), n_prompts=spec.n_prompts, seed=spec.seed, **model))
+    result = yield from run(
+        "evaluation",
+        run_evaluate,
+        EvaluateSpec(
+            scenes=scenes,
+            out=str(out / "evaluation"),
+            relations=spec.relations,
+            split="test",
+            ks=(0, 1, spec.k),
+            vectors=tuple(vectors),
+            n_prompts=spec.n_prompts,
+            seed=spec.seed,
+            **model,
+        ),
+    )
     return {"stages": done, "evaluation": result.rows}

@@ -38,9 +38,17 @@ def run_generate(spec: GenerateSpec) -> JobGen:
     kept = [s for s in existing if s.split != spec.split]
     scale = spec.canvas / 800  # the paper's distances are for an 800 px canvas
     gen_spec = GeneratorSpec(
-        n_scenes=spec.n_scenes, seed=spec.seed, canvas=spec.canvas,
-        min_size=spec.min_size or round(130 * scale), max_size=spec.max_size or round(230 * scale), size_jitter=10 * scale, anchor_jitter=round(200 * scale),
-        distractor_gap=300 * scale, diagonal=spec.diagonal, kinds=scene_kinds(spec), split=spec.split,
+        n_scenes=spec.n_scenes,
+        seed=spec.seed,
+        canvas=spec.canvas,
+        min_size=spec.min_size or round(130 * scale),
+        max_size=spec.max_size or round(230 * scale),
+        size_jitter=10 * scale,
+        anchor_jitter=round(200 * scale),
+        distractor_gap=300 * scale,
+        diagonal=spec.diagonal,
+        kinds=scene_kinds(spec),
+        split=spec.split,
     )
     new = []
     for scene in generate_scenes(gen_spec, out):

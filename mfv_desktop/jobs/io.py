@@ -60,8 +60,9 @@ def parse_ref(text: str | Path) -> Ref:
         return Ref(prefix, rest, int(rest))
     except ValueError:
         example = "vector:3 (see `mfv vectors`)" if prefix == VECTOR else "aie:3 (see `mfv results`)"
-        raise SpecError(f"{text!r}: a store {'vector' if prefix == VECTOR else 'AIE result'} is named "
-                        f"{prefix}:ID, e.g. {example}") from None
+        raise SpecError(
+            f"{text!r}: a store {'vector' if prefix == VECTOR else 'AIE result'} is named {prefix}:ID, e.g. {example}"
+        ) from None
 
 
 def dataset_ref(name: str) -> str:
@@ -123,8 +124,10 @@ class Source:
 
     def _need_store(self, ref: Ref) -> Store:
         if self.store is None:
-            raise SpecError(f"{ref} names the store's {ref.kind}; run with --store DATA_FOLDER (or give a "
-                            f"{'scene-set folder' if ref.kind == DATASET else 'file or folder'})")
+            raise SpecError(
+                f"{ref} names the store's {ref.kind}; run with --store DATA_FOLDER (or give a "
+                f"{'scene-set folder' if ref.kind == DATASET else 'file or folder'})"
+            )
         return self.store
 
     def scenes(self, ref: str | Path) -> Scenes:
@@ -187,8 +190,10 @@ class Source:
             assert r.id is not None
             res = read_aie_result(self._need_store(r), r.id)
             if res.relation != relation:
-                raise SpecError(f"AIE result {r.id} is for relation '{res.relation}', not '{relation}': "
-                                f"extract with --relation {res.relation}")
+                raise SpecError(
+                    f"AIE result {r.id} is for relation '{res.relation}', not '{relation}': "
+                    f"extract with --relation {res.relation}"
+                )
             return AIEInput(relation, res.aie, res.mean, res.meta, str(r))
         if r.kind != PATH:
             raise SpecError(f"{ref} is not an AIE result: give aie:ID or an AIE job's output folder")
@@ -203,8 +208,13 @@ class Source:
             raise FileNotFoundError(f"no AIE results for relation '{relation}' in {r.value}: run `mfv aie` first")
         with safe_open(str(folder / "aie.safetensors"), framework="np") as f:
             meta = json.loads((f.metadata() or {}).get("meta", "{}"))
-        return AIEInput(relation, load_file(str(folder / "aie.safetensors"))["aie"],
-                        load_file(str(folder / "mean_activations.safetensors"))["mean"], meta, str(folder))
+        return AIEInput(
+            relation,
+            load_file(str(folder / "aie.safetensors"))["aie"],
+            load_file(str(folder / "mean_activations.safetensors"))["mean"],
+            meta,
+            str(folder),
+        )
 
 
 # -- sinks ------------------------------------------------------------------------------------------
@@ -216,8 +226,11 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any],
     from mfv_desktop.files import atomic_path
 
     with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, str(tmp),
-                  metadata={"meta": json.dumps(meta, sort_keys=True, default=str)})
+        save_file(
+            {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()},
+            str(tmp),
+            metadata={"meta": json.dumps(meta, sort_keys=True, default=str)},
+        )
 
 
 @dataclass
@@ -236,14 +249,18 @@ class FolderSink:
         except (OSError, ValueError):
             return None
         prov = meta.get("provenance", {})
-        same = (all(meta.get(k, prov.get(k)) == v for k, v in key.items())
-                and (folder / "aie.safetensors").is_file() and (folder / "mean_activations.safetensors").is_file())
+        same = (
+            all(meta.get(k, prov.get(k)) == v for k, v in key.items())
+            and (folder / "aie.safetensors").is_file()
+            and (folder / "mean_activations.safetensors").is_file()
+        )
         if not same:
             return None
         return {k: meta[k] for k in ("n_prompts", "base_prob", "max", "argmax", "clean_accuracy", *AVERAGING_KEYS)}
 
-    def aie_result(self, relation: str, aie: np.ndarray, mean: np.ndarray, meta: dict[str, Any],
-                   summary: dict[str, Any]) -> str:
+    def aie_result(
+        self, relation: str, aie: np.ndarray, mean: np.ndarray, meta: dict[str, Any], summary: dict[str, Any]
+    ) -> str:
         """Writes <relation>/aie.safetensors, mean_activations.safetensors, aie.csv, aie.json; returns
         the reference an extract job reads it by (this folder)."""
         from .base import write_json
@@ -252,8 +269,11 @@ class FolderSink:
         folder = self.folder / path_part(relation)
         save_arrays(folder / "mean_activations.safetensors", {"mean": mean}, meta)
         save_arrays(folder / "aie.safetensors", {"aie": aie}, meta)
-        write_csv(folder / "aie.csv", ["layer", *[f"head{h}" for h in range(aie.shape[1])]],
-                  [[layer, *map(float, row)] for layer, row in enumerate(aie)])
+        write_csv(
+            folder / "aie.csv",
+            ["layer", *[f"head{h}" for h in range(aie.shape[1])]],
+            [[layer, *map(float, row)] for layer, row in enumerate(aie)],
+        )
         write_json(folder / "aie.json", {**meta, **summary})
         return str(self.folder)
 
@@ -295,25 +315,40 @@ class StoreSink:
         if not all(have.get(k) == v for k, v in json.loads(json.dumps(key, default=str)).items()):
             return None
         aie = res.aie
-        return {"n_prompts": have["n_prompts"], "base_prob": have.get("base_prob"), "max": float(aie.max()),
-                "argmax": [int(i) for i in np.unravel_index(aie.argmax(), aie.shape)],
-                "clean_accuracy": have["clean_accuracy"], **{k: have[k] for k in AVERAGING_KEYS if k in have}}
+        return {
+            "n_prompts": have["n_prompts"],
+            "base_prob": have.get("base_prob"),
+            "max": float(aie.max()),
+            "argmax": [int(i) for i in np.unravel_index(aie.argmax(), aie.shape)],
+            "clean_accuracy": have["clean_accuracy"],
+            **{k: have[k] for k in AVERAGING_KEYS if k in have},
+        }
 
-    def aie_result(self, relation: str, aie: np.ndarray, mean: np.ndarray, meta: dict[str, Any],
-                   summary: dict[str, Any]) -> str:
+    def aie_result(
+        self, relation: str, aie: np.ndarray, mean: np.ndarray, meta: dict[str, Any], summary: dict[str, Any]
+    ) -> str:
         from mfv_desktop.store.results import add_aie_result
 
         meta = json.loads(json.dumps(meta, default=str))
-        return aie_ref(add_aie_result(self.store, self.run_id, np.asarray(aie, np.float32),
-                                      np.asarray(mean, np.float32), meta))
+        return aie_ref(
+            add_aie_result(self.store, self.run_id, np.asarray(aie, np.float32), np.asarray(mean, np.float32), meta)
+        )
 
     def vector(self, fv: FunctionVector, path: str | Path, source: Source | None = None) -> str:
         """Adds the vector (a composite's parts read from files are added first); returns `vector:ID`."""
         from mfv_desktop.store.results import add_vector
 
         parts = {sha: v.data for sha, v in (source.loaded if source else {}).items() if v.store_id is None}
-        return vector_ref(add_vector(self.store, self.run_id, fv.to_bytes(), meta=json.loads(json.dumps(fv.meta())),
-                                     parts=parts, where=f"vector '{fv.label}'"))
+        return vector_ref(
+            add_vector(
+                self.store,
+                self.run_id,
+                fv.to_bytes(),
+                meta=json.loads(json.dumps(fv.meta())),
+                parts=parts,
+                where=f"vector '{fv.label}'",
+            )
+        )
 
     def evaluations(self, rows: Sequence[dict[str, Any]], provenance: dict[str, Any], split: str = "") -> None:
         from mfv_desktop.store.results import add_evaluations

@@ -83,8 +83,10 @@ def _mediation_tasks(spec: MediationSpec, scenes: Scenes, rel: str) -> tuple[Tas
     """The clean and the corrupted prompts of one relation for an AIE or preview spec, in pairs
     (tasks.check_paired)."""
     base = TaskSpec(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
-    return (build_tasks(scenes, replace(base, kind="clean")),
-            build_tasks(scenes, replace(base, kind="corrupted", corruption=spec.corruption)))
+    return (
+        build_tasks(scenes, replace(base, kind="clean")),
+        build_tasks(scenes, replace(base, kind="corrupted", corruption=spec.corruption)),
+    )
 
 
 #: what an AIE result records of the corrupted prompts it averages over (fields of fv.Matched)
@@ -133,8 +135,12 @@ def run_aie(spec: AIESpec, io: JobIO | None = None) -> Gen[AIEJobResult]:
     summary: dict[str, Any] = {"relations": {}}
     for i, rel in enumerate(spec.relations):
         clean, corrupted = _mediation_tasks(spec, scenes, rel)
-        key = {"clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-               "matched_only": spec.matched_only, **{k: provenance[k] for k in _SAME_MODEL}}
+        key = {
+            "clean_tasks_hash": clean.hash,
+            "corrupted_tasks_hash": corrupted.hash,
+            "matched_only": spec.matched_only,
+            **{k: provenance[k] for k in _SAME_MODEL},
+        }
         folder = io.sink.folder / path_part(rel)  # a relation name is user text: never a path of its own
         done = io.sink.finished_aie(rel, key)
         if done is not None:  # an interrupted job resumes after its last finished relation
@@ -146,19 +152,38 @@ def run_aie(spec: AIESpec, io: JobIO | None = None) -> Gen[AIEJobResult]:
         checkpoint = folder / "partial.safetensors"
         mean, start = _partial_aie(checkpoint, key)
         if mean is None:
-            mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
-                                     2 * n * i, total, f"{rel}: mean activations", {"relation": rel})
+            mean = yield from within(
+                mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
+                2 * n * i,
+                total,
+                f"{rel}: mean activations",
+                {"relation": rel},
+            )
         # the same prompts when a run resumes: the clean answers are checkpointed with the mean
         sel = matched_prompts(clean.tasks, corrupted.tasks, mean.correct, spec.matched_only)
         ie = aie_fn(backend, sel.prompts, mean.mean, spec.batch_size, start=start)
-        res = yield from within(_checkpointing(ie, checkpoint, mean, key), 2 * n * i + n, total,
-                                f"{rel}: indirect effects", {"relation": rel})
+        res = yield from within(
+            _checkpointing(ie, checkpoint, mean, key),
+            2 * n * i + n,
+            total,
+            f"{rel}: indirect effects",
+            {"relation": rel},
+        )
         meta = {
-            "relation": rel, "k": spec.k, "n_prompts": res.n_prompts, "base_prob": res.base_prob,
-            "clean_accuracy": mean.clean_accuracy, "mean_over": mean.n_used, "only_correct": mean.only_correct,
-            **_averaged_over(sel), "notes": mean.notes + sel.notes, "clean_tasks_hash": clean.hash,
-            "corrupted_tasks_hash": corrupted.hash, "corruption": spec.corruption,
-            "method": method, "provenance": provenance,
+            "relation": rel,
+            "k": spec.k,
+            "n_prompts": res.n_prompts,
+            "base_prob": res.base_prob,
+            "clean_accuracy": mean.clean_accuracy,
+            "mean_over": mean.n_used,
+            "only_correct": mean.only_correct,
+            **_averaged_over(sel),
+            "notes": mean.notes + sel.notes,
+            "clean_tasks_hash": clean.hash,
+            "corrupted_tasks_hash": corrupted.hash,
+            "corruption": spec.corruption,
+            "method": method,
+            "provenance": provenance,
         }
         io.sink.aie_result(rel, res.aie, mean.mean.numpy(), meta, res.to_json())
         summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy, **_averaged_over(sel)}
@@ -189,8 +214,15 @@ def _partial_aie(path: Path, key: dict[str, Any]):
     if meta.get("key") != json.loads(json.dumps(key, default=str)):
         return None, None
     n, m = meta["n_prompts"], meta["mean"]
-    means = MeanActivations(torch.from_numpy(mean).float(), m["n_used"], m["n_total"], m["clean_accuracy"],
-                            m["only_correct"], m["notes"], np.array(m["correct"], bool))
+    means = MeanActivations(
+        torch.from_numpy(mean).float(),
+        m["n_used"],
+        m["n_total"],
+        m["clean_accuracy"],
+        m["only_correct"],
+        m["notes"],
+        np.array(m["correct"], bool),
+    )
     return means, AIEResult(ie_sum / n, n, meta["base_sum"] / n, ie_sum)
 
 
@@ -199,8 +231,14 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
     import time
 
     last = 0.0  # the first batch is saved at once, then every few seconds
-    about_mean = {"n_used": mean.n_used, "n_total": mean.n_total, "clean_accuracy": mean.clean_accuracy,
-                  "only_correct": mean.only_correct, "notes": mean.notes, "correct": mean.correct.tolist()}
+    about_mean = {
+        "n_used": mean.n_used,
+        "n_total": mean.n_total,
+        "clean_accuracy": mean.clean_accuracy,
+        "only_correct": mean.only_correct,
+        "notes": mean.notes,
+        "correct": mean.correct.tolist(),
+    }
     while True:
         try:
             p = next(gen)
@@ -208,9 +246,17 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
             path.unlink(missing_ok=True)
             return stop.value
         if time.time() - last >= CHECKPOINT_EVERY_S:
-            save_arrays(path, {"ie_sum": p.partial["ie_sum"], "mean": mean.mean.double().numpy()},
-                         {"key": key, "n_prompts": p.partial["n_prompts"], "base_sum": p.partial["base_sum"],
-                          "mean": about_mean}, dtype=np.float64)
+            save_arrays(
+                path,
+                {"ie_sum": p.partial["ie_sum"], "mean": mean.mean.double().numpy()},
+                {
+                    "key": key,
+                    "n_prompts": p.partial["n_prompts"],
+                    "base_sum": p.partial["base_sum"],
+                    "mean": about_mean,
+                },
+                dtype=np.float64,
+            )
             last = time.time()
         yield p
 
@@ -230,21 +276,41 @@ def run_preview(spec: PreviewSpec, io: JobIO | None = None) -> JobGen:
         clean, corrupted = _mediation_tasks(spec, scenes, rel)
         check_answers(backend, clean.tasks)
         n = len(clean.tasks)
-        mean = yield from within(mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
-                                 2 * n * i, 2 * n * n_rel, f"{rel}: mean activations", {"relation": rel})
+        mean = yield from within(
+            mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
+            2 * n * i,
+            2 * n * n_rel,
+            f"{rel}: mean activations",
+            {"relation": rel},
+        )
         sel = matched_prompts(clean.tasks, corrupted.tasks, mean.correct, spec.matched_only)
-        res = yield from within(attribution_preview(backend, sel.prompts, mean.mean, spec.batch_size),
-                                2 * n * i + n, 2 * n * n_rel, f"{rel}: attribution preview", {"relation": rel})
-        info: dict[str, Any] = {"relation": rel, "k": spec.k, "clean_accuracy": mean.clean_accuracy,
-                                "clean_tasks_hash": clean.hash, "corrupted_tasks_hash": corrupted.hash,
-                                **_averaged_over(sel), "notes": mean.notes + sel.notes, **res.to_json()}
+        res = yield from within(
+            attribution_preview(backend, sel.prompts, mean.mean, spec.batch_size),
+            2 * n * i + n,
+            2 * n * n_rel,
+            f"{rel}: attribution preview",
+            {"relation": rel},
+        )
+        info: dict[str, Any] = {
+            "relation": rel,
+            "k": spec.k,
+            "clean_accuracy": mean.clean_accuracy,
+            "clean_tasks_hash": clean.hash,
+            "corrupted_tasks_hash": corrupted.hash,
+            **_averaged_over(sel),
+            "notes": mean.notes + sel.notes,
+            **res.to_json(),
+        }
         folder = out / path_part(rel)
         exact = Path(spec.compare) / path_part(rel) / "aie.safetensors" if spec.compare else None
         if exact is not None and exact.is_file():
             info["rank_correlation"] = rank_correlation(res.aie, load_arrays(exact)["aie"])
         save_arrays(folder / "preview.safetensors", {"aie_estimate": res.aie}, {**info, "provenance": provenance})
-        write_csv(folder / "preview.csv", ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
-                  [[layer, *map(float, row)] for layer, row in enumerate(res.aie)])
+        write_csv(
+            folder / "preview.csv",
+            ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
+            [[layer, *map(float, row)] for layer, row in enumerate(res.aie)],
+        )
         write_json(folder / "preview.json", {**info, "provenance": provenance})
         summary["relations"][rel] = info
     return summary
@@ -264,24 +330,41 @@ def run_extract(spec: ExtractSpec, io: JobIO | None = None) -> Gen[ExtractResult
     g = backend.geometry
     check_layers(backend, [spec.layer, *(h[0] for h in spec.heads)])
     if any(h[1] >= g.n_heads for h in spec.heads):
-        raise SpecError(f"extract: heads {list(spec.heads)[:4]} name a head beyond {backend.model_id}'s "
-                        f"{g.n_heads} heads per layer (0-{g.n_heads - 1})")
+        raise SpecError(
+            f"extract: heads {list(spec.heads)[:4]} name a head beyond {backend.model_id}'s "
+            f"{g.n_heads} heads per layer (0-{g.n_heads - 1})"
+        )
     src = io.source.aie(spec.aie, spec.relation)
     aie, mean, aie_meta = src.aie, torch.from_numpy(src.mean), src.meta
     if mean.shape != (g.n_layers, g.n_heads, g.d_head):
-        raise ValueError(f"AIE results in {src.where} are for a model with {tuple(mean.shape)} heads; "
-                         f"{backend.model_id} has {(g.n_layers, g.n_heads, g.d_head)}: run `mfv aie` on this model")
+        raise ValueError(
+            f"AIE results in {src.where} are for a model with {tuple(mean.shape)} heads; "
+            f"{backend.model_id} has {(g.n_layers, g.n_heads, g.d_head)}: run `mfv aie` on this model"
+        )
     heads = [tuple(h) for h in spec.heads] if spec.heads else top_heads(aie, spec.top_k)
     yield Progress(0, 1, "building vector")
     v = function_vector(backend, mean, heads, spec.bias)  # type: ignore[arg-type]
     layer = default_layer(g.n_layers) if spec.layer is None else spec.layer
     fv = FunctionVector(
-        vector=v, label=spec.label or f"{spec.relation} top{len(heads)}", relation=spec.relation,
-        model_id=backend.model_id, d_model=g.d_model, n_layers=g.n_layers, layer=layer, heads=heads,  # type: ignore[arg-type]
-        bias=spec.bias, strength=spec.strength, hook_point=backend.hook_point,
-        provenance={"aie": src.where, "aie_meta": {k: aie_meta.get(k) for k in
-                    ("k", "n_prompts", "clean_tasks_hash", "corrupted_tasks_hash", "corruption")},
-                    "heads_aie": [float(aie[h]) for h in heads], **backend.provenance()},
+        vector=v,
+        label=spec.label or f"{spec.relation} top{len(heads)}",
+        relation=spec.relation,
+        model_id=backend.model_id,
+        d_model=g.d_model,
+        n_layers=g.n_layers,
+        layer=layer,
+        heads=heads,  # type: ignore[arg-type]
+        bias=spec.bias,
+        strength=spec.strength,
+        hook_point=backend.hook_point,
+        provenance={
+            "aie": src.where,
+            "aie_meta": {
+                k: aie_meta.get(k) for k in ("k", "n_prompts", "clean_tasks_hash", "corrupted_tasks_hash", "corruption")
+            },
+            "heads_aie": [float(aie[h]) for h in heads],
+            **backend.provenance(),
+        },
     )
     ref = io.sink.vector(fv, spec.out, io.source)
     yield Progress(1, 1, "vector saved")
@@ -312,28 +395,48 @@ def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> Gen[LayerSweepResult]
     fv = _read_vector(io, spec.vector, backend).fv
     check_layers(backend, spec.layers or ())
     scenes = io.source.scenes(spec.scenes)
-    tasks = build_tasks(scenes, TaskSpec(relations=(fv.relation,), kind="zeroshot", seed=spec.seed,
-                                              split=spec.split, max_per_relation=spec.n_prompts)).tasks
+    tasks = build_tasks(
+        scenes,
+        TaskSpec(
+            relations=(fv.relation,), kind="zeroshot", seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts
+        ),
+    ).tasks
     check_answers(backend, tasks)
     if spec.method not in ("fast", "reference"):
         raise ValueError(f"unknown sweep method {spec.method!r}: use fast or reference")
     sweep = fast_layer_sweep if spec.method == "fast" and supports_fast(backend) else layer_sweep
-    icl = [(k, build_tasks(scenes, TaskSpec(relations=(fv.relation,), k=k, kind="clean", seed=spec.seed,
-                                                 split=spec.split, max_per_relation=spec.n_prompts)).tasks)
-           for k in spec.ks]
+    icl = [
+        (
+            k,
+            build_tasks(
+                scenes,
+                TaskSpec(
+                    relations=(fv.relation,),
+                    k=k,
+                    kind="clean",
+                    seed=spec.seed,
+                    split=spec.split,
+                    max_per_relation=spec.n_prompts,
+                ),
+            ).tasks,
+        )
+        for k in spec.ks
+    ]
     total = len(tasks) * (1 + len(icl))
-    res = yield from within(sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size),
-                            0, total, "layer sweep")
+    res = yield from within(
+        sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size), 0, total, "layer sweep"
+    )
     baselines = {"0-shot": res.baseline.accuracy}
     for i, (k, k_tasks) in enumerate(icl):
-        r = yield from within(evaluate(backend, k_tasks, spec.batch_size), len(tasks) * (1 + i), total,
-                              f"{k}-shot ICL")
+        r = yield from within(evaluate(backend, k_tasks, spec.batch_size), len(tasks) * (1 + i), total, f"{k}-shot ICL")
         baselines[f"{k}-shot ICL"] = r.accuracy
     summary = LayerSweepResult(**res.to_json(), baselines=baselines, relation=fv.relation).summary()
     out = io.sink.folder
     write_csv(out / "sweep.csv", ["strength", "layer", "accuracy", "mean_answer_prob"], res.rows())
-    write_json(out / "sweep.json", {**summary, "vector": spec.vector, "n_prompts": len(tasks),
-                                    "provenance": backend.provenance()})
+    write_json(
+        out / "sweep.json",
+        {**summary, "vector": spec.vector, "n_prompts": len(tasks), "provenance": backend.provenance()},
+    )
     return LayerSweepResult(**summary)
 
 
@@ -351,13 +454,26 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> Gen[EvaluationR
     vector_of: dict[tuple[str, str], LoadedVector] = {}
     for rel in spec.relations:
         for k in spec.ks:
-            ts = build_tasks(scenes, TaskSpec(relations=(rel,), k=k, kind="zeroshot" if k == 0 else "clean",
-                                                   seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts))
+            ts = build_tasks(
+                scenes,
+                TaskSpec(
+                    relations=(rel,),
+                    k=k,
+                    kind="zeroshot" if k == 0 else "clean",
+                    seed=spec.seed,
+                    split=spec.split,
+                    max_per_relation=spec.n_prompts,
+                ),
+            )
             jobs.append((rel, "0-shot" if k == 0 else f"{k}-shot ICL", ts.tasks, None))
         for lv in (v for v in loaded if v.fv.relation == rel):
             fv = lv.fv
-            ts = build_tasks(scenes, TaskSpec(relations=(rel,), kind="zeroshot", seed=spec.seed,
-                                                   split=spec.split, max_per_relation=spec.n_prompts))
+            ts = build_tasks(
+                scenes,
+                TaskSpec(
+                    relations=(rel,), kind="zeroshot", seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts
+                ),
+            )
             layer = fv.layer if spec.layer is None else spec.layer
             strength = fv.strength if spec.strength is None else spec.strength
             cond = f"0-shot + FV '{fv.label}' @L{layer}"
@@ -388,7 +504,14 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> Gen[EvaluationR
         if measured is not None:
             rec["vector_sha256"] = measured.sha256
     write_json(out / "evaluation.json", {"rows": records, "provenance": backend.provenance()})
-    io.sink.evaluations([{**r, "vector_id": io.vector_id(vector_of[(r["relation"], r["condition"])])}
-                         if (r["relation"], r["condition"]) in vector_of else r for r in records],
-                        backend.provenance(), spec.split or "")
+    io.sink.evaluations(
+        [
+            {**r, "vector_id": io.vector_id(vector_of[(r["relation"], r["condition"])])}
+            if (r["relation"], r["condition"]) in vector_of
+            else r
+            for r in records
+        ],
+        backend.provenance(),
+        spec.split or "",
+    )
     return EvaluationResult(records)

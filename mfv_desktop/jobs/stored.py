@@ -73,8 +73,9 @@ def _run_row(s: Session, run_id: int) -> m.Run:
     return row
 
 
-def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
-                 run_id: int | None = None) -> Generator[Progress, None, tuple[int, dict]]:
+def run_in_store(
+    store: Store, spec: JobSpec, dataset: str | None = None, run_id: int | None = None
+) -> Generator[Progress, None, tuple[int, dict]]:
     """A job recorded as a run row, as a generator: it yields `Progress.run_started(id)` as soon as
     the row exists, then the job's Progress (each with the run's id), and returns (run id, summary).
     Closed at a yield (cancelled), the run is recorded "cancelled" with the vectors it saved so far;
@@ -83,8 +84,12 @@ def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
     spec.validate()  # a spec no run can use is refused before its row exists
     with store.session() as s:
         if run_id is None:
-            row = m.Run(kind=spec.kind, spec=spec.to_json(), status="pending",
-                        provenance={"dataset": dataset} if dataset else {})
+            row = m.Run(
+                kind=spec.kind,
+                spec=spec.to_json(),
+                status="pending",
+                provenance={"dataset": dataset} if dataset else {},
+            )
             s.add(row)
             s.flush()
             run_id = row.id
@@ -134,8 +139,9 @@ def run_in_store(store: Store, spec: JobSpec, dataset: str | None = None,
     return rid, summary
 
 
-def _finish(store: Store, run_id: int, status: str, started: float, error: str | None = None,
-            result: dict | None = None) -> None:
+def _finish(
+    store: Store, run_id: int, status: str, started: float, error: str | None = None, result: dict | None = None
+) -> None:
     with store.session() as s:
         r = _run_row(s, run_id)
         r.status, r.error, r.finished = status, error, time.time()
@@ -156,8 +162,10 @@ def resume(store: Store, run_id: int) -> Generator[Progress, None, tuple[int, di
         if row.status in ("running", "done"):
             raise StoreError(f"run {run_id} is {row.status}; only interrupted, cancelled or failed runs resume")
         if row.kind == IMPORT_KIND:
-            raise StoreError(f"run {run_id} is an import ({row.spec.get('what', '')}); an import cannot be resumed "
-                             "(a failed one added nothing): import again")
+            raise StoreError(
+                f"run {run_id} is an import ({row.spec.get('what', '')}); an import cannot be resumed "
+                "(a failed one added nothing): import again"
+            )
         spec, dataset = spec_from_json(row.spec), (row.provenance or {}).get("dataset")
     return (yield from run_in_store(store, spec, dataset=dataset, run_id=run_id))
 
@@ -168,9 +176,9 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
     changes: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(spec)}
     if "out" in names:
-        out = spec.out
+        out = getattr(spec, "out")
         if spec.kind == "extract":
-            default = f"{path_part(spec.relation)}.safetensors"
+            default = f"{path_part(getattr(spec, 'relation'))}.safetensors"
             changes["out"] = str(folder / (Path(out).name if out else default))
         elif spec.kind == "tasks":
             changes["out"] = str(folder / (Path(out).name if out else "tasks.json"))
@@ -184,9 +192,9 @@ def _materialise(store: Store, spec: JobSpec, folder: Path) -> JobSpec:
     if isinstance(scenes, str) and (ref := parse_ref(scenes)).kind == DATASET:
         changes["scenes"] = str(write_scene_set(store, ref.value, folder / "input-scenes"))
     if "vector" in names:
-        changes["vector"] = _vector_input(store, spec.vector, folder)
+        changes["vector"] = _vector_input(store, getattr(spec, "vector"), folder)
     if "vectors" in names:
-        changes["vectors"] = tuple(_vector_input(store, v, folder) for v in spec.vectors)
+        changes["vectors"] = tuple(_vector_input(store, v, folder) for v in getattr(spec, "vectors"))
     return dataclasses.replace(spec, **changes)
 
 
@@ -216,12 +224,23 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
     a cancelled fine-tuning's best vector so far is taken in by `run_in_store`). Ingesting a run again (a resumed run
     whose first ingest failed) adds only what the run does not have yet."""
     if spec.kind == "generate":
-        scenes = [s.with_(image=str(resolve_image(folder / "scenes", s)))
-                  for s in load_scene_set(folder / "scenes") if s.split == spec.split]
+        scenes = [
+            s.with_(image=str(resolve_image(folder / "scenes", s)))
+            for s in load_scene_set(folder / "scenes")
+            if s.split == getattr(spec, "split")
+        ]
         from mfv_desktop.progress import run_to_end
 
-        run_to_end(add_scenes(store, dataset or "generated", scenes, origin="generated",
-                              label_source="geometry", label_status="confirmed"))
+        run_to_end(
+            add_scenes(
+                store,
+                dataset or "generated",
+                scenes,
+                origin="generated",
+                label_source="geometry",
+                label_status="confirmed",
+            )
+        )
     if spec.kind in SINK_KINDS:  # its sink stored its results (its files are checkpoints)
         return
     for aie_json in sorted(folder.rglob("aie.json")):
@@ -250,8 +269,9 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
     results.add_aie_result(store, run_id, aie, mean, meta)
 
 
-def _ingest_vector(store: Store, run_id: int | None, path: Path, kind: str | None = None,
-                   inputs: Path | None = None) -> int:
+def _ingest_vector(
+    store: Store, run_id: int | None, path: Path, kind: str | None = None, inputs: Path | None = None
+) -> int:
     """A checked vector file as a row (once per content); a composite's parts become its parents,
     with their weights, found in the store by content. Paths named inside the file are followed only
     into `inputs` (a run's own input-vectors/, where parts given as files were copied): those parts
@@ -293,8 +313,9 @@ def _ingest_evaluations(store: Store, run_id: int, paths: list[Path], split: str
     results.add_evaluations(store, run_id, rows, prov, split)
 
 
-def import_vector(store: Store, path: str | Path, model: str | None = None, device: str | None = "cpu",
-                  dtype: str = "fp32") -> int:
+def import_vector(
+    store: Store, path: str | Path, model: str | None = None, device: str | None = "cpu", dtype: str = "fp32"
+) -> int:
     """Add a function-vector file made elsewhere; returns its row id (the existing row's, when the
     same file is in the store already). The file is checked whole first (see `vector_meta`); paths
     named inside it are never followed (a composite's parts are linked when they are in the store).
@@ -305,8 +326,10 @@ def import_vector(store: Store, path: str | Path, model: str | None = None, devi
     if not path.is_file():
         raise StoreError(f"{path}: no such file; choose a function-vector file (.safetensors)")
     if read_header(path) is None:
-        raise StoreError(f"{path.name} is not a function vector file ({path}); choose a .safetensors written "
-                         "by `mfv extract`, `mfv finetune` or `mfv compose`, or exported from a store")
+        raise StoreError(
+            f"{path.name} is not a function vector file ({path}); choose a .safetensors written "
+            "by `mfv extract`, `mfv finetune` or `mfv compose`, or exported from a store"
+        )
     if model is not None:
         from mfv_desktop.backends import BackendError, load_backend
         from mfv_desktop.fv.vector_file import FunctionVector

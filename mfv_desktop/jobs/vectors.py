@@ -38,13 +38,17 @@ def finetune_config(spec: FinetuneSpec):
     if spec.preset not in PRESETS:
         raise ValueError(f"unknown fine-tuning preset {spec.preset!r}: use {' or '.join(PRESETS)}")
     preset = PRESETS[spec.preset]  # with the spec's values where it gives them
-    return replace(preset, seed=spec.seed, lr=preset.lr if spec.lr is None else spec.lr,
-                   epochs=preset.epochs if spec.epochs is None else spec.epochs,
-                   batch_size=preset.batch_size if spec.train_batch_size is None else spec.train_batch_size)
+    return replace(
+        preset,
+        seed=spec.seed,
+        lr=preset.lr if spec.lr is None else spec.lr,
+        epochs=preset.epochs if spec.epochs is None else spec.epochs,
+        batch_size=preset.batch_size if spec.train_batch_size is None else spec.train_batch_size,
+    )
 
 
 def _held_out(scene_id: str, fraction: float) -> bool:
-    return int(hashlib.sha256(scene_id.encode()).hexdigest()[:8], 16) / 16 ** 8 < fraction
+    return int(hashlib.sha256(scene_id.encode()).hexdigest()[:8], 16) / 16**8 < fraction
 
 
 def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
@@ -79,8 +83,10 @@ def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
     scenes = io.source.scenes(spec.scenes)
 
     def zeroshot(split: str | None, n: int) -> list[Task]:
-        return build_tasks(scenes, TaskSpec(relations=(relation,), kind="zeroshot", seed=spec.seed,
-                                                 split=split, max_per_relation=n)).tasks
+        return build_tasks(
+            scenes, TaskSpec(relations=(relation,), kind="zeroshot", seed=spec.seed, split=split, max_per_relation=n)
+        ).tasks
+
     if spec.val_split is not None:
         train, val = zeroshot(spec.split, spec.n_prompts), zeroshot(spec.val_split, spec.n_prompts)
     else:
@@ -88,12 +94,19 @@ def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
         val = [t for t in pool if _held_out(t.query.scene_id, spec.val_fraction)]
         train = [t for t in pool if not _held_out(t.query.scene_id, spec.val_fraction)]
         n_val = max(1, round(spec.n_prompts * spec.val_fraction))
-        train, val = train[:spec.n_prompts - n_val], val[:n_val]
+        train, val = train[: spec.n_prompts - n_val], val[:n_val]
     check_answers(backend, train + val)
     provenance = backend.provenance()
-    key = {"init": spec.init, "vector": loaded.sha256 if loaded else None, "relation": relation,
-           "layer": layer, "config": config.__dict__, "train": [t.query.scene_id for t in train],
-           "val": [t.query.scene_id for t in val], "model": {k: provenance[k] for k in ("model_id", "files", "dtype")}}
+    key = {
+        "init": spec.init,
+        "vector": loaded.sha256 if loaded else None,
+        "relation": relation,
+        "layer": layer,
+        "config": config.__dict__,
+        "train": [t.query.scene_id for t in train],
+        "val": [t.query.scene_id for t in val],
+        "model": {k: provenance[k] for k in ("model_id", "files", "dtype")},
+    }
     key = json.loads(json.dumps(key, default=str))
     out = io.sink.folder
     state_file, vector_file = out / "state.safetensors", out / "ffv.safetensors"
@@ -101,13 +114,32 @@ def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
 
     def best_vector(st: FinetuneState) -> FunctionVector:
         return FunctionVector(
-            vector=st.best, label=spec.label or f"{relation} FFV", relation=relation, model_id=backend.model_id,
-            d_model=g.d_model, n_layers=g.n_layers, layer=layer, heads=list(base.heads) if base else [],
-            bias=base.bias if base else "none", strength=1.0, hook_point=backend.hook_point,
-            provenance={"kind": "finetuned", "init": spec.init, "from_vector": spec.vector or None,
-                        "from_sha256": key["vector"], "from_label": base.label if base else None,
-                        "config": config.__dict__, "best_epoch": st.best_epoch, "val_accuracy": st.best_accuracy,
-                        "epochs_done": st.epoch, "n_train": len(train), "n_val": len(val), **provenance})
+            vector=st.best,
+            label=spec.label or f"{relation} FFV",
+            relation=relation,
+            model_id=backend.model_id,
+            d_model=g.d_model,
+            n_layers=g.n_layers,
+            layer=layer,
+            heads=list(base.heads) if base else [],
+            bias=base.bias if base else "none",
+            strength=1.0,
+            hook_point=backend.hook_point,
+            provenance={
+                "kind": "finetuned",
+                "init": spec.init,
+                "from_vector": spec.vector or None,
+                "from_sha256": key["vector"],
+                "from_label": base.label if base else None,
+                "config": config.__dict__,
+                "best_epoch": st.best_epoch,
+                "val_accuracy": st.best_accuracy,
+                "epochs_done": st.epoch,
+                "n_train": len(train),
+                "n_val": len(val),
+                **provenance,
+            },
+        )
 
     def save_best(st: FinetuneState) -> None:
         best_vector(st).save(vector_file)
@@ -129,20 +161,39 @@ def run_finetune(spec: FinetuneSpec, io: JobIO | None = None) -> JobGen:
             p.partial.pop("state")
         yield p
     history = state.history
-    write_csv(out / "history.csv", ["epoch", "train_loss", "val_accuracy", "val_loss"],
-              [[h["epoch"], h["train_loss"], h["val_accuracy"], h["val_loss"]] for h in history])
+    write_csv(
+        out / "history.csv",
+        ["epoch", "train_loss", "val_accuracy", "val_loss"],
+        [[h["epoch"], h["train_loss"], h["val_accuracy"], h["val_loss"]] for h in history],
+    )
     ref = io.sink.vector(best_vector(state), vector_file, io.source)
-    summary = {"vector": ref, "relation": relation, "layer": layer, "best_epoch": state.best_epoch,
-               "val_accuracy": state.best_accuracy, "start_val_accuracy": history[0]["val_accuracy"],
-               "n_train": len(train), "n_val": len(val), "history": history}
+    summary = {
+        "vector": ref,
+        "relation": relation,
+        "layer": layer,
+        "best_epoch": state.best_epoch,
+        "val_accuracy": state.best_accuracy,
+        "start_val_accuracy": history[0]["val_accuracy"],
+        "n_train": len(train),
+        "n_val": len(val),
+        "history": history,
+    }
     write_json(out / "finetune.json", {**summary, "config": config.__dict__, "provenance": provenance})
     state_file.unlink(missing_ok=True)
     return FinetuneResult(**summary)
 
 
 def _save_state(path: Path, st, key: dict) -> None:
-    save_arrays(path, {"vector": st.vector.numpy(), "best": st.best.numpy(), "exp_avg": st.exp_avg.numpy(),
-                        "exp_avg_sq": st.exp_avg_sq.numpy()}, {"key": key, **st.meta()})
+    save_arrays(
+        path,
+        {
+            "vector": st.vector.numpy(),
+            "best": st.best.numpy(),
+            "exp_avg": st.exp_avg.numpy(),
+            "exp_avg_sq": st.exp_avg_sq.numpy(),
+        },
+        {"key": key, **st.meta()},
+    )
 
 
 def _load_state(path: Path, key: dict):
@@ -160,8 +211,9 @@ def _load_state(path: Path, key: dict):
         return None
     if meta.pop("key") != key:
         return None
-    return FinetuneState(vector=arrays["vector"], best=arrays["best"], exp_avg=arrays["exp_avg"],
-                         exp_avg_sq=arrays["exp_avg_sq"], **meta)
+    return FinetuneState(
+        vector=arrays["vector"], best=arrays["best"], exp_avg=arrays["exp_avg"], exp_avg_sq=arrays["exp_avg_sq"], **meta
+    )
 
 
 # -- composite vectors -----------------------------------------------------------------------------
@@ -220,21 +272,47 @@ def run_compose(spec: ComposeSpec, io: JobIO | None = None) -> JobGen:
     layer = composite_layer(parts, weights) if spec.layer is None else spec.layer
     vec = composite_vector(parts, weights)
     g = backend.geometry
-    parents = [{"label": f.label, "relation": f.relation, "sha256": sha, "file": p, "weight": float(w),
-                "prob": None if probs is None else float(q)}
-               for f, p, sha, w, q in zip(fvs, spec.vectors, shas, weights, probs if probs is not None else weights)]
+    parents = [
+        {
+            "label": f.label,
+            "relation": f.relation,
+            "sha256": sha,
+            "file": p,
+            "weight": float(w),
+            "prob": None if probs is None else float(q),
+        }
+        for f, p, sha, w, q in zip(fvs, spec.vectors, shas, weights, probs if probs is not None else weights)
+    ]
     fv = FunctionVector(
-        vector=vec, label=spec.label or "composite " + " + ".join(f"{w:.2f} {f.relation}" for f, w in zip(fvs, weights)),
-        relation=spec.relation, model_id=backend.model_id, d_model=g.d_model, n_layers=g.n_layers, layer=layer,
-        heads=sorted({tuple(h) for f in fvs for h in f.heads}), bias=fvs[0].bias, strength=1.0,
-        hook_point=backend.hook_point, provenance={"kind": "composite", "parents": parents, "weighting": "given" if spec.weights else spec.weighting,
-                    "source": None if spec.weights else {"image": spec.source_image, "anchor": spec.source_anchor,
-                                                         "answer": spec.source_answer},
-                    **backend.provenance()})
+        vector=vec,
+        label=spec.label or "composite " + " + ".join(f"{w:.2f} {f.relation}" for f, w in zip(fvs, weights)),
+        relation=spec.relation,
+        model_id=backend.model_id,
+        d_model=g.d_model,
+        n_layers=g.n_layers,
+        layer=layer,
+        heads=sorted({tuple(h) for f in fvs for h in f.heads}),
+        bias=fvs[0].bias,
+        strength=1.0,
+        hook_point=backend.hook_point,
+        provenance={
+            "kind": "composite",
+            "parents": parents,
+            "weighting": "given" if spec.weights else spec.weighting,
+            "source": None
+            if spec.weights
+            else {"image": spec.source_image, "anchor": spec.source_anchor, "answer": spec.source_answer},
+            **backend.provenance(),
+        },
+    )
     ref = io.sink.vector(fv, Path(spec.out) / "composite.safetensors", io.source)
     yield Progress(1, 1, "composite saved")
-    return {"vector": ref, "layer": layer, "weights": {f.relation: float(w) for f, w in zip(fvs, weights)},
-            "probs": None if probs is None else {f.relation: float(q) for f, q in zip(fvs, probs)}}
+    return {
+        "vector": ref,
+        "layer": layer,
+        "weights": {f.relation: float(w) for f, w in zip(fvs, weights)},
+        "probs": None if probs is None else {f.relation: float(q) for f, q in zip(fvs, probs)},
+    }
 
 
 # -- applying vectors to an image ----------------------------------------------------------------
@@ -253,8 +331,9 @@ def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
         raise ValueError("pick at least one function vector to apply")
     task = Task("apply", "zeroshot", (), _image_shot(spec.image, spec.anchor, "", "query"))
     check_answers(backend, [task])
-    layer = composite_layer([_base(f) for f in fvs], np.full(len(fvs), 1 / len(fvs))) if spec.layer is None \
-        else spec.layer
+    layer = (
+        composite_layer([_base(f) for f in fvs], np.full(len(fvs), 1 / len(fvs))) if spec.layer is None else spec.layer
+    )
     check_layers(backend, [layer])
     scaled = [f.vector.float() * (f.strength if spec.strength is None else spec.strength) for f in fvs]
     vector = scaled[0]
@@ -269,15 +348,28 @@ def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
             steered = backend.run(batch)[0].float().softmax(-1)
     if not bool(torch.isfinite(plain).all() and torch.isfinite(steered).all()):
         strength = "each vector's own strength" if spec.strength is None else f"strength {spec.strength}"
-        raise ValueError(f"with the vectors at layer {layer} and {strength}, the model's answer probabilities are "
-                         "not finite numbers; apply them with a smaller --strength")
+        raise ValueError(
+            f"with the vectors at layer {layer} and {strength}, the model's answer probabilities are "
+            "not finite numbers; apply them with a smaller --strength"
+        )
     ids = list(dict.fromkeys([*plain.topk(spec.top).indices.tolist(), *steered.topk(spec.top).indices.tolist()]))
-    bars = sorted(({"token": backend.decode_token(i).strip(), "without": float(plain[i]), "with": float(steered[i])}
-                   for i in ids), key=lambda b: -max(b["with"], b["without"]))
-    result = {"image": spec.image, "anchor": spec.anchor, "layer": layer,
-              "strength": spec.strength, "vectors": [{"label": f.label, "relation": f.relation} for f in fvs],
-              "without": backend.decode_token(int(plain.argmax())).strip(),
-              "with": backend.decode_token(int(steered.argmax())).strip(), "bars": bars}
+    bars = sorted(
+        (
+            {"token": backend.decode_token(i).strip(), "without": float(plain[i]), "with": float(steered[i])}
+            for i in ids
+        ),
+        key=lambda b: -max(b["with"], b["without"]),
+    )
+    result = {
+        "image": spec.image,
+        "anchor": spec.anchor,
+        "layer": layer,
+        "strength": spec.strength,
+        "vectors": [{"label": f.label, "relation": f.relation} for f in fvs],
+        "without": backend.decode_token(int(plain.argmax())).strip(),
+        "with": backend.decode_token(int(steered.argmax())).strip(),
+        "bars": bars,
+    }
     if spec.out:
         io.sink.result_file("apply.json", {**result, "provenance": backend.provenance()})
     yield Progress(2, 2, f"{spec.anchor}: {result['without']} -> {result['with']}")
@@ -306,8 +398,9 @@ def _one_analogy(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
     if not spec.source_answer:
         raise ValueError("the source pair needs its answer B (--source IMAGE:A:B)")
     tgt = _image_shot(spec.target_image, spec.target_anchor, spec.target_answer, "target")
-    item = AnalogyItem(Task("analogy", "zeroshot", (), src), Task("analogy", "zeroshot", (), tgt),
-                       known=bool(spec.target_answer))
+    item = AnalogyItem(
+        Task("analogy", "zeroshot", (), src), Task("analogy", "zeroshot", (), tgt), known=bool(spec.target_answer)
+    )
     check_answers(backend, [item.source, item.target])
     yield Progress(0, 2, "composite vector")
     r = solve(backend, item, parts, weighting=spec.weighting, temperature=spec.temperature, layer=spec.layer)
@@ -320,8 +413,14 @@ def _one_analogy(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
     result = {
         "weights": {p.relation or str(i): float(w) for i, (p, w) in enumerate(zip(parts, r.weights))},
         "probs": {p.relation or str(i): float(q) for i, (p, q) in enumerate(zip(parts, r.probs))},
-        "layer": r.layer, "composite": {"answer": r.prediction_text, "prob": r.prediction_prob, "top": r.top,
-                                        "correct": r.correct, "answer_prob": r.answer_prob},
+        "layer": r.layer,
+        "composite": {
+            "answer": r.prediction_text,
+            "prob": r.prediction_prob,
+            "top": r.top,
+            "correct": r.correct,
+            "answer_prob": r.answer_prob,
+        },
         **baselines,
     }
     write_json(io.sink.folder / "analogy.json", result)
@@ -329,9 +428,17 @@ def _one_analogy(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
     return result
 
 
-def analogy_conditions(backend, zeroshot: Sequence[Task], composites: dict[str, Sequence], ks: Sequence[int],
-                       seed: int, batch_size: int, weighting: str = "probability", temperature: float = 1.0,
-                       layer: int | None = None) -> JobGen:
+def analogy_conditions(
+    backend,
+    zeroshot: Sequence[Task],
+    composites: dict[str, Sequence],
+    ks: Sequence[int],
+    seed: int,
+    batch_size: int,
+    weighting: str = "probability",
+    temperature: float = 1.0,
+    layer: int | None = None,
+) -> JobGen:
     """Accuracy per relation of one-shot analogies on `zeroshot`'s tasks: 0-shot, K-shot ICL for
     each K, and each named set of base vectors as a composite. Returns rows and mean weights."""
     from mfv_desktop.fv import evaluate
@@ -343,8 +450,9 @@ def analogy_conditions(backend, zeroshot: Sequence[Task], composites: dict[str, 
     check_answers(backend, [i.target for i in items] + [i.source for i in items])
     conds: list[tuple[str, list[Task] | None, Sequence]] = [("0-shot", [i.target for i in items], ())]
     for k in ks:
-        conds.append((f"{k}-shot ICL", [i.one_shot() for i in items] if k == 1 else k_shot(items, zeroshot, k, seed),
-                      ()))
+        conds.append(
+            (f"{k}-shot ICL", [i.one_shot() for i in items] if k == 1 else k_shot(items, zeroshot, k, seed), ())
+        )
     conds += [(name, None, parts) for name, parts in composites.items()]
     rows, mean_weights = [], {}
     n = len(conds)
@@ -353,14 +461,31 @@ def analogy_conditions(backend, zeroshot: Sequence[Task], composites: dict[str, 
             r = yield from as_part(evaluate(backend, tasks, batch_size), j / n, 1 / n, name)
             correct = r.correct
         else:
-            res = yield from as_part(solve_all(backend, items, parts, weighting=weighting,  # type: ignore[arg-type]
-                                               temperature=temperature, layer=layer, batch_size=batch_size),
-                                     j / n, 1 / n, name)
+            res = yield from as_part(
+                solve_all(
+                    backend,
+                    items,
+                    parts,
+                    weighting=weighting,  # type: ignore[arg-type]
+                    temperature=temperature,
+                    layer=layer,
+                    batch_size=batch_size,
+                ),
+                j / n,
+                1 / n,
+                name,
+            )
             correct = np.array([x.correct for x in res])
             w = np.array([x.weights for x in res])
-            mean_weights[name] = {rel: dict(zip([p.relation for p in parts],
-                                                w[[i.target.relation == rel for i in items]].mean(0).round(3).tolist()))
-                                  for rel in dict.fromkeys(i.target.relation for i in items)}
+            mean_weights[name] = {
+                rel: dict(
+                    zip(
+                        [p.relation for p in parts],
+                        w[[i.target.relation == rel for i in items]].mean(0).round(3).tolist(),
+                    )
+                )
+                for rel in dict.fromkeys(i.target.relation for i in items)
+            }
         for rel in dict.fromkeys(i.target.relation for i in items):
             sel = np.array([i.target.relation == rel for i in items])
             rows.append([rel, name, int(sel.sum()), round(float(np.mean(correct[sel])), 4)])
@@ -368,16 +493,35 @@ def analogy_conditions(backend, zeroshot: Sequence[Task], composites: dict[str, 
 
 
 def _analogy_table(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
-    zs = build_tasks(io.source.scenes(spec.scenes), TaskSpec(relations=spec.relations, kind="zeroshot", seed=spec.seed,
-                                                             split=spec.split, max_per_relation=spec.n_prompts)).tasks
-    res = yield from analogy_conditions(backend, zs, {"composite": parts}, spec.ks, spec.seed, spec.batch_size,
-                                        spec.weighting, spec.temperature, spec.layer)
+    zs = build_tasks(
+        io.source.scenes(spec.scenes),
+        TaskSpec(
+            relations=spec.relations, kind="zeroshot", seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts
+        ),
+    ).tasks
+    res = yield from analogy_conditions(
+        backend,
+        zs,
+        {"composite": parts},
+        spec.ks,
+        spec.seed,
+        spec.batch_size,
+        spec.weighting,
+        spec.temperature,
+        spec.layer,
+    )
     header = ["relation", "condition", "n", "accuracy"]
     out = io.sink.folder
     write_csv(out / "evaluation.csv", header, res["rows"])
     records = [dict(zip(header, r)) for r in res["rows"]]
-    write_json(out / "evaluation.json", {"rows": records, "split": spec.split or "", "mean_weights": res["mean_weights"],
-                                         "provenance": backend.provenance()})
+    write_json(
+        out / "evaluation.json",
+        {
+            "rows": records,
+            "split": spec.split or "",
+            "mean_weights": res["mean_weights"],
+            "provenance": backend.provenance(),
+        },
+    )
     io.sink.evaluations(records, backend.provenance(), spec.split or "")
     return {"rows": records, "mean_weights": res["mean_weights"], "n": res["n"]}
-

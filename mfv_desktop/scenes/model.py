@@ -247,8 +247,12 @@ class Scene:
                 if not isinstance(stamp, (str, type(None))):
                     raise SceneError(f"object {i} stamp must be text, got {_short(stamp)}")
                 objects.append(SceneObject(name, box, stamp))
-            relations = tuple(RelationTriple(check_name(s, "relation subject"), check_name(r, "relation name"),
-                                             check_name(o, "relation object")) for s, r, o in d.get("relations", []))
+            relations = tuple(
+                RelationTriple(
+                    check_name(s, "relation subject"), check_name(r, "relation name"), check_name(o, "relation object")
+                )
+                for s, r, o in d.get("relations", [])
+            )
             anchor = d.get("anchor")
             return cls(
                 id=sid,

@@ -17,7 +17,23 @@ from .errors import (
 from .paths import default_data_dir
 
 __all__ = [
-    "ArtifactCorrupt", "Artifacts", "Backup", "Store", "StoreCorrupt", "StoreDiskFull", "StoreError", "StoreLocked",
-    "StoreReadOnly", "StoreReadOnlyMedia", "StoreTooNew", "backup", "database_revision", "default_data_dir",
-    "known_revisions", "models", "open_store", "restore_backup", "usable_backups",
+    "ArtifactCorrupt",
+    "Artifacts",
+    "Backup",
+    "Store",
+    "StoreCorrupt",
+    "StoreDiskFull",
+    "StoreError",
+    "StoreLocked",
+    "StoreReadOnly",
+    "StoreReadOnlyMedia",
+    "StoreTooNew",
+    "backup",
+    "database_revision",
+    "default_data_dir",
+    "known_revisions",
+    "models",
+    "open_store",
+    "restore_backup",
+    "usable_backups",
 ]

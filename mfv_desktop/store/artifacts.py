@@ -27,8 +27,10 @@ class Artifacts:
     def put(self, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> str:
         from safetensors.numpy import save
 
-        data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                    metadata={"meta": json.dumps(meta or {}, sort_keys=True, default=str)})
+        data = save(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+            metadata={"meta": json.dumps(meta or {}, sort_keys=True, default=str)},
+        )
         return self.put_bytes(data)
 
     def put_file(self, path: str | Path) -> str:
@@ -58,8 +60,10 @@ class Artifacts:
         except OSError as e:
             raise ArtifactCorrupt(f"artifact {p} is missing ({e}); run the job that made it again") from e
         if hashlib.sha256(data).hexdigest() != digest:
-            raise ArtifactCorrupt(f"artifact {p} does not match its hash (the file was changed or damaged); "
-                                  "delete it and run the job that made it again")
+            raise ArtifactCorrupt(
+                f"artifact {p} does not match its hash (the file was changed or damaged); "
+                "delete it and run the job that made it again"
+            )
         return data
 
     def get(self, digest: str) -> dict[str, np.ndarray]:
@@ -70,5 +74,5 @@ class Artifacts:
     def meta(self, digest: str) -> dict[str, Any]:
         """The metadata from the (verified) file's safetensors header: 8 bytes of length, then JSON."""
         data = self.read_bytes(digest)
-        m = json.loads(data[8:8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
+        m = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
         return json.loads(m["meta"]) if "meta" in m else m

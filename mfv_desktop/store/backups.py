@@ -59,11 +59,15 @@ def usable_backups(data_dir: str | Path) -> list[Backup]:
 def _restore_advice(data_dir: Path) -> tuple[str, list[Backup]]:
     found = usable_backups(data_dir)
     if not found:
-        return (f"There is no usable backup in {data_dir / 'backups'}: move {data_dir / DB_FILE} away to start "
-                "a new store, or choose another data folder."), found
-    return (f"The newest usable backup is {found[0]}. Restore it with `mfv --store \"{data_dir}\" backups "
-            f"--restore \"{found[0].path}\"` (or Restore a backup in the app; the current file is kept aside "
-            "as store.sqlite.broken-TIME), or choose another data folder."), found
+        return (
+            f"There is no usable backup in {data_dir / 'backups'}: move {data_dir / DB_FILE} away to start "
+            "a new store, or choose another data folder."
+        ), found
+    return (
+        f'The newest usable backup is {found[0]}. Restore it with `mfv --store "{data_dir}" backups '
+        f'--restore "{found[0].path}"` (or Restore a backup in the app; the current file is kept aside '
+        "as store.sqlite.broken-TIME), or choose another data folder."
+    ), found
 
 
 def _corrupt(db: Path, what: str) -> StoreCorrupt:
@@ -99,8 +103,10 @@ def restore_backup(data_dir: str | Path, backup_path: str | Path) -> Path | None
     data_dir, backup_path = Path(data_dir).expanduser().absolute(), Path(backup_path).expanduser()
     found = _usable(backup_path) if backup_path.is_file() else None
     if found is None:
-        raise StoreError(f"{backup_path} is not a usable backup of an mfv_desktop store (it is missing, damaged or "
-                         "from a newer app); choose one from `mfv --store DIR backups`")
+        raise StoreError(
+            f"{backup_path} is not a usable backup of an mfv_desktop store (it is missing, damaged or "
+            "from a newer app); choose one from `mfv --store DIR backups`"
+        )
     db = data_dir / DB_FILE
     lock = _Lock(data_dir / "store.lock")
     lock.acquire()
@@ -120,5 +126,3 @@ def restore_backup(data_dir: str | Path, backup_path: str | Path) -> Path | None
         raise (_errno_error(e, data_dir, "restoring a backup") or e) from e
     finally:
         lock.release()
-
-

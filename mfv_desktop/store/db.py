@@ -6,7 +6,6 @@ a dead process left running as interrupted. A database written by a newer app is
 writer is refused with the holder's pid; `read_only=True` opens beside a writer, never writes.
 """
 
-
 from __future__ import annotations
 
 import errno
@@ -47,8 +46,19 @@ from .paths import DB_FILE, REVISIONS, default_data_dir
 
 #: names that moved to backups.py, migrate.py and files.py, still importable from here
 __all__ = [
-    "KEEP_BACKUPS", "REVISIONS", "Backup", "Store", "_Lock", "_alembic_config", "backup", "database_revision",
-    "known_revisions", "migration_revisions", "open_store", "restore_backup", "usable_backups",
+    "KEEP_BACKUPS",
+    "REVISIONS",
+    "Backup",
+    "Store",
+    "_Lock",
+    "_alembic_config",
+    "backup",
+    "database_revision",
+    "known_revisions",
+    "migration_revisions",
+    "open_store",
+    "restore_backup",
+    "usable_backups",
 ]
 
 
@@ -60,8 +70,10 @@ def _inspect(db: Path, uri: str) -> str | None:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "alembic_version" not in tables:
                 if tables:
-                    raise StoreError(f"{db} is an SQLite database but not an mfv_desktop store "
-                                     f"(tables: {', '.join(sorted(tables))}); choose another data folder")
+                    raise StoreError(
+                        f"{db} is an SQLite database but not an mfv_desktop store "
+                        f"(tables: {', '.join(sorted(tables))}); choose another data folder"
+                    )
                 return None
             check = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
             if check != ["ok"]:
@@ -72,8 +84,10 @@ def _inspect(db: Path, uri: str) -> str | None:
             con.close()
     except sqlite3.OperationalError as e:  # cannot open or read: not damage
         if not _writable(db.parent):
-            raise StoreReadOnlyMedia(f"{db} cannot be read on this read-only or unwritable folder ({e}); "
-                                     "copy the data folder somewhere writable") from e
+            raise StoreReadOnlyMedia(
+                f"{db} cannot be read on this read-only or unwritable folder ({e}); "
+                "copy the data folder somewhere writable"
+            ) from e
         raise StoreError(f"{db} cannot be opened ({e})") from e
     except sqlite3.DatabaseError as e:
         raise _corrupt(db, f"is not a readable database ({e}): the file is damaged") from e
@@ -107,8 +121,9 @@ def _read_only_uri(db: Path) -> tuple[str, Path | None]:
 class Store:
     """One data folder: the database, managed images, artifacts and run folders."""
 
-    def __init__(self, data_dir: Path, engine: Engine, read_only: bool, lock: _Lock | None,
-                 snapshot: Path | None = None):
+    def __init__(
+        self, data_dir: Path, engine: Engine, read_only: bool, lock: _Lock | None, snapshot: Path | None = None
+    ):
         self.data_dir = data_dir
         self.db_path = data_dir / DB_FILE
         self.images_dir = data_dir / "images"
@@ -173,17 +188,21 @@ class Store:
                         used = s.scalar(select(Image.id).where(Image.path == f.relative_to(self.data_dir).as_posix()))
                     else:
                         d = f.name.split(".")[0]
-                        used = (s.scalar(select(VectorRow.id).where(VectorRow.artifact == d))
-                                or s.scalar(select(AIEResultRow.id).where(
-                                    (AIEResultRow.aie_artifact == d) | (AIEResultRow.mean_artifact == d))))
+                        used = s.scalar(select(VectorRow.id).where(VectorRow.artifact == d)) or s.scalar(
+                            select(AIEResultRow.id).where(
+                                (AIEResultRow.aie_artifact == d) | (AIEResultRow.mean_artifact == d)
+                            )
+                        )
                     if used is None:
                         f.unlink(missing_ok=True)
         except (OSError, sqlalchemy.exc.SQLAlchemyError):
             pass  # best effort: the original error is what the caller needs to hear
 
     def _read_only_error(self) -> StoreReadOnly:
-        return StoreReadOnly(f"the store in {self.data_dir} is open read-only; close the other app (or leave out "
-                             "--read-only) to make changes")
+        return StoreReadOnly(
+            f"the store in {self.data_dir} is open read-only; close the other app (or leave out "
+            "--read-only) to make changes"
+        )
 
     def explain(self, e: BaseException) -> StoreError | None:
         """A clear StoreError for an error from the disk or the database (None: none applies)."""
@@ -191,7 +210,8 @@ class Store:
             return None
         if isinstance(e, OSError):
             inside = e.filename is None or str(Path(os.fsdecode(e.filename)).absolute()).startswith(
-                str(self.data_dir.absolute()))
+                str(self.data_dir.absolute())
+            )
             if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) or inside:
                 return _errno_error(e, self.data_dir, "writing")
             return None
@@ -200,8 +220,10 @@ class Store:
             if "disk is full" in msg:
                 return _errno_error(OSError(errno.ENOSPC, msg), self.data_dir, "writing to the database")
             if "database is locked" in msg or "database is busy" in msg:
-                return StoreError(f"the database in {self.data_dir} is busy (another program is writing to it); "
-                                  "nothing was changed: try again in a moment")
+                return StoreError(
+                    f"the database in {self.data_dir} is busy (another program is writing to it); "
+                    "nothing was changed: try again in a moment"
+                )
             if "readonly database" in msg:
                 if self.read_only:
                     return self._read_only_error()
@@ -246,8 +268,9 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
             rev = _inspect(db, uri)
             _refuse_newer(db, rev, known, head)
             if rev != head:
-                raise StoreError(f"the store in {data_dir} needs an upgrade (revision {rev} -> {head}); "
-                                 "open it once read-write")
+                raise StoreError(
+                    f"the store in {data_dir} needs an upgrade (revision {rev} -> {head}); open it once read-write"
+                )
         except BaseException:
             if snapshot is not None:
                 shutil.rmtree(snapshot, ignore_errors=True)
@@ -259,8 +282,11 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
     if data_dir.exists() and not data_dir.is_dir():
         raise StoreError(f"{data_dir} is a file, not a data folder: choose a folder")
     if data_dir.is_dir() and not _writable(data_dir):
-        raise _as_store_error(OSError(errno.EROFS if os.access(data_dir, os.R_OK) else errno.EACCES,
-                                      "the folder is not writable"), data_dir, "opening the store")
+        raise _as_store_error(
+            OSError(errno.EROFS if os.access(data_dir, os.R_OK) else errno.EACCES, "the folder is not writable"),
+            data_dir,
+            "opening the store",
+        )
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         lock = _Lock(data_dir / "store.lock")
@@ -289,5 +315,8 @@ def open_store(data_dir: str | Path | None = None, read_only: bool = False) -> S
 def _mark_interrupted(store: Store) -> None:
     """We hold the writer's lock, so a run still marked running belongs to a process that died."""
     with store.session() as s:
-        s.execute(update(Run).where(Run.status.in_(("running", "pending")))
-                  .values(status="interrupted", message="interrupted: the process ended before the job did"))
+        s.execute(
+            update(Run)
+            .where(Run.status.in_(("running", "pending")))
+            .values(status="interrupted", message="interrupted: the process ended before the job did")
+        )

@@ -65,8 +65,10 @@ def export_dataset(store: Store, dataset: str, folder: str | Path) -> Path:
         ds = s.get_one(m.Dataset, dataset_id(s, dataset, create=False))
         description = ds.description
         ids = list(s.scalars(select(m.Scene.id).where(m.Scene.dataset_id == ds.id).order_by(m.Scene.id)))
-        vocab = [{"name": r.name, "kind": r.kind, "parts": r.parts, "description": r.description}
-                 for r in s.scalars(select(m.Relation))]
+        vocab = [
+            {"name": r.name, "kind": r.kind, "parts": r.parts, "description": r.description}
+            for r in s.scalars(select(m.Relation))
+        ]
     (folder / "images").mkdir(parents=True, exist_ok=True)
     records = []
     for sid in ids:
@@ -76,11 +78,18 @@ def export_dataset(store: Store, dataset: str, folder: str | Path) -> Path:
         if not (folder / rel).is_file():
             shutil.copyfile(src, folder / rel)
         rec = scene.with_(image=rel).to_json()
-        rec["labels"] = [{"subject": lb.subject, "relation": lb.relation, "object": lb.object, "source": lb.source,
-                          "status": lb.status} for lb in labels]
+        rec["labels"] = [
+            {
+                "subject": lb.subject,
+                "relation": lb.relation,
+                "object": lb.object,
+                "source": lb.source,
+                "status": lb.status,
+            }
+            for lb in labels
+        ]
         records.append(rec)
-    doc = {"format": DATASET_FORMAT, "name": dataset, "description": description, "relations": vocab,
-           "scenes": records}
+    doc = {"format": DATASET_FORMAT, "name": dataset, "description": description, "relations": vocab, "scenes": records}
     atomic_write(folder / DATASET_FILE, json.dumps(doc, indent=1, sort_keys=True))
     return folder
 
@@ -97,8 +106,10 @@ def read_dataset_export(folder: str | Path) -> tuple[DatasetHeader, list[SceneDa
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         if isinstance(e, BadImport):
             raise
-        raise BadImport(f"{path} is not a readable mfv data set export ({type(e).__name__}: {e}); "
-                        "export it again with `mfv export dataset`") from e
+        raise BadImport(
+            f"{path} is not a readable mfv data set export ({type(e).__name__}: {e}); "
+            "export it again with `mfv export dataset`"
+        ) from e
     if not isinstance(doc, dict) or doc.get("format") != DATASET_FORMAT:
         got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise BadImport(f"{path}: format is {got!r}, expected {DATASET_FORMAT!r}")
@@ -118,8 +129,10 @@ def read_dataset_export(folder: str | Path) -> tuple[DatasetHeader, list[SceneDa
             if raw is None:
                 labs = [(t.subject, t.relation, t.object, "import", "confirmed") for t in scene.relations]
             elif isinstance(raw, list) and all(isinstance(lb, dict) for lb in raw):
-                labs = [(str(lb["subject"]), str(lb["relation"]), str(lb["object"]), str(lb["source"]),
-                         str(lb["status"])) for lb in raw]
+                labs = [
+                    (str(lb["subject"]), str(lb["relation"]), str(lb["object"]), str(lb["source"]), str(lb["status"]))
+                    for lb in raw
+                ]
             else:
                 raise SceneError("'labels' must be a list of objects")
         except BadImport as e:
@@ -130,26 +143,40 @@ def read_dataset_export(folder: str | Path) -> tuple[DatasetHeader, list[SceneDa
         labels[scene.id] = labs
     name = doc.get("name")
     description = doc.get("description")
-    header = DatasetHeader(name=name if isinstance(name, str) and name else folder.name,
-                           description=description if isinstance(description, str) else "")
+    header = DatasetHeader(
+        name=name if isinstance(name, str) and name else folder.name,
+        description=description if isinstance(description, str) else "",
+    )
     return header, scenes, labels
 
 
-def import_dataset_export(store: Store, folder: str | Path,
-                          dataset: str | None = None) -> Generator[Progress, None, AddedScenes]:
+def import_dataset_export(
+    store: Store, folder: str | Path, dataset: str | None = None
+) -> Generator[Progress, None, AddedScenes]:
     """Add an exported data set (as `dataset`, or under its own name), all or nothing."""
     spec = {"what": "dataset", "folder": str(Path(folder).resolve()), "dataset": dataset}
 
     def work() -> Generator[Progress, None, AddedScenes]:
         header, scenes, labels = read_dataset_export(folder)
         source = Path(folder) / DATASET_FILE if Path(folder).is_dir() else folder
-        return (yield from _adding(store, source, dataset or header["name"], scenes, origin="imported",
-                                   labels=lambda sc: labels[sc.id], description=header["description"]))
+        return (
+            yield from _adding(
+                store,
+                source,
+                dataset or header["name"],
+                scenes,
+                origin="imported",
+                labels=lambda sc: labels[sc.id],
+                description=header["description"],
+            )
+        )
+
     return (yield from _recorded(store, spec, work()))
 
 
-def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[SceneData],
-            **kw: Any) -> Generator[Progress, None, AddedScenes]:
+def _adding(
+    store: Store, source: str | Path, dataset: str, scenes: Iterable[SceneData], **kw: Any
+) -> Generator[Progress, None, AddedScenes]:
     """`add_scenes` for an import: a scene the store refuses is a BadImport naming the source file."""
     try:
         return (yield from add_scenes(store, dataset, scenes, **kw))
@@ -159,15 +186,17 @@ def _adding(store: Store, source: str | Path, dataset: str, scenes: Iterable[Sce
         raise BadImport(f"{source}: {e}") from e
 
 
-def _recorded(store: Store, spec: dict[str, Any],
-              work: Generator[Progress, None, _Result]) -> Generator[Progress, None, _Result]:
+def _recorded(
+    store: Store, spec: dict[str, Any], work: Generator[Progress, None, _Result]
+) -> Generator[Progress, None, _Result]:
     """Run an import recorded as a run row of kind "import" (what `mfv runs` and the Jobs panel list):
     running with its progress, then done with its counts, or failed / cancelled with the error. Its
     first yield is `Progress.run_started(id)`, as soon as the row exists; what follows carries the id."""
     started = time.time()
     with store.session() as s:
-        row = m.Run(kind=IMPORT_KIND, spec={"kind": IMPORT_KIND, **spec}, status="running", pid=os.getpid(),
-                    started=started)
+        row = m.Run(
+            kind=IMPORT_KIND, spec={"kind": IMPORT_KIND, **spec}, status="running", pid=os.getpid(), started=started
+        )
         s.add(row)
         s.flush()
         run_id = row.id
@@ -269,8 +298,9 @@ def export_vector(store: Store, vector_id: int, folder: str | Path) -> Path:
 
 
 # -- outside formats ---------------------------------------------------------------------------------
-def import_images(store: Store, paths: list[str | Path], dataset: str,
-                  split: str = "imported") -> Generator[Progress, None, ImportedImages]:
+def import_images(
+    store: Store, paths: list[str | Path], dataset: str, split: str = "imported"
+) -> Generator[Progress, None, ImportedImages]:
     """Image files and folders (searched recursively) as scenes with no objects yet; files that are
     not usable images are skipped and named in the result. A path that does not exist, or nothing
     usable at all, is a BadImport naming the paths and the reasons."""
@@ -278,8 +308,9 @@ def import_images(store: Store, paths: list[str | Path], dataset: str,
     return (yield from _recorded(store, spec, _import_images(store, paths, dataset, split)))
 
 
-def _import_images(store: Store, paths: list[str | Path], dataset: str,
-                   split: str) -> Generator[Progress, None, ImportedImages]:
+def _import_images(
+    store: Store, paths: list[str | Path], dataset: str, split: str
+) -> Generator[Progress, None, ImportedImages]:
     from mfv_desktop.scenes.importers import IMAGE_SUFFIXES, find_images, scene_from_image
 
     missing = [str(p) for p in paths if not Path(p).exists()]
@@ -303,35 +334,49 @@ def _import_images(store: Store, paths: list[str | Path], dataset: str,
             yield Progress(i, 2 * len(files), f"checking images ({len(skipped)} skipped)")
     if not scenes:
         found = "; ".join(skipped[:10]) + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else "")
-        raise BadImport(f"nothing to import from {', '.join(map(str, paths))}: "
-                        + (found if skipped else f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) there"))
-    result = yield from within(_adding(store, paths[0], dataset, scenes, origin="imported"), len(files),
-                               2 * len(files))
-    return ImportedImages(dataset=result["dataset"], added=result["added"], skipped=result["skipped"],
-                          not_images=skipped)
+        raise BadImport(
+            f"nothing to import from {', '.join(map(str, paths))}: "
+            + (found if skipped else f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) there")
+        )
+    result = yield from within(_adding(store, paths[0], dataset, scenes, origin="imported"), len(files), 2 * len(files))
+    return ImportedImages(
+        dataset=result["dataset"], added=result["added"], skipped=result["skipped"], not_images=skipped
+    )
 
 
-def import_gqa(store: Store, scene_graphs: str | Path, images: str | Path, dataset: str,
-               options: GQAOptions | None = None) -> Generator[Progress, None, AddedScenes]:
+def import_gqa(
+    store: Store, scene_graphs: str | Path, images: str | Path, dataset: str, options: GQAOptions | None = None
+) -> Generator[Progress, None, AddedScenes]:
     """GQA scene graphs with their images, all or nothing (see `read_gqa_scene_graphs`)."""
     from mfv_desktop.scenes.importers import GQAOptions, read_gqa_scene_graphs
 
     def work() -> Generator[Progress, None, AddedScenes]:
         scenes = read_gqa_scene_graphs(scene_graphs, images, options or GQAOptions())
         return (yield from _adding(store, scene_graphs, dataset, scenes, origin="imported"))
-    spec = {"what": "gqa", "scene_graphs": str(Path(scene_graphs).absolute()), "images": str(Path(images).absolute()),
-            "dataset": dataset}
+
+    spec = {
+        "what": "gqa",
+        "scene_graphs": str(Path(scene_graphs).absolute()),
+        "images": str(Path(images).absolute()),
+        "dataset": dataset,
+    }
     return (yield from _recorded(store, spec, work()))
 
 
-def import_synthetic_metadata(store: Store, csv_path: str | Path, dataset: str,
-                              images: str | Path | None = None) -> Generator[Progress, None, AddedScenes]:
+def import_synthetic_metadata(
+    store: Store, csv_path: str | Path, dataset: str, images: str | Path | None = None
+) -> Generator[Progress, None, AddedScenes]:
     """The authors' metadata.csv with its images, all or nothing (see `read_synthetic_metadata`)."""
     from mfv_desktop.scenes.importers import read_synthetic_metadata
 
     def work() -> Generator[Progress, None, AddedScenes]:
         scenes = read_synthetic_metadata(csv_path, images)
         return (yield from _adding(store, csv_path, dataset, scenes, origin="generated"))
-    spec = {"what": "metadata", "csv": str(Path(csv_path).absolute()),
-            "images": None if images is None else str(Path(images).absolute()), "dataset": dataset}
+
+    spec = {
+        "what": "metadata",
+        "csv": str(Path(csv_path).absolute()),
+        "images": None if images is None else str(Path(images).absolute()),
+        "dataset": dataset,
+    }
     return (yield from _recorded(store, spec, work()))

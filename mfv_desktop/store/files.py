@@ -50,7 +50,8 @@ class _Lock:
             raise StoreLocked(
                 f"the store in {self.path.parent} is in use by another mfv_desktop process ({holder}). "
                 "Close that app or wait for its job to finish, or open the store read-only "
-                "(`mfv --read-only ...`).") from None
+                "(`mfv --read-only ...`)."
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.ctime()}))
@@ -86,14 +87,17 @@ def _errno_error(e: OSError, data_dir: Path, doing: str) -> StoreError | None:
             free = f"{shutil.disk_usage(data_dir).free / 2**20:.1f} MiB free"
         except OSError:
             free = "free space unknown"
-        return StoreDiskFull(f"the disk holding the data folder {data_dir} is full ({free}) while {doing} "
-                             f"({errno.errorcode.get(e.errno, e.errno)}); free some space or choose a data folder "
-                             "on another disk, then try again")
+        return StoreDiskFull(
+            f"the disk holding the data folder {data_dir} is full ({free}) while {doing} "
+            f"({errno.errorcode.get(e.errno, e.errno)}); free some space or choose a data folder "
+            "on another disk, then try again"
+        )
     if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return StoreReadOnlyMedia(
             f"the data folder {data_dir} cannot be written ({errno.errorcode[e.errno]}: {e.strerror}) while "
             f"{doing}: it is on read-only media or you lack permission. Open the store read-only "
-            "(`mfv --read-only`, or Open read-only in the app) or choose another data folder")
+            "(`mfv --read-only`, or Open read-only in the app) or choose another data folder"
+        )
     return None
 
 
@@ -138,5 +142,3 @@ def _swap_in(new: Path, db: Path) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     os.replace(new, db)
     _fsync(db.parent)
-
-

@@ -26,12 +26,10 @@ class Label:
     status: str
 
 
-
 def ensure_relation(s: Session, name: str) -> None:
     if s.get(m.Relation, name) is None:
         s.add(m.Relation(name=name, kind="user"))
         s.flush()
-
 
 
 def _name(name: str, what: str) -> str:
@@ -49,8 +47,15 @@ def _object_id(s: Session, scene_id: int, name: str) -> int:
     return oid
 
 
-def add_label(store: Store, scene_id: int, subject: str, relation: str, object: str, source: str = "user",
-              status: str = "confirmed") -> int:
+def add_label(
+    store: Store,
+    scene_id: int,
+    subject: str,
+    relation: str,
+    object: str,
+    source: str = "user",
+    status: str = "confirmed",
+) -> int:
     """Label (subject, relation, object); labelling a pair again updates the label's status."""
     if status not in m.LABEL_STATUSES or source not in m.LABEL_SOURCES:
         raise StoreError(f"status must be one of {m.LABEL_STATUSES} and source one of {m.LABEL_SOURCES}")
@@ -60,14 +65,19 @@ def add_label(store: Store, scene_id: int, subject: str, relation: str, object: 
         if sid == oid:
             raise StoreError(f"a relation needs two objects; got {subject!r} twice")
         ensure_relation(s, relation)
-        found = s.scalar(select(m.RelationLabel).where(m.RelationLabel.subject_id == sid,
-                                                       m.RelationLabel.relation == relation,
-                                                       m.RelationLabel.object_id == oid))
+        found = s.scalar(
+            select(m.RelationLabel).where(
+                m.RelationLabel.subject_id == sid,
+                m.RelationLabel.relation == relation,
+                m.RelationLabel.object_id == oid,
+            )
+        )
         if found is not None:
             found.status = status
             return found.id
-        row = m.RelationLabel(scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid,
-                              source=source, status=status)
+        row = m.RelationLabel(
+            scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid, source=source, status=status
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -81,7 +91,6 @@ def set_label_status(store: Store, label_id: int, status: str) -> None:
         if row is None:
             raise StoreError(f"there is no label with id {label_id}")
         row.status = status
-
 
 
 # -- label edits as one unit of work each (the GUI's undo commands call these both ways) -------------
@@ -98,9 +107,11 @@ def _set_label(s: Session, scene_id: int, triple: Triple, state: LabelState, kee
     returns the state it was in."""
     subject, relation, obj = triple
     sid, oid = _object_id(s, scene_id, subject), _object_id(s, scene_id, obj)
-    found = s.scalar(select(m.RelationLabel).where(m.RelationLabel.subject_id == sid,
-                                                   m.RelationLabel.relation == relation,
-                                                   m.RelationLabel.object_id == oid))
+    found = s.scalar(
+        select(m.RelationLabel).where(
+            m.RelationLabel.subject_id == sid, m.RelationLabel.relation == relation, m.RelationLabel.object_id == oid
+        )
+    )
     before: LabelState = None if found is None else (found.source, found.status)
     if state is None:
         if found is not None:
@@ -114,16 +125,20 @@ def _set_label(s: Session, scene_id: int, triple: Triple, state: LabelState, kee
         raise StoreError(f"a relation needs two objects; got {subject!r} twice")
     if found is None:
         ensure_relation(s, _name(relation, "relation name"))
-        s.add(m.RelationLabel(scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid,
-                              source=source, status=status))
+        s.add(
+            m.RelationLabel(
+                scene_id=scene_id, subject_id=sid, relation=relation, object_id=oid, source=source, status=status
+            )
+        )
     else:
         found.source, found.status = found.source if keep_source else source, status
     s.flush()
     return before
 
 
-def set_labels(store: Store, scene_id: int, changes: Sequence[tuple[Triple, LabelState]],
-               keep_source: bool = False) -> LabelChanges:
+def set_labels(
+    store: Store, scene_id: int, changes: Sequence[tuple[Triple, LabelState]], keep_source: bool = False
+) -> LabelChanges:
     """Give each triple its state, all in one transaction (all or nothing); returns the changes that
     undo it (the triples' earlier states, in reverse order). `keep_source`: a label already there
     keeps its source (a confirmed suggestion still says it came from the geometry)."""
@@ -145,11 +160,18 @@ def suggest_label_changes(store: Store, scene_id: int, relations: Sequence[str] 
     with store.session() as s:
         rows = s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == scene_id).order_by(m.SceneObject.id))
         objs = tuple(SceneObject(o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in rows)
-        have = {(lb.subject.name, lb.object.name)
-                for lb in s.scalars(select(m.RelationLabel).where(m.RelationLabel.scene_id == scene_id))}
-        undo = [((t.subject, t.relation, t.object), _set_label(s, scene_id, (t.subject, t.relation, t.object),
-                                                              ("geometry", "suggested")))
-                for t in suggest_relations(objs, **kw) if (t.subject, t.object) not in have]
+        have = {
+            (lb.subject.name, lb.object.name)
+            for lb in s.scalars(select(m.RelationLabel).where(m.RelationLabel.scene_id == scene_id))
+        }
+        undo = [
+            (
+                (t.subject, t.relation, t.object),
+                _set_label(s, scene_id, (t.subject, t.relation, t.object), ("geometry", "suggested")),
+            )
+            for t in suggest_relations(objs, **kw)
+            if (t.subject, t.object) not in have
+        ]
     return tuple(reversed(undo))
 
 
@@ -172,5 +194,3 @@ def set_label_relation(store: Store, label_id: int, relation: str) -> None:
             raise StoreError(f"there is no label with id {label_id}")
         ensure_relation(s, relation)
         lb.relation = relation
-
-

@@ -28,9 +28,14 @@ class SceneSummary:
     n_suggested: int
 
 
-
-def _filtered(q: Select[int], dataset: str | None, split: str | None, relation: str | None,
-              object_name: str | None, status: str | None) -> Select[int]:
+def _filtered(
+    q: Select[int],
+    dataset: str | None,
+    split: str | None,
+    relation: str | None,
+    object_name: str | None,
+    status: str | None,
+) -> Select[int]:
     if dataset is not None:
         q = q.join(m.Dataset, m.Scene.dataset_id == m.Dataset.id).where(m.Dataset.name == dataset)
     if split is not None:
@@ -47,39 +52,79 @@ def _filtered(q: Select[int], dataset: str | None, split: str | None, relation: 
     return q
 
 
-def count_scenes(store: Store, dataset: str | None = None, split: str | None = None, relation: str | None = None,
-                 object_name: str | None = None, status: str | None = None) -> int:
+def count_scenes(
+    store: Store,
+    dataset: str | None = None,
+    split: str | None = None,
+    relation: str | None = None,
+    object_name: str | None = None,
+    status: str | None = None,
+) -> int:
     with store.session() as s:
         q = _filtered(select(func.count(m.Scene.id)), dataset, split, relation, object_name, status)
         return int(s.scalar(q) or 0)
 
 
-def count_scenes_before(store: Store, scene_id: int, dataset: str | None = None, split: str | None = None,
-                        relation: str | None = None, object_name: str | None = None, status: str | None = None) -> int:
+def count_scenes_before(
+    store: Store,
+    scene_id: int,
+    dataset: str | None = None,
+    split: str | None = None,
+    relation: str | None = None,
+    object_name: str | None = None,
+    status: str | None = None,
+) -> int:
     """How many scenes under the filters come before this one (its row in the library)."""
     with store.session() as s:
-        q = _filtered(select(func.count(m.Scene.id)).where(m.Scene.id < scene_id), dataset, split, relation,
-                      object_name, status)
+        q = _filtered(
+            select(func.count(m.Scene.id)).where(m.Scene.id < scene_id), dataset, split, relation, object_name, status
+        )
         return int(s.scalar(q) or 0)
 
 
-def page_scenes(store: Store, offset: int = 0, limit: int = 100, dataset: str | None = None,
-                split: str | None = None, relation: str | None = None, object_name: str | None = None,
-                status: str | None = None) -> list[SceneSummary]:
+def page_scenes(
+    store: Store,
+    offset: int = 0,
+    limit: int = 100,
+    dataset: str | None = None,
+    split: str | None = None,
+    relation: str | None = None,
+    object_name: str | None = None,
+    status: str | None = None,
+) -> list[SceneSummary]:
     """One page of the scene library, in insertion order, with counts for the list view."""
     n_obj = select(func.count(m.SceneObject.id)).where(m.SceneObject.scene_id == m.Scene.id).scalar_subquery()
 
     def n_status(st: str) -> ScalarSelect[int]:
-        return (select(func.count(m.RelationLabel.id))
-                .where(m.RelationLabel.scene_id == m.Scene.id, m.RelationLabel.status == st).scalar_subquery())
+        return (
+            select(func.count(m.RelationLabel.id))
+            .where(m.RelationLabel.scene_id == m.Scene.id, m.RelationLabel.status == st)
+            .scalar_subquery()
+        )
 
     # the page's ids first (cheap to skip over), then the columns for those rows only
     ids = _filtered(select(m.Scene.id), dataset, split, relation, object_name, status)
     page = ids.order_by(m.Scene.id).offset(offset).limit(limit).scalar_subquery()
-    q = (select(m.Scene.id, m.Scene.name, m.Dataset.name, m.Scene.split, m.Image.path, m.Image.width,
-                m.Image.height, n_obj, n_status("confirmed"), n_status("suggested"))
-         .join(m.Image, m.Scene.image_id == m.Image.id).join(m.Dataset, m.Scene.dataset_id == m.Dataset.id)
-         .where(m.Scene.id.in_(page)).order_by(m.Scene.id))
+    q = (
+        select(
+            m.Scene.id,
+            m.Scene.name,
+            m.Dataset.name,
+            m.Scene.split,
+            m.Image.path,
+            m.Image.width,
+            m.Image.height,
+            n_obj,
+            n_status("confirmed"),
+            n_status("suggested"),
+        )
+        .join(m.Image, m.Scene.image_id == m.Image.id)
+        .join(m.Dataset, m.Scene.dataset_id == m.Dataset.id)
+        .where(m.Scene.id.in_(page))
+        .order_by(m.Scene.id)
+    )
     with store.session() as s:
-        return [SceneSummary(i, n, d, sp, store.data_dir / p, w, h, no, nc, ns)
-                for i, n, d, sp, p, w, h, no, nc, ns in s.execute(q)]
+        return [
+            SceneSummary(i, n, d, sp, store.data_dir / p, w, h, no, nc, ns)
+            for i, n, d, sp, p, w, h, no, nc, ns in s.execute(q)
+        ]

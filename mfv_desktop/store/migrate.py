@@ -87,8 +87,11 @@ def _migrate(db: Path, rev: str | None, head: str) -> None:
         if isinstance(e, sqlalchemy.exc.OperationalError) and "disk is full" in str(e):
             raise _as_store_error(OSError(errno.ENOSPC, "disk full"), db.parent, "upgrading the store") from e
         if isinstance(e, Exception):
-            raise _corrupt(db, f"could not be upgraded from schema revision {rev} to {head} "
-                               f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); the file was not changed") from e
+            raise _corrupt(
+                db,
+                f"could not be upgraded from schema revision {rev} to {head} "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); the file was not changed",
+            ) from e
         raise
 
 
@@ -96,8 +99,8 @@ def _refuse_newer(db: Path, rev: str | None, known: set[str], head: str) -> None
     if rev is not None and rev not in known:
         from mfv_desktop import __version__
 
-        raise StoreTooNew(f"{db} was written by a newer mfv_desktop (schema revision {rev}; this is "
-                          f"mfv_desktop {__version__}, which knows revisions up to {head}). Update mfv_desktop, "
-                          "or choose another data folder; the file was not changed.")
-
-
+        raise StoreTooNew(
+            f"{db} was written by a newer mfv_desktop (schema revision {rev}; this is "
+            f"mfv_desktop {__version__}, which knows revisions up to {head}). Update mfv_desktop, "
+            "or choose another data folder; the file was not changed."
+        )

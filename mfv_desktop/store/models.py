@@ -58,14 +58,17 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String, unique=True)
     description: Mapped[str] = mapped_column(default="")
     created: Mapped[float] = mapped_column(default=now)
-    scenes: Mapped[list[Scene]] = relationship(back_populates="dataset", cascade="all, delete-orphan",
-                                                 passive_deletes=True)
+    scenes: Mapped[list[Scene]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Scene(Base):
     __tablename__ = "scenes"
-    __table_args__ = (UniqueConstraint("dataset_id", "name", name="uq_scenes_dataset_name"),
-                      Index("ix_scenes_dataset_split", "dataset_id", "split"))
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "name", name="uq_scenes_dataset_name"),
+        Index("ix_scenes_dataset_split", "dataset_id", "split"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     #: the scene's id in the data set (a generated scene's id, an imported file's stem)
@@ -81,10 +84,12 @@ class Scene(Base):
     modified: Mapped[float] = mapped_column(default=now, onupdate=now)
     dataset: Mapped[Dataset] = relationship(back_populates="scenes")
     image: Mapped[Image] = relationship()
-    objects: Mapped[list[SceneObject]] = relationship(back_populates="scene", cascade="all, delete-orphan",
-                                                        passive_deletes=True, order_by="SceneObject.id")
-    labels: Mapped[list[RelationLabel]] = relationship(back_populates="scene", cascade="all, delete-orphan",
-                                                         passive_deletes=True, order_by="RelationLabel.id")
+    objects: Mapped[list[SceneObject]] = relationship(
+        back_populates="scene", cascade="all, delete-orphan", passive_deletes=True, order_by="SceneObject.id"
+    )
+    labels: Mapped[list[RelationLabel]] = relationship(
+        back_populates="scene", cascade="all, delete-orphan", passive_deletes=True, order_by="RelationLabel.id"
+    )
 
 
 class SceneObject(Base):
@@ -117,8 +122,10 @@ class RelationLabel(Base):
     """(subject, relation, object): "subject is <relation> of object"; the object is the anchor."""
 
     __tablename__ = "labels"
-    __table_args__ = (UniqueConstraint("subject_id", "relation", "object_id", name="uq_labels_triple"),
-                      Index("ix_labels_relation_status", "relation", "status"))
+    __table_args__ = (
+        UniqueConstraint("subject_id", "relation", "object_id", name="uq_labels_triple"),
+        Index("ix_labels_relation_status", "relation", "status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     scene_id: Mapped[int] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), index=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
@@ -207,7 +214,8 @@ class VectorRow(Base):
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created: Mapped[float] = mapped_column(default=now)
     parents: Mapped[list[VectorParent]] = relationship(
-        foreign_keys="VectorParent.composite_id", cascade="all, delete-orphan", passive_deletes=True)
+        foreign_keys="VectorParent.composite_id", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class VectorParent(Base):

@@ -57,8 +57,10 @@ def add_object(store: Store, scene_id: int, name: str, box: Box, stamp: str | No
     name = _name(name, "object name")
     with store.session() as s:
         _check_box(s, scene_id, box)
-        if s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == scene_id,
-                                                   m.SceneObject.name == name)) is not None:
+        if (
+            s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == scene_id, m.SceneObject.name == name))
+            is not None
+        ):
             raise StoreError(f"this scene already has an object named {name!r}: names in a scene are unique")
         row = m.SceneObject(scene_id=scene_id, name=name, x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1, stamp=stamp)
         s.add(row)
@@ -77,8 +79,11 @@ def rename_object(store: Store, object_id: int, name: str) -> None:
     name = _name(name, "object name")
     with store.session() as s:
         o = _object(s, object_id)
-        clash = s.scalar(select(m.SceneObject.id).where(m.SceneObject.scene_id == o.scene_id,
-                                                        m.SceneObject.name == name, m.SceneObject.id != object_id))
+        clash = s.scalar(
+            select(m.SceneObject.id).where(
+                m.SceneObject.scene_id == o.scene_id, m.SceneObject.name == name, m.SceneObject.id != object_id
+            )
+        )
         if clash is not None:
             raise StoreError(f"this scene already has an object named {name!r}: names in a scene are unique")
         scene = s.get_one(m.Scene, o.scene_id)
@@ -92,10 +97,18 @@ def delete_object(store: Store, object_id: int) -> DeletedObject:
     with store.session() as s:
         o = _object(s, object_id)
         names = {x.id: x.name for x in s.scalars(select(m.SceneObject).where(m.SceneObject.scene_id == o.scene_id))}
-        labels = s.scalars(select(m.RelationLabel).where(
-            (m.RelationLabel.subject_id == object_id) | (m.RelationLabel.object_id == object_id)))
-        gone = DeletedObject(o.scene_id, o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp, tuple(
-            (names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status) for lb in labels))
+        labels = s.scalars(
+            select(m.RelationLabel).where(
+                (m.RelationLabel.subject_id == object_id) | (m.RelationLabel.object_id == object_id)
+            )
+        )
+        gone = DeletedObject(
+            o.scene_id,
+            o.name,
+            Box(o.x0, o.y0, o.x1, o.y1),
+            o.stamp,
+            tuple((names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status) for lb in labels),
+        )
         s.delete(o)
         return gone
 
@@ -112,5 +125,3 @@ def _object(s: Session, object_id: int) -> m.SceneObject:
     if o is None:
         raise StoreError(f"there is no object with id {object_id}")
     return o
-
-

@@ -31,8 +31,17 @@ from .scenes import dataset_id, iter_scenes
 #: what an AIE result records of the corrupted prompts it averages over (fields of fv.Matched)
 AVERAGING = ("matched_only", "n_matched", "n_corrupted")
 #: the AIE metadata kept with its artifacts
-AIE_KEEP = ("relation", "k", "n_prompts", "corruption", "clean_tasks_hash", "corrupted_tasks_hash", "base_prob",
-            "mean_over", "only_correct")
+AIE_KEEP = (
+    "relation",
+    "k",
+    "n_prompts",
+    "corruption",
+    "clean_tasks_hash",
+    "corrupted_tasks_hash",
+    "base_prob",
+    "mean_over",
+    "only_correct",
+)
 
 
 # -- AIE results ----------------------------------------------------------------------------------
@@ -51,8 +60,7 @@ class AIEData:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def add_aie_result(store: Store, run_id: int | None, aie: np.ndarray, mean: np.ndarray, meta: Mapping[str, Any]
-                   ) -> int:
+def add_aie_result(store: Store, run_id: int | None, aie: np.ndarray, mean: np.ndarray, meta: Mapping[str, Any]) -> int:
     """One relation's AIE result (and its clean and corrupted task sets, once per hash) as rows and
     artifacts; returns its row id (the existing row's when the run has this result already)."""
     prov = dict(meta.get("provenance", {}))
@@ -62,22 +70,45 @@ def add_aie_result(store: Store, run_id: int | None, aie: np.ndarray, mean: np.n
     keep = {k: meta[k] for k in AIE_KEEP if k in meta} | averaging
     with store.session() as s:
         aie_digest = store.artifacts.put({"aie": np.asarray(aie)}, keep)
-        existing = s.scalar(select(m.AIEResultRow.id).where(m.AIEResultRow.run_id == run_id,
-                                                             m.AIEResultRow.relation == meta["relation"],
-                                                             m.AIEResultRow.aie_artifact == aie_digest))
+        existing = s.scalar(
+            select(m.AIEResultRow.id).where(
+                m.AIEResultRow.run_id == run_id,
+                m.AIEResultRow.relation == meta["relation"],
+                m.AIEResultRow.aie_artifact == aie_digest,
+            )
+        )
         if existing is not None:
             return int(existing)
         for kind, digest in (("clean", meta["clean_tasks_hash"]), ("corrupted", meta["corrupted_tasks_hash"])):
             if s.scalar(select(m.TaskSetRow.id).where(m.TaskSetRow.hash == digest)) is None:
-                s.add(m.TaskSetRow(hash=digest, n_tasks=meta.get("n_corrupted", meta["n_prompts"]), spec={
-                    "kind": kind, "relations": [meta["relation"]], "k": meta["k"],
-                    "corruption": meta["corruption"] if kind == "corrupted" else None}))
+                s.add(
+                    m.TaskSetRow(
+                        hash=digest,
+                        n_tasks=meta.get("n_corrupted", meta["n_prompts"]),
+                        spec={
+                            "kind": kind,
+                            "relations": [meta["relation"]],
+                            "k": meta["k"],
+                            "corruption": meta["corruption"] if kind == "corrupted" else None,
+                        },
+                    )
+                )
         row = m.AIEResultRow(
-            run_id=run_id, relation=meta["relation"], model_id=prov.get("model_id", ""), k=meta["k"],
-            n_prompts=meta["n_prompts"], corruption=meta["corruption"], clean_accuracy=meta["clean_accuracy"],
-            n_layers=int(aie.shape[0]), n_heads=int(aie.shape[1]), clean_tasks_hash=meta["clean_tasks_hash"],
-            corrupted_tasks_hash=meta["corrupted_tasks_hash"], aie_artifact=aie_digest,
-            mean_artifact=store.artifacts.put({"mean": np.asarray(mean)}, keep), provenance={**prov, **averaging})
+            run_id=run_id,
+            relation=meta["relation"],
+            model_id=prov.get("model_id", ""),
+            k=meta["k"],
+            n_prompts=meta["n_prompts"],
+            corruption=meta["corruption"],
+            clean_accuracy=meta["clean_accuracy"],
+            n_layers=int(aie.shape[0]),
+            n_heads=int(aie.shape[1]),
+            clean_tasks_hash=meta["clean_tasks_hash"],
+            corrupted_tasks_hash=meta["corrupted_tasks_hash"],
+            aie_artifact=aie_digest,
+            mean_artifact=store.artifacts.put({"mean": np.asarray(mean)}, keep),
+            provenance={**prov, **averaging},
+        )
         s.add(row)
         s.flush()
         return int(row.id)
@@ -86,16 +117,25 @@ def add_aie_result(store: Store, run_id: int | None, aie: np.ndarray, mean: np.n
 def find_aie_result(store: Store, run_id: int, relation: str) -> int | None:
     """The id of a run's AIE result for a relation (the newest, should there be several), or None."""
     with store.session() as s:
-        return s.scalar(select(m.AIEResultRow.id).where(m.AIEResultRow.run_id == run_id,
-                                                        m.AIEResultRow.relation == relation)
-                        .order_by(m.AIEResultRow.id.desc()).limit(1))
+        return s.scalar(
+            select(m.AIEResultRow.id)
+            .where(m.AIEResultRow.run_id == run_id, m.AIEResultRow.relation == relation)
+            .order_by(m.AIEResultRow.id.desc())
+            .limit(1)
+        )
 
 
 def aie_result_ids(store: Store, run_id: int) -> dict[str, int]:
     """relation -> AIE result id, for one run."""
     with store.session() as s:
-        return {rel: i for i, rel in s.execute(select(m.AIEResultRow.id, m.AIEResultRow.relation)
-                                              .where(m.AIEResultRow.run_id == run_id).order_by(m.AIEResultRow.id))}
+        return {
+            rel: i
+            for i, rel in s.execute(
+                select(m.AIEResultRow.id, m.AIEResultRow.relation)
+                .where(m.AIEResultRow.run_id == run_id)
+                .order_by(m.AIEResultRow.id)
+            )
+        }
 
 
 def read_aie_result(store: Store, aie_id: int) -> AIEData:
@@ -109,8 +149,16 @@ def read_aie_result(store: Store, aie_id: int) -> AIEData:
     aie = store.artifacts.get(cols["aie_artifact"])["aie"]
     mean = store.artifacts.get(cols["mean_artifact"])["mean"]
     meta = {**store.artifacts.meta(cols["aie_artifact"]), "clean_accuracy": cols["clean_accuracy"]}
-    return AIEData(id=aie_id, run_id=cols["run_id"], relation=cols["relation"], model_id=cols["model_id"], aie=aie,
-                   mean=mean, meta=meta, provenance=dict(cols["provenance"] or {}))
+    return AIEData(
+        id=aie_id,
+        run_id=cols["run_id"],
+        relation=cols["relation"],
+        model_id=cols["model_id"],
+        aie=aie,
+        mean=mean,
+        meta=meta,
+        provenance=dict(cols["provenance"] or {}),
+    )
 
 
 # -- function vectors -----------------------------------------------------------------------------
@@ -133,9 +181,15 @@ def vector_from_bytes(data: bytes, where: str = "vector") -> tuple[dict[str, Any
         raise StoreError(f"{where}: {e}; {FIX}") from e
 
 
-def add_vector(store: Store, run_id: int | None, data: bytes, kind: str | None = None,
-               meta: Mapping[str, Any] | None = None, parts: Mapping[str, bytes] | None = None,
-               where: str = "vector") -> int:
+def add_vector(
+    store: Store,
+    run_id: int | None,
+    data: bytes,
+    kind: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    parts: Mapping[str, bytes] | None = None,
+    where: str = "vector",
+) -> int:
     """A function vector's file bytes as a row (once per content: the existing row's id when the same
     bytes are in the store). `meta`: its metadata when already checked (else the bytes are checked
     here). A composite's parents are found in the store by their sha256; `parts` (sha256 -> bytes)
@@ -146,8 +200,9 @@ def add_vector(store: Store, run_id: int | None, data: bytes, kind: str | None =
     digest = hashlib.sha256(data).hexdigest()
     parents_meta = meta["provenance"].get("parents", [])
     if any(part["sha256"] == digest for part in parents_meta):
-        raise StoreError(f"{where}: field 'provenance.parents' lists the vector itself; a composite is made of "
-                         f"other vectors; {FIX}")
+        raise StoreError(
+            f"{where}: field 'provenance.parents' lists the vector itself; a composite is made of other vectors; {FIX}"
+        )
     for part in parents_meta:
         extra = (parts or {}).get(part["sha256"])
         if extra is not None and extra != data:
@@ -165,8 +220,12 @@ def add_vector(store: Store, run_id: int | None, data: bytes, kind: str | None =
                 if pid is not None and pid not in [p.parent_id for p in parents]:
                     parents.append(m.VectorParent(parent_id=pid, weight=float(part["weight"])))
             row = m.VectorRow(
-                **{k: meta[k] for k in FIELDS}, kind=kind or meta["provenance"].get("kind", "extracted"),
-                parents=parents, artifact=digest, source_run_id=run_id)
+                **{k: meta[k] for k in FIELDS},
+                kind=kind or meta["provenance"].get("kind", "extracted"),
+                parents=parents,
+                artifact=digest,
+                source_run_id=run_id,
+            )
             s.add(row)
             s.flush()
             return int(row.id)
@@ -200,24 +259,43 @@ def read_vector(store: Store, vector_id: int) -> VectorData:
 
 
 # -- evaluations ----------------------------------------------------------------------------------
-def add_evaluations(store: Store, run_id: int | None, rows: Iterable[Mapping[str, Any]],
-                    provenance: Mapping[str, Any] | None = None, split: str = "") -> int:
+def add_evaluations(
+    store: Store,
+    run_id: int | None,
+    rows: Iterable[Mapping[str, Any]],
+    provenance: Mapping[str, Any] | None = None,
+    split: str = "",
+) -> int:
     """Accuracy rows (relation, condition, n, accuracy; optional split, and the store vector the row
-    measured: vector_id, or vector_sha256, its file's hash). A row's own split wins over `split`. A row the run has already (same relation,
-    condition and split) is not added again. Returns the number added."""
+    measured: vector_id, or vector_sha256, its file's hash). A row's own split wins over `split`. A
+    row the run has already (same relation, condition and split) is not added again. Returns the number added."""
     prov = dict(provenance or {})
     new = []
     for r in rows:
         cond = r["condition"]
-        new.append(dict(model_id=prov.get("model_id", ""), relation=r["relation"], condition=cond,
-                        k=int(cond.split("-shot")[0]) if cond[0].isdigit() else 0, n=int(r["n"]),
-                        accuracy=float(r["accuracy"]), split=r.get("split") or split, provenance=prov,
-                        vector_id=r.get("vector_id") or (vector_id_of(store, r["vector_sha256"])
-                                                         if r.get("vector_sha256") else None)))
+        new.append(
+            dict(
+                model_id=prov.get("model_id", ""),
+                relation=r["relation"],
+                condition=cond,
+                k=int(cond.split("-shot")[0]) if cond[0].isdigit() else 0,
+                n=int(r["n"]),
+                accuracy=float(r["accuracy"]),
+                split=r.get("split") or split,
+                provenance=prov,
+                vector_id=r.get("vector_id")
+                or (vector_id_of(store, r["vector_sha256"]) if r.get("vector_sha256") else None),
+            )
+        )
     with store.session() as s:
-        have = Counter(tuple(r) for r in s.execute(
-            select(m.EvaluationRow.relation, m.EvaluationRow.condition, m.EvaluationRow.split)
-            .where(m.EvaluationRow.run_id == run_id)))
+        have = Counter(
+            tuple(r)
+            for r in s.execute(
+                select(m.EvaluationRow.relation, m.EvaluationRow.condition, m.EvaluationRow.split).where(
+                    m.EvaluationRow.run_id == run_id
+                )
+            )
+        )
         added = 0
         for r in new:
             key = (r["relation"], r["condition"], r["split"])

@@ -65,8 +65,13 @@ def _view(cls: type[_View], row: object) -> _View:
     return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
 
-def list_runs(store: Store, limit: int | None = None, newest_first: bool = True, kind: str | None = None,
-              status: str | None = None) -> list[RunView]:
+def list_runs(
+    store: Store,
+    limit: int | None = None,
+    newest_first: bool = True,
+    kind: str | None = None,
+    status: str | None = None,
+) -> list[RunView]:
     """The store's runs (of a kind, with a status), newest first unless asked otherwise."""
     q = select(m.Run).order_by(m.Run.id.desc() if newest_first else m.Run.id)
     if kind is not None:

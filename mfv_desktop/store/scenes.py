@@ -66,13 +66,52 @@ log = logging.getLogger(__name__)
 #: labels.py, objects.py and library.py hold the label edits, object edits and library queries;
 #: callers reach them all through this module
 __all__ = [
-    "AddedScenes", "DatasetInfo", "DeletedObject", "Label", "LabelChanges", "LabelIn", "LabelState", "ObjectView", "SceneSummary", "Triple",
-    "add_image", "add_label", "add_object", "add_scenes", "count_scenes", "count_scenes_before",
-    "create_drawn_scene", "create_scene", "dataset_id", "datasets", "delete_label", "delete_object", "delete_scene",
-    "ensure_relation", "get_scene", "image_path", "iter_scenes", "library_choices", "object_names", "objects",
-    "page_scenes", "relabel", "relations", "rename_object", "render_drawn_scene", "restore_object",
-    "scene_for_editing", "set_box", "set_label_relation", "set_label_status", "set_labels", "splits", "storable",
-    "suggest_label_changes", "suggest_labels", "write_scene_set",
+    "AddedScenes",
+    "DatasetInfo",
+    "DeletedObject",
+    "Label",
+    "LabelChanges",
+    "LabelIn",
+    "LabelState",
+    "ObjectView",
+    "SceneSummary",
+    "Triple",
+    "add_image",
+    "add_label",
+    "add_object",
+    "add_scenes",
+    "count_scenes",
+    "count_scenes_before",
+    "create_drawn_scene",
+    "create_scene",
+    "dataset_id",
+    "datasets",
+    "delete_label",
+    "delete_object",
+    "delete_scene",
+    "ensure_relation",
+    "get_scene",
+    "image_path",
+    "iter_scenes",
+    "library_choices",
+    "object_names",
+    "objects",
+    "page_scenes",
+    "relabel",
+    "relations",
+    "rename_object",
+    "render_drawn_scene",
+    "restore_object",
+    "scene_for_editing",
+    "set_box",
+    "set_label_relation",
+    "set_label_status",
+    "set_labels",
+    "splits",
+    "storable",
+    "suggest_label_changes",
+    "suggest_labels",
+    "write_scene_set",
 ]
 
 
@@ -107,8 +146,12 @@ def dataset_id(s: Session, name: str, create: bool = True, description: str = ""
 
 
 def _datasets(s: Session) -> list[DatasetInfo]:
-    q = (select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
-         .outerjoin(m.Scene).group_by(m.Dataset.id).order_by(m.Dataset.name))
+    q = (
+        select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
+        .outerjoin(m.Scene)
+        .group_by(m.Dataset.id)
+        .order_by(m.Dataset.name)
+    )
     return [DatasetInfo(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
 
 
@@ -128,8 +171,14 @@ def splits(store: Store) -> list[str]:
 
 
 def _object_names(s: Session, limit: int = 2000) -> list[str]:
-    return list(s.scalars(select(m.SceneObject.name).group_by(m.SceneObject.name)
-                          .order_by(func.count().desc(), m.SceneObject.name).limit(limit)))
+    return list(
+        s.scalars(
+            select(m.SceneObject.name)
+            .group_by(m.SceneObject.name)
+            .order_by(func.count().desc(), m.SceneObject.name)
+            .limit(limit)
+        )
+    )
 
 
 def object_names(store: Store, limit: int = 2000) -> list[str]:
@@ -179,8 +228,14 @@ def add_image(store: Store, s: Session, path: str | Path, made: list[m.Image] | 
                 tmp.write_bytes(upright)
             else:
                 shutil.copyfile(path, tmp)
-    img = m.Image(path=rel.as_posix(), sha256=sha256, size=len(upright) if upright is not None else info.size,
-                  width=info.width, height=info.height, original_name=storable(Path(path).name))
+    img = m.Image(
+        path=rel.as_posix(),
+        sha256=sha256,
+        size=len(upright) if upright is not None else info.size,
+        width=info.width,
+        height=info.height,
+        original_name=storable(Path(path).name),
+    )
     s.add(img)
     s.flush()
     if made is not None:
@@ -205,13 +260,16 @@ def _check_scene(scene: SceneData, labels: Sequence[LabelIn]) -> None:
         for o in scene.objects:
             check_name(o.name, "object name")
             if not o.box.inside(scene.width, scene.height):
-                raise SceneError(f"object {o.name!r} box {o.box.as_list()} lies outside the "
-                                 f"{scene.width}x{scene.height} image")
+                raise SceneError(
+                    f"object {o.name!r} box {o.box.as_list()} lies outside the {scene.width}x{scene.height} image"
+                )
         names = {o.name for o in scene.objects}
         for subject, relation, obj, source, status in labels:
             if source not in m.LABEL_SOURCES or status not in m.LABEL_STATUSES:
-                raise SceneError(f"label source must be one of {m.LABEL_SOURCES} and status one of "
-                                 f"{m.LABEL_STATUSES}, got {source!r}, {status!r}")
+                raise SceneError(
+                    f"label source must be one of {m.LABEL_SOURCES} and status one of "
+                    f"{m.LABEL_STATUSES}, got {source!r}, {status!r}"
+                )
             check_name(relation, "relation name")
             if subject not in names or obj not in names or subject == obj:
                 raise SceneError(f"label ({subject!r}, {relation!r}, {obj!r}) needs two of its objects")
@@ -219,32 +277,65 @@ def _check_scene(scene: SceneData, labels: Sequence[LabelIn]) -> None:
         raise StoreError(f"{where}: {e}") from e
 
 
-def _insert_scene(store: Store, s: Session, ds: int, scene: SceneData, origin: str,
-                  labels: Iterable[LabelIn], made: list[m.Image] | None = None) -> m.Scene:
+def _insert_scene(
+    store: Store,
+    s: Session,
+    ds: int,
+    scene: SceneData,
+    origin: str,
+    labels: Iterable[LabelIn],
+    made: list[m.Image] | None = None,
+) -> m.Scene:
     """Add a scene checked by `_check_scene`; its boxes must lie inside its image as stored."""
     img = add_image(store, s, scene.image, made)
     outside = next((o for o in scene.objects if not o.box.inside(img.width, img.height)), None)
     if outside is not None:
-        raise StoreError(f"scene {scene.id[:80]!r}: object {outside.name!r} box {outside.box.as_list()} lies outside "
-                         f"its {img.width}x{img.height} image {Path(scene.image).name}")
-    row = m.Scene(dataset_id=ds, name=scene.id, image_id=img.id, split=scene.split, anchor=scene.anchor,
-                  origin=origin, meta=scene.meta)
-    row.objects = [m.SceneObject(name=o.name, x0=o.box.x0, y0=o.box.y0, x1=o.box.x1, y1=o.box.y1, stamp=o.stamp)
-                   for o in scene.objects]
+        raise StoreError(
+            f"scene {scene.id[:80]!r}: object {outside.name!r} box {outside.box.as_list()} lies outside "
+            f"its {img.width}x{img.height} image {Path(scene.image).name}"
+        )
+    row = m.Scene(
+        dataset_id=ds,
+        name=scene.id,
+        image_id=img.id,
+        split=scene.split,
+        anchor=scene.anchor,
+        origin=origin,
+        meta=scene.meta,
+    )
+    row.objects = [
+        m.SceneObject(name=o.name, x0=o.box.x0, y0=o.box.y0, x1=o.box.x1, y1=o.box.y1, stamp=o.stamp)
+        for o in scene.objects
+    ]
     s.add(row)
     s.flush()
     by_name = {o.name: o for o in row.objects}
     for subject, relation, obj, source, status in labels:
         ensure_relation(s, relation)
-        s.add(m.RelationLabel(scene_id=row.id, subject_id=by_name[subject].id, relation=relation,
-                              object_id=by_name[obj].id, source=source, status=status))
+        s.add(
+            m.RelationLabel(
+                scene_id=row.id,
+                subject_id=by_name[subject].id,
+                relation=relation,
+                object_id=by_name[obj].id,
+                source=source,
+                status=status,
+            )
+        )
     return row
 
 
-def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: str = "imported",
-               label_source: str = "import", label_status: str = "confirmed", batch: int = 200,
-               labels: Callable[[SceneData], Iterable[LabelIn]] | None = None,
-               description: str = "") -> Generator[Progress, None, AddedScenes]:
+def add_scenes(
+    store: Store,
+    dataset: str,
+    scenes: Iterable[SceneData],
+    origin: str = "imported",
+    label_source: str = "import",
+    label_status: str = "confirmed",
+    batch: int = 200,
+    labels: Callable[[SceneData], Iterable[LabelIn]] | None = None,
+    description: str = "",
+) -> Generator[Progress, None, AddedScenes]:
     """Add scenes (their images are copied in), all or nothing; a scene whose name the data set has
     is skipped. A new data set is made with `description`.
 
@@ -254,8 +345,10 @@ def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: 
     call added is removed again: scenes, image rows and files, relation names, the data set if it
     made it. What was stored before is untouched."""
     if labels is None:
+
         def labels(sc: SceneData) -> list[LabelIn]:
             return [(t.subject, t.relation, t.object, label_source, label_status) for t in sc.relations]
+
     todo = [(sc, [(sub, rel, obj, src, st) for sub, rel, obj, src, st in labels(sc)]) for sc in scenes]
     for sc, labs in todo:
         _check_scene(sc, labs)
@@ -270,9 +363,9 @@ def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: 
             rows = []
             with store.session() as s:
                 ds = dataset_id(s, dataset, description=description)
-                names = {sc.id for sc, _ in todo[i:i + batch]}
+                names = {sc.id for sc, _ in todo[i : i + batch]}
                 have = set(s.scalars(select(m.Scene.name).where(m.Scene.dataset_id == ds, m.Scene.name.in_(names))))
-                for sc, labs in todo[i:i + batch]:
+                for sc, labs in todo[i : i + batch]:
                     if sc.id in have:
                         skipped += 1
                         continue
@@ -287,24 +380,32 @@ def add_scenes(store: Store, dataset: str, scenes: Iterable[SceneData], origin: 
     return AddedScenes(dataset=dataset, added=added, skipped=skipped)
 
 
-def _remove_added(store: Store, dataset: str | None, scene_ids: list[int], images: list[m.Image],
-                  relations_before: set[str]) -> None:
+def _remove_added(
+    store: Store, dataset: str | None, scene_ids: list[int], images: list[m.Image], relations_before: set[str]
+) -> None:
     """Undo a failed `add_scenes`: its scenes, the image rows it made (and their files) that no scene
     uses, the relation names it brought, and `dataset` (one it made). A failure here is logged: the
     import's own error is the one to show."""
     try:
         with store.session() as s:
             for i in range(0, len(scene_ids), 500):
-                s.execute(delete(m.Scene).where(m.Scene.id.in_(scene_ids[i:i + 500])))
+                s.execute(delete(m.Scene).where(m.Scene.id.in_(scene_ids[i : i + 500])))
             used = set(s.scalars(select(m.Scene.image_id).where(m.Scene.image_id.in_([im.id for im in images]))))
             for i in range(0, len(images), 500):
-                s.execute(delete(m.Image).where(m.Image.id.in_([im.id for im in images[i:i + 500]
-                                                                if im.id not in used])))
-            s.execute(delete(m.Relation).where(m.Relation.name.not_in(relations_before), m.Relation.kind == "user",
-                                               m.Relation.name.not_in(select(m.RelationLabel.relation))))
+                s.execute(
+                    delete(m.Image).where(m.Image.id.in_([im.id for im in images[i : i + 500] if im.id not in used]))
+                )
+            s.execute(
+                delete(m.Relation).where(
+                    m.Relation.name.not_in(relations_before),
+                    m.Relation.kind == "user",
+                    m.Relation.name.not_in(select(m.RelationLabel.relation)),
+                )
+            )
             if dataset is not None:
-                s.execute(delete(m.Dataset).where(m.Dataset.name == dataset,
-                                                  m.Dataset.id.not_in(select(m.Scene.dataset_id))))
+                s.execute(
+                    delete(m.Dataset).where(m.Dataset.name == dataset, m.Dataset.id.not_in(select(m.Scene.dataset_id)))
+                )
             kept = set(s.scalars(select(m.Image.path)))
         for im in images:
             if im.path not in kept:
@@ -313,15 +414,23 @@ def _remove_added(store: Store, dataset: str | None, scene_ids: list[int], image
         log.exception("could not remove what a failed import added to %s", store.data_dir)
 
 
-
 def _to_data(store: Store, row: m.Scene, statuses: Sequence[str]) -> SceneData:
     names = {o.id: o.name for o in row.objects}
     return SceneData(
-        id=row.name, image=str(store.data_dir / row.image.path), width=row.image.width, height=row.image.height,
+        id=row.name,
+        image=str(store.data_dir / row.image.path),
+        width=row.image.width,
+        height=row.image.height,
         objects=tuple(SceneObject(o.name, Box(o.x0, o.y0, o.x1, o.y1), o.stamp) for o in row.objects),
-        relations=tuple(RelationTriple(names[lb.subject_id], lb.relation, names[lb.object_id])
-                        for lb in row.labels if lb.status in statuses),
-        anchor=row.anchor, split=row.split, meta=dict(row.meta or {}))
+        relations=tuple(
+            RelationTriple(names[lb.subject_id], lb.relation, names[lb.object_id])
+            for lb in row.labels
+            if lb.status in statuses
+        ),
+        anchor=row.anchor,
+        split=row.split,
+        meta=dict(row.meta or {}),
+    )
 
 
 def get_scene(store: Store, scene_id: int, statuses: Sequence[str] = ("confirmed",)) -> tuple[SceneData, list[Label]]:
@@ -331,13 +440,17 @@ def get_scene(store: Store, scene_id: int, statuses: Sequence[str] = ("confirmed
 
 
 def _get_scene(store: Store, s: Session, scene_id: int, statuses: Sequence[str]) -> tuple[SceneData, list[Label]]:
-    row = s.get(m.Scene, scene_id, options=[selectinload(m.Scene.objects), selectinload(m.Scene.labels),
-                                             selectinload(m.Scene.image)])
+    row = s.get(
+        m.Scene,
+        scene_id,
+        options=[selectinload(m.Scene.objects), selectinload(m.Scene.labels), selectinload(m.Scene.image)],
+    )
     if row is None:
         raise StoreError(f"there is no scene with id {scene_id} in the store")
     names = {o.id: o.name for o in row.objects}
-    labels = [Label(lb.id, names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status)
-              for lb in row.labels]
+    labels = [
+        Label(lb.id, names[lb.subject_id], lb.relation, names[lb.object_id], lb.source, lb.status) for lb in row.labels
+    ]
     return _to_data(store, row, statuses), labels
 
 
@@ -348,16 +461,23 @@ def scene_for_editing(store: Store, scene_id: int) -> tuple[SceneData, list[Labe
         return data, labels, _objects(s, scene_id)
 
 
-def iter_scenes(store: Store, dataset: str, statuses: Sequence[str] = ("confirmed",),
-                chunk: int = 500) -> Iterable[SceneData]:
+def iter_scenes(
+    store: Store, dataset: str, statuses: Sequence[str] = ("confirmed",), chunk: int = 500
+) -> Iterable[SceneData]:
     """Every scene of a data set, read in chunks."""
     last = 0
     while True:
         with store.session() as s:
-            rows = list(s.scalars(
-                select(m.Scene).join(m.Dataset).where(m.Dataset.name == dataset, m.Scene.id > last)
-                .order_by(m.Scene.id).limit(chunk)
-                .options(selectinload(m.Scene.objects), selectinload(m.Scene.labels), selectinload(m.Scene.image))))
+            rows = list(
+                s.scalars(
+                    select(m.Scene)
+                    .join(m.Dataset)
+                    .where(m.Dataset.name == dataset, m.Scene.id > last)
+                    .order_by(m.Scene.id)
+                    .limit(chunk)
+                    .options(selectinload(m.Scene.objects), selectinload(m.Scene.labels), selectinload(m.Scene.image))
+                )
+            )
             data = [_to_data(store, r, statuses) for r in rows]
         if not rows:
             return
@@ -365,8 +485,7 @@ def iter_scenes(store: Store, dataset: str, statuses: Sequence[str] = ("confirme
         last = rows[-1].id
 
 
-def write_scene_set(store: Store, dataset: str, folder: str | Path,
-                    statuses: Sequence[str] = ("confirmed",)) -> Path:
+def write_scene_set(store: Store, dataset: str, folder: str | Path, statuses: Sequence[str] = ("confirmed",)) -> Path:
     """The data set as a scene-set folder the engine's jobs read (image paths point into the store)."""
     with store.session() as s:
         dataset_id(s, dataset, create=False)
@@ -382,13 +501,24 @@ def suggest_labels(store: Store, scene_id: int, relations: Sequence[str] | None 
     data, labels = get_scene(store, scene_id)
     have = {(lb.subject, lb.object) for lb in labels}
     kw = {} if relations is None else {"relations": relations}
-    return [add_label(store, scene_id, t.subject, t.relation, t.object, "geometry", "suggested")
-            for t in suggest_relations(data.objects, **kw) if (t.subject, t.object) not in have]
+    return [
+        add_label(store, scene_id, t.subject, t.relation, t.object, "geometry", "suggested")
+        for t in suggest_relations(data.objects, **kw)
+        if (t.subject, t.object) not in have
+    ]
 
 
 # -- scenes the desktop app creates and deletes (objects.py and labels.py: the edits within one) ----
-def create_scene(store: Store, dataset: str, image: str | Path, name: str | None = None, split: str = "train",
-                 origin: str = "imported", objects: Sequence[SceneObject] = (), anchor: str | None = None) -> int:
+def create_scene(
+    store: Store,
+    dataset: str,
+    image: str | Path,
+    name: str | None = None,
+    split: str = "train",
+    origin: str = "imported",
+    objects: Sequence[SceneObject] = (),
+    anchor: str | None = None,
+) -> int:
     """A new scene for an image file (copied in), with optional objects; returns its id."""
     from mfv_desktop.scenes.importers import scene_from_image
 

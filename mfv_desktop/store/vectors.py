@@ -26,8 +26,7 @@ def _as_dict(row: m.VectorRow, labels: dict[int, str], children: dict[int, list[
     d["heads"] = [tuple(h) for h in (row.heads or [])]
     d["n_heads"] = len(d["heads"])
     d["provenance"] = dict(row.provenance or {})
-    d["parents"] = [{"id": p.parent_id, "label": labels.get(p.parent_id, ""), "weight": p.weight}
-                    for p in row.parents]
+    d["parents"] = [{"id": p.parent_id, "label": labels.get(p.parent_id, ""), "weight": p.weight} for p in row.parents]
     d["children"] = [{"id": c, "label": labels.get(c, "")} for c in children.get(row.id, [])]
     return d
 
@@ -88,10 +87,14 @@ def _blocked(s: Session, rows: dict[int, m.VectorRow], children: dict[int, list[
         keep = [c for c in children.get(i, []) if c not in rows]
         if keep:
             names = ", ".join(f"{c} '{s.get_one(m.VectorRow, c).label}'" for c in keep)
-            blocked.append(f"vector {i} '{row.label}' is a part of composite vector"
-                           f"{'s' if len(keep) > 1 else ''} {names}")
-    return ("; ".join(blocked) + ". Delete the composite first (or together with its parts); nothing was deleted"
-            if blocked else None)
+            blocked.append(
+                f"vector {i} '{row.label}' is a part of composite vector{'s' if len(keep) > 1 else ''} {names}"
+            )
+    return (
+        "; ".join(blocked) + ". Delete the composite first (or together with its parts); nothing was deleted"
+        if blocked
+        else None
+    )
 
 
 def deletion_blocked(store: Store, vector_ids: Iterable[int]) -> str | None:
@@ -128,6 +131,7 @@ def delete_vectors(store: Store, vector_ids: Iterable[int]) -> list[int]:
                 if c in rows:
                     visit(c)
             order.append(i)
+
         for i in ids:
             visit(i)
         for i in order:

@@ -13,6 +13,16 @@ from .model import (
 from .sampling import build_task_set, check_paired, pair_key, scenes_hash
 
 __all__ = [
-    "OPENFLAMINGO_TEMPLATE", "PromptTemplate", "Shot", "Task", "TaskError", "TaskKind", "TaskSet",
-    "TaskSpec", "build_task_set", "check_paired", "pair_key", "scenes_hash",
+    "OPENFLAMINGO_TEMPLATE",
+    "PromptTemplate",
+    "Shot",
+    "Task",
+    "TaskError",
+    "TaskKind",
+    "TaskSet",
+    "TaskSpec",
+    "build_task_set",
+    "check_paired",
+    "pair_key",
+    "scenes_hash",
 ]

@@ -157,11 +157,16 @@ class TaskSet:
         path = Path(path)
         try:
             d = json.loads(path.read_text())
-            ts = cls(TaskSpec.from_json(d["spec"]), [Task.from_json(t) for t in d["tasks"]],
-                     d.get("scenes_hash", ""), d.get("meta", {}))
+            ts = cls(
+                TaskSpec.from_json(d["spec"]),
+                [Task.from_json(t) for t in d["tasks"]],
+                d.get("scenes_hash", ""),
+                d.get("meta", {}),
+            )
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise TaskError(f"{path} is not a task set file ({type(e).__name__}: {e}); "
-                            "build one with `mfv tasks`") from e
+            raise TaskError(
+                f"{path} is not a task set file ({type(e).__name__}: {e}); build one with `mfv tasks`"
+            ) from e
         if d.get("hash") and d["hash"] != ts.hash:
             raise TaskError(f"{path}: content hash mismatch (the file was edited); rebuild it with `mfv tasks`")
         return ts

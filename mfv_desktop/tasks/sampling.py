@@ -81,20 +81,26 @@ def build_task_set(scenes: Sequence[Scene], folder: str | Path, spec: TaskSpec) 
         others = [sh for sh in shots_by_rel[r] if sh.scene_id != scene.id]
         if len(others) < need - 1:
             raise TaskError(
-                f"relation '{r}' has {len(others) + 1} scenes in split {spec.split!r}; "
-                f"K={spec.k} needs at least {need}"
+                f"relation '{r}' has {len(others) + 1} scenes in split {spec.split!r}; K={spec.k} needs at least {need}"
             )
         demos = rng.sample(others, spec.k) if spec.kind != "zeroshot" else []
         if spec.kind == "corrupted":
-            demos = _corrupt(demos, pool_by_id={s.id: s for s in pool}, folder=folder, spec=spec, rng=rng,
-                             label_rels=label_rels)
+            demos = _corrupt(
+                demos, pool_by_id={s.id: s for s in pool}, folder=folder, spec=spec, rng=rng, label_rels=label_rels
+            )
         tasks.append(Task(r, spec.kind, tuple(demos), query))
         count[r] += 1
     return TaskSet(spec, tasks, scenes_hash(pool))
 
 
-def _corrupt(demos: list[Shot], pool_by_id: dict[str, Scene], folder: Path, spec: TaskSpec,
-             rng: random.Random, label_rels: tuple[str, ...]) -> list[Shot]:
+def _corrupt(
+    demos: list[Shot],
+    pool_by_id: dict[str, Scene],
+    folder: Path,
+    spec: TaskSpec,
+    rng: random.Random,
+    label_rels: tuple[str, ...],
+) -> list[Shot]:
     if spec.corruption == "todd":
         answers = [d.answer for d in demos]
         perm = _derangement(answers, rng)
@@ -147,10 +153,14 @@ def pair_key(task: Task) -> tuple[str, str, str, str, tuple[str, ...]]:
 def check_paired(clean: Sequence[Task], corrupted: Sequence[Task]) -> None:
     """The i-th corrupted prompt must be the i-th clean prompt relabelled; TaskError names the first that is not."""
     if len(clean) != len(corrupted):
-        raise TaskError(f"{len(clean)} clean prompts but {len(corrupted)} corrupted ones: they are not pairs; "
-                        "build both from the same scenes, split, K, seed and prompt count")
+        raise TaskError(
+            f"{len(clean)} clean prompts but {len(corrupted)} corrupted ones: they are not pairs; "
+            "build both from the same scenes, split, K, seed and prompt count"
+        )
     for i, (c, x) in enumerate(zip(clean, corrupted)):
         if pair_key(c) != pair_key(x):
-            raise TaskError(f"corrupted prompt {i} (scene {x.query.scene_id!r}, anchor {x.query.anchor!r}) is not "
-                            f"clean prompt {i} (scene {c.query.scene_id!r}, anchor {c.query.anchor!r}) relabelled; "
-                            "build both from the same scenes, split, K, seed and prompt count")
+            raise TaskError(
+                f"corrupted prompt {i} (scene {x.query.scene_id!r}, anchor {x.query.anchor!r}) is not "
+                f"clean prompt {i} (scene {c.query.scene_id!r}, anchor {c.query.anchor!r}) relabelled; "
+                "build both from the same scenes, split, K, seed and prompt count"
+            )

@@ -15,13 +15,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--version", action="version", version=f"mfv-desktop {__version__}")
     p.add_argument("--data-dir", help="the store's data folder (default: the settings' or the per-user one)")
     p.add_argument("--settings", help="an INI file to keep settings in (default: the user's settings)")
-    p.add_argument("--reset", action="store_true",
-                   help="put the settings back to their defaults (model, device, theme, shortcuts, window layout); "
-                        "the store and its data are kept")
-    p.add_argument("--no-samples", action="store_true",
-                   help="on the first start with an empty store, do not add the sample data set")
-    p.add_argument("--quit-after-show", action="store_true",
-                   help="print the time the window was shown (seconds since the epoch) and quit: for start-up timing")
+    p.add_argument(
+        "--reset",
+        action="store_true",
+        help="put the settings back to their defaults (model, device, theme, shortcuts, window layout); "
+        "the store and its data are kept",
+    )
+    p.add_argument(
+        "--no-samples",
+        action="store_true",
+        help="on the first start with an empty store, do not add the sample data set",
+    )
+    p.add_argument(
+        "--quit-after-show",
+        action="store_true",
+        help="print the time the window was shown (seconds since the epoch) and quit: for start-up timing",
+    )
     args, qt_args = p.parse_known_args(argv)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -50,15 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     opened = open_or_ask(args.data_dir or get(settings, "data_dir") or None, settings)
     if opened is None:
-        print("mfv-desktop: the store did not open and you chose to quit; the reason is in the log: "
-              f"{log_path}", file=sys.stderr)
+        print(
+            f"mfv-desktop: the store did not open and you chose to quit; the reason is in the log: {log_path}",
+            file=sys.stderr,
+        )
         return 1
     win = MainWindow(settings=settings, store=opened)
     win.show()
     import logging
 
-    logging.getLogger("mfv_desktop").info("mfv-desktop %s started on %s (log: %s)", __version__, win.store.data_dir,
-                                          log_path)
+    logging.getLogger("mfv_desktop").info(
+        "mfv-desktop %s started on %s (log: %s)", __version__, win.store.data_dir, log_path
+    )
     if not args.no_samples and not args.quit_after_show:
         win.add_samples_on_first_start()
     if args.quit_after_show:

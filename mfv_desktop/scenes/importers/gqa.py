@@ -33,8 +33,10 @@ log = logging.getLogger(__package__)
 
 #: largest GQA scene-graph file read (the official train_sceneGraphs.json is well below)
 MAX_JSON_BYTES: int = 2 * 1024**3
-_GQA_FIX = ("expected a GQA scene-graph file such as train_sceneGraphs.json: {image_id: {width, height, "
-            "objects: {object_id: {name, x, y, w, h, relations: [{name, object}]}}}}")
+_GQA_FIX = (
+    "expected a GQA scene-graph file such as train_sceneGraphs.json: {image_id: {width, height, "
+    "objects: {object_id: {name, x, y, w, h, relations: [{name, object}]}}}}"
+)
 
 
 # -- GQA --------------------------------------------------------------------------------------------
@@ -50,13 +52,42 @@ GQA_RELATIONS: Mapping[str, str] = {
     "in front of": "in_front_of",
 }
 #: inverse names of every relation name the importers produce
-RELATION_INVERSE: Mapping[str, str] = {**INVERSE, "next_to": "next_to", "behind": "in_front_of",
-                                       "in_front_of": "behind"}
+RELATION_INVERSE: Mapping[str, str] = {
+    **INVERSE,
+    "next_to": "next_to",
+    "behind": "in_front_of",
+    "in_front_of": "behind",
+}
 #: the authors' blacklist of GQA object names (prepare_gqa_dataset.py, DEFAULT_NOT_ALLOWED_OBJECTS)
-GQA_EXCLUDED_NAMES: frozenset[str] = frozenset({
-    "sky", "wall", "floor", "ceiling", "building", "trees", "grass", "ocean", "water", "fence", "bush", "neck",
-    "hair", "legs", "rocks", "bushes", "clouds", "cloud", "sun", "stars", "cars", "leaves", "fingers", "hand", "arm",
-})
+GQA_EXCLUDED_NAMES: frozenset[str] = frozenset(
+    {
+        "sky",
+        "wall",
+        "floor",
+        "ceiling",
+        "building",
+        "trees",
+        "grass",
+        "ocean",
+        "water",
+        "fence",
+        "bush",
+        "neck",
+        "hair",
+        "legs",
+        "rocks",
+        "bushes",
+        "clouds",
+        "cloud",
+        "sun",
+        "stars",
+        "cars",
+        "leaves",
+        "fingers",
+        "hand",
+        "arm",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -91,15 +122,21 @@ class GQAOptions:
     add_inverses: bool = True
 
     def __post_init__(self) -> None:
-        if not self.relations or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
-                                         for k, v in self.relations.items()):
+        if not self.relations or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in self.relations.items()
+        ):
             raise SceneError("GQAOptions.relations must map GQA predicates to project relation names")
         object.__setattr__(self, "relations", {k.strip().lower(): v for k, v in self.relations.items()})
         object.__setattr__(self, "excluded_names", frozenset(n.lower() for n in self.excluded_names))
-        if not (0 <= self.min_area_ratio <= self.max_area_ratio and 0 <= self.min_objects <= self.max_objects
-                and 0 <= self.min_relations <= self.max_relations and self.max_same_name >= 1):
-            raise SceneError("GQAOptions: need 0 <= min <= max for area ratio, objects and relations, and "
-                             "max_same_name >= 1")
+        if not (
+            0 <= self.min_area_ratio <= self.max_area_ratio
+            and 0 <= self.min_objects <= self.max_objects
+            and 0 <= self.min_relations <= self.max_relations
+            and self.max_same_name >= 1
+        ):
+            raise SceneError(
+                "GQAOptions: need 0 <= min <= max for area ratio, objects and relations, and max_same_name >= 1"
+            )
 
 
 def _json_object_items(path: Path, fix: str, chunk: int = 1 << 20) -> Iterator[tuple[str, Any]]:
@@ -125,7 +162,7 @@ def _json_object_items(path: Path, fix: str, chunk: int = 1 << 20) -> Iterator[t
             while True:
                 pos = ws.match(buf, pos).end()  # type: ignore[union-attr]
                 if pos < len(buf) or eof:
-                    return buf[pos:pos + 1]
+                    return buf[pos : pos + 1]
                 more()
 
         def fail(at: int, msg: str) -> BadImport:
@@ -154,8 +191,10 @@ def _json_object_items(path: Path, fix: str, chunk: int = 1 << 20) -> Iterator[t
 
         first = peek()
         if first == "[":
-            raise BadImport(f"{path} holds a JSON list, perhaps an already filtered file (prepare_gqa_dataset.py "
-                            f"output); import the original scene graphs instead; {fix}")
+            raise BadImport(
+                f"{path} holds a JSON list, perhaps an already filtered file (prepare_gqa_dataset.py "
+                f"output); import the original scene graphs instead; {fix}"
+            )
         expect("{")
         if peek() == "}":
             pos += 1
@@ -175,8 +214,9 @@ def _json_object_items(path: Path, fix: str, chunk: int = 1 << 20) -> Iterator[t
             raise fail(pos, "extra data after the top-level object")
 
 
-def _gqa_scene_parts(graph: Any, opt: GQAOptions
-                     ) -> tuple[int, int, tuple[SceneObject, ...], tuple[RelationTriple, ...]] | None:
+def _gqa_scene_parts(
+    graph: Any, opt: GQAOptions
+) -> tuple[int, int, tuple[SceneObject, ...], tuple[RelationTriple, ...]] | None:
     """Validate one scene graph in full, then filter it; None if the filter drops it."""
     g = _dict(graph, "the scene graph")
     width, height = (_dim(_key(g, k, "the scene graph"), k) for k in ("width", "height"))
@@ -226,8 +266,9 @@ def _gqa_scene_parts(graph: Any, opt: GQAOptions
     return width, height, objects, _with_inverses(triples, RELATION_INVERSE if opt.add_inverses else {})
 
 
-def read_gqa_scene_graphs(json_path: StrPath, images_folder: StrPath, options: GQAOptions = GQAOptions()
-                          ) -> list[Scene]:
+def read_gqa_scene_graphs(
+    json_path: StrPath, images_folder: StrPath, options: GQAOptions = GQAOptions()
+) -> list[Scene]:
     """Scenes from a GQA scene-graph file, filtered by `options`; images are {images_folder}/{image_id}.jpg."""
     path = Path(json_path)
     _regular_file(path, _GQA_FIX, MAX_JSON_BYTES)
@@ -252,14 +293,25 @@ def read_gqa_scene_graphs(json_path: StrPath, images_folder: StrPath, options: G
                 width, height, objects, relations = parts
                 info = check_image(image)
                 if (info.width, info.height) != (width, height):
-                    raise SceneError(f"the scene graph is {width}x{height} but {image} is "
-                                     f"{info.width}x{info.height}; use the GQA images of these scene graphs")
-                scenes.append(Scene(image_id, str(info.path), width, height, objects, relations,
-                                    anchor=_best_anchor(objects, relations), split="imported",
-                                    meta=_meta(info, "gqa", file=path.name)))
+                    raise SceneError(
+                        f"the scene graph is {width}x{height} but {image} is "
+                        f"{info.width}x{info.height}; use the GQA images of these scene graphs"
+                    )
+                scenes.append(
+                    Scene(
+                        image_id,
+                        str(info.path),
+                        width,
+                        height,
+                        objects,
+                        relations,
+                        anchor=_best_anchor(objects, relations),
+                        split="imported",
+                        meta=_meta(info, "gqa", file=path.name),
+                    )
+                )
     if not seen:
         raise BadImport(f"{path} holds no scene graphs; {_GQA_FIX}")
     _report_missing(missing, len(scenes), folder, "the GQA images (<image_id>.jpg)")
     log.info("%s: %d of %d scene graphs imported", path, len(scenes), len(seen))
     return scenes
-

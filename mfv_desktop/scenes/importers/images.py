@@ -110,8 +110,9 @@ def check_image(path: StrPath, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     except Image.DecompressionBombError as e:
         raise BadImport(f"{p} claims a huge size ({e}), {limit}") from e
     except Exception as e:  # Pillow's decoders raise many kinds of errors on hostile bytes
-        raise BadImport(f"{p} is not a readable image, or is truncated or corrupt ({type(e).__name__}: {e}); "
-                        f"{_IMAGE_FIX}") from e
+        raise BadImport(
+            f"{p} is not a readable image, or is truncated or corrupt ({type(e).__name__}: {e}); {_IMAGE_FIX}"
+        ) from e
     _DECODED[(digest, max_pixels)] = (width, height, fmt, orientation)
     if len(_DECODED) > _DECODED_MAX:
         _DECODED.popitem(last=False)
@@ -195,4 +196,3 @@ def scene_from_image(path: StrPath, scene_id: str | None = None, split: str = "i
     except SceneError as e:
         raise BadImport(f"{path}: {e}; rename the file") from e
     return Scene(name, str(info.path), info.width, info.height, (), (), split=split, meta=_meta(info, "image"))
-

@@ -95,8 +95,9 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _with_inverses(triples: list[RelationTriple], inverse: Mapping[str, str]) -> tuple[RelationTriple, ...]:
-    both = triples + [RelationTriple(t.object, inverse[t.relation], t.subject) for t in triples
-                      if t.relation in inverse]
+    both = triples + [
+        RelationTriple(t.object, inverse[t.relation], t.subject) for t in triples if t.relation in inverse
+    ]
     return tuple(dict.fromkeys(both))
 
 
@@ -112,7 +113,8 @@ def _report_missing(missing: list[str], kept: int, folder: Path, what: str) -> N
     if not missing:
         return
     if not kept:
-        raise BadImport(f"none of the {len(missing)} images to import exists in {folder} (e.g. {missing[0]}); "
-                        f"choose the folder that holds {what}")
+        raise BadImport(
+            f"none of the {len(missing)} images to import exists in {folder} (e.g. {missing[0]}); "
+            f"choose the folder that holds {what}"
+        )
     log.warning("skipped %d records whose image is missing in %s (e.g. %s)", len(missing), folder, missing[0])
-

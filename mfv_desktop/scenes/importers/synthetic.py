@@ -23,9 +23,11 @@ from .records import MAX_COORD, _clip, _record, _report_missing, _whole_file, _w
 
 #: largest metadata.csv read (the authors' 4000-row file is about 1 MB)
 MAX_CSV_BYTES: int = 256 * 1024**2
-_CSV_FIX = ("expected the metadata.csv written by the authors' generate_synthetic_images.py: image_name, anchor, "
-            "above_object, below_object, left_object, right_object, random_object1, each object with <column>_pos "
-            "('x y') and <column>_size ('w h')")
+_CSV_FIX = (
+    "expected the metadata.csv written by the authors' generate_synthetic_images.py: image_name, anchor, "
+    "above_object, below_object, left_object, right_object, random_object1, each object with <column>_pos "
+    "('x y') and <column>_size ('w h')"
+)
 
 
 # -- the authors' synthetic metadata.csv ------------------------------------------------------------
@@ -42,7 +44,7 @@ AUTHOR_NAME_FIXES: Mapping[str, str] = {"coffee": "mug", "greenbottle": "bottle"
 
 
 def _author_name(name: str) -> str:
-    name = name[len("antique"):] if name.startswith("antique") else name
+    name = name[len("antique") :] if name.startswith("antique") else name
     return AUTHOR_NAME_FIXES.get(name, name)
 
 
@@ -53,8 +55,10 @@ def _pair(cell: str, what: str, positive: bool = False) -> tuple[float, float]:
         if not all(abs(v) <= MAX_COORD and (v > 0 or not positive) for v in (a, b)):
             raise ValueError
     except ValueError:
-        raise SceneError(f"{what} must be two {'positive ' if positive else ''}numbers 'a b' of at most "
-                         f"{MAX_COORD:g} pixels, got {_short(cell)}") from None
+        raise SceneError(
+            f"{what} must be two {'positive ' if positive else ''}numbers 'a b' of at most "
+            f"{MAX_COORD:g} pixels, got {_short(cell)}"
+        ) from None
     return a, b
 
 
@@ -65,8 +69,11 @@ def _roles(header: list[str]) -> list[str]:
     need = ["image_name", "anchor"] + [f"{r}_{k}" for r in roles or ["anchor"] for k in ("pos", "size")]
     missing = [c for c in need if c not in header]
     if missing or not rel_cols & set(roles) or len(set(header)) != len(header):
-        problem = f"missing columns {missing}" if missing else (
-            "repeated columns" if len(set(header)) != len(header) else "no <relation>_object column")
+        problem = (
+            f"missing columns {missing}"
+            if missing
+            else ("repeated columns" if len(set(header)) != len(header) else "no <relation>_object column")
+        )
         raise SceneError(f"{problem} (columns found: {_short(header)})")
     return roles
 
@@ -98,9 +105,14 @@ def read_synthetic_metadata(csv_path: StrPath, images_folder: StrPath | None = N
                 if scene_id in rows:
                     raise SceneError(f"image {image_name!r} is listed again (first in row {rows[scene_id]})")
                 rows[scene_id] = i
-                layout = {role: (check_name(_author_name(check_text(row[role], role)), role),
-                                 _pair(row[f"{role}_pos"], f"{role}_pos"),
-                                 _pair(row[f"{role}_size"], f"{role}_size", positive=True)) for role in roles}
+                layout = {
+                    role: (
+                        check_name(_author_name(check_text(row[role], role)), role),
+                        _pair(row[f"{role}_pos"], f"{role}_pos"),
+                        _pair(row[f"{role}_size"], f"{role}_size", positive=True),
+                    )
+                    for role in roles
+                }
                 if not image.exists():
                     missing.append(image_name)
                     continue
@@ -113,11 +125,24 @@ def read_synthetic_metadata(csv_path: StrPath, images_folder: StrPath | None = N
                         raise SceneError(f"{role} {name!r} lies outside the {info.width}x{info.height} image")
                     objects.append(SceneObject(name, box))
                 names = {role: layout[role][0] for role in roles}
-                triples = [RelationTriple(names[f"{r}_object"], r, names["anchor"])
-                           for r in SPATIAL_RELATIONS if f"{r}_object" in names]
-                scenes.append(Scene(scene_id, str(info.path), info.width, info.height, tuple(objects),
-                                    _with_inverses(triples, INVERSE), anchor=names["anchor"], split=split,
-                                    meta=_meta(info, "synthetic-metadata", file=path.name, row=i)))
+                triples = [
+                    RelationTriple(names[f"{r}_object"], r, names["anchor"])
+                    for r in SPATIAL_RELATIONS
+                    if f"{r}_object" in names
+                ]
+                scenes.append(
+                    Scene(
+                        scene_id,
+                        str(info.path),
+                        info.width,
+                        info.height,
+                        tuple(objects),
+                        _with_inverses(triples, INVERSE),
+                        anchor=names["anchor"],
+                        split=split,
+                        meta=_meta(info, "synthetic-metadata", file=path.name, row=i),
+                    )
+                )
     if not rows:
         raise BadImport(f"{path} has no rows; {_CSV_FIX}")
     _report_missing(missing, len(scenes), folder, "the images named in image_name")

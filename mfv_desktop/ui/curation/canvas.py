@@ -81,16 +81,18 @@ class SceneCanvas(QGraphicsView):
         self.image_item = self.preview = self.rubber = self._drag = self._shown = None
         self.boxes, self.arrows = {}, []
 
-    def show_scene(self, image_path: str | None, width: int, height: int, objects: list[ObjectView],
-                   labels: list[Label]) -> None:
+    def show_scene(
+        self, image_path: str | None, width: int, height: int, objects: list[ObjectView], labels: list[Label]
+    ) -> None:
         """Show an image (None: a white width x height canvas with the objects' stamps) with boxes and
         arrows. The zoom and the selection stay when the same scene is shown again; a new one is fitted."""
         path = None if image_path is None else str(image_path)
         ids = frozenset(o.id for o in objects)
         prev, selected = self._shown, self.selected_object()
         # the same scene: same image and size, and (for drawn scenes, all of one size) objects in common
-        same = (prev is not None and prev[:3] == (path, width, height)
-                and not (prev[3] and ids and prev[3].isdisjoint(ids)))
+        same = (
+            prev is not None and prev[:3] == (path, width, height) and not (prev[3] and ids and prev[3].isdisjoint(ids))
+        )
         self.clear()
         self.image_size = (width, height)
         self.scene().setSceneRect(QRectF(0, 0, width, height))
@@ -108,8 +110,14 @@ class SceneCanvas(QGraphicsView):
         names = {o.name: o for o in objects}
         for lb in labels:
             if lb.status != "rejected" and lb.subject in names and lb.object in names:
-                info = ArrowInfo(lb.subject, lb.relation, lb.object, lb.status,
-                                 QPointF(*names[lb.subject].box.center), QPointF(*names[lb.object].box.center))
+                info = ArrowInfo(
+                    lb.subject,
+                    lb.relation,
+                    lb.object,
+                    lb.status,
+                    QPointF(*names[lb.subject].box.center),
+                    QPointF(*names[lb.object].box.center),
+                )
                 self.arrows.append((info, self._arrow(info)))
         self._shown = (path, width, height, ids)
         if same:
@@ -198,8 +206,9 @@ class SceneCanvas(QGraphicsView):
         """Crisp pixels when zoomed in beyond 100%, smooth when zoomed out."""
         if self.image_item is not None:
             smooth = self.transform().m11() <= 1.0
-            self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if smooth
-                                                  else Qt.TransformationMode.FastTransformation)
+            self.image_item.setTransformationMode(
+                Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
+            )
 
     def wheelEvent(self, event) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -238,8 +247,11 @@ class SceneCanvas(QGraphicsView):
 
     def _hit(self, at: QPointF) -> int | None:
         """The smallest box under scene point `at`."""
-        under = [(item.rect().width() * item.rect().height(), oid) for oid, item in self.boxes.items()
-                 if item.rect().contains(at)]
+        under = [
+            (item.rect().width() * item.rect().height(), oid)
+            for oid, item in self.boxes.items()
+            if item.rect().contains(at)
+        ]
         return min(under)[1] if under else None
 
     def _stamp_box(self, at: QPointF) -> Box | None:
@@ -303,8 +315,12 @@ class SceneCanvas(QGraphicsView):
             r.moveLeft(min(max(r.left(), 0), self.image_size[0] - r.width()))
             r.moveTop(min(max(r.top(), 0), self.image_size[1] - r.height()))
             return r
-        for side, setter, value in (("l", r.setLeft, at.x()), ("r", r.setRight, at.x()),
-                                    ("t", r.setTop, at.y()), ("b", r.setBottom, at.y())):
+        for side, setter, value in (
+            ("l", r.setLeft, at.x()),
+            ("r", r.setRight, at.x()),
+            ("t", r.setTop, at.y()),
+            ("b", r.setBottom, at.y()),
+        ):
             if side in d.handle:
                 setter(value)
         return self._clip(r)

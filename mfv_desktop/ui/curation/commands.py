@@ -111,14 +111,16 @@ class SetLabel(LabelEdit):
     """Label a pair (subject, relation, object) with a status (a label there keeps its source); undo
     puts back what was there (no label, or the label with its old status)."""
 
-    def __init__(self, store, scene_id, changed, subject: str, relation: str, obj: str, status: str,
-                 source: str = "user"):
+    def __init__(
+        self, store, scene_id, changed, subject: str, relation: str, obj: str, status: str, source: str = "user"
+    ):
         super().__init__(store, scene_id, changed, f"{status} {subject} {relation} {obj}")
         self.triple, self.status, self.source = (subject, relation, obj), status, source
 
     def do(self) -> None:
-        self.inverse = repo.set_labels(self.store, self.scene_id, [(self.triple, (self.source, self.status))],
-                                       keep_source=True)
+        self.inverse = repo.set_labels(
+            self.store, self.scene_id, [(self.triple, (self.source, self.status))], keep_source=True
+        )
 
 
 class Relabel(LabelEdit):

@@ -31,8 +31,15 @@ class CurationController(QObject):
     #: a new drawing waits for its first stamp (the window brings the stamps forward)
     drawingStarted = Signal()
 
-    def __init__(self, ctx: AppContext, canvas: SceneCanvas, library: SceneLibrary, relations: RelationPanel,
-                 palette: StampPalette, ask_name: Callable[[list[str], str], str | None]) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        canvas: SceneCanvas,
+        library: SceneLibrary,
+        relations: RelationPanel,
+        palette: StampPalette,
+        ask_name: Callable[[list[str], str], str | None],
+    ) -> None:
         super().__init__(ctx)
         self.ctx, self.canvas, self.library, self.relations, self.palette = ctx, canvas, library, relations, palette
         self.store = ctx.store
@@ -97,8 +104,11 @@ class CurationController(QObject):
         return error is None
 
     def _object(self, object_id: int) -> repo.ObjectView | None:
-        return next((o for o in repo.objects(self.store, self.scene_id) if o.id == object_id), None) \
-            if self.scene_id is not None else None
+        return (
+            next((o for o in repo.objects(self.store, self.scene_id) if o.id == object_id), None)
+            if self.scene_id is not None
+            else None
+        )
 
     def on_selected(self, fn: Callable[[int], Any]) -> None:
         oid = self.canvas.selected_object()
@@ -155,8 +165,9 @@ class CurationController(QObject):
         self.ctx.scenesChanged.emit()
 
     def delete_scene(self) -> None:
-        if self.scene_id is not None and self.ctx.confirm("Delete this scene with its objects and labels? "
-                                                          "This cannot be undone."):
+        if self.scene_id is not None and self.ctx.confirm(
+            "Delete this scene with its objects and labels? This cannot be undone."
+        ):
             repo.delete_scene(self.store, self.scene_id)
             self.ctx.undo.clear()  # its edits point at a scene that is gone
             self.library.refresh()

@@ -45,8 +45,9 @@ def _cosmetic(colour: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.Sol
     return pen
 
 
-def tag_item(text: str, ink: QColor, fill: QColor, parent: QGraphicsItem | None, origin: str = "bottom-left",
-             bold: bool = False) -> tuple[QGraphicsRectItem, QGraphicsSimpleTextItem]:
+def tag_item(
+    text: str, ink: QColor, fill: QColor, parent: QGraphicsItem | None, origin: str = "bottom-left", bold: bool = False
+) -> tuple[QGraphicsRectItem, QGraphicsSimpleTextItem]:
     """A text on a filled rectangle, of constant on-screen size; its position is its bottom-left
     corner, its top-left corner or its centre (`origin`)."""
     tag = QGraphicsRectItem(parent)
@@ -62,8 +63,11 @@ def tag_item(text: str, ink: QColor, fill: QColor, parent: QGraphicsItem | None,
             font.setPointSizeF(font.pointSizeF() * 1.15)
         label.setFont(font)
     w, h = label.boundingRect().width() + 6, label.boundingRect().height() + 2
-    tag.setRect({"bottom-left": QRectF(0, -h, w, h), "top-left": QRectF(0, 0, w, h),
-                 "centre": QRectF(-w / 2, -h / 2, w, h)}[origin])
+    tag.setRect(
+        {"bottom-left": QRectF(0, -h, w, h), "top-left": QRectF(0, 0, w, h), "centre": QRectF(-w / 2, -h / 2, w, h)}[
+            origin
+        ]
+    )
     label.setPos(tag.rect().left() + 3, tag.rect().top() + 1)
     return tag, label
 
@@ -78,7 +82,6 @@ class ArrowInfo:
     status: str
     start: QPointF
     end: QPointF
-
 
 
 class BoxItem(QGraphicsRectItem):
@@ -134,4 +137,3 @@ class BoxItem(QGraphicsRectItem):
         if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
             self._show_selected(bool(value))
         return super().itemChange(change, value)
-

@@ -50,6 +50,8 @@ ICONS_KEPT = 1000  #: thumbnails held in memory (the rest stay in the disk cache
 QUEUED = 64  #: thumbnail requests kept waiting; older ones (rows scrolled past) are dropped
 
 Index = QModelIndex | QPersistentModelIndex
+#: the invalid index: the root of a flat list
+_ROOT = QModelIndex()
 FILTERS = ("dataset", "relation", "object_name", "status", "split")
 
 
@@ -134,7 +136,7 @@ class SceneListModel(QAbstractListModel):
         self.queue.cutoff = self.queue.seq  # thumbnails asked for by the old rows are not wanted now
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = _ROOT) -> int:
         return 0 if parent.isValid() else self.total
 
     def row(self, r: int) -> repo.SceneSummary | None:
@@ -155,8 +157,10 @@ class SceneListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{s.name}   {s.n_objects} obj · {s.n_confirmed}✓ {s.n_suggested}?"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{s.dataset} / {s.name} ({s.split}): {s.width}×{s.height} px, {s.n_objects} objects, "
-                    f"{s.n_confirmed} confirmed and {s.n_suggested} suggested relations")
+            return (
+                f"{s.dataset} / {s.name} ({s.split}): {s.width}×{s.height} px, {s.n_objects} objects, "
+                f"{s.n_confirmed} confirmed and {s.n_suggested} suggested relations"
+            )
         if role == Qt.ItemDataRole.UserRole:
             return s.id
         if role == Qt.ItemDataRole.DecorationRole:
@@ -256,8 +260,7 @@ class SceneLibrary(QWidget):
             layout.addWidget(widget)
 
         self._fill_choices()
-        self._combos = {"dataset": self.dataset, "relation": self.relation, "status": self.status,
-                        "split": self.split}
+        self._combos = {"dataset": self.dataset, "relation": self.relation, "status": self.status, "split": self.split}
         for combo in self._combos.values():
             combo.currentIndexChanged.connect(lambda _: self._filters_changed())
         self.object_name.editingFinished.connect(self._filters_changed)
@@ -290,9 +293,13 @@ class SceneLibrary(QWidget):
 
     def filters(self) -> dict[str, Any]:
         """The filters as `count_scenes` and `page_scenes` take them (None: any)."""
-        return {"dataset": self.dataset.currentData(), "relation": self.relation.currentData(),
-                "object_name": self.object_name.text().strip() or None, "status": self.status.currentData(),
-                "split": self.split.currentData()}
+        return {
+            "dataset": self.dataset.currentData(),
+            "relation": self.relation.currentData(),
+            "object_name": self.object_name.text().strip() or None,
+            "status": self.status.currentData(),
+            "split": self.split.currentData(),
+        }
 
     def set_filters(self, **kw: str | None) -> None:
         """Set some filters at once (None: any); a value the choices lack is an error."""

@@ -41,8 +41,9 @@ def check_name(name: str, model: str) -> tuple[bool, str]:
     tok = _tokenizer(str(path))
     unk = tok.token_to_id("<unk>") if tok.token_to_id("<unk>") is not None else tok.token_to_id("[UNK]")
     try:
-        ids = answer_ids(lambda text: tok.encode(text, add_special_tokens=False).ids, name,
-                         family_of(model).answer_prefix, unk)
+        ids = answer_ids(
+            lambda text: tok.encode(text, add_special_tokens=False).ids, name, family_of(model).answer_prefix, unk
+        )
     except BackendError as e:
         return False, str(e)
     if not ids:

@@ -73,8 +73,10 @@ class RelationPanel(QWidget):
         """Relations in key order: key 1 is relations[0]."""
         self.vocabulary = relations
         keys = " ".join(f"<b>{i}</b>&nbsp;{r}" for i, r in enumerate(relations[:9], 1))
-        self.keys.setText(f"{keys}<br><b>Y</b> confirm · <b>X</b> reject · <b>J</b>/<b>K</b> next/previous · "
-                          "<b>G</b> suggest · <b>A</b> add")
+        self.keys.setText(
+            f"{keys}<br><b>Y</b> confirm · <b>X</b> reject · <b>J</b>/<b>K</b> next/previous · "
+            "<b>G</b> suggest · <b>A</b> add"
+        )
 
     def show_labels(self, labels: list[Label], objects: list[str]) -> None:
         """Show a scene's labels (suggested first), keeping the current pair selected if it is still there."""

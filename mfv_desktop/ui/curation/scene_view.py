@@ -137,8 +137,9 @@ class SceneView(QGraphicsView):
             painter.save()
             painter.resetTransform()
             painter.setPen(QColor("#d0d0d0"))
-            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             self._placeholder)
+            painter.drawText(
+                self.viewport().rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder
+            )
             painter.restore()
 
     # -- marks -------------------------------------------------------------------------------------
@@ -175,8 +176,9 @@ class SceneView(QGraphicsView):
             # one outline per role: the first solid, the others dashed over it
             for k, (_, colour) in enumerate(ms):
                 outline = QGraphicsRectItem(QRectF(box.x0, box.y0, box.width, box.height))
-                outline.setPen(_pen(colour, 4 if k == 0 else 2.5, Qt.PenStyle.SolidLine if k == 0
-                                    else Qt.PenStyle.DashLine))
+                outline.setPen(
+                    _pen(colour, 4 if k == 0 else 2.5, Qt.PenStyle.SolidLine if k == 0 else Qt.PenStyle.DashLine)
+                )
                 outline.setZValue(4 + k)
                 self.scene().addItem(outline)
                 self._mark_items.append(outline)
@@ -202,16 +204,23 @@ class SceneView(QGraphicsView):
         """Where an object's name tag is, in image pixels at this zoom."""
         tag = self._boxes[name][1]
         r = tag.rect()
-        return QRectF(tag.pos().x() + r.x() / scale, tag.pos().y() + r.y() / scale, r.width() / scale,
-                      r.height() / scale)
+        return QRectF(
+            tag.pos().x() + r.x() / scale, tag.pos().y() + r.y() / scale, r.width() / scale, r.height() / scale
+        )
 
     def _tag_spot(self, name: str, box: Box, w: float, h: float, m: float, taken: list[QRectF]) -> QRectF:
         """A w x h place for an object's role tags: inside its box (top-right first) or just outside it,
         whichever covers the least of the other boxes, the labels and the image's edge."""
         cx, cy = box.center
-        spots = [(box.x1 - w - m, box.y0 + m), (box.x1 - w - m, box.y1 - h - m), (cx - w / 2, cy - h / 2),
-                 (box.x1 + m, cy - h / 2), (box.x0 - w - m, cy - h / 2), (box.x0, box.y1 + m),
-                 (box.x1 - w, box.y0 - h - m)]
+        spots = [
+            (box.x1 - w - m, box.y0 + m),
+            (box.x1 - w - m, box.y1 - h - m),
+            (cx - w / 2, cy - h / 2),
+            (box.x1 + m, cy - h / 2),
+            (box.x0 - w - m, cy - h / 2),
+            (box.x0, box.y1 + m),
+            (box.x1 - w, box.y0 - h - m),
+        ]
         image = self.scene().sceneRect()
         others = [QRectF(b.x0, b.y0, b.width, b.height) for n, b in self.objects if n != name]
         own = QRectF(box.x0, box.y0, box.width, box.height)
@@ -220,8 +229,14 @@ class SceneView(QGraphicsView):
             return sum(_area(r.intersected(o)) for o in rects) / max(_area(r), 1e-9)
 
         def cost(i: int, r: QRectF) -> float:
-            return (covered(r, others) + 3 * covered(r, taken) + 4 * (1 - covered(r, [image]))
-                    + 0.3 * (1 - covered(r, [own])) + 0.01 * i)
+            return (
+                covered(r, others)
+                + 3 * covered(r, taken)
+                + 4 * (1 - covered(r, [image]))
+                + 0.3 * (1 - covered(r, [own]))
+                + 0.01 * i
+            )
+
         rects = [QRectF(x, y, w, h) for x, y in spots]
         return min(enumerate(rects), key=lambda ir: cost(*ir))[1]
 
@@ -267,9 +282,11 @@ class ScenePane(QWidget):
         self._shown_mode = self.SOURCES[0]
         self.source = QComboBox()
         self.source.addItems(self.SOURCES)
-        self.source.setToolTip("what to show: the scene open on the Scene tab, a scene of the store by its id, "
-                               "or an image file (its objects are then typed by name)")
-        self.scene_spin = QSpinBox(minimum=1, maximum=10 ** 9)
+        self.source.setToolTip(
+            "what to show: the scene open on the Scene tab, a scene of the store by its id, "
+            "or an image file (its objects are then typed by name)"
+        )
+        self.scene_spin = QSpinBox(minimum=1, maximum=10**9)
         self.scene_spin.setPrefix("scene ")
         self.scene_spin.setKeyboardTracking(False)
         self.scene_spin.setMaximumWidth(110)
@@ -281,7 +298,8 @@ class ScenePane(QWidget):
         self.view = SceneView(self)
         #: replaceable by tests and scripts: ask for an image file ("" for none)
         self.ask_image_path: Callable[[], str] = lambda: QFileDialog.getOpenFileName(
-            self, "Open an image", "", IMAGE_FILTER)[0]
+            self, "Open an image", "", IMAGE_FILTER
+        )[0]
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         if title:

@@ -56,8 +56,6 @@ def dataset_combo(ctx: AppContext, combo: QComboBox) -> None:
         combo.setCurrentIndex(combo.findData(current))
 
 
-
-
 class AIEPanel(QWidget):
     """Run AIE on a data set, watch one heatmap per relation fill in, compare with an earlier run, and
     build a function vector from the heads selected on a map."""
@@ -81,12 +79,15 @@ class AIEPanel(QWidget):
         self.method.addItems(["fast", "reference"])
         self.matched_only = QCheckBox("matched only")
         self.matched_only.setChecked(True)
-        self.matched_only.setToolTip("the authors' convention: average each head's indirect effect over the "
-                                     "corrupted prompts whose clean prompt the model answers correctly (over all "
-                                     "of them when it answers none); unchecked: over every corrupted prompt")
+        self.matched_only.setToolTip(
+            "the authors' convention: average each head's indirect effect over the "
+            "corrupted prompts whose clean prompt the model answers correctly (over all "
+            "of them when it answers none); unchecked: over every corrupted prompt"
+        )
         self.run_button = QPushButton("Run AIE")
-        self.run_button.setToolTip("mean head activations and the average indirect effect of every head, "
-                                   "per relation (the engine's `mfv aie`)")
+        self.run_button.setToolTip(
+            "mean head activations and the average indirect effect of every head, per relation (the engine's `mfv aie`)"
+        )
         self.results = QComboBox()
         self.compare = QComboBox()
         for combo in (self.results, self.compare):
@@ -107,8 +108,15 @@ class AIEPanel(QWidget):
         self.status = QLabel()
 
         run_row = row_of(QLabel("Data set"), self.dataset, *self.relation_boxes.values())
-        options_row = row_of(QLabel("prompts per relation"), self.n_prompts, QLabel("K"), self.k, self.method,
-                           self.matched_only, self.run_button)
+        options_row = row_of(
+            QLabel("prompts per relation"),
+            self.n_prompts,
+            QLabel("K"),
+            self.k,
+            self.method,
+            self.matched_only,
+            self.run_button,
+        )
         show_row = row_of(QLabel("Show"), self.results, QLabel("beside"), self.compare)
         options_row.addWidget(self.status, 1)
         build = QFormLayout()
@@ -145,7 +153,8 @@ class AIEPanel(QWidget):
         self.export_button.clicked.connect(self.ask_export)
         self.top_k.valueChanged.connect(self._set_top_k)
         self.ask_export_path = lambda: QFileDialog.getSaveFileName(
-            self, "Export the AIE map", f"aie-{self.active or 'map'}.png", "PNG (*.png);;CSV (*.csv);;NumPy (*.npy)")[0]
+            self, "Export the AIE map", f"aie-{self.active or 'map'}.png", "PNG (*.png);;CSV (*.csv);;NumPy (*.npy)"
+        )[0]
         self.refresh()
 
     # -- what is in the store ----------------------------------------------------------------------
@@ -155,13 +164,25 @@ class AIEPanel(QWidget):
         over relations), and per relation how it was averaged."""
         from mfv_desktop.jobs.science import averaging_text
 
-        rows = [(r.run_id, r.relation, r.model_id, r.n_prompts, r.provenance)
-                for r in run_repo.list_aie_results(self.ctx.store, with_run=True) if r.run_id is not None]
+        rows = [
+            (r.run_id, r.relation, r.model_id, r.n_prompts, r.provenance)
+            for r in run_repo.list_aie_results(self.ctx.store, with_run=True)
+            if r.run_id is not None
+        ]
         runs: dict[int, dict[str, Any]] = {}
         for run_id, rel, model_id, n, prov in rows:
-            r = runs.setdefault(run_id, {"id": run_id, "relations": [], "model_id": model_id, "n_prompts": 0,
-                                         "n_corrupted": 0, "matched_only": bool(prov.get("matched_only")),
-                                         "averaged_over": []})
+            r = runs.setdefault(
+                run_id,
+                {
+                    "id": run_id,
+                    "relations": [],
+                    "model_id": model_id,
+                    "n_prompts": 0,
+                    "n_corrupted": 0,
+                    "matched_only": bool(prov.get("matched_only")),
+                    "averaged_over": [],
+                },
+            )
             r["relations"].append(rel)
             r["n_prompts"] += n
             r["n_corrupted"] += prov.get("n_corrupted", n)
@@ -181,8 +202,11 @@ class AIEPanel(QWidget):
             if none:
                 combo.addItem(none, None)
             for r in self.aie_runs():
-                prompts = (f"matched-only · {r['n_prompts']} of {r['n_corrupted']} prompts" if r["matched_only"]
-                           else f"all corrupted · {r['n_prompts']} prompts")
+                prompts = (
+                    f"matched-only · {r['n_prompts']} of {r['n_corrupted']} prompts"
+                    if r["matched_only"]
+                    else f"all corrupted · {r['n_prompts']} prompts"
+                )
                 combo.addItem(f"run {r['id']}: {', '.join(r['relations'])} · {prompts} · {r['model_id']}", r["id"])
                 combo.setItemData(combo.count() - 1, "\n".join(r["averaged_over"]), Qt.ItemDataRole.ToolTipRole)
             if keep is not None and combo.findData(keep) >= 0:
@@ -250,17 +274,26 @@ class AIEPanel(QWidget):
 
     def _selected(self, rel: str, heads: list) -> None:
         self.active = rel
-        self.selection.setText(f"{rel}: {len(heads)} heads " + ", ".join(f"{a}:{b}" for a, b in heads[:24])
-                               + (" …" if len(heads) > 24 else ""))
+        self.selection.setText(
+            f"{rel}: {len(heads)} heads "
+            + ", ".join(f"{a}:{b}" for a, b in heads[:24])
+            + (" …" if len(heads) > 24 else "")
+        )
 
     # -- running ---------------------------------------------------------------------------------
     def spec(self):
         from mfv_desktop.jobs import AIESpec
 
         relations = tuple(r for r, box in self.relation_boxes.items() if box.isChecked())
-        return AIESpec(scenes=f"dataset:{self.dataset.currentData()}", relations=relations,
-                       n_prompts=self.n_prompts.value(), k=self.k.value(), method=self.method.currentText(),
-                       matched_only=self.matched_only.isChecked(), model=self.ctx.model_ref())
+        return AIESpec(
+            scenes=f"dataset:{self.dataset.currentData()}",
+            relations=relations,
+            n_prompts=self.n_prompts.value(),
+            k=self.k.value(),
+            method=self.method.currentText(),
+            matched_only=self.matched_only.isChecked(),
+            model=self.ctx.model_ref(),
+        )
 
     def run_aie(self):
         if self.dataset.currentData() is None:
@@ -273,8 +306,13 @@ class AIEPanel(QWidget):
         self.live_run, self.shown_run = None, None
         self._layout_maps(list(spec.relations), beside=False)
         self.status.setText("AIE queued")
-        return self.ctx.submit_spec(spec, "AIE", on_done=self._aie_done, on_progress=self._aie_progress,
-                                        on_failed=lambda msg: self.status.setText(f"AIE failed: {msg}"))
+        return self.ctx.submit_spec(
+            spec,
+            "AIE",
+            on_done=self._aie_done,
+            on_progress=self._aie_progress,
+            on_failed=lambda msg: self.status.setText(f"AIE failed: {msg}"),
+        )
 
     def _aie_progress(self, p: Progress) -> None:
         """Partial results: the running sums of the relation being measured, drawn as they come."""
@@ -310,16 +348,24 @@ class AIEPanel(QWidget):
         if aie_id is None:
             self.ctx.notify(f"run {self.shown_run} has no AIE result for '{self.active}'", True)
             return None
-        spec = ExtractSpec(aie=aie_ref(aie_id), relation=self.active, heads=tuple(mp.selected),
-                           label=self.label.text().strip(), layer=None if self.layer.value() < 0 else self.layer.value(),
-                           strength=self.strength.value(), model=self.ctx.model_ref())
+        spec = ExtractSpec(
+            aie=aie_ref(aie_id),
+            relation=self.active,
+            heads=tuple(mp.selected),
+            label=self.label.text().strip(),
+            layer=None if self.layer.value() < 0 else self.layer.value(),
+            strength=self.strength.value(),
+            model=self.ctx.model_ref(),
+        )
         return self.ctx.submit_spec(spec, f"vector: {self.active}", on_done=self._built)
 
     def _built(self, result: tuple[int, dict]) -> None:
         _, summary = result
         self.ctx.vectorsChanged.emit()
-        self.ctx.notify(f"vector saved: {len(summary['heads'])} heads, norm {summary['norm']:.1f}, "
-                            f"layer {summary['layer']} (in the Vectors panel)")
+        self.ctx.notify(
+            f"vector saved: {len(summary['heads'])} heads, norm {summary['norm']:.1f}, "
+            f"layer {summary['layer']} (in the Vectors panel)"
+        )
 
     def ask_export(self) -> None:
         mp = self.maps.get(self.active or "")

@@ -86,8 +86,10 @@ class AnalogyPanel(QWidget):
         self.vectors = VectorPicker(ctx, default=newest_per_relation(BASE_RELATIONS))
         self.vectors.tree.hideColumn(COLUMNS.index("kind"))  # a narrow column: the label needs the room
         self.solve_button = QPushButton("Solve")
-        self.solve_button.setToolTip("weigh the base vectors by P(B | source pair, v_r), add their composite to "
-                                     "the target's prompt, and read D (the engine's `mfv analogy`)")
+        self.solve_button.setToolTip(
+            "weigh the base vectors by P(B | source pair, v_r), add their composite to "
+            "the target's prompt, and read D (the engine's `mfv analogy`)"
+        )
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.message = QLabel()
@@ -224,8 +226,11 @@ class AnalogyPanel(QWidget):
             self.d_label.setText(f"→ <b style='color:{D_COLOUR}'>D = {escape(d)}</b>")
         todo = self.missing()
         self.solve_button.setEnabled(not todo)
-        self.hint.setText(f"<i>{escape(todo)}</i>" if todo else
-                          f"<i>{escape(i['A'])} → {escape(i['B'])} :: {escape(i['C'])} → ?  — Solve.</i>")
+        self.hint.setText(
+            f"<i>{escape(todo)}</i>"
+            if todo
+            else f"<i>{escape(i['A'])} → {escape(i['B'])} :: {escape(i['C'])} → ?  — Solve.</i>"
+        )
 
     # -- running -----------------------------------------------------------------------------------
     def spec(self):
@@ -237,9 +242,15 @@ class AnalogyPanel(QWidget):
             self.ctx.notify(todo, error=True)
             return None
         i = self._inputs()
-        return AnalogySpec(source_image=self.source.image_path, source_anchor=i["A"], source_answer=i["B"],
-                           target_image=self.target.image_path, target_anchor=i["C"],
-                           vectors=tuple(self.vectors.checked_refs()), model=self.ctx.model_ref())
+        return AnalogySpec(
+            source_image=self.source.image_path,
+            source_anchor=i["A"],
+            source_answer=i["B"],
+            target_image=self.target.image_path,
+            target_anchor=i["C"],
+            vectors=tuple(self.vectors.checked_refs()),
+            model=self.ctx.model_ref(),
+        )
 
     def solve(self):
         """Queue the job (None when an input is missing or the store is read-only)."""
@@ -250,8 +261,9 @@ class AnalogyPanel(QWidget):
 
     def _done(self, outcome: tuple[int, dict], spec) -> None:
         self.run_id, result = outcome
-        self.show_result(result, (spec.source_image, spec.source_anchor, spec.source_answer, spec.target_image,
-                                  spec.target_anchor))
+        self.show_result(
+            result, (spec.source_image, spec.source_anchor, spec.source_answer, spec.target_image, spec.target_anchor)
+        )
 
     # -- the answer --------------------------------------------------------------------------------
     def show_result(self, result: dict[str, Any], solved: tuple[str | None, str, str, str | None, str]) -> None:
@@ -263,14 +275,16 @@ class AnalogyPanel(QWidget):
         self.plot.clear()
         xs = list(range(len(order)))
         heights = [weights[r] for r in order]
-        self.weight_bars = pg.BarGraphItem(x=xs, height=heights, width=0.6, brush=WEIGHT_BRUSH,
-                                           pen=pg.mkPen(WEIGHT_BRUSH))
+        self.weight_bars = pg.BarGraphItem(
+            x=xs, height=heights, width=0.6, brush=WEIGHT_BRUSH, pen=pg.mkPen(WEIGHT_BRUSH)
+        )
         self.plot.addItem(self.weight_bars)
         font = QFont()
         font.setPointSizeF(7.5)
         for x, r in zip(xs, order):
-            t = pg.TextItem(f"w {weights[r]:.2f}\nP(B) {probs.get(r, float('nan')):.3f}", color="#222222",
-                            anchor=(0.5, 1.0))
+            t = pg.TextItem(
+                f"w {weights[r]:.2f}\nP(B) {probs.get(r, float('nan')):.3f}", color="#222222", anchor=(0.5, 1.0)
+            )
             t.setFont(font)
             t.setPos(x, weights[r])
             self.plot.addItem(t)
@@ -282,8 +296,9 @@ class AnalogyPanel(QWidget):
         d = _tok(comp.get("answer", ""))
         rows = {"composite FV": comp, "0-shot": result.get("0-shot", {}), "1-shot ICL": result.get("1-shot ICL", {})}
         a, b, c = (escape(x) for x in solved[1:3] + solved[4:5])
-        self.answer.setText(f"{a} → {b} :: {c} → <b style='color:{D_COLOUR}'>D = {escape(d)}</b> "
-                            f"(p {comp.get('prob', 0):.2f})")
+        self.answer.setText(
+            f"{a} → {b} :: {c} → <b style='color:{D_COLOUR}'>D = {escape(d)}</b> (p {comp.get('prob', 0):.2f})"
+        )
         first = self.table.item(0, 0)
         if first is not None:
             first.setText(f"composite FV (layer {result.get('layer')})")

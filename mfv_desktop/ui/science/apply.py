@@ -35,8 +35,13 @@ ANCHOR, PREDICTED, ZERO_SHOT = "#0050d0", "#009e3d", "#6b6b6b"
 WITHOUT_BRUSH, WITH_BRUSH = "#b0b0b0", "#009e3d"
 
 
-def token_bars(plot: pg.PlotItem, tokens: list[str], series: list[tuple[str, list[float], str]],
-               width: float = 0.8, label_min: float = 0.02) -> list[pg.BarGraphItem]:
+def token_bars(
+    plot: pg.PlotItem,
+    tokens: list[str],
+    series: list[tuple[str, list[float], str]],
+    width: float = 0.8,
+    label_min: float = 0.02,
+) -> list[pg.BarGraphItem]:
     """Grouped bars: one group per token (x tick labels), one bar per series (name, heights, colour),
     each with its value written above it when it is at least `label_min`."""
     n = max(len(series), 1)
@@ -112,8 +117,9 @@ class ApplyPanel(QWidget):
         strength_row.addWidget(self.own_strength)
         strength_row.addWidget(self.strength, 1)
         self.apply_button = QPushButton("Apply")
-        self.apply_button.setToolTip("the model's answer for this image and anchor, without and with the vectors "
-                                     "(the engine's `mfv apply`)")
+        self.apply_button.setToolTip(
+            "the model's answer for this image and anchor, without and with the vectors (the engine's `mfv apply`)"
+        )
         self.message = QLabel()
         self.message.setWordWrap(True)
         form = QFormLayout()
@@ -170,14 +176,18 @@ class ApplyPanel(QWidget):
         view.clear_marks()
         if self.anchor.name():
             view.mark(self.anchor.name(), "anchor", ANCHOR)
-        if self.result is not None and self.result.get("image") == view.path \
-                and self.result.get("anchor") == self.anchor.name():
+        if (
+            self.result is not None
+            and self.result.get("image") == view.path
+            and self.result.get("anchor") == self.anchor.name()
+        ):
             self._mark_predictions(self.result)
 
     def _vectors_changed(self) -> None:
         rows = self.vectors.checked_rows()
         n_layers = max((v["n_layers"] for v in rows), default=0) or max(
-            (v["n_layers"] for v in self.vectors.rows), default=0)
+            (v["n_layers"] for v in self.vectors.rows), default=0
+        )
         keep = self.layer.currentData()
         own = round(sum(v["layer"] for v in rows) / len(rows)) if rows else None
         self.layer.blockSignals(True)
@@ -207,9 +217,14 @@ class ApplyPanel(QWidget):
         refs = self.vectors.checked_refs()
         if not refs:
             return self._refuse("No function vector: check at least one vector in the list.")
-        return ApplySpec(image=self.pane.image_path, anchor=anchor, vectors=tuple(refs), layer=self.layer.currentData(),
-                         strength=None if self.own_strength.isChecked() else round(self.strength.value(), 3),
-                         model=self.ctx.model_ref())
+        return ApplySpec(
+            image=self.pane.image_path,
+            anchor=anchor,
+            vectors=tuple(refs),
+            layer=self.layer.currentData(),
+            strength=None if self.own_strength.isChecked() else round(self.strength.value(), 3),
+            model=self.ctx.model_ref(),
+        )
 
     def _refuse(self, message: str) -> None:
         self.message.setText(f"<span style='color:#b00020'>{escape(message)}</span>")
@@ -241,12 +256,18 @@ class ApplyPanel(QWidget):
         self.summary.setText(
             f"<b>{escape(result.get('anchor', ''))}</b> at layer {result.get('layer')}: "
             f"without: <b>{escape(before)}</b> ({_p(p_before)}) {arrow} "
-            f"with: <b style='color:{PREDICTED}'>{escape(after)}</b> ({_p(p_after)})")
+            f"with: <b style='color:{PREDICTED}'>{escape(after)}</b> ({_p(p_after)})"
+        )
         self.plot.clear()
         self.bar_tokens = [b["token"] for b in bars]
-        self.bars = token_bars(self.plot.getPlotItem(), self.bar_tokens, [
-            ("without the vector", [b["without"] for b in bars], WITHOUT_BRUSH),
-            ("with the vector", [b["with"] for b in bars], WITH_BRUSH)])
+        self.bars = token_bars(
+            self.plot.getPlotItem(),
+            self.bar_tokens,
+            [
+                ("without the vector", [b["without"] for b in bars], WITHOUT_BRUSH),
+                ("with the vector", [b["with"] for b in bars], WITH_BRUSH),
+            ],
+        )
         self._mark_anchor()
 
     def _mark_predictions(self, result: dict[str, Any]) -> None:

@@ -61,10 +61,8 @@ class AIEHeatmap(QWidget):
         self.plot.addItem(self.image)
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), label="AIE")
         self.bar.setImageItem(self.image, insert_in=self.plot)
-        self.top_marks = pg.ScatterPlotItem(symbol="s", size=14, pen=pg.mkPen("w", width=1.5), brush=None,
-                                            pxMode=True)
-        self.sel_marks = pg.ScatterPlotItem(symbol="s", size=10, pen=pg.mkPen("r", width=2.5), brush=None,
-                                            pxMode=True)
+        self.top_marks = pg.ScatterPlotItem(symbol="s", size=14, pen=pg.mkPen("w", width=1.5), brush=None, pxMode=True)
+        self.sel_marks = pg.ScatterPlotItem(symbol="s", size=10, pen=pg.mkPen("r", width=2.5), brush=None, pxMode=True)
         self.plot.addItem(self.top_marks)
         self.plot.addItem(self.sel_marks)
         self.readout = QLabel("move over a head to read its AIE; click heads to select them")
@@ -144,8 +142,9 @@ class AIEHeatmap(QWidget):
         if at is not None and self.aie is not None:
             layer, head = at
             rank = self.top_heads().index(at) + 1 if at in self.top_heads() else None
-            self.readout.setText(f"layer {layer}, head {head}: AIE {self.aie[layer, head]:+.4f}"
-                                 + (f" (top {rank})" if rank else ""))
+            self.readout.setText(
+                f"layer {layer}, head {head}: AIE {self.aie[layer, head]:+.4f}" + (f" (top {rank})" if rank else "")
+            )
 
     def _click(self, event) -> None:
         at = self.head_at(event.scenePos())
@@ -160,8 +159,11 @@ class AIEHeatmap(QWidget):
         n_layers, n_heads = self.aie.shape
         l0, l1 = sorted((int(round(a.y())), int(round(b.y()))))
         h0, h1 = sorted((int(round(a.x())), int(round(b.x()))))
-        block = [(layer, h) for layer in range(max(l0, 0), min(l1, n_layers - 1) + 1)
-                 for h in range(max(h0, 0), min(h1, n_heads - 1) + 1)]
+        block = [
+            (layer, h)
+            for layer in range(max(l0, 0), min(l1, n_layers - 1) + 1)
+            for h in range(max(h0, 0), min(h1, n_heads - 1) + 1)
+        ]
         if block:
             self.select([*self.selected, *block])
 

@@ -47,25 +47,44 @@ class SweepPanel(QWidget):
         self.plot.addLegend(offset=(10, -10), labelTextColor="#222222", brush=pg.mkBrush(255, 255, 255, 220))
         self.preset = QComboBox()
         self.preset.addItems(["paper", "authors"])
-        self.preset.setToolTip("paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors' code: lr 1e-2, 10 epochs, "
-                               "batch 1")
+        self.preset.setToolTip(
+            "paper: Adam lr 1e-3, 20 epochs, cosine, batch 16; authors' code: lr 1e-2, 10 epochs, batch 1"
+        )
         self.finetune_button = QPushButton("Fine-tune")
-        self.finetune_button.setToolTip("train the vector alone (the model is frozen) on zero-shot prompts of the "
-                                        "data set; the best epoch on held-out scenes is kept as a new vector")
+        self.finetune_button.setToolTip(
+            "train the vector alone (the model is frozen) on zero-shot prompts of the "
+            "data set; the best epoch on held-out scenes is kept as a new vector"
+        )
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setToolTip("0-shot, 4-shot ICL and 0-shot + vector accuracy on the data set")
         self.report = QLabel()
         self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        rows = (row_of(QLabel("Vector"), self.vector, QLabel("Data set"), self.dataset),
-                row_of(QLabel("strengths"), self.strengths, QLabel("prompts"), self.n_prompts, QLabel("ICL K"),
-                     self.icl_k, self.run_button),
-                row_of(QLabel("Show"), self.results, self.status))
+        rows = (
+            row_of(QLabel("Vector"), self.vector, QLabel("Data set"), self.dataset),
+            row_of(
+                QLabel("strengths"),
+                self.strengths,
+                QLabel("prompts"),
+                self.n_prompts,
+                QLabel("ICL K"),
+                self.icl_k,
+                self.run_button,
+            ),
+            row_of(QLabel("Show"), self.results, self.status),
+        )
         layout = QVBoxLayout(self)
         for row in rows:
             layout.addLayout(row)
         layout.addWidget(self.plot, 1)
-        layout.addLayout(row_of(QLabel("The vector on this data set:"), self.evaluate_button, QLabel("preset"),
-                              self.preset, self.finetune_button))
+        layout.addLayout(
+            row_of(
+                QLabel("The vector on this data set:"),
+                self.evaluate_button,
+                QLabel("preset"),
+                self.preset,
+                self.finetune_button,
+            )
+        )
         layout.addWidget(self.report)
         self.finetune_button.clicked.connect(self.finetune)
         self.evaluate_button.clicked.connect(self.evaluate)
@@ -86,8 +105,11 @@ class SweepPanel(QWidget):
             self.vector.setCurrentIndex(self.vector.findData(keep))
         self.results.clear()
         for run_id, result in past:
-            self.results.addItem(f"run {run_id}: {result.get('relation', '')}, best layer {result.get('best_layer')} "
-                                 f"({result.get('best_accuracy', 0):.2f})", run_id)
+            self.results.addItem(
+                f"run {run_id}: {result.get('relation', '')}, best layer {result.get('best_layer')} "
+                f"({result.get('best_accuracy', 0):.2f})",
+                run_id,
+            )
 
     def show_run(self, run_id: int | None) -> None:
         if run_id is None:
@@ -103,21 +125,35 @@ class SweepPanel(QWidget):
         layers, strengths, acc = result.get("layers", []), result.get("strengths", []), result.get("accuracy", [])
         for i, (s, row) in enumerate(zip(strengths, acc)):
             colour = self.COLOURS[i % len(self.COLOURS)]
-            self.plot.plot(layers[:len(row)], row, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour,
-                           symbolPen=colour, name=f"+ vector × {s:g}")
+            self.plot.plot(
+                layers[: len(row)],
+                row,
+                pen=pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolBrush=colour,
+                symbolPen=colour,
+                name=f"+ vector × {s:g}",
+            )
         styles = {"0-shot": ("#555555", Qt.PenStyle.DashLine)}
         for name, value in (result.get("baselines") or {}).items():
             colour, style = styles.get(name, ("#e377c2", Qt.PenStyle.DotLine))
-            line = pg.InfiniteLine(pos=value, angle=0, pen=pg.mkPen(colour, width=2, style=style),
-                                   label=f"{name} {value:.2f}", labelOpts={"position": 0.92, "color": colour})
+            line = pg.InfiniteLine(
+                pos=value,
+                angle=0,
+                pen=pg.mkPen(colour, width=2, style=style),
+                label=f"{name} {value:.2f}",
+                labelOpts={"position": 0.92, "color": colour},
+            )
             self.plot.addItem(line)
             self.plot.plot([], [], pen=pg.mkPen(colour, width=2, style=style), name=name)
         if layers:
             self.plot.setXRange(min(layers) - 0.3, max(layers) + 0.3)
             self.plot.getAxis("bottom").setTicks([[(layer, str(layer)) for layer in layers]])
         if "best_layer" in result:
-            self.status.setText(f"{result.get('relation', '')}: best layer {result['best_layer']} × "
-                                f"{result['best_strength']:g} = {result['best_accuracy']:.3f}")
+            self.status.setText(
+                f"{result.get('relation', '')}: best layer {result['best_layer']} × "
+                f"{result['best_strength']:g} = {result['best_accuracy']:.3f}"
+            )
 
     def run_sweep(self):
         from mfv_desktop.jobs import SweepSpec
@@ -130,11 +166,16 @@ class SweepPanel(QWidget):
         except ValueError:
             self.ctx.notify(f"strengths {self.strengths.text()!r}: give numbers, e.g. 1, 2, 4", True)
             return None
-        spec = SweepSpec(vector=inputs[0], scenes=inputs[1], n_prompts=self.n_prompts.value(), strengths=strengths or (1.0,),
-                         ks=(self.icl_k.value(),) if self.icl_k.value() else (), model=self.ctx.model_ref())
+        spec = SweepSpec(
+            vector=inputs[0],
+            scenes=inputs[1],
+            n_prompts=self.n_prompts.value(),
+            strengths=strengths or (1.0,),
+            ks=(self.icl_k.value(),) if self.icl_k.value() else (),
+            model=self.ctx.model_ref(),
+        )
         self.plot.clear()
-        return self.ctx.submit_spec(spec, "layer sweep", on_done=self._done,
-                                        on_progress=lambda p: self._progress(p))
+        return self.ctx.submit_spec(spec, "layer sweep", on_done=self._done, on_progress=lambda p: self._progress(p))
 
     def _inputs(self, what: str) -> tuple[str, str] | None:
         if self.vector.currentData() is None or self.dataset.currentData() is None:
@@ -149,15 +190,25 @@ class SweepPanel(QWidget):
         if inputs is None:
             return None
         relation = vrepo.get_vector(self.ctx.store, self.vector.currentData())["relation"]
-        spec = EvaluateSpec(vectors=(inputs[0],), scenes=inputs[1], relations=(relation,), ks=(0, 4),
-                            n_prompts=self.n_prompts.value(), model=self.ctx.model_ref())
+        spec = EvaluateSpec(
+            vectors=(inputs[0],),
+            scenes=inputs[1],
+            relations=(relation,),
+            ks=(0, 4),
+            n_prompts=self.n_prompts.value(),
+            model=self.ctx.model_ref(),
+        )
         self.report.setText("evaluating…")
-        return self.ctx.submit_spec(spec, "evaluate", on_done=self._evaluated,
-                                        on_progress=lambda p: self.report.setText(p.message))
+        return self.ctx.submit_spec(
+            spec, "evaluate", on_done=self._evaluated, on_progress=lambda p: self.report.setText(p.message)
+        )
 
     def _evaluated(self, result: tuple[int, dict]) -> None:
-        self.report.setText("accuracy: " + " · ".join(f"{r['condition']} {r['accuracy']:.3f}"
-                                                      for r in result[1]["rows"]) + f" (n = {result[1]['rows'][0]['n']})")
+        self.report.setText(
+            "accuracy: "
+            + " · ".join(f"{r['condition']} {r['accuracy']:.3f}" for r in result[1]["rows"])
+            + f" (n = {result[1]['rows'][0]['n']})"
+        )
 
     def finetune(self):
         from mfv_desktop.jobs import FinetuneSpec
@@ -165,22 +216,31 @@ class SweepPanel(QWidget):
         inputs = self._inputs("fine-tuning")
         if inputs is None:
             return None
-        spec = FinetuneSpec(vector=inputs[0], scenes=inputs[1], preset=self.preset.currentText(),
-                            n_prompts=self.n_prompts.value(), model=self.ctx.model_ref())
+        spec = FinetuneSpec(
+            vector=inputs[0],
+            scenes=inputs[1],
+            preset=self.preset.currentText(),
+            n_prompts=self.n_prompts.value(),
+            model=self.ctx.model_ref(),
+        )
         self.report.setText("fine-tuning…")
         return self.ctx.submit_spec(spec, "fine-tune", on_done=self._finetuned, on_progress=self._epoch)
 
     def _epoch(self, p: Progress) -> None:
         if "val_accuracy" in p.partial:
-            self.report.setText(f"{p.message}: validation accuracy {p.partial['val_accuracy']:.3f}, "
-                                f"loss {p.partial['val_loss']:.4f} (best: epoch {p.partial.get('best_epoch')})")
+            self.report.setText(
+                f"{p.message}: validation accuracy {p.partial['val_accuracy']:.3f}, "
+                f"loss {p.partial['val_loss']:.4f} (best: epoch {p.partial.get('best_epoch')})"
+            )
 
     def _finetuned(self, result: tuple[int, dict]) -> None:
         r = result[1]
         self.ctx.vectorsChanged.emit()
-        self.report.setText(f"fine-tuned vector saved (Vectors panel): validation accuracy {r['start_val_accuracy']:.3f}"
-                            f" -> {r['val_accuracy']:.3f}, best epoch {r['best_epoch']} "
-                            f"({r['n_train']} training, {r['n_val']} validation prompts)")
+        self.report.setText(
+            f"fine-tuned vector saved (Vectors panel): validation accuracy {r['start_val_accuracy']:.3f}"
+            f" -> {r['val_accuracy']:.3f}, best epoch {r['best_epoch']} "
+            f"({r['n_train']} training, {r['n_val']} validation prompts)"
+        )
 
     def _progress(self, p: Progress) -> None:
         self.status.setText(p.message)

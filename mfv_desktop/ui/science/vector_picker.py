@@ -30,8 +30,12 @@ class VectorPicker(QWidget):
     #: rows shown without scrolling
     MAX_ROWS = 6
 
-    def __init__(self, ctx: AppContext, parent: QWidget | None = None,
-                 default: Callable[[list[dict[str, Any]]], Iterable[int]] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        parent: QWidget | None = None,
+        default: Callable[[list[dict[str, Any]]], Iterable[int]] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.ctx = ctx
         #: which vectors to check until the user picks (new vectors may change the default), and when
@@ -53,8 +57,9 @@ class VectorPicker(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # the label takes what is left
         header.setStretchLastSection(False)
-        self.empty = QLabel("No function vectors in the store yet: build one on the AIE tab, or import one "
-                            "(Vectors dock).")
+        self.empty = QLabel(
+            "No function vectors in the store yet: build one on the AIE tab, or import one (Vectors dock)."
+        )
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #666;")
         layout = QVBoxLayout(self)
@@ -78,8 +83,9 @@ class VectorPicker(QWidget):
         self._loading = True
         self.tree.clear()
         for v in self.rows:
-            item = QTreeWidgetItem(["", str(v["id"]), v["label"], v["relation"], v["kind"], str(v["layer"]),
-                                    f"{v['strength']:g}"])
+            item = QTreeWidgetItem(
+                ["", str(v["id"]), v["label"], v["relation"], v["kind"], str(v["layer"]), f"{v['strength']:g}"]
+            )
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked if v["id"] in keep else Qt.CheckState.Unchecked)
             item.setData(0, Qt.ItemDataRole.UserRole, v["id"])
@@ -113,13 +119,17 @@ class VectorPicker(QWidget):
     def _clicked(self, item: QTreeWidgetItem, column: int) -> None:
         """A click on a row (not on its check box, which toggles by itself) toggles it too."""
         if column != 0:
-            item.setCheckState(0, Qt.CheckState.Unchecked if item.checkState(0) == Qt.CheckState.Checked
-                               else Qt.CheckState.Checked)
+            item.setCheckState(
+                0, Qt.CheckState.Unchecked if item.checkState(0) == Qt.CheckState.Checked else Qt.CheckState.Checked
+            )
 
     # -- what is checked ---------------------------------------------------------------------------
     def checked_ids(self) -> list[int]:
-        return [int(it.data(0, Qt.ItemDataRole.UserRole)) for it in self._items()
-                if it.checkState(0) == Qt.CheckState.Checked]
+        return [
+            int(it.data(0, Qt.ItemDataRole.UserRole))
+            for it in self._items()
+            if it.checkState(0) == Qt.CheckState.Checked
+        ]
 
     def checked_refs(self) -> list[str]:
         """The checked vectors as job inputs: ["vector:3", ...]."""
@@ -135,14 +145,15 @@ class VectorPicker(QWidget):
         self.user_picked = True
         self._loading = True
         for it in self._items():
-            it.setCheckState(0, Qt.CheckState.Checked if it.data(0, Qt.ItemDataRole.UserRole) in ids
-                             else Qt.CheckState.Unchecked)
+            it.setCheckState(
+                0, Qt.CheckState.Checked if it.data(0, Qt.ItemDataRole.UserRole) in ids else Qt.CheckState.Unchecked
+            )
         self._loading = False
         self.checkedChanged.emit()
 
     def row_rect(self, vector_id: int):
         """Where a vector's row is on the list's viewport (its label cell): for pointing at it."""
-        for i, it in enumerate(self._items()):
+        for it in self._items():
             if it.data(0, Qt.ItemDataRole.UserRole) == vector_id:
                 self.tree.scrollToItem(it)
                 return self.tree.visualItemRect(it).adjusted(self.tree.columnViewportPosition(2), 0, 0, 0)
@@ -159,4 +170,5 @@ def newest_per_relation(relations: Iterable[str]) -> Callable[[list[dict[str, An
             if v["relation"] in wanted and v["relation"] not in found:
                 found[v["relation"]] = v["id"]
         return [found[r] for r in wanted if r in found]
+
     return pick

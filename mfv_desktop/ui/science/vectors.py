@@ -74,13 +74,20 @@ class RenameVector(QUndoCommand):
 def describe(v: dict[str, Any]) -> str:
     """A vector's row and provenance in words, then the raw provenance."""
     prov = v.get("provenance") or {}
-    lines = [f"Vector {v['id']} · '{v['label']}' · relation {v['relation']} · {v['kind']}",
-             f"model {v['model_id']} (d_model {v['d_model']}, {v['n_layers']} layers) · inject at layer "
-             f"{v['layer']} · strength {v['strength']:g} · bias {v['bias']}",
-             f"hook point {v['hook_point']}",
-             f"made {time.strftime('%Y-%m-%d %H:%M', time.localtime(v['created']))}"
-             + (f" by run {v['source_run_id']} (Jobs panel)" if v.get("source_run_id") else
-                " · imported" if v["kind"] == "imported" else "")]
+    lines = [
+        f"Vector {v['id']} · '{v['label']}' · relation {v['relation']} · {v['kind']}",
+        f"model {v['model_id']} (d_model {v['d_model']}, {v['n_layers']} layers) · inject at layer "
+        f"{v['layer']} · strength {v['strength']:g} · bias {v['bias']}",
+        f"hook point {v['hook_point']}",
+        f"made {time.strftime('%Y-%m-%d %H:%M', time.localtime(v['created']))}"
+        + (
+            f" by run {v['source_run_id']} (Jobs panel)"
+            if v.get("source_run_id")
+            else " · imported"
+            if v["kind"] == "imported"
+            else ""
+        ),
+    ]
     heads = v.get("heads") or []
     if heads:
         aie = prov.get("heads_aie") or []
@@ -95,21 +102,30 @@ def describe(v: dict[str, Any]) -> str:
             lines.append(f"  vector {p['id']} '{p['label']}'  × {p['weight']:.4f}")
         if not v.get("parents"):
             for p in by_sha.values():
-                lines.append(f"  '{p.get('label', '?')}' ({p.get('relation', '?')})  × {float(p.get('weight', 0)):.4f}"
-                             "  (not in the store)")
+                lines.append(
+                    f"  '{p.get('label', '?')}' ({p.get('relation', '?')})  × {float(p.get('weight', 0)):.4f}"
+                    "  (not in the store)"
+                )
         if prov.get("weighting"):
             lines.append(f"  weights: {prov['weighting']}")
     if v.get("children"):
         lines += ["", "part of composite " + ", ".join(f"vector {c['id']} '{c['label']}'" for c in v["children"])]
     if prov.get("model_folder") or prov.get("files"):
-        lines += ["", f"model folder {prov.get('model_folder', '?')} · {prov.get('device', '?')} · "
-                      f"{prov.get('dtype', '?')}"]
+        lines += [
+            "",
+            f"model folder {prov.get('model_folder', '?')} · {prov.get('device', '?')} · {prov.get('dtype', '?')}",
+        ]
         for name, digest in (prov.get("files") or {}).items():
             lines.append(f"  {name}: {digest}")
     if prov.get("versions"):
         lines.append("  " + ", ".join(f"{k} {val}" for k, val in prov["versions"].items()))
-    lines += ["", f"artifact {v['artifact']}", "", "provenance (raw):",
-              json.dumps(prov, indent=1, sort_keys=True, default=str)]
+    lines += [
+        "",
+        f"artifact {v['artifact']}",
+        "",
+        "provenance (raw):",
+        json.dumps(prov, indent=1, sort_keys=True, default=str),
+    ]
     return "\n".join(lines)
 
 
@@ -126,10 +142,13 @@ class VectorLibrary(QWidget):
         self.ctx = ctx
         #: replaceable by tests and scripts: a new label (None: cancelled), an export folder, a file to import
         self.ask_label: Callable[[str], str | None] = self._ask_label
-        self.ask_folder: Callable[[], str | None] = lambda: QFileDialog.getExistingDirectory(
-            self, "Export vectors to a folder") or None
-        self.ask_file: Callable[[], str | None] = lambda: QFileDialog.getOpenFileName(
-            self, "Import a function vector", "", "Function vectors (*.safetensors)")[0] or None
+        self.ask_folder: Callable[[], str | None] = lambda: (
+            QFileDialog.getExistingDirectory(self, "Export vectors to a folder") or None
+        )
+        self.ask_file: Callable[[], str | None] = lambda: (
+            QFileDialog.getOpenFileName(self, "Import a function vector", "", "Function vectors (*.safetensors)")[0]
+            or None
+        )
         self.rows: list[dict[str, Any]] = []
 
         self.filter = QLineEdit(self)
@@ -159,11 +178,16 @@ class VectorLibrary(QWidget):
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for name, text, tip, fn in (
-                ("rename", "Rename…", "give the selected vector a new label (undoable)", self.rename_selected),
-                ("delete", "Delete", "delete the selected vectors (not the parts of a composite)", self.delete_selected),
-                ("export", "Export…", "write the selected vectors as .safetensors + .json to a folder",
-                 self.export_selected),
-                ("import", "Import…", "add a vector file, checked against the current model", self.ask_import)):
+            ("rename", "Rename…", "give the selected vector a new label (undoable)", self.rename_selected),
+            ("delete", "Delete", "delete the selected vectors (not the parts of a composite)", self.delete_selected),
+            (
+                "export",
+                "Export…",
+                "write the selected vectors as .safetensors + .json to a folder",
+                self.export_selected,
+            ),
+            ("import", "Import…", "add a vector file, checked against the current model", self.ask_import),
+        ):
             b = QPushButton(text, self)
             b.setToolTip(tip)
             b.clicked.connect(lambda _=False, fn=fn: fn())
@@ -214,9 +238,17 @@ class VectorLibrary(QWidget):
         self.table.clearSelection()
         self.table.setRowCount(len(self.rows))
         for i, v in enumerate(self.rows):
-            cells = (str(v["id"]), v["label"], v["relation"], v["kind"], v["model_id"], str(v["layer"]),
-                     f"{v['strength']:g}", str(v["n_heads"]),
-                     time.strftime("%Y-%m-%d %H:%M", time.localtime(v["created"])))
+            cells = (
+                str(v["id"]),
+                v["label"],
+                v["relation"],
+                v["kind"],
+                v["model_id"],
+                str(v["layer"]),
+                f"{v['strength']:g}",
+                str(v["n_heads"]),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(v["created"])),
+            )
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c in (0, 5, 6, 7):
@@ -334,8 +366,10 @@ class VectorLibrary(QWidget):
             return False
         chosen = [v for v in map(self.vector, ids) if v is not None]
         names = ", ".join(f"{v['id']} '{v['label']}'" for v in chosen)
-        if not self.ctx.confirm(f"Delete vector{'s' if len(ids) > 1 else ''} {names}? "
-                                    "This cannot be undone (export it first to keep a copy)."):
+        if not self.ctx.confirm(
+            f"Delete vector{'s' if len(ids) > 1 else ''} {names}? "
+            "This cannot be undone (export it first to keep a copy)."
+        ):
             return False
         try:
             vrepo.delete_vectors(self.store, ids)
@@ -360,8 +394,10 @@ class VectorLibrary(QWidget):
         except (StoreError, OSError) as e:
             self.show_message(f"export to {folder} failed: {e}", error=True)
             return []
-        self.show_message(f"exported {len(paths)} vector{'s' if len(paths) > 1 else ''} to {folder}"
-                          + (f" ({paths[0].name})" if len(paths) == 1 else ""))
+        self.show_message(
+            f"exported {len(paths)} vector{'s' if len(paths) > 1 else ''} to {folder}"
+            + (f" ({paths[0].name})" if len(paths) == 1 else "")
+        )
         return paths
 
     def ask_import(self) -> Job | None:
@@ -386,12 +422,14 @@ class VectorLibrary(QWidget):
         def done(vector_id: int) -> None:
             w.vectorsChanged.emit()
             self.select(vector_id)
-            self.show_message(f"{path.name} is already in the store as vector {vector_id}" if vector_id in known
-                              else f"imported {path.name} as vector {vector_id} (fits {ref.model})")
+            self.show_message(
+                f"{path.name} is already in the store as vector {vector_id}"
+                if vector_id in known
+                else f"imported {path.name} as vector {vector_id} (fits {ref.model})"
+            )
 
         def failed(msg: str) -> None:
             self.show_message(msg if path.name in msg else f"{path.name}: {msg}", error=True)
 
         self.show_message(f"importing {path.name}: checking it against {ref.model}…")
         return w.jobs.submit(work, f"import vector {path.name}", done, on_failed=failed)
-

@@ -45,8 +45,16 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("label.next", "Next relation", "J", "&Relations"),
     ActionSpec("label.previous", "Previous relation", "K", "&Relations"),
     ActionSpec("label.add", "Add relation…", "A", "&Relations", "a relation between two objects, any name"),
-    *(ActionSpec(f"label.relation.{i}", f"Relation {i}", str(i), "&Relations",
-                 f"label the current pair with relation {i} and confirm it") for i in range(1, RELATION_KEYS + 1)),
+    *(
+        ActionSpec(
+            f"label.relation.{i}",
+            f"Relation {i}",
+            str(i),
+            "&Relations",
+            f"label the current pair with relation {i} and confirm it",
+        )
+        for i in range(1, RELATION_KEYS + 1)
+    ),
     ActionSpec("view.zoom_in", "Zoom in", "Ctrl++", "&View"),
     ActionSpec("view.zoom_out", "Zoom out", "Ctrl+-", "&View"),
     ActionSpec("view.fit", "Fit to window", "Ctrl+0", "&View"),

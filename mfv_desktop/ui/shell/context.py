@@ -30,8 +30,9 @@ class AppContext(QObject):
     #: a message for the user: (text, is it an error); the window shows it in the status bar
     notified = Signal(str, bool)
 
-    def __init__(self, store: Store, settings: QSettings, parent: QObject | None = None,
-                 read_only_reason: str = "") -> None:
+    def __init__(
+        self, store: Store, settings: QSettings, parent: QObject | None = None, read_only_reason: str = ""
+    ) -> None:
         super().__init__(parent)
         self.store, self.settings, self.read_only_reason = store, settings, read_only_reason
         self.jobs = JobQueue(store, self)
@@ -80,12 +81,19 @@ class AppContext(QObject):
         (`recorded`: as the run it records, see `JobQueue.submit`)."""
         if not self._writable():
             return None
-        return self.jobs.submit(work, what, on_done, on_failed=lambda msg: self.notify(f"{what} failed: {msg}", True),
-                                recorded=recorded)
+        return self.jobs.submit(
+            work, what, on_done, on_failed=lambda msg: self.notify(f"{what} failed: {msg}", True), recorded=recorded
+        )
 
-    def submit_spec(self, spec, what: str, on_done: Callable[[Any], None] | None = None,
-                    on_progress: Callable[[Progress], None] | None = None,
-                    on_failed: Callable[[str], None] | None = None, dataset: str | None = None) -> Job | None:
+    def submit_spec(
+        self,
+        spec,
+        what: str,
+        on_done: Callable[[Any], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        dataset: str | None = None,
+    ) -> Job | None:
         """Queue a job spec, recorded in the store as a run (what `mfv --store` runs). Failures are
         shown in the status bar and, with their traceback, in the jobs panel."""
         if not self._writable():
@@ -95,4 +103,5 @@ class AppContext(QObject):
             self.notify(f"{what} failed: {msg} (details in the Jobs panel)", error=True)
             if on_failed:
                 on_failed(msg)
+
         return self.jobs.submit_spec(spec, what, on_done, on_progress, failed, dataset=dataset)

@@ -36,7 +36,9 @@ class NameDialog(QDialog):
         self.edit.setCompleter(completer)
         self.check = QLabel(self)
         self.check.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
@@ -80,9 +82,16 @@ class GenerateDialog(QDialog):
         self.novel = QCheckBox("held-out object kinds (the novel-objects split)", self)
         self.kinds = QLineEdit(self)
         self.kinds.setPlaceholderText("all training kinds; or e.g. apple,cup,key,car,hat,moon")
-        for label, w in (("data set", self.dataset), ("scenes", self.n), ("seed", self.seed),
-                         ("canvas (px)", self.canvas), ("split", self.split), ("", self.diagonal), ("", self.novel),
-                         ("object kinds", self.kinds)):
+        for label, w in (
+            ("data set", self.dataset),
+            ("scenes", self.n),
+            ("seed", self.seed),
+            ("canvas (px)", self.canvas),
+            ("split", self.split),
+            ("", self.diagonal),
+            ("", self.novel),
+            ("object kinds", self.kinds),
+        ):
             form.addRow(label, w)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         box.accepted.connect(self.accept)
@@ -91,9 +100,15 @@ class GenerateDialog(QDialog):
 
     def spec(self) -> GenerateSpec:
         kinds = tuple(k.strip() for k in self.kinds.text().split(",") if k.strip())
-        return GenerateSpec(n_scenes=self.n.value(), seed=self.seed.value(), split=self.split.text().strip() or "train",
-                            diagonal=self.diagonal.isChecked(), novel=self.novel.isChecked(), kinds=kinds,
-                            canvas=self.canvas.value())
+        return GenerateSpec(
+            n_scenes=self.n.value(),
+            seed=self.seed.value(),
+            split=self.split.text().strip() or "train",
+            diagonal=self.diagonal.isChecked(),
+            novel=self.novel.isChecked(),
+            kinds=kinds,
+            canvas=self.canvas.value(),
+        )
 
 
 class LogDialog(QDialog):

@@ -39,13 +39,15 @@ class Imports:
 
         store = self.ctx.store
         files: list[str | Path] = list(paths)
-        return self.ctx.run(lambda: import_images(store, files, dataset),
-                            "import", self._imported, recorded=True)
+        return self.ctx.run(lambda: import_images(store, files, dataset), "import", self._imported, recorded=True)
 
     def _imported(self, result: dict) -> None:
         skipped = result.get("not_images", [])
-        self.ctx.notify(f"{result['added']} images added to {result['dataset']!r}"
-                        + (f"; {len(skipped)} skipped: {skipped[0]}" if skipped else ""), error=bool(skipped))
+        self.ctx.notify(
+            f"{result['added']} images added to {result['dataset']!r}"
+            + (f"; {len(skipped)} skipped: {skipped[0]}" if skipped else ""),
+            error=bool(skipped),
+        )
         self.ctx.scenesChanged.emit()
 
     def ask_generate(self) -> None:
@@ -58,14 +60,18 @@ class Imports:
             self.ctx.scenesChanged.emit()
             if then:
                 then()
+
         return self.ctx.submit_spec(spec, "generate", done, dataset=dataset)
 
     def add_samples_on_first_start(self) -> Job | None:
         """The first start on an empty store brings the sample data set in (once: a user who deletes
         it is not given it again)."""
         settings = self.ctx.settings
-        if self.ctx.store.read_only or settings.value("first_start/samples_added", False, type=bool) \
-                or repo.count_scenes(self.ctx.store) > 0:
+        if (
+            self.ctx.store.read_only
+            or settings.value("first_start/samples_added", False, type=bool)
+            or repo.count_scenes(self.ctx.store) > 0
+        ):
             return None
         # marked when the scenes are in: a start that ends before (a crash, a failed job) tries again
         return self.add_sample_scenes(lambda: settings.setValue("first_start/samples_added", True))

@@ -93,9 +93,15 @@ class JobQueue(QObject):
         self.jobs: list[Job] = []
 
     # -- submitting --------------------------------------------------------------------------
-    def submit(self, work: Work, what: str, on_done: Callable[[Any], None] | None = None,
-               on_progress: Callable[[Progress], None] | None = None,
-               on_failed: Callable[[str], None] | None = None, recorded: bool = False) -> Job:
+    def submit(
+        self,
+        work: Work,
+        what: str,
+        on_done: Callable[[Any], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        recorded: bool = False,
+    ) -> Job:
         """Queue plain work: `work()` makes a generator of Progress that returns the result (a
         generator function, called in the worker thread; a plain function also does, but cannot stop
         half-way). `recorded`: the work records itself as a run of the store and says which in the
@@ -108,23 +114,38 @@ class JobQueue(QObject):
         self._next()
         return job
 
-    def submit_spec(self, spec, what: str | None = None, on_done: Callable[[Any], None] | None = None,
-                    on_progress: Callable[[Progress], None] | None = None,
-                    on_failed: Callable[[str], None] | None = None, dataset: str | None = None) -> Job:
+    def submit_spec(
+        self,
+        spec,
+        what: str | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        dataset: str | None = None,
+    ) -> Job:
         """Queue a job spec, recorded in the store as a run; on_done gets (run id, summary)."""
         from mfv_desktop.jobs.stored import run_in_store
 
-        return self.submit(lambda: run_in_store(self.store, spec, dataset=dataset), what or spec.kind, on_done,
-                           on_progress, on_failed, recorded=True)
+        return self.submit(
+            lambda: run_in_store(self.store, spec, dataset=dataset),
+            what or spec.kind,
+            on_done,
+            on_progress,
+            on_failed,
+            recorded=True,
+        )
 
-    def resume(self, run_id: int, on_done: Callable[[Any], None] | None = None,
-               on_progress: Callable[[Progress], None] | None = None) -> Job:
+    def resume(
+        self,
+        run_id: int,
+        on_done: Callable[[Any], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> Job:
         """Queue an interrupted, cancelled or failed run to go on in its own folder."""
         from mfv_desktop.jobs.stored import resume
 
         kind = run_repo.get_run(self.store, run_id).kind
-        job = self.submit(lambda: resume(self.store, run_id), f"{kind} (resumed)", on_done, on_progress,
-                          recorded=True)
+        job = self.submit(lambda: resume(self.store, run_id), f"{kind} (resumed)", on_done, on_progress, recorded=True)
         job.run_id = run_id
         return job
 
@@ -159,11 +180,15 @@ class JobQueue(QObject):
         job.worker, job.status, job.started = w, "running", time.time()
         w.yielded.connect(lambda p: self._on_progress(job, p))
         w.returned.connect(lambda r: self._end(job, "done", result=r))
-        w.errored.connect(lambda e: self._end(job, "failed", error=str(e) or type(e).__name__,
-                                              tb="".join(traceback.format_exception(e))))
+        w.errored.connect(
+            lambda e: self._end(
+                job, "failed", error=str(e) or type(e).__name__, tb="".join(traceback.format_exception(e))
+            )
+        )
 
         def cancelled() -> None:
             self._end(job, "cancelled")
+
         # superqt's stub types a signal without arguments as passing None: a slot without parameters
         # does not match it (Qt calls it with none)
         w.aborted.connect(cancelled)  # type: ignore[arg-type]
@@ -189,8 +214,9 @@ class JobQueue(QObject):
         job.status, job.finished, job.result, job.error, job.traceback = status, time.time(), result, error, tb
         took = job.finished - (job.started or job.finished)
         if status == "failed":
-            log.error("job %d failed after %.1f s: %s (run %s): %s\n%s", job.ticket, took, job.what, job.run_id,
-                      error, tb)
+            log.error(
+                "job %d failed after %.1f s: %s (run %s): %s\n%s", job.ticket, took, job.what, job.run_id, error, tb
+            )
         else:
             log.info("job %d %s after %.1f s: %s (run %s)", job.ticket, status, took, job.what, job.run_id)
         self.changed.emit(job)
@@ -218,8 +244,14 @@ def submit_reporting(ctx, label: QLabel, spec, what: str, on_done: Callable[[Any
     def done(outcome: tuple[int, dict]) -> None:
         label.setText(f"done (run {outcome[0]})")
         on_done(outcome)
-    job = ctx.submit_spec(spec, what, on_done=done, on_progress=lambda p: label.setText(escape(p.message)),
-                             on_failed=lambda msg: label.setText(f"<span style='color:#b00020'>{escape(msg)}</span>"))
+
+    job = ctx.submit_spec(
+        spec,
+        what,
+        on_done=done,
+        on_progress=lambda p: label.setText(escape(p.message)),
+        on_failed=lambda msg: label.setText(f"<span style='color:#b00020'>{escape(msg)}</span>"),
+    )
     label.setText("queued…" if job is not None else "")
     return job
 
@@ -228,8 +260,11 @@ def _eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
     seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 class JobsPanel(QWidget):
@@ -287,8 +322,10 @@ class JobsPanel(QWidget):
         listed = {r.id for r in runs}
         # jobs without a run row yet (queued ones), and plain ones, which never get one
         rows: list[tuple[Job | None, RunView | None]] = [
-            (j, None) for j in reversed(self.queue.jobs)
-            if j.run_id not in listed and (j.status in ("queued", "running") or not j.recorded)]
+            (j, None)
+            for j in reversed(self.queue.jobs)
+            if j.run_id not in listed and (j.status in ("queued", "running") or not j.recorded)
+        ]
         rows += [(self.queue.for_run(r.id), r) for r in runs]
         self._rows = rows
         self.table.setRowCount(len(rows))
@@ -298,8 +335,9 @@ class JobsPanel(QWidget):
         self.summary.setText(f"{n_active} queued or running" if n_active else "idle")
         if keep is not None:
             for i, row in enumerate(rows):
-                if (row[1] is not None and keep[1] is not None and row[1].id == keep[1].id) or \
-                        (row[0] is not None and row[0] is keep[0]):
+                if (row[1] is not None and keep[1] is not None and row[1].id == keep[1].id) or (
+                    row[0] is not None and row[0] is keep[0]
+                ):
                     self.table.selectRow(i)
                     break
         self._selected_changed()
@@ -317,8 +355,14 @@ class JobsPanel(QWidget):
             done, total, message = run.done, run.total, run.message
         else:
             done, total, message = 0, 0, (job.error if job else "")
-        cells = (str(run.id) if run else "", job.what if job and run is None else (run.kind if run else ""), status,
-                 f"{100 * done / total:.0f}%" if total else "", _eta(job.eta_s) if job else "", message)
+        cells = (
+            str(run.id) if run else "",
+            job.what if job and run is None else (run.kind if run else ""),
+            status,
+            f"{100 * done / total:.0f}%" if total else "",
+            _eta(job.eta_s) if job else "",
+            message,
+        )
         for c, text in enumerate(cells):
             item = QTableWidgetItem(text)
             if c == 2 and status in ("failed", "interrupted"):
@@ -353,8 +397,9 @@ class JobsPanel(QWidget):
         job, run = sel if sel else (None, None)
         active = job is not None and job.status in ("queued", "running")
         self.cancel_button.setEnabled(active)
-        self.resume_button.setEnabled(not active and run is not None
-                                      and run.status in ("interrupted", "cancelled", "failed"))
+        self.resume_button.setEnabled(
+            not active and run is not None and run.status in ("interrupted", "cancelled", "failed")
+        )
         self.folder_button.setEnabled(self._folder(run) is not None)
         self.log.setPlainText(self.describe(job, run) if sel else "")
 
@@ -380,7 +425,9 @@ class JobsPanel(QWidget):
                 parts.append("result: " + json.dumps(run.result, indent=1, default=str)[:4000])
             if run.seconds:
                 folder = self._folder(run)
-                parts.append(f"{run.seconds:.1f} s · " + (f"folder: {folder}" if folder else "results in the store only"))
+                parts.append(
+                    f"{run.seconds:.1f} s · " + (f"folder: {folder}" if folder else "results in the store only")
+                )
         return "\n\n".join(parts)
 
     def cancel_selected(self) -> None:

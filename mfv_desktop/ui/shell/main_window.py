@@ -46,10 +46,12 @@ from mfv_desktop.ui.shell.settings import SettingsDialog, app_settings, apply_th
 from mfv_desktop.ui.shell.startup import open_window_store
 
 #: the science tabs, in the order of the work: (key, title, module, panel class), built when first shown
-SCIENCE_TABS = (("aie", "AIE", "mfv_desktop.ui.science.aie", "AIEPanel"),
-                ("sweep", "Layer sweep", "mfv_desktop.ui.science.sweep", "SweepPanel"),
-                ("apply", "Apply", "mfv_desktop.ui.science.apply", "ApplyPanel"),
-                ("analogy", "Analogy", "mfv_desktop.ui.science.analogy", "AnalogyPanel"))
+SCIENCE_TABS = (
+    ("aie", "AIE", "mfv_desktop.ui.science.aie", "AIEPanel"),
+    ("sweep", "Layer sweep", "mfv_desktop.ui.science.sweep", "SweepPanel"),
+    ("apply", "Apply", "mfv_desktop.ui.science.apply", "ApplyPanel"),
+    ("analogy", "Analogy", "mfv_desktop.ui.science.analogy", "AnalogyPanel"),
+)
 
 
 @runtime_checkable
@@ -77,8 +79,13 @@ class LazyTab(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, data_dir: str | Path | None = None, settings: QSettings | None = None,
-                 parent: QWidget | None = None, store: tuple[Store, str] | None = None):
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        settings: QSettings | None = None,
+        parent: QWidget | None = None,
+        store: tuple[Store, str] | None = None,
+    ):
         """`store`: a store the caller opened (`startup.open_or_ask`) and the reason it is read-only, if it is."""
         super().__init__(parent)
         settings = settings if settings is not None else app_settings()
@@ -111,13 +118,23 @@ class MainWindow(QMainWindow):
         data = self.store.data_dir
         self.stamp_palette = StampPalette(data / "stamps", data / "cache" / "stamps", self)
         self.jobs_panel = JobsPanel(self.jobs, self)
-        self.docks = {name: self._dock(name, title, w, area) for name, title, w, area in (
-            ("library", "Scenes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("relations", "Relations", self.relations, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("stamps", "Stamps", self.stamp_palette, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("jobs", "Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea))}
-        self.curation = CurationController(ctx, self.canvas, self.library, self.relations, self.stamp_palette,
-                                           lambda known, current: NameDialog.ask(self, known, ctx.model, current))
+        self.docks = {
+            name: self._dock(name, title, w, area)
+            for name, title, w, area in (
+                ("library", "Scenes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("relations", "Relations", self.relations, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("stamps", "Stamps", self.stamp_palette, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("jobs", "Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+            )
+        }
+        self.curation = CurationController(
+            ctx,
+            self.canvas,
+            self.library,
+            self.relations,
+            self.stamp_palette,
+            lambda known, current: NameDialog.ask(self, known, ctx.model, current),
+        )
         self.imports = Imports(ctx, self)
         self._make_panels()
         self._make_status_bar()
@@ -143,8 +160,7 @@ class MainWindow(QMainWindow):
     scene_id = property(lambda self: self.ctx.scene_id)
     model = property(lambda self: self.ctx.model)
     confirm = property(lambda self: self.ctx.confirm, lambda self, fn: setattr(self.ctx, "confirm", fn))
-    ask_name = property(lambda self: self.curation.ask_name,
-                        lambda self, fn: setattr(self.curation, "ask_name", fn))
+    ask_name = property(lambda self: self.curation.ask_name, lambda self, fn: setattr(self.curation, "ask_name", fn))
 
     def model_ref(self) -> ModelRef:
         return self.ctx.model_ref()
@@ -180,8 +196,9 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(self.lazy_tabs[key], title)
         self.tabs.currentChanged.connect(self._tab_shown)
         self.vector_library = VectorLibrary(self.ctx, self)
-        self.docks["vectors"] = self._dock("vectors", "Vectors", self.vector_library,
-                                           Qt.DockWidgetArea.RightDockWidgetArea)
+        self.docks["vectors"] = self._dock(
+            "vectors", "Vectors", self.vector_library, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.tabifyDockWidget(self.docks["stamps"], self.docks["vectors"])  # the two libraries share a place
         self.model_menu, self.model_manager_action = install_menu(self.ctx, self)
 
@@ -234,7 +251,9 @@ class MainWindow(QMainWindow):
         self._update_model_label()
 
     def _update_model_label(self) -> None:
-        self.model_label.setText(f"model: {self.model} · {get(self.settings, 'device')} · {get(self.settings, 'dtype')}")
+        self.model_label.setText(
+            f"model: {self.model} · {get(self.settings, 'device')} · {get(self.settings, 'dtype')}"
+        )
 
     def _make_menus(self) -> None:
         menus: dict[str, Any] = {}
@@ -246,30 +265,56 @@ class MainWindow(QMainWindow):
             self.addAction(self.acts[spec.id])
         tb = self.addToolBar("Tools")
         tb.setObjectName("toolbar.tools")
-        for action_id in ("file.import_images", "file.generate", "file.new_drawing", None, "edit.undo", "edit.redo",
-                          None, "edit.select", "edit.new_box", "edit.stamp", None, "label.suggest", "label.confirm",
-                          "label.reject", None, "view.fit"):
+        for action_id in (
+            "file.import_images",
+            "file.generate",
+            "file.new_drawing",
+            None,
+            "edit.undo",
+            "edit.redo",
+            None,
+            "edit.select",
+            "edit.new_box",
+            "edit.stamp",
+            None,
+            "label.suggest",
+            "label.confirm",
+            "label.reject",
+            None,
+            "view.fit",
+        ):
             tb.addSeparator() if action_id is None else tb.addAction(self.acts[action_id])
 
     def _connect(self) -> None:
         a, c, im = self.acts, self.curation, self.imports
         handlers: dict[str, Callable[[], Any]] = {
-            "file.import_images": im.ask_import_images, "file.import_folder": im.ask_import_folder,
-            "file.generate": im.ask_generate, "file.new_drawing": c.new_drawing,
-            "file.settings": self.open_settings, "file.quit": self.close,
-            "edit.undo": self.undo.undo, "edit.redo": self.undo.redo,
-            "edit.select": lambda: self.canvas.set_mode("select"), "edit.new_box": lambda: self.canvas.set_mode("box"),
+            "file.import_images": im.ask_import_images,
+            "file.import_folder": im.ask_import_folder,
+            "file.generate": im.ask_generate,
+            "file.new_drawing": c.new_drawing,
+            "file.settings": self.open_settings,
+            "file.quit": self.close,
+            "edit.undo": self.undo.undo,
+            "edit.redo": self.undo.redo,
+            "edit.select": lambda: self.canvas.set_mode("select"),
+            "edit.new_box": lambda: self.canvas.set_mode("box"),
             "edit.stamp": lambda: self.canvas.set_mode("stamp"),
             "edit.rename": lambda: c.on_selected(c.rename_object),
             "edit.delete": lambda: c.on_selected(c.delete_object),
-            "scene.next": self.library.next_scene, "scene.previous": self.library.previous_scene,
+            "scene.next": self.library.next_scene,
+            "scene.previous": self.library.previous_scene,
             "scene.delete": c.delete_scene,
-            "label.suggest": c.suggest, "label.confirm": self.relations.confirm, "label.reject": self.relations.reject,
+            "label.suggest": c.suggest,
+            "label.confirm": self.relations.confirm,
+            "label.reject": self.relations.reject,
             "label.next": lambda: self.relations.move_selection(1),
             "label.previous": lambda: self.relations.move_selection(-1),
             "label.add": self.relations.ask_add,
-            "view.zoom_in": self.canvas.zoom_in, "view.zoom_out": self.canvas.zoom_out, "view.fit": self.canvas.fit,
-            "help.shortcuts": self.show_cheat_sheet, "help.log": self.show_log,
+            "view.zoom_in": self.canvas.zoom_in,
+            "view.zoom_out": self.canvas.zoom_out,
+            "view.fit": self.canvas.fit,
+            "help.shortcuts": self.show_cheat_sheet,
+            "help.log": self.show_log,
         }
         for i in range(1, 10):
             handlers[f"label.relation.{i}"] = lambda *_, i=i: self.relations.relation_key(i)
@@ -296,8 +341,9 @@ class MainWindow(QMainWindow):
         if self.read_only_reason:
             self.banner_text.setText(self.read_only_reason)
         else:
-            self.banner_text.setText("No scenes yet. Add the sample data set, import images (drop them here), "
-                                     "or draw a scene.")
+            self.banner_text.setText(
+                "No scenes yet. Add the sample data set, import images (drop them here), or draw a scene."
+            )
         self.sample_button.setVisible(empty and not self.store.read_only)
         self.banner.setVisible(empty or bool(self.read_only_reason))
 

@@ -47,11 +47,15 @@ if TYPE_CHECKING:
 
 DEVICES = ("cpu", "cuda", "mps")
 DTYPES = ("fp32", "bf16", "fp16")
-CHOICES = (("bundled", "Bundled model", "the small OpenFlamingo trained by this project (6 layers, fast on a CPU)"),
-           ("tiny", "Tiny test model", "a tiny random model of the family chosen, built on first use "
-                                       "(for trying things out)"),
-           ("folder", "A model folder", "a local folder of any family this app knows ({families}); its family is "
-                                        "told from its files"))
+CHOICES = (
+    ("bundled", "Bundled model", "the small OpenFlamingo trained by this project (6 layers, fast on a CPU)"),
+    ("tiny", "Tiny test model", "a tiny random model of the family chosen, built on first use (for trying things out)"),
+    (
+        "folder",
+        "A model folder",
+        "a local folder of any family this app knows ({families}); its family is told from its files",
+    ),
+)
 HINT_STYLE = "color: palette(mid); margin-left: 22px;"
 
 
@@ -65,9 +69,11 @@ def describe_check(r: dict[str, Any]) -> str:
     lines += [f"  {k}: {v}" for k, v in r.get("files", {}).items() if v]
     g = r.get("geometry")
     if g:
-        lines += [describe_geometry(g),
-                  f"loaded on {r['device']} ({r['dtype']}) in {r['load_s']:.2f} s"
-                  + (" (already loaded in this session)" if r.get("cached") else "")]
+        lines += [
+            describe_geometry(g),
+            f"loaded on {r['device']} ({r['dtype']}) in {r['load_s']:.2f} s"
+            + (" (already loaded in this session)" if r.get("cached") else ""),
+        ]
     if r.get("downloaded"):
         lines.append(f"downloaded {len(r['downloaded'])} files")
     return "\n".join(lines)
@@ -81,8 +87,9 @@ class ModelManager(QDialog):
         self.ctx = ctx
         self.setWindowTitle("Model manager")
         #: replaceable by tests and scripts: a folder (None: cancelled)
-        self.ask_folder: Callable[[str], str | None] = lambda title: QFileDialog.getExistingDirectory(
-            self, title) or None
+        self.ask_folder: Callable[[str], str | None] = lambda title: (
+            QFileDialog.getExistingDirectory(self, title) or None
+        )
         self.job: Job | None = None
         self.last_result: dict[str, Any] | None = None
         self.last_error = ""
@@ -134,8 +141,9 @@ class ModelManager(QDialog):
         for d in DOWNLOADS.values():
             self.downloads.addItem(d.title, d.name)
         self.download_button = QPushButton("Download…", self.download_box)
-        self.download_button.setToolTip("fetch the model's files from the Hugging Face Hub into a folder, then "
-                                        "check them")
+        self.download_button.setToolTip(
+            "fetch the model's files from the Hugging Face Hub into a folder, then check them"
+        )
         self.download_size = QLabel(self.download_box)
         self.download_size.setStyleSheet("color: palette(mid);")
         row.addWidget(self.downloads)
@@ -146,8 +154,10 @@ class ModelManager(QDialog):
         form = QFormLayout()
         self.device = QComboBox(self)
         self.dtype = QComboBox(self)
-        for combo, items, value in ((self.device, DEVICES, get(ctx.settings, "device")),
-                                    (self.dtype, DTYPES, get(ctx.settings, "dtype"))):
+        for combo, items, value in (
+            (self.device, DEVICES, get(ctx.settings, "device")),
+            (self.dtype, DTYPES, get(ctx.settings, "dtype")),
+        ):
             combo.addItems(items)
             if value not in items:  # e.g. "auto" from the settings dialog: keep it
                 combo.addItem(value)
@@ -307,8 +317,12 @@ class ModelManager(QDialog):
 
         def failed(msg: str) -> None:
             self._busy(False)
-            self.show_error(msg, f"{what} failed: " + ("no network" if msg.startswith("no network") else
-                                                       "what is missing and where it comes from:"))
+            self.show_error(
+                msg,
+                f"{what} failed: "
+                + ("no network" if msg.startswith("no network") else "what is missing and where it comes from:"),
+            )
+
         if self.ctx.jobs.busy():
             self.show_status("waiting for the running job to finish…")
         self.job = self.ctx.jobs.submit(work, what, done, on_progress=progressed, on_failed=failed)
@@ -330,6 +344,7 @@ class ModelManager(QDialog):
         def done(result: dict) -> None:
             self.show_status(f"{result['model_id']} is ready: “Use this model” makes every job run on it")
             self.output.setPlainText(describe_check(result))
+
         return self._submit(work, f"check model {ref}", done)
 
     def download(self, folder: str | None = None) -> Job | None:
@@ -350,6 +365,7 @@ class ModelManager(QDialog):
             self.choose("folder", result["folder"])
             self.show_status(f"{model.title} is in place: Check loads it, “Use this model” makes jobs use it")
             self.output.setPlainText(describe_check(result))
+
         self.output.clear()
         return self._submit(work, f"download {model.title}", done)
 
@@ -360,8 +376,9 @@ class ModelManager(QDialog):
         if ref is None:
             return False
         if self.kind() == "folder" and not Path(ref).expanduser().is_dir():
-            self.show_error(f"model folder {ref} does not exist: choose a model folder (Browse…), or download a "
-                            "model into one")
+            self.show_error(
+                f"model folder {ref} does not exist: choose a model folder (Browse…), or download a model into one"
+            )
             return False
         self.ctx.use_model(ref, self.device.currentText(), self.dtype.currentText())
         self.ctx.notify(f"jobs now run on {ref} · {self.device.currentText()} · {self.dtype.currentText()}")
@@ -382,6 +399,7 @@ def install_menu(ctx: AppContext, window: QMainWindow) -> tuple[QMenu, QAction]:
             return
         help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
         bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
+
     if window.menuBar().actions():
         place()
     else:  # the window builds its menus after its panels

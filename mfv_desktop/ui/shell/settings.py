@@ -51,12 +51,19 @@ def apply_theme(theme: str) -> None:
         app.setPalette(app.style().standardPalette())
         return
     p = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#2b2b2b"), (QPalette.ColorRole.WindowText, "#e6e6e6"),
-                         (QPalette.ColorRole.Base, "#1f1f1f"), (QPalette.ColorRole.AlternateBase, "#2b2b2b"),
-                         (QPalette.ColorRole.Text, "#e6e6e6"), (QPalette.ColorRole.Button, "#353535"),
-                         (QPalette.ColorRole.ButtonText, "#e6e6e6"), (QPalette.ColorRole.Highlight, "#3d6fb4"),
-                         (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.ToolTipBase, "#353535"),
-                         (QPalette.ColorRole.ToolTipText, "#e6e6e6")):
+    for role, colour in (
+        (QPalette.ColorRole.Window, "#2b2b2b"),
+        (QPalette.ColorRole.WindowText, "#e6e6e6"),
+        (QPalette.ColorRole.Base, "#1f1f1f"),
+        (QPalette.ColorRole.AlternateBase, "#2b2b2b"),
+        (QPalette.ColorRole.Text, "#e6e6e6"),
+        (QPalette.ColorRole.Button, "#353535"),
+        (QPalette.ColorRole.ButtonText, "#e6e6e6"),
+        (QPalette.ColorRole.Highlight, "#3d6fb4"),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"),
+        (QPalette.ColorRole.ToolTipBase, "#353535"),
+        (QPalette.ColorRole.ToolTipText, "#e6e6e6"),
+    ):
         p.setColor(role, QColor(colour))
     app.setPalette(p)
 
@@ -78,8 +85,10 @@ class SettingsDialog(QDialog):
         tiny = ", ".join(f.tiny_ref for f in FAMILIES.values())
         self.model.addItems(["bundled", *(f.tiny_ref for f in FAMILIES.values())])
         self.model.setCurrentText(get(settings, "model"))
-        self.model.setToolTip(f"'bundled', a tiny random model ({tiny}) or a model folder of any family this app "
-                              f"knows ({', '.join(FAMILIES)}); Model > Model manager checks it")
+        self.model.setToolTip(
+            f"'bundled', a tiny random model ({tiny}) or a model folder of any family this app "
+            f"knows ({', '.join(FAMILIES)}); Model > Model manager checks it"
+        )
         model_edit = self.model.lineEdit()
         assert model_edit is not None  # the combo box is editable
         form.addRow("Model", self._with_browse(model_edit, folder=True))
@@ -123,14 +132,20 @@ class SettingsDialog(QDialog):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(edit)
         b = QPushButton("Browse…")
-        b.clicked.connect(lambda: edit.setText(QFileDialog.getExistingDirectory(self, "Choose a folder") or edit.text()))
+        b.clicked.connect(
+            lambda: edit.setText(QFileDialog.getExistingDirectory(self, "Choose a folder") or edit.text())
+        )
         row.addWidget(b)
         return w
 
     def accept(self) -> None:
-        for key, value in (("data_dir", self.data_dir.text().strip()), ("model", self.model.currentText().strip()),
-                           ("device", self.device.currentText()), ("dtype", self.dtype.currentText()),
-                           ("theme", self.theme.currentText())):
+        for key, value in (
+            ("data_dir", self.data_dir.text().strip()),
+            ("model", self.model.currentText().strip()),
+            ("device", self.device.currentText()),
+            ("dtype", self.dtype.currentText()),
+            ("theme", self.theme.currentText()),
+        ):
             self.settings.setValue(key, value)
         for action_id, ed in self.editors.items():
             keys = ed.keySequence().toString()

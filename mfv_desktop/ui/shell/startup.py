@@ -26,8 +26,13 @@ Ask = Callable[[StoreError, Path, list], Answer]
 
 #: problems that a read-only open has too
 NOT_READABLE = {"too_new", "corrupt"}
-CHOICES = {"read_only": "Open read-only", "other": "Choose another folder…", "restore": "Restore a backup…",
-           "retry": "Try again", "quit": "Quit"}
+CHOICES = {
+    "read_only": "Open read-only",
+    "other": "Choose another folder…",
+    "restore": "Restore a backup…",
+    "retry": "Try again",
+    "quit": "Quit",
+}
 
 
 def open_window_store(data_dir: str | Path | None) -> tuple[Store, str]:
@@ -73,8 +78,12 @@ def open_or_ask(data_dir: str | Path | None, settings: QSettings, ask: Ask | Non
 
 def ask_user(error: StoreError, folder: Path, backups: list, parent: QWidget | None = None) -> Answer:
     """The dialog: the store's message and the choices that fit it."""
-    box = QMessageBox(QMessageBox.Icon.Critical, "mfv_desktop: the store cannot be opened",
-                      f"The data folder {folder} cannot be opened.", parent=parent)
+    box = QMessageBox(
+        QMessageBox.Icon.Critical,
+        "mfv_desktop: the store cannot be opened",
+        f"The data folder {folder} cannot be opened.",
+        parent=parent,
+    )
     box.setInformativeText(str(error))
     buttons: dict[QAbstractButton, str] = {}
     for key, text in CHOICES.items():
@@ -91,10 +100,17 @@ def ask_user(error: StoreError, folder: Path, backups: list, parent: QWidget | N
         chosen = QFileDialog.getExistingDirectory(parent, "Choose a data folder", str(folder.parent))
         return ("other", chosen) if chosen else ("retry", None)
     if choice == "restore":
-        items = [f"{b.path.name} (revision {b.revision}, {time.strftime('%Y-%m-%d %H:%M', time.localtime(b.time))})"
-                 for b in backups]
-        item, ok = QInputDialog.getItem(parent, "Restore a backup",
-                                        "The current file is kept beside it (store.sqlite.broken-…). Restore:",
-                                        items, 0, False)
+        items = [
+            f"{b.path.name} (revision {b.revision}, {time.strftime('%Y-%m-%d %H:%M', time.localtime(b.time))})"
+            for b in backups
+        ]
+        item, ok = QInputDialog.getItem(
+            parent,
+            "Restore a backup",
+            "The current file is kept beside it (store.sqlite.broken-…). Restore:",
+            items,
+            0,
+            False,
+        )
         return ("restore", str(backups[items.index(item)].path)) if ok else ("retry", None)
     return choice, None

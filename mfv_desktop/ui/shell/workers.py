@@ -104,6 +104,7 @@ class JobWorker(GeneratorWorker):
             if text not in seen:  # superqt shows every warning "always": once each is enough
                 seen.add(text)
                 log.warning("%s", text)
+
         self.warned.connect(logged)
         self.finished.connect(_collector.worker_ended)  # type: ignore[arg-type]  # superqt: no-argument signal
 
