@@ -156,6 +156,19 @@ def test_shortcuts_are_remapped_and_remembered_with_the_layout(qtbot, tmp_path):
     again.close()
 
 
+def test_panels_keep_the_qt_methods_they_inherit(qtbot, window):
+    """No attribute or method of ours hides a QWidget method (the window's palette, the settings
+    dialog's actions, the relation panel's move): Qt code that calls them gets Qt's."""
+    from PySide6.QtGui import QPalette
+
+    from mfv_desktop.ui.shell.settings import SettingsDialog
+
+    assert isinstance(window.palette(), QPalette)
+    assert isinstance(SettingsDialog(window.settings, window.acts, window).actions(), list)
+    window.relations.move(QPoint(3, 4))
+    assert window.relations.pos() == QPoint(3, 4)
+
+
 def test_a_second_window_on_the_same_store_is_read_only(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path)
     other = open_window(qtbot, tmp_path / "x")  # another data folder: writable
