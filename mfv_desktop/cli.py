@@ -427,7 +427,7 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
             found = [asdict(r) for r in runs.list_aie_results(store)]
         rows = [{c: r[c] for c in cols} for r in found]
         if cmd == "results":  # which corrupted prompts each AIE averages over, as recorded with it
-            from mfv_desktop.jobs.science import averaging_text
+            from mfv_desktop.jobs.mediation import averaging_text
 
             for d, r in zip(rows, found):
                 d["matched_only"] = bool(r["provenance"].get("matched_only"))

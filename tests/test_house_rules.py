@@ -146,7 +146,9 @@ LONG_MODULES = {
     "drawing and its entry would sit apart",
     "training/bundled.py": "the bundled model's training script, its five steps in order as its docstring tells them",
 }
-MAX_MODULE_LINES = 450
+#: the issue's "about 450 lines", counted in ruff-formatted lines (formatting this code base added about
+#: 10%: a call that does not fit on one line takes one line per argument)
+MAX_MODULE_LINES = 500
 
 
 def test_no_module_is_long_without_a_stated_reason():

@@ -155,7 +155,7 @@ def test_the_store_and_mfv_results_record_the_choice(store, diagonal_folder, cap
 
 
 def test_listings_say_what_an_aie_was_averaged_over():
-    from mfv_desktop.jobs.science import averaging_text
+    from mfv_desktop.jobs.mediation import averaging_text
 
     assert (
         averaging_text({"matched_only": True, "n_matched": 3, "n_corrupted": 8, "n_prompts": 3})

@@ -7,6 +7,8 @@ from mfv_desktop.specs import ModelRef, spec_from_json, spec_to_json
 from .base import Cancelled, JobGen, JobSpec, execute, write_json
 from .chain import ChainSpec, run_chain
 from .data import GenerateSpec, TasksSpec, run_generate, run_tasks
+from .finetune import run_finetune
+from .mediation import run_aie, run_preview
 from .report import ReportSpec, run_report
 from .science import (
     AIESpec,
@@ -14,10 +16,8 @@ from .science import (
     ExtractSpec,
     PreviewSpec,
     SweepSpec,
-    run_aie,
     run_evaluate,
     run_extract,
-    run_preview,
     run_sweep,
 )
 from .vectors import (
@@ -28,7 +28,6 @@ from .vectors import (
     run_analogy,
     run_apply,
     run_compose,
-    run_finetune,
 )
 
 #: (the jobs that read through a source take it as `io=`, see stored.SINK_KINDS)

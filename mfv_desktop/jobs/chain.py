@@ -13,8 +13,9 @@ from mfv_desktop.specs import AIESpec, ChainSpec, EvaluateSpec, ExtractSpec, Gen
 
 from .base import Gen, JobGen, OnModel, write_json
 from .data import run_generate
+from .mediation import run_aie
 from .results import summary_of
-from .science import run_aie, run_evaluate, run_extract, run_sweep
+from .science import run_evaluate, run_extract, run_sweep
 
 __all__ = ["ChainSpec", "run_chain"]
 

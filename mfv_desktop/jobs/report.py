@@ -30,20 +30,20 @@ from mfv_desktop.tasks import TaskSpec
 
 from .base import Gen, JobGen, OnModel, write_json
 from .data import run_generate
+from .finetune import run_finetune
+from .mediation import averaging_text, run_aie
 from .results import summary_of
 from .science import (
     _backend,
     _load_vector,
-    averaging_text,
     build_tasks,
     check_answers,
     load_arrays,
-    run_aie,
     run_extract,
     run_sweep,
     write_csv,
 )
-from .vectors import _parts, analogy_conditions, run_finetune
+from .vectors import _parts, analogy_conditions
 
 __all__ = ["ReportSpec", "paper_numbers", "run_report"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from mfv_desktop.errors import SpecError
 from mfv_desktop.progress import Progress
-from mfv_desktop.scenes import check_single_token, load_scene_set, path_part
+from mfv_desktop.scenes import check_single_token, load_scene_set
 from mfv_desktop.specs import (
     AIESpec,
     EvaluateSpec,
@@ -29,9 +28,9 @@ from mfv_desktop.specs import (
 )
 from mfv_desktop.tasks import Task, TaskSet, TaskSpec, build_task_set
 
-from .base import Gen, JobGen, write_json
-from .io import JobIO, LoadedVector, Scenes, folder_io, save_arrays
-from .results import AIEJobResult, EvaluationResult, ExtractResult, LayerSweepResult
+from .base import Gen, write_json
+from .io import JobIO, LoadedVector, Scenes, folder_io
+from .results import EvaluationResult, ExtractResult, LayerSweepResult
 
 __all__ = ["AIESpec", "EvaluateSpec", "ExtractSpec", "MediationSpec", "ModelJobSpec", "PreviewSpec", "SweepSpec"]
 
@@ -79,244 +78,6 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 
 # -- causal mediation ---------------------------------------------------------------------------
-def _mediation_tasks(spec: MediationSpec, scenes: Scenes, rel: str) -> tuple[TaskSet, TaskSet]:
-    """The clean and the corrupted prompts of one relation for an AIE or preview spec, in pairs
-    (tasks.check_paired)."""
-    base = TaskSpec(relations=(rel,), k=spec.k, seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts)
-    return (
-        build_tasks(scenes, replace(base, kind="clean")),
-        build_tasks(scenes, replace(base, kind="corrupted", corruption=spec.corruption)),
-    )
-
-
-#: what an AIE result records of the corrupted prompts it averages over (fields of fv.Matched)
-AVERAGING = ("matched_only", "n_matched", "n_corrupted")
-
-
-def _averaged_over(sel) -> dict[str, Any]:
-    return {k: getattr(sel, k) for k in AVERAGING}
-
-
-def averaging_text(info: dict[str, Any]) -> str:
-    """How an AIE result was averaged, for listings: from its recorded matched_only, n_matched,
-    n_corrupted and n_prompts (a result recorded before the choice existed averaged over all)."""
-    n = info.get("n_corrupted", info.get("n_prompts"))
-    if not info.get("matched_only"):
-        return f"all {n} corrupted prompts"
-    if not info.get("n_matched"):
-        return f"all {n} corrupted prompts (none matched)"
-    return f"{info['n_matched']} of {n} matched prompts"
-
-
-def _mediation(method: str, backend):
-    """(the AIE function for a method name, the method it is: "fast" falls back to the reference loop
-    on a backend without the last-position recompute)."""
-    from mfv_desktop.fv import average_indirect_effect
-    from mfv_desktop.fv.fast import fast_average_indirect_effect, supports_fast
-
-    if method == "reference" or (method == "fast" and not supports_fast(backend)):
-        return average_indirect_effect, "reference"
-    if method == "fast":
-        return fast_average_indirect_effect, "fast"
-    raise ValueError(f"unknown AIE method {method!r}: use fast or reference")
-
-
-def run_aie(spec: AIESpec, io: JobIO | None = None) -> Gen[AIEJobResult]:
-    """Each relation's result goes through the sink when it is finished; the running sums of the
-    relation being measured are checkpointed in the sink's folder (the run resumes from them)."""
-    from mfv_desktop.fv import matched_prompts, mean_head_activations, within
-
-    io = io or folder_io(spec)
-    backend = _backend(spec)
-    aie_fn, method = _mediation(spec.method, backend)
-    provenance = backend.provenance()  # hashes the model's files: once per job
-    scenes = io.source.scenes(spec.scenes)
-    n_rel = len(spec.relations)
-    summary: dict[str, Any] = {"relations": {}}
-    for i, rel in enumerate(spec.relations):
-        clean, corrupted = _mediation_tasks(spec, scenes, rel)
-        key = {
-            "clean_tasks_hash": clean.hash,
-            "corrupted_tasks_hash": corrupted.hash,
-            "matched_only": spec.matched_only,
-            **{k: provenance[k] for k in _SAME_MODEL},
-        }
-        folder = io.sink.folder / path_part(rel)  # a relation name is user text: never a path of its own
-        done = io.sink.finished_aie(rel, key)
-        if done is not None:  # an interrupted job resumes after its last finished relation
-            summary["relations"][rel] = done
-            continue
-        check_answers(backend, clean.tasks)
-        n = len(clean.tasks)
-        total = 2 * n * n_rel
-        checkpoint = folder / "partial.safetensors"
-        mean, start = _partial_aie(checkpoint, key)
-        if mean is None:
-            mean = yield from within(
-                mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
-                2 * n * i,
-                total,
-                f"{rel}: mean activations",
-                {"relation": rel},
-            )
-        # the same prompts when a run resumes: the clean answers are checkpointed with the mean
-        sel = matched_prompts(clean.tasks, corrupted.tasks, mean.correct, spec.matched_only)
-        ie = aie_fn(backend, sel.prompts, mean.mean, spec.batch_size, start=start)
-        res = yield from within(
-            _checkpointing(ie, checkpoint, mean, key),
-            2 * n * i + n,
-            total,
-            f"{rel}: indirect effects",
-            {"relation": rel},
-        )
-        meta = {
-            "relation": rel,
-            "k": spec.k,
-            "n_prompts": res.n_prompts,
-            "base_prob": res.base_prob,
-            "clean_accuracy": mean.clean_accuracy,
-            "mean_over": mean.n_used,
-            "only_correct": mean.only_correct,
-            **_averaged_over(sel),
-            "notes": mean.notes + sel.notes,
-            "clean_tasks_hash": clean.hash,
-            "corrupted_tasks_hash": corrupted.hash,
-            "corruption": spec.corruption,
-            "method": method,
-            "provenance": provenance,
-        }
-        io.sink.aie_result(rel, res.aie, mean.mean.numpy(), meta, res.to_json())
-        summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy, **_averaged_over(sel)}
-    return AIEJobResult(summary["relations"])
-
-
-#: provenance that must match for saved work to be reused
-_SAME_MODEL = ("model_id", "files", "dtype", "template")
-#: seconds between checkpoints of a relation's running sums
-CHECKPOINT_EVERY_S = 2.0
-
-
-def _partial_aie(path: Path, key: dict[str, Any]):
-    """(mean activations, partial AIE) checkpointed by an interrupted run with the same key, else (None, None)."""
-    import json
-
-    import torch
-    from safetensors import safe_open
-
-    from mfv_desktop.fv.mediation import AIEResult, MeanActivations
-
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = json.loads(f.metadata()["meta"])
-            ie_sum, mean = f.get_tensor("ie_sum").astype(np.float64), f.get_tensor("mean")
-    except Exception:  # noqa: BLE001 - no checkpoint, or a damaged one: start the relation over
-        return None, None
-    if meta.get("key") != json.loads(json.dumps(key, default=str)):
-        return None, None
-    n, m = meta["n_prompts"], meta["mean"]
-    means = MeanActivations(
-        torch.from_numpy(mean).float(),
-        m["n_used"],
-        m["n_total"],
-        m["clean_accuracy"],
-        m["only_correct"],
-        m["notes"],
-        np.array(m["correct"], bool),
-    )
-    return means, AIEResult(ie_sum / n, n, meta["base_sum"] / n, ie_sum)
-
-
-def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
-    """Pass a running AIE computation through, saving its running sums every few seconds."""
-    import time
-
-    last = 0.0  # the first batch is saved at once, then every few seconds
-    about_mean = {
-        "n_used": mean.n_used,
-        "n_total": mean.n_total,
-        "clean_accuracy": mean.clean_accuracy,
-        "only_correct": mean.only_correct,
-        "notes": mean.notes,
-        "correct": mean.correct.tolist(),
-    }
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            path.unlink(missing_ok=True)
-            return stop.value
-        if time.time() - last >= CHECKPOINT_EVERY_S:
-            save_arrays(
-                path,
-                {"ie_sum": p.partial["ie_sum"], "mean": mean.mean.double().numpy()},
-                {
-                    "key": key,
-                    "n_prompts": p.partial["n_prompts"],
-                    "base_sum": p.partial["base_sum"],
-                    "mean": about_mean,
-                },
-                dtype=np.float64,
-            )
-            last = time.time()
-        yield p
-
-
-def run_preview(spec: PreviewSpec, io: JobIO | None = None) -> JobGen:
-    from mfv_desktop.fv import matched_prompts, mean_head_activations, within
-    from mfv_desktop.fv.fast import attribution_preview, rank_correlation
-
-    io = io or folder_io(spec)
-    backend = _backend(spec)
-    provenance = backend.provenance()
-    scenes = io.source.scenes(spec.scenes)
-    out = io.sink.folder
-    summary: dict[str, Any] = {"relations": {}}
-    n_rel = len(spec.relations)
-    for i, rel in enumerate(spec.relations):
-        clean, corrupted = _mediation_tasks(spec, scenes, rel)
-        check_answers(backend, clean.tasks)
-        n = len(clean.tasks)
-        mean = yield from within(
-            mean_head_activations(backend, clean.tasks, spec.batch_size, spec.only_correct),
-            2 * n * i,
-            2 * n * n_rel,
-            f"{rel}: mean activations",
-            {"relation": rel},
-        )
-        sel = matched_prompts(clean.tasks, corrupted.tasks, mean.correct, spec.matched_only)
-        res = yield from within(
-            attribution_preview(backend, sel.prompts, mean.mean, spec.batch_size),
-            2 * n * i + n,
-            2 * n * n_rel,
-            f"{rel}: attribution preview",
-            {"relation": rel},
-        )
-        info: dict[str, Any] = {
-            "relation": rel,
-            "k": spec.k,
-            "clean_accuracy": mean.clean_accuracy,
-            "clean_tasks_hash": clean.hash,
-            "corrupted_tasks_hash": corrupted.hash,
-            **_averaged_over(sel),
-            "notes": mean.notes + sel.notes,
-            **res.to_json(),
-        }
-        folder = out / path_part(rel)
-        exact = Path(spec.compare) / path_part(rel) / "aie.safetensors" if spec.compare else None
-        if exact is not None and exact.is_file():
-            info["rank_correlation"] = rank_correlation(res.aie, load_arrays(exact)["aie"])
-        save_arrays(folder / "preview.safetensors", {"aie_estimate": res.aie}, {**info, "provenance": provenance})
-        write_csv(
-            folder / "preview.csv",
-            ["layer", *[f"head{h}" for h in range(res.aie.shape[1])]],
-            [[layer, *map(float, row)] for layer, row in enumerate(res.aie)],
-        )
-        write_json(folder / "preview.json", {**info, "provenance": provenance})
-        summary["relations"][rel] = info
-    return summary
-
-
-# -- function vectors ---------------------------------------------------------------------------
 def run_extract(spec: ExtractSpec, io: JobIO | None = None) -> Gen[ExtractResult]:
     """`spec.aie`: an AIE result of the store (`aie:ID`) or an AIE job's output folder; the vector goes
     through the sink (a file at `spec.out`, or a store vector)."""

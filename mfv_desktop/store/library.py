@@ -1,15 +1,19 @@
-"""The scene library's queries: scenes under the filters (data set, split, relation, object, label status),
-counted and paged, one row per scene with its counts for the list view. No torch, no Qt."""
+"""The scene library's queries: the data sets, splits, object names and relations its filters offer;
+scenes under the filters (data set, split, relation, object, label status), counted and paged, one
+row per scene with its counts for the list view. No torch, no Qt."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from sqlalchemy import ScalarSelect, Select, func, select
+from sqlalchemy.orm import Session
 
 from . import models as m
 from .db import Store
+from .errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -128,3 +132,86 @@ def page_scenes(
             SceneSummary(i, n, d, sp, store.data_dir / p, w, h, no, nc, ns)
             for i, n, d, sp, p, w, h, no, nc, ns in s.execute(q)
         ]
+
+
+class DatasetInfo(TypedDict):
+    """A data set as `datasets` lists it."""
+
+    id: int
+    name: str
+    description: str
+    n_scenes: int
+
+
+# -- data sets and the relations vocabulary -----------------------------------------------------------
+def dataset_id(s: Session, name: str, create: bool = True, description: str = "") -> int:
+    found = s.scalar(select(m.Dataset.id).where(m.Dataset.name == name))
+    if found is not None:
+        return found
+    if not create:
+        raise StoreError(f"there is no data set named {name!r} in the store (see `mfv datasets`)")
+    ds = m.Dataset(name=name, description=description)
+    s.add(ds)
+    s.flush()
+    return ds.id
+
+
+def _datasets(s: Session) -> list[DatasetInfo]:
+    q = (
+        select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
+        .outerjoin(m.Scene)
+        .group_by(m.Dataset.id)
+        .order_by(m.Dataset.name)
+    )
+    return [DatasetInfo(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
+
+
+def datasets(store: Store) -> list[DatasetInfo]:
+    """Every data set with its scene count, by name."""
+    with store.session() as s:
+        return _datasets(s)
+
+
+def _splits(s: Session) -> list[str]:
+    return list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
+
+
+def splits(store: Store) -> list[str]:
+    with store.session() as s:
+        return _splits(s)
+
+
+def _object_names(s: Session, limit: int = 2000) -> list[str]:
+    return list(
+        s.scalars(
+            select(m.SceneObject.name)
+            .group_by(m.SceneObject.name)
+            .order_by(func.count().desc(), m.SceneObject.name)
+            .limit(limit)
+        )
+    )
+
+
+def object_names(store: Store, limit: int = 2000) -> list[str]:
+    """Object names, the most used first (for completion)."""
+    with store.session() as s:
+        return _object_names(s, limit)
+
+
+def _relations(s: Session) -> list[m.Relation]:
+    return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))
+
+
+def relations(store: Store) -> list[m.Relation]:
+    with store.session() as s:
+        return _relations(s)
+
+
+def library_choices(store: Store) -> tuple[list[DatasetInfo], list[str], list[str], list[str]]:
+    """What the scene library filters by, read in one session: data sets (as `datasets`), relation
+    names, splits, object names."""
+    with store.session() as s:
+        return _datasets(s), [r.name for r in _relations(s)], _splits(s), _object_names(s)
+
+
+# -- images ---------------------------------------------------------------------------------

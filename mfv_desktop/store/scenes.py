@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TypedDict
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from mfv_desktop.files import atomic_path
@@ -48,7 +48,19 @@ from .labels import (
     set_labels,
     suggest_label_changes,
 )
-from .library import SceneSummary, count_scenes, count_scenes_before, page_scenes
+from .library import (
+    DatasetInfo,
+    SceneSummary,
+    count_scenes,
+    count_scenes_before,
+    dataset_id,
+    datasets,
+    library_choices,
+    object_names,
+    page_scenes,
+    relations,
+    splits,
+)
 from .objects import (
     DeletedObject,
     ObjectView,
@@ -65,63 +77,17 @@ log = logging.getLogger(__name__)
 
 #: labels.py, objects.py and library.py hold the label edits, object edits and library queries;
 #: callers reach them all through this module
+# fmt: off
 __all__ = [
-    "AddedScenes",
-    "DatasetInfo",
-    "DeletedObject",
-    "Label",
-    "LabelChanges",
-    "LabelIn",
-    "LabelState",
-    "ObjectView",
-    "SceneSummary",
-    "Triple",
-    "add_image",
-    "add_label",
-    "add_object",
-    "add_scenes",
-    "count_scenes",
-    "count_scenes_before",
-    "create_drawn_scene",
-    "create_scene",
-    "dataset_id",
-    "datasets",
-    "delete_label",
-    "delete_object",
-    "delete_scene",
-    "ensure_relation",
-    "get_scene",
-    "image_path",
-    "iter_scenes",
-    "library_choices",
-    "object_names",
-    "objects",
-    "page_scenes",
-    "relabel",
-    "relations",
-    "rename_object",
-    "render_drawn_scene",
-    "restore_object",
-    "scene_for_editing",
-    "set_box",
-    "set_label_relation",
-    "set_label_status",
-    "set_labels",
-    "splits",
-    "storable",
-    "suggest_label_changes",
-    "suggest_labels",
-    "write_scene_set",
+    "AddedScenes", "DatasetInfo", "DeletedObject", "Label", "LabelChanges", "LabelIn", "LabelState", "ObjectView",
+    "SceneSummary", "Triple", "add_image", "add_label", "add_object", "add_scenes", "count_scenes",
+    "count_scenes_before", "create_drawn_scene", "create_scene", "dataset_id", "datasets", "delete_label",
+    "delete_object", "delete_scene", "ensure_relation", "get_scene", "image_path", "iter_scenes", "library_choices",
+    "object_names", "objects", "page_scenes", "relabel", "relations", "rename_object", "render_drawn_scene",
+    "restore_object", "scene_for_editing", "set_box", "set_label_relation", "set_label_status", "set_labels",
+    "splits", "storable", "suggest_label_changes", "suggest_labels", "write_scene_set",
 ]
-
-
-class DatasetInfo(TypedDict):
-    """A data set as `datasets` lists it."""
-
-    id: int
-    name: str
-    description: str
-    n_scenes: int
+# fmt: on
 
 
 class AddedScenes(TypedDict):
@@ -132,78 +98,6 @@ class AddedScenes(TypedDict):
     skipped: int
 
 
-# -- data sets and the relations vocabulary -----------------------------------------------------------
-def dataset_id(s: Session, name: str, create: bool = True, description: str = "") -> int:
-    found = s.scalar(select(m.Dataset.id).where(m.Dataset.name == name))
-    if found is not None:
-        return found
-    if not create:
-        raise StoreError(f"there is no data set named {name!r} in the store (see `mfv datasets`)")
-    ds = m.Dataset(name=name, description=description)
-    s.add(ds)
-    s.flush()
-    return ds.id
-
-
-def _datasets(s: Session) -> list[DatasetInfo]:
-    q = (
-        select(m.Dataset.id, m.Dataset.name, m.Dataset.description, func.count(m.Scene.id))
-        .outerjoin(m.Scene)
-        .group_by(m.Dataset.id)
-        .order_by(m.Dataset.name)
-    )
-    return [DatasetInfo(id=i, name=n, description=d, n_scenes=c) for i, n, d, c in s.execute(q)]
-
-
-def datasets(store: Store) -> list[DatasetInfo]:
-    """Every data set with its scene count, by name."""
-    with store.session() as s:
-        return _datasets(s)
-
-
-def _splits(s: Session) -> list[str]:
-    return list(s.scalars(select(m.Scene.split).distinct().order_by(m.Scene.split)))
-
-
-def splits(store: Store) -> list[str]:
-    with store.session() as s:
-        return _splits(s)
-
-
-def _object_names(s: Session, limit: int = 2000) -> list[str]:
-    return list(
-        s.scalars(
-            select(m.SceneObject.name)
-            .group_by(m.SceneObject.name)
-            .order_by(func.count().desc(), m.SceneObject.name)
-            .limit(limit)
-        )
-    )
-
-
-def object_names(store: Store, limit: int = 2000) -> list[str]:
-    """Object names, the most used first (for completion)."""
-    with store.session() as s:
-        return _object_names(s, limit)
-
-
-def _relations(s: Session) -> list[m.Relation]:
-    return list(s.scalars(select(m.Relation).order_by(m.Relation.kind, m.Relation.name)))
-
-
-def relations(store: Store) -> list[m.Relation]:
-    with store.session() as s:
-        return _relations(s)
-
-
-def library_choices(store: Store) -> tuple[list[DatasetInfo], list[str], list[str], list[str]]:
-    """What the scene library filters by, read in one session: data sets (as `datasets`), relation
-    names, splits, object names."""
-    with store.session() as s:
-        return _datasets(s), [r.name for r in _relations(s)], _splits(s), _object_names(s)
-
-
-# -- images ---------------------------------------------------------------------------------
 def storable(text: str) -> str:
     """Text the database can hold: lone surrogates (undecodable file names) as backslash escapes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

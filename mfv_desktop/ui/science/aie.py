@@ -162,7 +162,7 @@ class AIEPanel(QWidget):
         """Runs with AIE results, newest first: id, relations, model, whether the AIE is over matched
         prompts only (as recorded), the corrupted prompts it averages over and those there were (summed
         over relations), and per relation how it was averaged."""
-        from mfv_desktop.jobs.science import averaging_text
+        from mfv_desktop.jobs.mediation import averaging_text
 
         rows = [
             (r.run_id, r.relation, r.model_id, r.n_prompts, r.provenance)
