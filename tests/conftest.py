@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 #: seconds a test marked slow may take (pyproject's `timeout` is for the rest), unless it names its own
 SLOW_TIMEOUT = 1800
 #: test files that drive Qt widgets: marked gui (select or skip them with -m gui / -m "not gui")
-GUI_FILES = ("test_ui_*.py", "test_qt_runtime.py")
+GUI_FILES = ("ui/test_*.py",)
 
 
 def pytest_collection_modifyitems(config, items):

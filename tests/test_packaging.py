@@ -60,7 +60,7 @@ def test_the_wheel_has_the_model_the_migrations_and_the_entry_points(tmp_path):
     requires = [Requirement(line.split(":", 1)[1]) for line in meta.splitlines() if line.startswith("Requires-Dist:")]
     (pyside,) = [r for r in requires if r.name.lower().startswith("pyside6")]
     assert pyside.name.lower() == "pyside6-essentials"  # the Addons (WebEngine, Charts...) are not used
-    assert "6.12.0" not in pyside.specifier  # it aborts the app (tests/test_qt_runtime.py)
+    assert "6.12.0" not in pyside.specifier  # it aborts the app (tests/ui/test_qt_runtime.py)
     entry = zipfile.ZipFile(wheel).read(f"mfv_desktop-{mfv_desktop.__version__}.dist-info/entry_points.txt").decode()
     assert "mfv = mfv_desktop.cli:main" in entry and "[gui_scripts]\nmfv-desktop = mfv_desktop.ui.app:main" in entry
 

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from mfv_desktop.store import models as m
 from mfv_desktop.store import scenes as repo
-from tests.test_ui_apply import click_object, click_vector, open_tab
-from tests.test_ui_models import manager, press, wait
-from tests.test_ui_science import _add_scenes, _last_status
+from tests.ui.test_apply import click_object, click_vector, open_tab
+from tests.ui.test_models import manager, press, wait
+from tests.ui.test_science import _add_scenes, _last_status
 
 pytestmark = pytest.mark.usefixtures("qapp")
 

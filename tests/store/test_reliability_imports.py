@@ -31,7 +31,7 @@ def _picture(path: Path, fmt: str, size=(32, 24), colour="teal") -> Path:
 
 
 def mfv(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.run(
         [sys.executable, "-m", "mfv_desktop.cli", "-q", *args],
         capture_output=True,

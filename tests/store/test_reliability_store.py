@@ -31,7 +31,7 @@ from mfv_desktop.store import (
 )
 from mfv_desktop.store import scenes as repo
 
-FIXTURE = Path(__file__).parent / "fixtures" / "store-r0001"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "store-r0001"
 
 #: in a child process: open the store with Alembic killing the process right after its first ALTER TABLE
 KILL_AFTER_FIRST_ALTER = """

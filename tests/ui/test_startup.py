@@ -174,7 +174,7 @@ def test_a_damaged_aie_artifact_is_named_in_the_aie_tab(qtbot, window):
 
 
 def test_a_store_on_read_only_media_opens_read_only_when_the_user_chooses_it(tmp_path, monkeypatch):
-    from tests.test_reliability_store import _read_only_folder
+    from tests.store.test_reliability_store import _read_only_folder
 
     folder = tmp_path / "data"
     _store_with_a_data_set(folder)

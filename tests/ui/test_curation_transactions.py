@@ -13,7 +13,7 @@ from PIL import Image
 from mfv_desktop.scenes import Box
 from mfv_desktop.store import labels as label_repo
 from mfv_desktop.store import scenes as repo
-from tests.test_ui_window import key, labels_of, open_window
+from tests.ui.test_window import key, labels_of, open_window
 
 pytestmark = pytest.mark.usefixtures("qapp")
 

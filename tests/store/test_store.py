@@ -23,7 +23,7 @@ from mfv_desktop.store import (
 )
 from mfv_desktop.store import scenes as repo
 
-FIXTURE = Path(__file__).parent / "fixtures" / "store-r0001"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "store-r0001"
 
 
 def _pragma(store, name):
@@ -298,7 +298,7 @@ def test_the_data_folder_is_the_users_unless_named(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
     folder = default_data_dir()
     assert folder.name == "mfv_desktop" and folder.is_relative_to(tmp_path / "home")
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     assert not folder.is_relative_to(repo_root)  # never the install folder
 
 
