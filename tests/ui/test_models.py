@@ -98,7 +98,7 @@ def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, win
         "bf16",
     )
     assert window.model_ref() == ModelRef("tiny", "cpu", "bf16")
-    assert window.model_label.text() == "model: tiny · cpu · bf16"
+    assert window.status.model_label.text() == "model: tiny · cpu · bf16"
 
     folder = tmp_path / "of4b"
     folder.mkdir()
@@ -106,7 +106,7 @@ def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, win
     assert again.ref() == "tiny" and again.dtype.currentText() == "bf16"
     again.choose("folder", str(folder))
     press(qtbot, again.use_button)
-    assert get(window.settings, "model") == str(folder) and str(folder) in window.model_label.text()
+    assert get(window.settings, "model") == str(folder) and str(folder) in window.status.model_label.text()
     assert manager(qtbot, window).ref() == str(folder)
 
 

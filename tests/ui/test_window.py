@@ -189,7 +189,7 @@ def test_generating_scenes_runs_in_the_background_and_fills_the_library(qtbot, t
 
     w = open_window(qtbot, tmp_path)
     job = w.imports.generate(GenerateSpec(n_scenes=6, canvas=256, split="x"), "gen")
-    assert job is not None and w.job_bar.isVisible()
+    assert job is not None and w.status.job_bar.isVisible()
     qtbot.waitUntil(lambda: job.status == "done", timeout=60000)
     qtbot.waitUntil(lambda: w.scene_id is not None, timeout=5000)
     assert repo.count_scenes(w.store, "gen") == 6 and not w.banner.isVisible()
@@ -266,9 +266,9 @@ def test_drop_images_rename_delete_add_a_custom_relation_and_settings(qtbot, tmp
     d.dtype.setCurrentText("bf16")
     d.editors["scene.next"].setKeySequence("N")
     d.accept()
-    w._update_model_label()
+    w.status.update_model()
     assert w.settings.value("device") == "cuda" and w.acts.shortcut("scene.next") == "N"
-    assert "openflamingo-4b · cuda · bf16" in w.model_label.text()
+    assert "openflamingo-4b · cuda · bf16" in w.status.model_label.text()
     w.close()
 
 

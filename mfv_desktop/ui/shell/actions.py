@@ -118,3 +118,24 @@ class CheatSheet(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(table)
         self.resize(520, 640)
+
+
+#: the toolbar: action ids in groups (None: a separator)
+TOOLBAR: tuple[str | None, ...] = (
+    "file.import_images",
+    "file.generate",
+    "file.new_drawing",
+    None,
+    "edit.undo",
+    "edit.redo",
+    None,
+    "edit.select",
+    "edit.new_box",
+    "edit.stamp",
+    None,
+    "label.suggest",
+    "label.confirm",
+    "label.reject",
+    None,
+    "view.fit",
+)

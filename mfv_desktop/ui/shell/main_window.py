@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QTabWidget,
     QVBoxLayout,
@@ -26,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from mfv_desktop import __version__
-from mfv_desktop.progress import Progress
 from mfv_desktop.specs import ModelRef
 from mfv_desktop.store import Store
 from mfv_desktop.store import scenes as repo
@@ -36,7 +34,7 @@ from mfv_desktop.ui.curation.library import SceneLibrary
 from mfv_desktop.ui.curation.palette import StampPalette
 from mfv_desktop.ui.curation.relations import RelationPanel
 from mfv_desktop.ui.science.vectors import VectorLibrary
-from mfv_desktop.ui.shell.actions import SPECS, Actions, CheatSheet
+from mfv_desktop.ui.shell.actions import SPECS, TOOLBAR, Actions, CheatSheet
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.dialogs import LogDialog, NameDialog
 from mfv_desktop.ui.shell.imports import SAMPLE_SCENES, Imports
@@ -44,6 +42,7 @@ from mfv_desktop.ui.shell.jobs import Job, JobsPanel
 from mfv_desktop.ui.shell.models import install_menu
 from mfv_desktop.ui.shell.settings import SettingsDialog, app_settings, apply_theme, get
 from mfv_desktop.ui.shell.startup import open_window_store
+from mfv_desktop.ui.shell.status import StatusBar
 
 #: the science tabs, in the order of the work: (key, title, module, panel class), built when first shown
 SCIENCE_TABS = (
@@ -96,7 +95,6 @@ class MainWindow(QMainWindow):
         self.store, self.settings, self.jobs, self.undo = ctx.store, settings, ctx.jobs, ctx.undo
         self.read_only_reason = reason
         ctx.confirm = lambda q: QMessageBox.question(self, "mfv_desktop", q) == QMessageBox.StandardButton.Yes
-        ctx.notified.connect(self.notify)
 
         self.setWindowTitle(f"mfv_desktop {__version__}")
         self.acts = Actions(self, settings)
@@ -137,7 +135,9 @@ class MainWindow(QMainWindow):
         )
         self.imports = Imports(ctx, self)
         self._make_panels()
-        self._make_status_bar()
+        #: the store, the model, messages and the running job
+        self.status = StatusBar(ctx, self)
+        self.setStatusBar(self.status)
         self._make_menus()
         self._connect()
         self.setAcceptDrops(True)
@@ -233,28 +233,6 @@ class MainWindow(QMainWindow):
         banner.setStyleSheet("background: #fff6d6; color: #4a3b00;")
         return banner
 
-    def _make_status_bar(self) -> None:
-        sb = self.statusBar()
-        ro = " (read-only)" if self.store.read_only else ""
-        self.store_label = QLabel(f"store: {self.store.data_dir}{ro}")
-        self.model_label = QLabel()
-        self.job_label = QLabel()
-        self.job_bar = QProgressBar()
-        self.job_bar.setMaximumWidth(220)
-        self.job_cancel = QPushButton("Cancel")
-        self.job_cancel.clicked.connect(self.cancel_job)
-        for w in (self.job_label, self.job_bar, self.job_cancel):
-            w.hide()
-            sb.addPermanentWidget(w)
-        sb.addPermanentWidget(self.store_label)
-        sb.addPermanentWidget(self.model_label)
-        self._update_model_label()
-
-    def _update_model_label(self) -> None:
-        self.model_label.setText(
-            f"model: {self.model} · {get(self.settings, 'device')} · {get(self.settings, 'dtype')}"
-        )
-
     def _make_menus(self) -> None:
         menus: dict[str, Any] = {}
         for spec in SPECS:
@@ -265,24 +243,7 @@ class MainWindow(QMainWindow):
             self.addAction(self.acts[spec.id])
         tb = self.addToolBar("Tools")
         tb.setObjectName("toolbar.tools")
-        for action_id in (
-            "file.import_images",
-            "file.generate",
-            "file.new_drawing",
-            None,
-            "edit.undo",
-            "edit.redo",
-            None,
-            "edit.select",
-            "edit.new_box",
-            "edit.stamp",
-            None,
-            "label.suggest",
-            "label.confirm",
-            "label.reject",
-            None,
-            "view.fit",
-        ):
+        for action_id in TOOLBAR:
             tb.addSeparator() if action_id is None else tb.addAction(self.acts[action_id])
 
     def _connect(self) -> None:
@@ -328,13 +289,10 @@ class MainWindow(QMainWindow):
         c.sceneShown.connect(lambda name: self.setWindowTitle(f"{name} — mfv_desktop {__version__}") if name else None)
         c.drawingStarted.connect(self.docks["stamps"].raise_)
         self.ctx.scenesChanged.connect(self._scenes_changed)
-        self.ctx.modelChanged.connect(self._update_model_label)
-        self.jobs.changed.connect(self._job_changed)
-        self.jobs.progressed.connect(self._job_progress)
 
     # -- the status bar and the banner -----------------------------------------------------------
     def notify(self, message: str, error: bool = False) -> None:
-        self.statusBar().showMessage(("⚠ " if error else "") + message, 10000 if error else 5000)
+        self.status.notify(message, error)
 
     def _update_banner(self) -> None:
         empty = repo.count_scenes(self.store) == 0
@@ -351,28 +309,10 @@ class MainWindow(QMainWindow):
         self.curation.scenes_added()
         self._update_banner()
 
-    def _job_changed(self, job: Job) -> None:
-        running = self.jobs.running
-        for widget in (self.job_label, self.job_bar, self.job_cancel):
-            widget.setVisible(running is not None)
-        if running is not None:
-            self.job_label.setText(running.what)
-        if job.status == "cancelled":
-            self.notify(f"{job.what} cancelled")
-
-    def _job_progress(self, job: Job, p: Progress) -> None:
-        self.job_bar.setMaximum(max(p.total, 1))
-        self.job_bar.setValue(p.done)
-        self.job_label.setText(f"{job.what}: {p.message[:60]}")
-
-    def cancel_job(self) -> None:
-        if self.jobs.running is not None:
-            self.jobs.cancel(self.jobs.running)
-
     # -- settings and help --------------------------------------------------------------------------
     def open_settings(self) -> None:
         if SettingsDialog(self.settings, self.acts, self).exec():
-            self._update_model_label()
+            self.status.update_model()
 
     def show_cheat_sheet(self) -> None:
         CheatSheet(self.acts, self.relations.vocabulary, self).exec()
