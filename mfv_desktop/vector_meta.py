@@ -185,29 +185,9 @@ def read_vector_file(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
             raise VectorFileError(
                 f"is not a function vector file (not safetensors: {type(e).__name__}: {str(e)[:200]})"
             ) from e
-        if header.get("format") != FORMAT:
-            raise VectorFileError(
-                f"is not a function vector file (format {str(header.get('format'))[:40]!r}, expected {FORMAT!r})"
-            )
-        raw = header.get("meta", "")
-        if len(raw) > MAX_META_CHARS:
-            raise VectorFileError(f"has {len(raw) >> 10} KiB of metadata; at most {MAX_META_CHARS >> 10} KiB")
-        try:
-            meta = check_meta(json.loads(raw, parse_constant=_no_constant))
-        except (ValueError, RecursionError) as e:
-            if isinstance(e, VectorFileError):
-                raise
-            raise VectorFileError(f"has metadata that is not JSON ({type(e).__name__})") from e
-        if keys != ["vector"]:
-            raise VectorFileError(f"holds tensors {keys[:5]}; a function vector file holds one tensor, 'vector'")
-        if array is None:
-            raise VectorFileError(
-                f"holds a {dtype} vector; a function vector is floating point ({', '.join(FLOAT_DTYPES)})"
-            )
-        array = check_vector(array.astype(np.float32), meta)
+        return _checked(header, keys, dtype, array)
     except VectorFileError as e:
         raise VectorFileError(f"{path}: {e}; {FIX}") from e
-    return meta, array
 
 
 def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
@@ -226,11 +206,19 @@ def read_vector_bytes(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
         array = load(data)["vector"] if dtype in FLOAT_DTYPES else None
     except Exception as e:  # noqa: BLE001 - whatever is wrong, it is the file
         raise VectorFileError(f"is not a function vector file (not safetensors: {type(e).__name__})") from e
-    if info.get("format") != FORMAT:
+    return _checked(info, keys, dtype, array)
+
+
+def _checked(
+    header: dict[str, Any], keys: list[str], dtype: str | None, array: np.ndarray | None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The checks of a parsed vector file (its safetensors metadata, tensor names, the vector's dtype
+    and array): (checked metadata, the vector as float32), or VectorFileError saying what is wrong."""
+    if header.get("format") != FORMAT:
         raise VectorFileError(
-            f"is not a function vector file (format {str(info.get('format'))[:40]!r}, expected {FORMAT!r})"
+            f"is not a function vector file (format {str(header.get('format'))[:40]!r}, expected {FORMAT!r})"
         )
-    raw = info.get("meta", "")
+    raw = header.get("meta", "")
     if len(raw) > MAX_META_CHARS:
         raise VectorFileError(f"has {len(raw) >> 10} KiB of metadata; at most {MAX_META_CHARS >> 10} KiB")
     try:
