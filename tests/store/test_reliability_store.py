@@ -294,7 +294,7 @@ def test_resuming_after_a_failed_ingest_and_ingesting_again_add_no_duplicate_res
     spec = AIESpec(
         scenes="dataset:gen", relations=("above", "below"), k=1, n_prompts=4, split="a", batch_size=2, model="tiny"
     )
-    _fail_once(monkeypatch, stored, "_ingest_vectors")  # after both AIE results were ingested
+    _fail_once(monkeypatch, stored, "ingest")  # after the sink stored both AIE results
     with pytest.raises(RuntimeError, match="injected"):
         run_to_end(stored.run_in_store(store, spec))
 
