@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, select
 
 from mfv_desktop.codec import to_dict
@@ -194,3 +195,50 @@ def group_prompts(store: Store, group_id: int) -> tuple[Group, list[Prompt]]:
         Prompt(i, ts.tasks[i], group.template.render(ts.tasks[i]), predicted, correct, prob)
         for i, predicted, correct, prob in got
     ]
+
+
+# -- each head's effect on each prompt (the head drill-down) --------------------------------------
+@dataclass(frozen=True)
+class PromptEffects:
+    """The indirect effect of every head on every corrupted prompt an AIE result averages over:
+    `effects[i]` is prompt `indices[i]` of the task set `task_set_hash` (layers x heads)."""
+
+    aie_id: int
+    task_set_hash: str
+    indices: np.ndarray  # (n,) int
+    effects: np.ndarray  # (n, n_layers, n_heads)
+
+
+def add_prompt_effects(
+    store: Store, aie_id: int, task_set_hash: str, indices: Sequence[int], effects: np.ndarray
+) -> str:
+    """Keep an AIE result's per-prompt effects (an artifact named in the result's provenance);
+    returns the artifact's hash."""
+    effects = np.asarray(effects, dtype=np.float32)
+    idx = np.asarray(indices, dtype=np.int64)
+    if effects.ndim != 3 or len(idx) != len(effects):
+        raise ValueError(f"{len(idx)} prompt indices for effects of shape {effects.shape}: expected (n, layers, heads)")
+    with store.session() as s:
+        row = s.get(m.AIEResultRow, aie_id)
+        if row is None:
+            raise KeyError(f"no AIE result {aie_id}")
+        if (row.n_layers, row.n_heads) != effects.shape[1:]:
+            raise ValueError(
+                f"effects of shape {effects.shape} for an AIE result of {row.n_layers} x {row.n_heads} heads"
+            )
+        digest = store.artifacts.put({"indices": idx, "effects": effects}, {"task_set_hash": task_set_hash})
+        row.provenance = {**row.provenance, "prompt_effects": digest}
+    return digest
+
+
+def read_prompt_effects(store: Store, aie_id: int) -> PromptEffects | None:
+    """An AIE result's per-prompt effects, hash-checked; None for a result recorded without them."""
+    with store.session() as s:
+        row = s.get(m.AIEResultRow, aie_id)
+        if row is None:
+            raise KeyError(f"no AIE result {aie_id}")
+        digest = row.provenance.get("prompt_effects")
+    if digest is None:
+        return None
+    arrays = store.artifacts.get(digest)
+    return PromptEffects(aie_id, store.artifacts.meta(digest)["task_set_hash"], arrays["indices"], arrays["effects"])

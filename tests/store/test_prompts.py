@@ -83,3 +83,29 @@ def test_deleting_a_run_deletes_its_prompt_answers(store):
         s.delete(s.get(m.Run, run))
     with store.session() as s:
         assert s.query(m.PromptAnswer).count() == 0
+
+
+def test_each_heads_effect_on_each_prompt_is_kept_with_its_aie_result(store):
+    import numpy as np
+
+    from mfv_desktop.store.prompts import add_prompt_effects, read_prompt_effects
+    from mfv_desktop.store.results import add_aie_result
+
+    meta = {
+        "relation": "above",
+        "k": 1,
+        "n_prompts": 2,
+        "corruption": "paper",
+        "clean_accuracy": 0.5,
+        "clean_tasks_hash": "c" * 64,
+        "corrupted_tasks_hash": "d" * 64,
+    }
+    aie_id = add_aie_result(store, _run(store), np.zeros((2, 3)), np.zeros((2, 3, 4)), meta)
+    assert read_prompt_effects(store, aie_id) is None
+    effects = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    add_prompt_effects(store, aie_id, "d" * 64, [4, 7], effects)
+    got = read_prompt_effects(store, aie_id)
+    assert got.task_set_hash == "d" * 64 and got.indices.tolist() == [4, 7]
+    assert np.array_equal(got.effects, effects)
+    with pytest.raises(ValueError, match="2 x 3 heads"):
+        add_prompt_effects(store, aie_id, "d" * 64, [0], np.zeros((1, 3, 3)))
