@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from PIL import Image
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QGraphicsPathItem,
@@ -174,6 +174,12 @@ class SceneCanvas(QGraphicsView):
 
     def box_items(self) -> dict[int, BoxItem]:
         return dict(self.boxes)
+
+    def global_rect(self, box: Box) -> QRect:
+        """Where a box (image pixels) is on the screen: for a dialog to stand beside it."""
+        shown = self.mapFromScene(QRectF(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0)).boundingRect()
+        shown = shown.intersected(self.viewport().rect())  # the part that is in view
+        return QRect(self.viewport().mapToGlobal(shown.topLeft()), shown.size())
 
     # -- zoom ------------------------------------------------------------------------------------
     def zoom(self, factor: float) -> None:

@@ -39,6 +39,9 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("scene.next", "Next scene", "PgDown", "&Scene"),
     ActionSpec("scene.previous", "Previous scene", "PgUp", "&Scene"),
     ActionSpec("scene.delete", "Delete scene", "Ctrl+Delete", "&Scene"),
+    ActionSpec(
+        "scene.vocabulary", "Vocabulary…", "", "&Scene", "the words the current model knows as one token, searchable"
+    ),
     ActionSpec("label.suggest", "Suggest relations", "G", "&Relations", "from the geometry of the boxes"),
     ActionSpec("label.confirm", "Confirm relation", "Y", "&Relations"),
     ActionSpec("label.reject", "Reject relation", "X", "&Relations"),
