@@ -254,9 +254,13 @@ class MainWindow(QMainWindow):
 
     def _make_menus(self) -> None:
         menus: dict[str, Any] = {}
-        for spec in SPECS:
-            if spec.menu not in menus:
-                menus[spec.menu] = self.menuBar().addMenu(spec.menu)
+        for spec in SPECS:  # "&File/&Import": a submenu, in its menu where its first action is
+            path = spec.menu.split("/")
+            for depth in range(len(path)):
+                key = "/".join(path[: depth + 1])
+                if key not in menus:
+                    parent = menus["/".join(path[:depth])] if depth else self.menuBar()
+                    menus[key] = parent.addMenu(path[depth])
             menus[spec.menu].addAction(self.acts[spec.id])
         for spec in SPECS:  # window-wide shortcuts, also with the menus closed
             self.addAction(self.acts[spec.id])
@@ -270,6 +274,7 @@ class MainWindow(QMainWindow):
         handlers: dict[str, Callable[[], Any]] = {
             "file.import_images": im.ask_import_images,
             "file.import_folder": im.ask_import_folder,
+            "file.import_gqa": im.ask_import_gqa,
             "file.generate": im.ask_generate,
             "file.new_drawing": c.new_drawing,
             "file.settings": self.open_settings,
