@@ -453,6 +453,7 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
             gqa.validate()
             res = drive(exchange.import_gqa(store, gqa.scene_graphs, gqa.images, gqa.dataset, gqa.options()), bar)
             print("\n".join(GQAReport.from_dict(res["report"]).lines()))
+            res = {k: v for k, v in res.items() if k != "report"}  # the report's lines above; in full in the run
         elif a.what == "metadata":
             res = drive(exchange.import_synthetic_metadata(store, a.csv, a.dataset, a.images), bar)
         elif a.what == "dataset":

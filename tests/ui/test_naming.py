@@ -125,6 +125,7 @@ def test_drawing_a_box_asks_its_name_beside_it_and_return_names_it(qtbot, tmp_pa
         if not isinstance(d, NameDialog):
             return QTimer.singleShot(20, answer)
         seen["dialog"] = d.frameGeometry()
+        seen["box in view"] = w.canvas.rubber is not None and w.canvas.rubber.isVisible()
         qtbot.keyClicks(d.edit, "ball")
         popup = d.edit.completer().popup()
         if popup.isVisible():
@@ -146,6 +147,7 @@ def test_drawing_a_box_asks_its_name_beside_it_and_return_names_it(qtbot, tmp_pa
         w.canvas.viewport().mapToGlobal(w.canvas.mapFromScene(*b)),
     )
     assert "still open" not in seen
+    assert seen["box in view"]  # the box being named is drawn while its name is asked
     assert not seen["dialog"].intersects(box)
     assert "ball" in [o.name for o in repo.objects(w.store, w.scene_id)]
 

@@ -383,19 +383,19 @@ def _count_dropped_relations(
     """Every relation of a scene graph that is not kept, counted by why (the first reason that applies)."""
     for s, (name, box, pairs) in parsed.items():
         for p, o in pairs:
-            where = f"image {image_id}: {name} {p} object {o[:40]}"
             if o not in parsed:
+                where = f"image {image_id}: {name} {p} object {o[:40]}"
                 report.drop_relation("unknown_object", "named an object id that does not exist", where)
-            elif box is None or parsed[o][1] is None:
+                continue
+            where = f"image {image_id}: {name} {p} {parsed[o][0]}"
+            if box is None or parsed[o][1] is None:
                 report.drop_relation("box_outside", "had an object whose box is outside the image", where)
             elif o == s:
                 report.drop_relation("self", "related an object to itself", where)
             elif p not in opt.relations:
                 report.drop_relation("other_relation", "were not among the chosen relations", repr(p))
             elif s not in valid or o not in valid:
-                report.drop_relation(
-                    "object_filtered", "had an object left out (its size or name)", f"image {image_id}: {name} {p}"
-                )
+                report.drop_relation("object_filtered", "had an object left out (its size or name)", where)
 
 
 def _anchor(

@@ -352,11 +352,14 @@ class SceneCanvas(QGraphicsView):
         if d is None or event.button() != Qt.MouseButton.LeftButton:
             return super().mouseReleaseEvent(event)
         if d.kind == "draw" and self.rubber is not None:
-            r = self._clip(self.rubber.rect())
-            self.scene().removeItem(self.rubber)
-            self.rubber = None
+            rubber = self.rubber
+            r = self._clip(rubber.rect())
+            rubber.setRect(r)  # the box as it is stored stays in view while its name is asked
             if r.width() > MIN_BOX and r.height() > MIN_BOX:
                 self.boxDrawn.emit(_box(r))
+            if self.rubber is rubber:  # not gone with a redraw of the scene meanwhile
+                self.scene().removeItem(rubber)
+                self.rubber = None
         elif d.kind in ("move", "resize") and d.oid in self.boxes:
             item = self.boxes[d.oid]
             r = self._clip(item.rect())

@@ -92,7 +92,9 @@ class NameDialog(QDialog):
     def _checked(self, text: str) -> None:
         ok, msg = check_name(text.strip(), self.model) if text.strip() else (False, "type a one-word name")
         one_word = ok or "token" in msg or "vocabulary" in msg
-        colour = "#1b7a2f" if ok else ("#b36b00" if one_word else "#b00020")
+        dark = self.palette().window().color().lightness() < 128  # the dark theme: lighter colours read
+        good, warn, bad = ("#6fd58a", "#f0b050", "#ff7a8a") if dark else ("#1b7a2f", "#b36b00", "#b00020")
+        colour = good if ok else (warn if one_word else bad)
         self.check.setText(f"<span style='color:{colour}'>{html.escape(msg)}</span>")
         self._ok().setEnabled(one_word)
         self._fit()
