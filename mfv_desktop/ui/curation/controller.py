@@ -45,6 +45,8 @@ class CurationController(QObject):
         self.store = ctx.store
         #: replaceable by tests and scripts: ask for an object's name (known names, the current one)
         self.ask_name = ask_name
+        #: the box whose name is asked (just drawn, or renamed): the name dialog stands beside it
+        self.naming_box: Box | None = None
         library.sceneActivated.connect(self.show_scene)
         canvas.boxDrawn.connect(self.add_box)
         canvas.boxChanged.connect(self.move_box)
@@ -116,6 +118,7 @@ class CurationController(QObject):
             fn(oid)
 
     def add_box(self, box: Box) -> None:
+        self.naming_box = box
         name = self.ask_name(repo.object_names(self.store), "")
         if name:
             self.edit(cmd.AddObject, name, box)
@@ -129,6 +132,7 @@ class CurationController(QObject):
         o = self._object(object_id)
         if o is None:
             return
+        self.naming_box = o.box
         name = self.ask_name(repo.object_names(self.store), o.name)
         if name and name != o.name:
             self.edit(cmd.RenameObject, o.name, name)

@@ -15,6 +15,7 @@ class ActionSpec:
     id: str
     text: str
     shortcut: str
+    #: the menu ("&File"), or a menu and its submenu ("&File/&Import")
     menu: str
     tip: str = ""
 
@@ -23,8 +24,15 @@ class ActionSpec:
 RELATION_KEYS = 9
 
 SPECS: tuple[ActionSpec, ...] = (
-    ActionSpec("file.import_images", "Import images…", "Ctrl+I", "&File", "add image files as new scenes"),
-    ActionSpec("file.import_folder", "Import folder…", "Ctrl+Shift+I", "&File", "add every image in a folder"),
+    ActionSpec("file.import_images", "Import images…", "Ctrl+I", "&File/&Import", "add image files as new scenes"),
+    ActionSpec("file.import_folder", "Import folder…", "Ctrl+Shift+I", "&File/&Import", "add every image in a folder"),
+    ActionSpec(
+        "file.import_gqa",
+        "GQA scene graphs…",
+        "",
+        "&File/&Import",
+        "scenes with objects and relations from GQA scene graphs, filtered; says what was kept and why",
+    ),
     ActionSpec("file.generate", "Generate scenes…", "Ctrl+G", "&File", "synthetic scenes in the paper's layout"),
     ActionSpec("file.new_drawing", "New drawn scene", "Ctrl+N", "&File", "a blank canvas to place object stamps on"),
     ActionSpec("file.settings", "Settings…", "Ctrl+,", "&File"),
@@ -39,6 +47,9 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("scene.next", "Next scene", "PgDown", "&Scene"),
     ActionSpec("scene.previous", "Previous scene", "PgUp", "&Scene"),
     ActionSpec("scene.delete", "Delete scene", "Ctrl+Delete", "&Scene"),
+    ActionSpec(
+        "scene.vocabulary", "Vocabulary…", "", "&Scene", "the words the current model knows as one token, searchable"
+    ),
     ActionSpec("label.suggest", "Suggest relations", "G", "&Relations", "from the geometry of the boxes"),
     ActionSpec("label.confirm", "Confirm relation", "Y", "&Relations"),
     ActionSpec("label.reject", "Reject relation", "X", "&Relations"),
@@ -109,7 +120,9 @@ class CheatSheet(QDialog):
             if spec.id.startswith("label.relation."):
                 i = int(spec.id.rsplit(".", 1)[1])
                 text = f"Relation {i}: {relations[i - 1]}" if i <= len(relations) else text
-            for col, value in enumerate((spec.menu.replace("&", ""), text, actions.shortcut(spec.id))):
+            for col, value in enumerate(
+                (spec.menu.replace("&", "").replace("/", " > "), text, actions.shortcut(spec.id))
+            ):
                 table.setItem(row, col, QTableWidgetItem(value))
         table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().hide()

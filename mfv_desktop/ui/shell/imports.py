@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QWidget
 
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.dialogs import GenerateDialog
 from mfv_desktop.ui.shell.jobs import Job
+
+if TYPE_CHECKING:
+    from mfv_desktop.import_specs import GQAImportSpec
 
 SAMPLE_SCENES = 200
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
@@ -22,6 +25,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 class Imports:
     def __init__(self, ctx: AppContext, parent: QWidget) -> None:
         self.ctx, self.parent = ctx, parent
+        self.gqa_dialog: QDialog | None = None
 
     def ask_import_images(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self.parent, "Import images", "", IMAGE_FILTER)
@@ -49,6 +53,42 @@ class Imports:
             error=bool(skipped),
         )
         self.ctx.scenesChanged.emit()
+
+    def ask_import_gqa(self) -> None:
+        """File > Import > GQA scene graphs…: the dialog (built on first use) with the importer's filters."""
+        from mfv_desktop.ui.shell.gqa_import import GQAImportDialog
+
+        if self.gqa_dialog is None:
+            self.gqa_dialog = GQAImportDialog(self.import_gqa, self.parent)
+        self.gqa_dialog.show()
+        self.gqa_dialog.raise_()
+
+    def import_gqa(
+        self, spec: GQAImportSpec, on_done: Callable[[dict], None], on_failed: Callable[[str], None] | None = None
+    ) -> Job | None:
+        """GQA scene graphs into a data set, in the background, as `mfv import gqa` does; `on_done`
+        gets the result with the importer's report (GQAReport.to_dict)."""
+        from mfv_desktop.store.exchange import import_gqa
+
+        store, options = self.ctx.store, spec.options()
+
+        def done(result: dict) -> None:
+            from mfv_desktop.scenes.importers import GQAReport
+
+            self.ctx.notify(
+                f"GQA: {GQAReport.from_dict(result['report']).headline()}; "
+                f"{result['added']} added to {result['dataset']!r}"
+            )
+            self.ctx.scenesChanged.emit()
+            on_done(result)
+
+        return self.ctx.run(
+            lambda: import_gqa(store, spec.scene_graphs, spec.images, spec.dataset, options),
+            "import GQA",
+            done,
+            recorded=True,
+            on_failed=on_failed,
+        )
 
     def ask_generate(self) -> None:
         d = GenerateDialog(self.parent)

@@ -131,7 +131,7 @@ class MainWindow(QMainWindow):
             self.library,
             self.relations,
             self.stamp_palette,
-            lambda known, current: NameDialog.ask(self, known, ctx.model, current),
+            self._ask_name,
         )
         self.imports = Imports(ctx, self)
         self._make_panels()
@@ -161,6 +161,25 @@ class MainWindow(QMainWindow):
     model = property(lambda self: self.ctx.model)
     confirm = property(lambda self: self.ctx.confirm, lambda self, fn: setattr(self.ctx, "confirm", fn))
     ask_name = property(lambda self: self.curation.ask_name, lambda self, fn: setattr(self.curation, "ask_name", fn))
+
+    def _ask_name(self, known: list[str], current: str) -> str | None:
+        """The name dialog, beside the box being named."""
+        box = self.curation.naming_box
+        near = self.canvas.global_rect(box) if box is not None else None
+        return NameDialog.ask(self, known, self.ctx.model, current, near)
+
+    def show_vocabulary(self) -> None:
+        """The words the current model knows as one token (built when first asked, again for another model)."""
+        from mfv_desktop.ui.curation.vocabulary import VocabularyDialog
+
+        d = getattr(self, "vocabulary_dialog", None)
+        if d is None or d.model != self.ctx.model:
+            if d is not None:
+                d.deleteLater()
+            d = self.vocabulary_dialog = VocabularyDialog(self.ctx.model, self)
+        d.show()
+        d.raise_()
+        d.activateWindow()
 
     def model_ref(self) -> ModelRef:
         return self.ctx.model_ref()
@@ -235,9 +254,13 @@ class MainWindow(QMainWindow):
 
     def _make_menus(self) -> None:
         menus: dict[str, Any] = {}
-        for spec in SPECS:
-            if spec.menu not in menus:
-                menus[spec.menu] = self.menuBar().addMenu(spec.menu)
+        for spec in SPECS:  # "&File/&Import": a submenu, in its menu where its first action is
+            path = spec.menu.split("/")
+            for depth in range(len(path)):
+                key = "/".join(path[: depth + 1])
+                if key not in menus:
+                    parent = menus["/".join(path[:depth])] if depth else self.menuBar()
+                    menus[key] = parent.addMenu(path[depth])
             menus[spec.menu].addAction(self.acts[spec.id])
         for spec in SPECS:  # window-wide shortcuts, also with the menus closed
             self.addAction(self.acts[spec.id])
@@ -251,6 +274,7 @@ class MainWindow(QMainWindow):
         handlers: dict[str, Callable[[], Any]] = {
             "file.import_images": im.ask_import_images,
             "file.import_folder": im.ask_import_folder,
+            "file.import_gqa": im.ask_import_gqa,
             "file.generate": im.ask_generate,
             "file.new_drawing": c.new_drawing,
             "file.settings": self.open_settings,
@@ -265,6 +289,7 @@ class MainWindow(QMainWindow):
             "scene.next": self.library.next_scene,
             "scene.previous": self.library.previous_scene,
             "scene.delete": c.delete_scene,
+            "scene.vocabulary": self.show_vocabulary,
             "label.suggest": c.suggest,
             "label.confirm": self.relations.confirm,
             "label.reject": self.relations.reject,
