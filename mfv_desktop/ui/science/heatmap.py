@@ -40,6 +40,9 @@ class _BlockSelect(pg.ViewBox):
 class AIEHeatmap(QWidget):
     #: the selected heads changed: list of (layer, head)
     selection_changed = Signal(list)
+    #: a head was double-clicked (layer, head): the AIE tab drills down into it; the selection
+    #: follows the clicks as before
+    head_activated = Signal(int, int)
 
     def __init__(self, title: str = "", top_k: int = 10, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,7 +68,9 @@ class AIEHeatmap(QWidget):
         self.sel_marks = pg.ScatterPlotItem(symbol="s", size=10, pen=pg.mkPen("r", width=2.5), brush=None, pxMode=True)
         self.plot.addItem(self.top_marks)
         self.plot.addItem(self.sel_marks)
-        self.readout = QLabel("move over a head to read its AIE; click heads to select them")
+        self.readout = QLabel(
+            "move over a head to read its AIE; click heads to select them; double-click one for its prompts"
+        )
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -149,6 +154,9 @@ class AIEHeatmap(QWidget):
     def _click(self, event) -> None:
         at = self.head_at(event.scenePos())
         if at is None:
+            return
+        if event.double():  # its first click selected (or dropped) the head already
+            self.head_activated.emit(*at)
             return
         self.select([h for h in self.selected if h != at] if at in self.selected else [*self.selected, at])
 
