@@ -29,6 +29,7 @@ class Made:
     aie_run: int
     old_run: int
     sweep_run: int
+    apply_run: int  # on an image without labels: no expected answer
     aie: np.ndarray  # the "above" map
 
 
@@ -134,7 +135,12 @@ def make_runs(store, tmp_path) -> Made:
         for s in (1.0, 2.0):
             answers = [Answer(i, "ball", i < 1 + layer + s, None) for i in range(5)]
             add_prompt_group(store, sweep_run, "above", f"L{layer} ×{s:g}", zero, t, answers, {"layer": layer})
-    return Made(aie_run, old_run, sweep_run, aie)
+    apply_run = _run(store, "apply")
+    one = TaskSet(TaskSpec(relations=("above",), k=0, kind="zeroshot"), zero.tasks[:1], scenes_hash="test")
+    unknown = {"expected_known": False}
+    add_prompt_group(store, apply_run, "above", "0-shot", one, t, [Answer(0, "table", False, 0.4)], unknown)
+    add_prompt_group(store, apply_run, "above", "with vectors", one, t, [Answer(0, "ball", False, 0.7)], unknown)
+    return Made(aie_run, old_run, sweep_run, apply_run, aie)
 
 
 def close_dialogs() -> None:

@@ -117,13 +117,24 @@ def test_clicking_a_sweep_point_opens_the_prompts_of_that_layer_and_strength(qtb
     assert v.chooser.currentText() == "above · L1 ×2 · 4/5 = 0.80"
 
 
-def test_apply_offers_the_prompts_once_a_result_is_shown(qtbot, window, made):
+def test_apply_offers_the_prompts_once_a_result_is_shown_and_no_expected_answer_is_not_wrong(qtbot, window, made):
     panel = window.show_tab("apply")
     assert not panel.prompts_button.isEnabled()
-    panel._done((made.sweep_run, {"anchor": "cup", "layer": 1, "without": "table", "with": "ball", "bars": []}))
+    panel._done((made.apply_run, {"anchor": "cup", "layer": 1, "without": "table", "with": "ball", "bars": []}))
     assert panel.prompts_button.isEnabled()
     qtbot.mouseClick(panel.prompts_button, Qt.MouseButton.LeftButton)
-    assert viewer_of(window, made.sweep_run).group.condition == "0-shot"
+    v = viewer_of(window, made.apply_run)
+    assert [v.chooser.itemText(i) for i in range(v.chooser.count())][1].startswith("above · with vectors")
+    model = v.table.model()
+    assert (model.index(0, 3).data(), model.index(0, 4).data(), model.index(0, 5).data()) == (
+        "unknown",
+        "table",
+        "? no expected answer",
+    )
+    v.which.setFocus()
+    qtbot.keyClick(v.which, Qt.Key.Key_Down)
+    qtbot.keyClick(v.which, Qt.Key.Key_Down)  # wrong only: an answer with no expected answer is not wrong
+    assert v.shown_prompts() == [] and v.count.text() == "0 of 1 prompt shown"
 
 
 def test_the_viewer_and_the_drill_down_are_built_on_first_use_only(tmp_path):
