@@ -387,6 +387,7 @@ class AIEPanel(QWidget):
             self.compare, "the prompts of the shown run, of the relation whose map was clicked last"
         )
         self.prompts_button.clicked.connect(self.show_prompts)
+        self.selection.setText(f"{self.selection.text()}; double-click a head to see its effect on each prompt")
 
     def show_prompts(self):
         return show_prompts(self.ctx, self.shown_run, self.active, parent=self)

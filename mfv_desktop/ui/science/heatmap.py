@@ -68,9 +68,7 @@ class AIEHeatmap(QWidget):
         self.sel_marks = pg.ScatterPlotItem(symbol="s", size=10, pen=pg.mkPen("r", width=2.5), brush=None, pxMode=True)
         self.plot.addItem(self.top_marks)
         self.plot.addItem(self.sel_marks)
-        self.readout = QLabel(
-            "move over a head to read its AIE; click heads to select them; double-click one for its prompts"
-        )
+        self.readout = QLabel("move over a head to read its AIE; click heads to select them")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -262,6 +262,7 @@ class SweepPanel(QWidget):
         )
         self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.results.currentData(), parent=self))
         self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.plot.setToolTip("click a point to see the prompts behind it")
 
     def point_at(self, scene_pos, reach: float = 10.0) -> tuple[int, float] | None:
         """The (layer, strength) of the drawn point nearest a scene position, within `reach` pixels."""
