@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -76,10 +76,12 @@ class PromptTable(QAbstractTableModel):
         self.prompts: list[Prompt] = []
         self.known = True
         self.colours = verdict_colours()
+        self._strips: dict[int, QPixmap] = {}  # row -> its thumbnails, made when first drawn
 
     def set_prompts(self, prompts: list[Prompt], known: bool) -> None:
         self.beginResetModel()
         self.prompts, self.known, self.colours = prompts, known, verdict_colours()
+        self._strips = {}
         self.endResetModel()
 
     def rowCount(self, parent: _Index = _ROOT) -> int:
@@ -99,7 +101,9 @@ class PromptTable(QAbstractTableModel):
         p, col = self.prompts[index.row()], index.column()
         v = verdict(p, self.known)
         if role == Qt.ItemDataRole.DecorationRole and col == self.IMAGES:
-            return self.images.thumbs([*p.task.demos, p.task.query])
+            if index.row() not in self._strips:
+                self._strips[index.row()] = self.images.thumbs([*p.task.demos, p.task.query])
+            return self._strips[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return [
                 str(p.index),
