@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select
+from sqlalchemy.orm import selectinload
 
 from mfv_desktop.codec import to_dict
 from mfv_desktop.tasks import PromptTemplate, Task, TaskSet, TaskSpec
@@ -242,3 +244,38 @@ def read_prompt_effects(store: Store, aie_id: int) -> PromptEffects | None:
         return None
     arrays = store.artifacts.get(digest)
     return PromptEffects(aie_id, store.artifacts.meta(digest)["task_set_hash"], arrays["indices"], arrays["effects"])
+
+
+# -- a prompt's images, found again -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ShotImage:
+    """Where a shot's image is now (None: nowhere to be found) and the boxes of its scene's objects
+    by name, when the scene is in the store (to outline the anchor and the answer)."""
+
+    path: Path | None
+    boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+
+
+def shot_image(store: Store, scene_id: str, image: str) -> ShotImage:
+    """A shot's image: the path the task recorded; else the store's copy of that file (images are
+    kept by content, so a moved data folder still has it); else the image of the store's scene
+    named `scene_id`. The boxes come from that scene (the first of that name with this image)."""
+    recorded = Path(image) if image else None
+    with store.session() as s:
+        rows = list(
+            s.scalars(
+                select(m.Scene)
+                .where(m.Scene.name == scene_id)
+                .order_by(m.Scene.id)
+                .options(selectinload(m.Scene.objects), selectinload(m.Scene.image))
+            )
+        )
+        scenes = [(store.data_dir / r.image.path, {o.name: (o.x0, o.y0, o.x1, o.y1) for o in r.objects}) for r in rows]
+    candidates: list[Path] = []
+    if recorded is not None:
+        candidates += [recorded, store.data_dir / "images" / recorded.name[:2] / recorded.name]
+    candidates += [p for p, _ in scenes]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        return ShotImage(None)
+    return ShotImage(path, next((boxes for p, boxes in scenes if p.name == path.name), {}))

@@ -3,6 +3,8 @@ after the store is closed and opened again."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mfv_desktop.store import models as m
@@ -109,3 +111,23 @@ def test_each_heads_effect_on_each_prompt_is_kept_with_its_aie_result(store):
     assert np.array_equal(got.effects, effects)
     with pytest.raises(ValueError, match="2 x 3 heads"):
         add_prompt_effects(store, aie_id, "d" * 64, [0], np.zeros((1, 3, 3)))
+
+
+def test_a_prompts_image_is_found_again_when_its_recorded_path_moved(store, tmp_path):
+    from PIL import Image
+
+    from mfv_desktop.scenes import Box, SceneObject
+    from mfv_desktop.store import scenes as repo
+    from mfv_desktop.store.prompts import shot_image
+
+    Image.new("RGB", (40, 30), "white").save(tmp_path / "p.png")
+    sid = repo.create_scene(store, "d", tmp_path / "p.png", name="s1", objects=[SceneObject("cup", Box(1, 2, 10, 20))])
+    kept = repo.get_scene(store, sid)[0].image
+    assert shot_image(store, "s1", kept).path == Path(kept)
+    assert shot_image(store, "s1", kept).boxes == {"cup": (1, 2, 10, 20)}
+    # the data folder moved: the file name (its content hash) finds the store's copy
+    moved = shot_image(store, "a scene of another store", "/old/data/images/xx/" + Path(kept).name)
+    assert moved.path == Path(kept) and moved.boxes == {}
+    # a path from elsewhere: the store's scene of that name
+    assert shot_image(store, "s1", "/gone/photo.png").path == Path(kept)
+    assert shot_image(store, "nowhere", "/gone/photo.png").path is None

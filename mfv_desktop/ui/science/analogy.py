@@ -32,6 +32,7 @@ from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
 from mfv_desktop.ui.science.apply import new_plot
+from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.science.vector_picker import COLUMNS, VectorPicker, newest_per_relation
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.jobs import submit_reporting
@@ -152,6 +153,7 @@ class AnalogyPanel(QWidget):
         self.target.imageChanged.connect(lambda: self._image_changed(self.target, (self.c_edit,)))
         self.vectors.checkedChanged.connect(self._update)
         self.solve_button.clicked.connect(self.solve)
+        self._prompt_hooks()
         self.refresh()
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -261,6 +263,7 @@ class AnalogyPanel(QWidget):
 
     def _done(self, outcome: tuple[int, dict], spec) -> None:
         self.run_id, result = outcome
+        self.prompts_button.setEnabled(True)
         self.show_result(
             result, (spec.source_image, spec.source_anchor, spec.source_answer, spec.target_image, spec.target_anchor)
         )
@@ -321,3 +324,11 @@ class AnalogyPanel(QWidget):
         """condition -> answer, as the table shows them."""
         items = [self.table.item(i, 1) for i in range(len(CONDITIONS))]
         return {name: (item.text() if item is not None else "") for name, item in zip(CONDITIONS, items)}
+
+    # -- the prompts behind the answer (the viewer is built on first use) -----------------------------
+    def _prompt_hooks(self) -> None:
+        self.prompts_button = prompts_button(
+            self.solve_button, "the prompts this run's answers came from, and their images"
+        )
+        self.prompts_button.setEnabled(False)  # until a result is shown
+        self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.run_id, parent=self))

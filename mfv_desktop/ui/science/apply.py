@@ -27,6 +27,7 @@ from superqt import QLabeledDoubleSlider
 
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
+from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.science.vector_picker import VectorPicker
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.jobs import submit_reporting
@@ -155,6 +156,7 @@ class ApplyPanel(QWidget):
         self.vectors.checkedChanged.connect(self._vectors_changed)
         self.own_strength.toggled.connect(self._vectors_changed)
         self.apply_button.clicked.connect(self.apply)
+        self._prompt_hooks()
         self._vectors_changed()
         self.refresh()
 
@@ -241,6 +243,7 @@ class ApplyPanel(QWidget):
 
     def _done(self, outcome: tuple[int, dict]) -> None:
         self.run_id, result = outcome
+        self.prompts_button.setEnabled(True)
         self.show_result(result)
 
     # -- the answer --------------------------------------------------------------------------------
@@ -283,6 +286,14 @@ class ApplyPanel(QWidget):
             return []
         h0, h1 = self.bars[0].opts["height"], self.bars[1].opts["height"]
         return [{"token": t, "without": float(a), "with": float(b)} for t, a, b in zip(self.bar_tokens, h0, h1)]
+
+    # -- the prompts behind the answer (the viewer is built on first use) -----------------------------
+    def _prompt_hooks(self) -> None:
+        self.prompts_button = prompts_button(
+            self.apply_button, "the prompts this run's answers came from, and their images"
+        )
+        self.prompts_button.setEnabled(False)  # until a result is shown
+        self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.run_id, parent=self))
 
 
 def _p(p: float | None) -> str:

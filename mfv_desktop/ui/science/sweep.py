@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import runs as run_repo
 from mfv_desktop.store import vectors as vrepo
 from mfv_desktop.ui.science.aie import dataset_combo, row_of
+from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.shell.context import AppContext
 
 
@@ -92,6 +93,7 @@ class SweepPanel(QWidget):
         self.results.activated.connect(lambda _: self.show_run(self.results.currentData()))
         ctx.vectorsChanged.connect(self.refresh)
         self.shown: dict[str, Any] | None = None
+        self._prompt_hooks()
         self.refresh()
 
     def refresh(self) -> None:
@@ -252,3 +254,34 @@ class SweepPanel(QWidget):
         self.refresh()
         self.results.setCurrentIndex(max(self.results.findData(run_id), 0))
         self.draw(summary)
+
+    # -- the prompts behind the curves (the viewer is built on first use) --------------------------
+    def _prompt_hooks(self) -> None:
+        self.prompts_button = prompts_button(
+            self.results, "the prompts of the shown run; click a point of a curve for the prompts behind it"
+        )
+        self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.results.currentData(), parent=self))
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.plot.setToolTip("click a point to see the prompts behind it")
+
+    def point_at(self, scene_pos, reach: float = 10.0) -> tuple[int, float] | None:
+        """The (layer, strength) of the drawn point nearest a scene position, within `reach` pixels."""
+        vb = self.plot.getPlotItem().vb
+        if self.shown is None or not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        layers, strengths = self.shown.get("layers", []), self.shown.get("strengths", [])
+        best: tuple[float, int, float] | None = None
+        for s, row in zip(strengths, self.shown.get("accuracy", [])):
+            for layer, acc in zip(layers, row):
+                d = (vb.mapViewToScene(QPointF(layer, acc)) - scene_pos).manhattanLength()
+                if d <= reach and (best is None or d < best[0]):
+                    best = (d, int(layer), float(s))
+        return None if best is None else (best[1], best[2])
+
+    def _clicked(self, event) -> None:
+        at = self.point_at(event.scenePos())
+        if at is not None and self.shown is not None:
+            layer, s = at
+            show_prompts(
+                self.ctx, self.results.currentData(), self.shown.get("relation"), f"L{layer} ×{s:g}", parent=self
+            )
