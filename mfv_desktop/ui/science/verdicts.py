@@ -46,6 +46,12 @@ class Expected:
     def known(self) -> bool:
         return bool(self.answers)
 
+    @property
+    def answer(self) -> str | None:
+        """The one expected answer (for a job spec's expected answer), None when none or several
+        are (the task builder asks no question whose answer is not unique)."""
+        return self.answers[0] if len(self.answers) == 1 else None
+
     def expected_text(self) -> str:
         return " or ".join(self.answers)
 
