@@ -69,6 +69,8 @@ class LazyTab(QWidget):
         self.built: QWidget | None = None
         self.column = QVBoxLayout(self)
         self.column.setContentsMargins(0, 0, 0, 0)
+        # a click anywhere in a science tab takes the keyboard focus from the curation widgets
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
 
     def panel(self) -> QWidget:
         if self.built is None:
@@ -100,7 +102,7 @@ class MainWindow(QMainWindow):
         self.acts = Actions(self, settings)
         self.canvas = SceneCanvas(self)
         self.banner = self._make_banner()
-        scene_tab = QWidget(self)
+        self.scene_tab = scene_tab = QWidget(self)
         column = QVBoxLayout(scene_tab)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.banner)
@@ -133,7 +135,7 @@ class MainWindow(QMainWindow):
             self.stamp_palette,
             lambda known, current: NameDialog.ask(self, known, ctx.model, current),
         )
-        self.imports = Imports(ctx, self)
+        self.imports = Imports(ctx, self, show_scene=self.curation.reveal)
         self._make_panels()
         #: the store, the model, messages and the running job
         self.status = StatusBar(ctx, self)
@@ -213,8 +215,15 @@ class MainWindow(QMainWindow):
         return self.lazy_tabs[key].panel()
 
     def _tab_shown(self, index: int) -> None:
-        """A tab shows what the store holds now (data sets, runs, vectors made since it was last seen)."""
+        """A tab shows what the store holds now (data sets, runs, vectors made since it was last seen).
+        The keyboard focus goes with the tab: curation keys act on the Scene tab, not on a science tab
+        (a drawing left empty is dropped)."""
         page = self.tabs.widget(index)
+        if page is self.scene_tab:
+            self.canvas.setFocus(Qt.FocusReason.TabFocusReason)
+        elif page is not None:
+            self.curation.leave()
+            page.setFocus(Qt.FocusReason.TabFocusReason)
         if isinstance(page, LazyTab):
             if page.built is None:
                 page.panel()  # a new panel reads the store as it is built
@@ -239,8 +248,8 @@ class MainWindow(QMainWindow):
             if spec.menu not in menus:
                 menus[spec.menu] = self.menuBar().addMenu(spec.menu)
             menus[spec.menu].addAction(self.acts[spec.id])
-        for spec in SPECS:  # window-wide shortcuts, also with the menus closed
-            self.addAction(self.acts[spec.id])
+        # shortcuts also with the menus closed: curation keys where curation is, the rest window-wide
+        self.acts.bind(self, (self.scene_tab, self.library, self.relations, self.stamp_palette))
         tb = self.addToolBar("Tools")
         tb.setObjectName("toolbar.tools")
         for action_id in TOOLBAR:
@@ -255,8 +264,8 @@ class MainWindow(QMainWindow):
             "file.new_drawing": c.new_drawing,
             "file.settings": self.open_settings,
             "file.quit": self.close,
-            "edit.undo": self.undo.undo,
-            "edit.redo": self.undo.redo,
+            "edit.undo": lambda: self._undo_redo("undo"),
+            "edit.redo": lambda: self._undo_redo("redo"),
             "edit.select": lambda: self.canvas.set_mode("select"),
             "edit.new_box": lambda: self.canvas.set_mode("box"),
             "edit.stamp": lambda: self.canvas.set_mode("stamp"),
@@ -288,22 +297,38 @@ class MainWindow(QMainWindow):
         self.library.countChanged.connect(lambda _: self._update_banner())
         c.sceneShown.connect(lambda name: self.setWindowTitle(f"{name} — mfv_desktop {__version__}") if name else None)
         c.drawingStarted.connect(self.docks["stamps"].raise_)
+        c.drawingStarted.connect(lambda: self.tabs.setCurrentWidget(self.scene_tab))
+        self.imports.incoming.connect(self.library.set_incoming)
+        self.imports.incoming.connect(lambda _: self._update_banner())
         self.ctx.scenesChanged.connect(self._scenes_changed)
 
     # -- the status bar and the banner -----------------------------------------------------------
     def notify(self, message: str, error: bool = False) -> None:
         self.status.notify(message, error)
 
+    def _undo_redo(self, which: str) -> None:
+        """Undo or redo, said in the status bar (it may change a scene of a tab not in view)."""
+        text = self.undo.undoText() if which == "undo" else self.undo.redoText()
+        getattr(self.undo, which)()
+        if text:
+            self.notify(f"{which}: {text}")
+
     def _update_banner(self) -> None:
-        empty = repo.count_scenes(self.store) == 0
+        # an empty drawing (dropped when the user leaves it) does not count
+        n = repo.count_scenes(self.store) - self.curation.showing_empty_drawing
+        job = self.imports.sample_job
         if self.read_only_reason:
             self.banner_text.setText(self.read_only_reason)
+        elif job is not None:
+            self.banner_text.setText(
+                f"{self.imports.describe(job).capitalize()} They appear in the library when they are all in."
+            )
         else:
             self.banner_text.setText(
                 "No scenes yet. Add the sample data set, import images (drop them here), or draw a scene."
             )
-        self.sample_button.setVisible(empty and not self.store.read_only)
-        self.banner.setVisible(empty or bool(self.read_only_reason))
+        self.sample_button.setVisible(n <= 0 and job is None and not self.store.read_only)
+        self.banner.setVisible(n <= 0 or job is not None or bool(self.read_only_reason))
 
     def _scenes_changed(self) -> None:
         self.curation.scenes_added()
@@ -332,6 +357,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event) -> None:
+        self.curation.leave()  # a drawing left empty is not kept
         self.jobs.wait_all(30000)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
