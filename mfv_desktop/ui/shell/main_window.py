@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         first = self.library.current_scene_id()
         if first is not None:
             self.show_scene(first)
+        self.canvas.setFocus()  # the Scene tab is in front: its keys work from the start
 
     # -- what tests and scripts reach through the window ------------------------------------------
     vectorsChanged = property(lambda self: self.ctx.vectorsChanged)
@@ -320,8 +321,9 @@ class MainWindow(QMainWindow):
         if self.read_only_reason:
             self.banner_text.setText(self.read_only_reason)
         elif job is not None:
+            doing = self.imports.describe(job)
             self.banner_text.setText(
-                f"{self.imports.describe(job).capitalize()} They appear in the library when they are all in."
+                f"{doing[:1].upper()}{doing[1:]}. They appear in the library when they are all in."
             )
         else:
             self.banner_text.setText(
