@@ -166,3 +166,43 @@ def test_undo_does_not_bring_back_an_emptied_drawing(qtbot, window):
     w.undo.redo()  # the stamp's redo has nowhere to go: nothing happens, no error, no scene
     w.undo.undo()
     assert repo.count_scenes(w.store) == 0 and w.scene_id is None
+
+
+def place(qtbot, w, stamp: str, x: int, y: int) -> None:
+    w.stamp_palette.choose(stamp)
+    qtbot.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, pos=w.canvas.mapFromScene(x, y))
+
+
+def test_one_undo_skips_the_edits_of_a_dropped_drawing(qtbot, window):
+    from PySide6.QtTest import QTest
+
+    w = window
+    w.acts["file.new_drawing"].trigger()
+    kept = w.scene_id
+    place(qtbot, w, "procedural:apple", 400, 300)
+    w.acts["file.new_drawing"].trigger()  # the first drawing has an apple: it stays
+    junk = w.scene_id
+    assert repo.count_scenes(w.store) == 2
+    place(qtbot, w, "procedural:cup", 300, 300)
+    (cup,) = repo.objects(w.store, junk)
+    w.canvas.select_object(cup.id)
+    w.canvas.setFocus()
+    QTest.keyClick(w.canvas, Qt.Key.Key_Delete)  # empty again
+    assert repo.objects(w.store, junk) == [] and w.undo.count() == 3
+    w.library.select_scene(kept)  # leave it: dropped, its two edits with it
+    qtbot.waitUntil(lambda: w.scene_id == kept, timeout=5000)
+    assert repo.count_scenes(w.store) == 1
+    w.acts["edit.undo"].trigger()  # one undo: the apple on the kept drawing goes
+    assert repo.objects(w.store, kept) == [] and repo.count_scenes(w.store) == 1
+    assert "undo: add apple" in w.status.currentMessage()
+
+
+def test_an_empty_drawing_left_by_a_crash_is_dropped_at_the_next_start(qtbot, tmp_path):
+    from mfv_desktop.store import open_store
+
+    store = open_store(tmp_path / "data")
+    repo.create_drawn_scene(store, "drawn")
+    store.close()
+    w = open_window(qtbot, tmp_path)
+    assert repo.count_scenes(w.store) == 0 and w.sample_button.isVisible()
+    w.close()

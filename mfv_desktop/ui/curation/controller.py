@@ -122,6 +122,13 @@ class CurationController(QObject):
         if scene_id is not None and scene_id != self.scene_id:
             self._drop_if_empty(scene_id)
 
+    def drop_empty_drawings(self) -> int:
+        """Drop the empty drawings a start that ended without quitting (a crash) left; returns how many."""
+        if self.store.read_only:
+            return 0
+        drawn = repo.page_scenes(self.store, 0, 1000, split="drawn")
+        return sum(self._drop_if_empty(s.id) for s in drawn if s.n_objects == 0)
+
     def _drop_if_empty(self, scene_id: int) -> bool:
         """Delete a drawn scene without objects (an accidental "New drawn scene"), without asking;
         the edits on it that the undo stack holds are dropped too (undo brings no junk back)."""

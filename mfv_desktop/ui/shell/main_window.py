@@ -152,6 +152,7 @@ class MainWindow(QMainWindow):
         else:  # the first start: the workbench gets the height, the jobs list a strip below it
             self.resizeDocks([self.docks["jobs"]], [170], Qt.Orientation.Vertical)
         self.curation.refresh_vocabulary()
+        self.curation.drop_empty_drawings()  # left by a start that ended without quitting
         self._update_banner()
         first = self.library.current_scene_id()
         if first is not None:
@@ -309,8 +310,15 @@ class MainWindow(QMainWindow):
 
     def _undo_redo(self, which: str) -> None:
         """Undo or redo, said in the status bar (it may change a scene of a tab not in view)."""
-        text = self.undo.undoText() if which == "undo" else self.undo.redoText()
-        getattr(self.undo, which)()
+        stack = self.undo
+        while True:  # edits of a dropped empty drawing are obsolete: Qt drops them without a word
+            i = stack.index() - 1 if which == "undo" else stack.index()
+            cmd = stack.command(i) if 0 <= i < stack.count() else None
+            if cmd is None or not cmd.isObsolete():
+                break
+            getattr(stack, which)()
+        text = stack.undoText() if which == "undo" else stack.redoText()
+        getattr(stack, which)()
         if text:
             self.notify(f"{which}: {text}")
 
