@@ -85,25 +85,34 @@ def write_group(
 
 
 def read_groups(folder: Path) -> Iterator[tuple[str, str, TaskSet, PromptTemplate, list[Answer], dict[str, Any]]]:
-    """The groups a folder run wrote anywhere under `folder`, in the order they were recorded."""
+    """The groups a folder run wrote anywhere under `folder`, in the order they were recorded. A run
+    of stages (chain, report) can measure the same relation and condition in two stages (a sweep's
+    0-shot and the evaluation's): such a condition is named with its stage's folder ("evaluation:
+    0-shot"), and every group's detail says its stage."""
     found = []
     for path in folder.rglob(f"{PROMPTS_DIR}/*.json"):
         try:
-            found.append(json.loads(path.read_text()))
+            d = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        d["stage"] = path.parent.parent.relative_to(folder).as_posix()
+        found.append(d)
+    stages: dict[tuple[str, str], set[str]] = {}
+    for d in found:
+        stages.setdefault((d["relation"], d["condition"]), set()).add(d["stage"])
     for d in sorted(found, key=lambda d: d.get("recorded", 0.0)):
         t = d["task_set"]
         ts = TaskSet(
             TaskSpec.from_json(t["spec"]), [Task.from_json(x) for x in t["tasks"]], t.get("scenes_hash", ""), t["meta"]
         )
+        shared = len(stages[(d["relation"], d["condition"])]) > 1
         yield (
             d["relation"],
-            d["condition"],
+            f"{d['stage']}: {d['condition']}" if shared else d["condition"],
             ts,
             PromptTemplate(**d["template"]),
             [Answer(**a) for a in d["answers"]],
-            d.get("detail", {}),
+            {**d.get("detail", {}), "stage": d["stage"]},
         )
 
 

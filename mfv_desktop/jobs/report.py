@@ -269,6 +269,7 @@ def _analogies(spec: ReportSpec, backend, scenes: str, fvs: dict[str, str], ffvs
         "composite FFV": _parts(list(ffvs.values()), backend)[1],
     }
     res = yield from analogy_conditions(backend, zs, composites, (1, spec.k), spec.seed, spec.batch_size)
+    res.pop("answered")  # the prompts' answers: recorded by an analogy run, not a report's table
     return {"split": spec.diagonal_split, **res}
 
 

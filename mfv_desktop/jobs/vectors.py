@@ -322,11 +322,14 @@ def analogy_conditions(
         )
     conds += [(name, None, parts) for name, parts in composites.items()]
     rows, mean_weights = [], {}
+    #: per condition, what each item's question was (the target's, or its K-shot prompt) and the answers
+    answered: dict[str, tuple[list[Task], list[str], np.ndarray, list[float | None]]] = {}
     n = len(conds)
     for j, (name, tasks, parts) in enumerate(conds):
         if tasks is not None:
             r = yield from as_part(evaluate(backend, tasks, batch_size), j / n, 1 / n, name)
             correct = r.correct
+            answered[name] = (list(tasks), r.predictions, correct, [float(x) for x in r.answer_probs])
         else:
             res = yield from as_part(
                 solve_all(
@@ -343,6 +346,12 @@ def analogy_conditions(
                 name,
             )
             correct = np.array([x.correct for x in res])
+            answered[name] = (
+                [i.target for i in items],
+                [x.prediction_text for x in res],
+                correct,
+                [x.answer_prob for x in res],
+            )
             w = np.array([x.weights for x in res])
             mean_weights[name] = {
                 rel: dict(
@@ -356,7 +365,23 @@ def analogy_conditions(
         for rel in dict.fromkeys(i.target.relation for i in items):
             sel = np.array([i.target.relation == rel for i in items])
             rows.append([rel, name, int(sel.sum()), round(float(np.mean(correct[sel])), 4)])
-    return {"rows": rows, "mean_weights": mean_weights, "n": len(items)}
+    return {"rows": rows, "mean_weights": mean_weights, "n": len(items), "answered": answered}
+
+
+def _record_table(io: JobIO, backend, answered) -> None:
+    """An analogy table's conditions as groups, one per relation and condition: each item's question
+    (the target, or its K-shot prompt) with the answer it got."""
+    from mfv_desktop.tasks import TaskSet
+
+    from .prompts import answers
+
+    for name, (tasks, words, correct, probs) in answered.items():
+        for rel in dict.fromkeys(t.relation for t in tasks):
+            idx = [i for i, t in enumerate(tasks) if t.relation == rel]
+            sel = [tasks[i] for i in idx]
+            spec = TaskSpec(relations=(rel,), k=sel[0].k, kind="clean" if sel[0].k else "zeroshot")
+            got = answers([words[i] for i in idx], [bool(correct[i]) for i in idx], [probs[i] for i in idx])
+            io.sink.prompt_group(rel, name, TaskSet(spec, sel), backend.template, got, {"analogy": True})
 
 
 def _analogy_table(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
@@ -377,6 +402,7 @@ def _analogy_table(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
         spec.temperature,
         spec.layer,
     )
+    _record_table(io, backend, res["answered"])
     header = ["relation", "condition", "n", "accuracy"]
     out = io.sink.folder
     write_csv(out / "evaluation.csv", header, res["rows"])

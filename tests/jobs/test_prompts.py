@@ -280,3 +280,45 @@ def test_an_analogy_records_its_target_under_each_condition(store, abs_scenes, s
         assert p.correct == res[cond]["correct"] == (p.predicted == tgt.answer)
     _, (icl,) = group_prompts(store, groups["1-shot ICL"].id)
     assert icl.task.demos[0].anchor == src.anchor and icl.task.demos[0].answer == src.answer
+
+
+def test_stages_that_measure_the_same_condition_keep_both_groups(store, scenes, scene_folder, tiny, tmp_path):
+    from mfv_desktop.jobs.prompts import answers, ingest_groups, write_group
+    from mfv_desktop.tasks import TaskSpec, build_task_set
+
+    ts = build_task_set(scenes, scene_folder, TaskSpec(relations=("above",), kind="zeroshot", split="a"))
+    got = answers(["x"] * len(ts.tasks), [False] * len(ts.tasks))
+    write_group(tmp_path / "sweeps" / "above", "above", "0-shot", ts, tiny.template, got)
+    write_group(tmp_path / "evaluation", "above", "0-shot", ts, tiny.template, got[:2])
+    write_group(tmp_path / "aie", "above", "clean", ts, tiny.template, got[:3])
+    with store.session() as s:
+        run = m.Run(kind="chain", spec={}, status="done")
+        s.add(run)
+        s.flush()
+        rid = run.id
+    assert ingest_groups(store, rid, tmp_path) == 3
+    groups = {g.condition: g for g in prompt_groups(store, rid)}
+    assert set(groups) == {"sweeps/above: 0-shot", "evaluation: 0-shot", "clean"}
+    assert groups["evaluation: 0-shot"].n == 2 and groups["clean"].detail["stage"] == "aie"
+
+
+def test_an_analogy_table_records_a_group_per_row(store, abs_scenes, tiny_folder, tiny_vector):
+    from mfv_desktop.jobs import AnalogySpec
+    from mfv_desktop.jobs.stored import run_in_store
+
+    run_to_end(repo.add_scenes(store, "gen", abs_scenes))
+    spec = AnalogySpec(
+        vectors=(tiny_vector,),
+        scenes="dataset:gen",
+        split="a",
+        relations=("above", "left"),
+        n_prompts=6,
+        ks=(1,),
+        model=str(tiny_folder),
+    )
+    rid, res = run_to_end(run_in_store(store, spec))
+    groups = {(g.relation, g.condition): g for g in prompt_groups(store, rid)}
+    assert len(groups) == len(res["rows"]) == 6
+    for row in res["rows"]:
+        g = groups[(row["relation"], row["condition"])]
+        assert g.n == row["n"] and round(g.accuracy, 4) == row["accuracy"]
