@@ -182,6 +182,11 @@ def _store_commands(sub) -> None:
     sub.add_parser("results", help="list the store's AIE results")
     s = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run")
     s.add_argument("run", type=int)
+    s = sub.add_parser("prompts", help="list what a run measured: each prompt's expected and predicted answer")
+    s.add_argument("run", type=int)
+    s.add_argument("--relation")
+    s.add_argument("--condition", help="e.g. clean, corrupted, 0-shot, 'L3 ×1.0', '1-shot ICL'")
+    s.add_argument("--wrong", action="store_true", help="only the prompts answered wrongly")
     s = sub.add_parser(
         "backups",
         help="list the usable backups of the store's database (newest first), or "
@@ -228,7 +233,7 @@ def _store_commands(sub) -> None:
     w.add_argument("--run", type=int)
 
 
-STORE_COMMANDS = {"datasets", "runs", "vectors", "results", "resume", "import", "export", "backups"}
+STORE_COMMANDS = {"datasets", "runs", "vectors", "results", "prompts", "resume", "import", "export", "backups"}
 
 
 def _spec_from_args(a: argparse.Namespace, cls: Any = None, prefix: str = "") -> Any:
@@ -436,6 +441,10 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
                 d["matched_only"] = bool(r["provenance"].get("matched_only"))
                 d["averaged_over"] = averaging_text({**r["provenance"], "n_prompts": r["n_prompts"]})
         show(rows)
+    elif cmd == "prompts":
+        from mfv_desktop.jobs.prompts import listing
+
+        print("\n".join(listing(store, a.run, a.relation, a.condition, a.wrong)) or f"run {a.run} recorded no prompts")
     elif cmd == "resume":
         from mfv_desktop.jobs.stored import resume
 

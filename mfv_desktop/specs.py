@@ -364,6 +364,9 @@ class ApplySpec(ModelJobSpec):
     strength: float | None = opt(None, "one strength for every vector (default: each vector's own)")
     top: int = opt(5, "predictions shown per condition")
     out: str = opt("", OUT_HELP)
+    expected: str | None = opt(
+        None, "the true answer, when known (e.g. from the scene's labels): each answer is marked right or wrong"
+    )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from mfv_desktop.progress import Progress
 from mfv_desktop.tasks import Task
 
 from .evaluate import EvalResult
-from .mediation import AIEResult, accumulate_effects
+from .mediation import AIEResult, BatchEffects, accumulate_effects
 from .vectors import SweepResult
 
 #: the most columns one recomputation takes at once
@@ -78,17 +78,23 @@ def fast_average_indirect_effect(
     n_cols = g.n_layers * g.n_heads  # column j: layer j // n_heads, head j % n_heads (sorted by layer)
     mean = mean.to(backend.device, backend.dtype)
 
-    def effects(batch) -> tuple[np.ndarray, torch.Tensor]:
+    def effects(batch) -> BatchEffects:
         last = backend.last_position(batch)
         base = _probs(last.base_logits[:, None], batch.answer_ids)[:, 0]
         step = _columns_per_run(backend, last, max_columns)
         ie = torch.zeros(n_cols, dtype=torch.float64)
+        per = torch.zeros(len(base), n_cols, device=base.device, dtype=base.dtype)
         for s in range(0, n_cols, step):
             cols = torch.arange(s, min(s + step, n_cols))
             layers, heads = cols // g.n_heads, cols % g.n_heads
             p = _probs(last.patched_heads(layers, heads, mean[layers, heads]), batch.answer_ids)
-            ie[cols] = (p - base[:, None]).sum(0).double().cpu()
-        return ie.view(g.n_layers, g.n_heads).numpy(), base
+            d = p - base[:, None]
+            ie[cols] = d.sum(0).double().cpu()
+            per[:, cols.to(per.device)] = d
+        predicted = last.base_logits.argmax(-1)
+        return BatchEffects(
+            ie.view(g.n_layers, g.n_heads).numpy(), base, per.view(-1, g.n_layers, g.n_heads), predicted
+        )
 
     return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
 
@@ -118,6 +124,7 @@ def fast_layer_sweep(
     c_cond = np.array([o[2] * len(layers) + o[1] for o in order])
     correct = np.zeros((len(order), len(tasks)), bool)
     prob = np.zeros((len(order), len(tasks)))
+    top = np.zeros((len(order), len(tasks)), np.int64)  # each condition's top-1 token on each prompt
     base_correct, base_prob = np.zeros(len(tasks), bool), np.zeros(len(tasks))
     preds: list[str] = []
     done = 0
@@ -134,7 +141,9 @@ def fast_layer_sweep(
         for s in range(0, len(order), step):
             cols = slice(s, min(s + step, len(order)))
             logits = last.added(c_layer[cols], c_scale[cols], vector.float())
-            correct[c_cond[cols], rows] = (logits.argmax(-1) == answers[:, None]).T.cpu().numpy()
+            best = logits.argmax(-1)
+            correct[c_cond[cols], rows] = (best == answers[:, None]).T.cpu().numpy()
+            top[c_cond[cols], rows] = best.T.cpu().numpy()
             prob[c_cond[cols], rows] = _probs(logits, answers).T.cpu().numpy()
         done += len(chunk)
         acc = correct[:, :done].mean(1).reshape(len(strengths), len(layers))
@@ -151,12 +160,26 @@ def fast_layer_sweep(
         base_prob,
     )
     shape = (len(strengths), len(layers))
+    words = {int(t): backend.decode_token(int(t)) for t in np.unique(top)}
+    acc, mean_prob = correct.mean(1) if n else [], prob.mean(1) if n else []
+    conditions = (
+        [
+            [
+                EvalResult(n, float(acc[c]), float(mean_prob[c]), [words[int(t)] for t in top[c]], correct[c], prob[c])
+                for c in range(i * len(layers), (i + 1) * len(layers))
+            ]
+            for i in range(len(strengths))
+        ]
+        if n
+        else []
+    )
     return SweepResult(
         layers,
         strengths,
         correct.mean(1).reshape(shape).tolist() if n else [],
         prob.mean(1).reshape(shape).tolist() if n else [],
         baseline,
+        conditions,
     )
 
 

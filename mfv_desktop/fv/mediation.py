@@ -35,6 +35,9 @@ class MeanActivations:
     notes: list[str] = field(default_factory=list)
     #: (n_total,) whether the model answered each clean prompt correctly (top-1), in prompt order
     correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    #: (n_total,) the model's top-1 token id and P(answer) on each clean prompt, in prompt order
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    answer_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 def mean_head_activations(
@@ -46,6 +49,8 @@ def mean_head_activations(
     sum_all = torch.zeros_like(sum_correct)
     n_correct = n = 0
     correct: list[np.ndarray] = []
+    predicted: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
     for chunk in batches(clean, batch_size):
         batch = backend.encode(chunk)
         with record_heads(backend) as z:
@@ -56,6 +61,8 @@ def mean_head_activations(
         sum_correct += acts[ok].sum(0)
         n_correct += int(ok.sum())
         correct.append(ok.numpy())
+        predicted.append(s.predicted.cpu().numpy().astype(np.int64))
+        probs.append(s.answer_prob.float().cpu().numpy())
         n += len(chunk)
         yield Progress(n, len(clean), "mean activations")
     if n == 0:
@@ -66,7 +73,15 @@ def mean_head_activations(
         notes.append(f"no clean prompt was answered correctly (0 of {n}): the mean is over all {n} prompts")
     mean = sum_correct / n_correct if use_correct else sum_all / n
     return MeanActivations(
-        mean, n_correct if use_correct else n, n, n_correct / n, use_correct, notes, np.concatenate(correct)
+        mean,
+        n_correct if use_correct else n,
+        n,
+        n_correct / n,
+        use_correct,
+        notes,
+        np.concatenate(correct),
+        np.concatenate(predicted),
+        np.concatenate(probs),
     )
 
 
@@ -80,6 +95,8 @@ class Matched:
     n_matched: int  # corrupted prompts whose clean prompt was answered correctly
     n_corrupted: int
     notes: list[str] = field(default_factory=list)
+    #: where each prompt is in the corrupted prompts given (their task set's indices)
+    indices: list[int] = field(default_factory=list)
 
 
 def matched_prompts(
@@ -92,8 +109,9 @@ def matched_prompts(
     if len(correct) != len(clean):
         raise ValueError(f"{len(correct)} clean answers scored for {len(clean)} clean prompts")
     n_matched, n = int(np.sum(correct)), len(corrupted)
+    every = list(range(n))
     if not matched_only:
-        return Matched(list(corrupted), False, n_matched, n)
+        return Matched(list(corrupted), False, n_matched, n, [], every)
     if n_matched == 0:
         return Matched(
             list(corrupted),
@@ -101,8 +119,10 @@ def matched_prompts(
             0,
             n,
             [f"no clean prompt was answered correctly (0 of {n}): the AIE is over all {n} corrupted prompts"],
+            every,
         )
-    return Matched([t for t, ok in zip(corrupted, correct) if ok], True, n_matched, n)
+    kept = [i for i, ok in enumerate(correct) if ok]
+    return Matched([corrupted[i] for i in kept], True, n_matched, n, [], kept)
 
 
 @dataclass
@@ -112,6 +132,14 @@ class AIEResult:
     base_prob: float  # mean P(answer | corrupted prompt)
     #: running sums, so that an interrupted computation can resume
     ie_sum: np.ndarray = field(repr=False)  # every result carries them (a result, a checkpoint)
+    #: each head's indirect effect on each prompt, in prompt order (n_prompts, n_layers, n_heads)
+    #: float32; None where it was not kept (the attribution preview)
+    prompt_effects: np.ndarray | None = field(default=None, repr=False)
+    #: per prompt: P(answer | corrupted prompt) (float32), the model's top-1 token id on it, and
+    #: whether that is the answer's first token
+    base_probs: np.ndarray | None = field(default=None, repr=False)
+    predicted: np.ndarray | None = field(default=None, repr=False)
+    correct: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +148,18 @@ class AIEResult:
             "max": float(self.aie.max()),
             "argmax": list(np.unravel_index(self.aie.argmax(), self.aie.shape)),
         }
+
+
+@dataclass
+class BatchEffects:
+    """What one batch of corrupted prompts gave: the indirect effects summed over its prompts
+    (n_layers, n_heads; float64, summed as the AIE always was), P(answer) on each unpatched prompt,
+    each prompt's indirect effects (B, n_layers, n_heads) and its top-1 token id."""
+
+    ie: np.ndarray
+    base: torch.Tensor
+    per_prompt: torch.Tensor
+    predicted: torch.Tensor
 
 
 @torch.no_grad()
@@ -138,15 +178,19 @@ def average_indirect_effect(
     g = backend.geometry
     mean = mean.to(backend.device)
 
-    def effects(batch) -> tuple[np.ndarray, torch.Tensor]:
-        base = score(backend, batch).answer_prob
+    def effects(batch) -> BatchEffects:
+        s = score(backend, batch)
+        base = s.answer_prob
         ie = np.zeros((g.n_layers, g.n_heads))
+        per = torch.zeros(len(base), g.n_layers, g.n_heads, device=base.device, dtype=base.dtype)
         for layer in range(g.n_layers):
             for head in range(g.n_heads):
                 with patch_heads(backend, {layer: [(head, mean[layer, head])]}):
                     patched = score(backend, batch).answer_prob
-                ie[layer, head] = float((patched - base).sum())
-        return ie, base
+                d = patched - base
+                ie[layer, head] = float(d.sum())
+                per[:, layer, head] = d
+        return BatchEffects(ie, base, per, s.predicted)
 
     return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
 
@@ -156,25 +200,63 @@ def accumulate_effects(
     corrupted: Sequence[Task],
     batch_size: int,
     start: AIEResult | None,
-    effects: Callable[[Batch], tuple[np.ndarray, torch.Tensor]],
+    effects: Callable[[Batch], BatchEffects],
 ) -> Generator[Progress, None, AIEResult]:
     """The running sums of an AIE computation: `effects(batch)` gives a batch's summed indirect
-    effects (n_layers, n_heads) and its base probabilities; `start` continues a partial result."""
+    effects (n_layers, n_heads), its base probabilities and each prompt's effects; `start` continues
+    a partial result. Each yield's `partial` carries the sums and, as lists of per-batch arrays
+    (joined by `join_prompts`), each prompt's effects, base probability and top-1 token."""
     g = backend.geometry
     ie_sum = np.zeros((g.n_layers, g.n_heads)) if start is None else start.ie_sum.copy()
     done = 0 if start is None else start.n_prompts
     base_sum = 0.0 if start is None else start.base_prob * start.n_prompts
+    per: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
+    preds: list[np.ndarray] = []
+    oks: list[np.ndarray] = []
+    kept = start is None or start.prompt_effects is not None
+    if start is not None and kept:
+        per.append(np.asarray(start.prompt_effects, np.float32))
+        probs.append(np.asarray(start.base_probs, np.float32))
+        preds.append(np.asarray(start.predicted, np.int64))
+        oks.append(np.asarray(start.correct, bool))
     for chunk in batches(corrupted[done:], batch_size):
-        ie, base = effects(backend.encode(chunk))
-        ie_sum += ie
+        batch = backend.encode(chunk)
+        b = effects(batch)
+        ie_sum += b.ie
         done += len(chunk)
-        base_sum += float(base.sum())
+        base_sum += float(b.base.sum())
+        per.append(b.per_prompt.float().cpu().numpy())
+        probs.append(b.base.float().cpu().numpy())
+        preds.append(b.predicted.cpu().numpy().astype(np.int64))
+        oks.append((b.predicted == batch.answer_ids.to(b.predicted.device)).cpu().numpy())
         yield Progress(
             done,
             len(corrupted),
             "indirect effects",
-            {"aie": ie_sum / done, "n_prompts": done, "ie_sum": ie_sum.copy(), "base_sum": base_sum},
+            {
+                "aie": ie_sum / done,
+                "n_prompts": done,
+                "ie_sum": ie_sum.copy(),
+                "base_sum": base_sum,
+                **({"prompts": (list(per), list(probs), list(preds), list(oks))} if kept else {}),
+            },
         )
     if done == 0:
         raise ValueError("no corrupted prompts to measure indirect effects on")
-    return AIEResult(ie_sum / done, done, base_sum / done, ie_sum)
+    if not kept:  # resumed from sums kept without the prompts': the sums alone
+        return AIEResult(ie_sum / done, done, base_sum / done, ie_sum)
+    return AIEResult(ie_sum / done, done, base_sum / done, ie_sum, *join_prompts(per, probs, preds, oks))
+
+
+def join_prompts(
+    per: Sequence[np.ndarray], probs: Sequence[np.ndarray], preds: Sequence[np.ndarray], oks: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The per-batch arrays of `accumulate_effects` (a yield's `partial["prompts"]`) joined: each
+    prompt's effects, base probability, top-1 token id and whether it was right."""
+    return (
+        np.concatenate(per).astype(np.float32, copy=False),
+        np.concatenate(probs).astype(np.float32, copy=False),
+        np.concatenate(preds).astype(np.int64, copy=False),
+        np.concatenate(oks).astype(bool, copy=False),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -74,6 +74,8 @@ class SweepResult:
     accuracy: list[list[float]]  # [strength][layer]
     mean_answer_prob: list[list[float]]
     baseline: EvalResult  # the same prompts without the vector
+    #: each condition's answers prompt by prompt, [strength][layer] (accuracy[i][j] is theirs)
+    conditions: list[list[EvalResult]] = field(default_factory=list, repr=False)
 
     @property
     def best(self) -> tuple[int, float]:
@@ -126,10 +128,12 @@ def layer_sweep(
     baseline = yield from within(evaluate(backend, tasks, batch_size), 0, total, "baseline")
     acc: list[list[float]] = []
     prob: list[list[float]] = []
+    conditions: list[list[EvalResult]] = []
     done = n
     for strength in strengths:
         acc.append([])
         prob.append([])
+        conditions.append([])
         for layer in layers:
             r = yield from within(
                 evaluate(backend, tasks, batch_size, injection(backend, vector, layer, strength)),
@@ -140,10 +144,11 @@ def layer_sweep(
             done += n
             acc[-1].append(r.accuracy)
             prob[-1].append(r.mean_answer_prob)
+            conditions[-1].append(r)
             yield Progress(
                 done,
                 total,
                 f"layer {layer} x{strength:g}",
                 {"layers": layers, "strengths": strengths, "accuracy": [list(a) for a in acc]},
             )
-    return SweepResult(layers, strengths, acc, prob, baseline)
+    return SweepResult(layers, strengths, acc, prob, baseline, conditions)

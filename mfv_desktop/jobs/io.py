@@ -31,6 +31,12 @@ from mfv_desktop.scenes import Scene, load_scene_set, path_part
 if TYPE_CHECKING:
     from mfv_desktop.fv.vector_file import FunctionVector
     from mfv_desktop.store import Store
+    from mfv_desktop.store.prompts import Answer
+    from mfv_desktop.tasks import PromptTemplate, TaskSet
+
+#: an AIE relation's per-prompt effects for a sink: (corrupted task set's hash, prompt indices in
+#: it, effects (n, layers, heads))
+PromptEffectsIn = tuple[str, np.ndarray, np.ndarray]
 
 DATASET, VECTOR, AIE, PATH = "dataset", "vector", "aie", "path"
 PREFIXES = (DATASET, VECTOR, AIE)
@@ -220,14 +226,14 @@ class Source:
 # -- sinks ------------------------------------------------------------------------------------------
 def save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any], dtype: Any = np.float32) -> None:
     """Arrays as a safetensors file with `meta` as JSON in its header, written whole, then renamed: a
-    crash never leaves half a file."""
+    crash never leaves half a file. `dtype` None keeps each array's own."""
     from safetensors.numpy import save_file
 
     from mfv_desktop.files import atomic_path
 
     with atomic_path(path) as tmp:
         save_file(
-            {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()},
+            {k: np.ascontiguousarray(v, dtype=dtype or np.asarray(v).dtype) for k, v in arrays.items()},
             str(tmp),
             metadata={"meta": json.dumps(meta, sort_keys=True, default=str)},
         )
@@ -259,14 +265,23 @@ class FolderSink:
         return {k: meta[k] for k in ("n_prompts", "base_prob", "max", "argmax", "clean_accuracy", *AVERAGING_KEYS)}
 
     def aie_result(
-        self, relation: str, aie: np.ndarray, mean: np.ndarray, meta: dict[str, Any], summary: dict[str, Any]
+        self,
+        relation: str,
+        aie: np.ndarray,
+        mean: np.ndarray,
+        meta: dict[str, Any],
+        summary: dict[str, Any],
+        prompt_effects: PromptEffectsIn | None = None,
     ) -> str:
-        """Writes <relation>/aie.safetensors, mean_activations.safetensors, aie.csv, aie.json; returns
-        the reference an extract job reads it by (this folder)."""
+        """Writes <relation>/aie.safetensors, mean_activations.safetensors, aie.csv, aie.json (and
+        prompt_effects.safetensors); returns the reference an extract job reads it by (this folder)."""
         from .base import write_json
+        from .prompts import write_effects
         from .science import write_csv
 
         folder = self.folder / path_part(relation)
+        if prompt_effects is not None:
+            write_effects(folder, *prompt_effects)
         save_arrays(folder / "mean_activations.safetensors", {"mean": mean}, meta)
         save_arrays(folder / "aie.safetensors", {"aie": aie}, meta)
         write_csv(
@@ -276,6 +291,21 @@ class FolderSink:
         )
         write_json(folder / "aie.json", {**meta, **summary})
         return str(self.folder)
+
+    def prompt_group(
+        self,
+        relation: str,
+        condition: str,
+        ts: TaskSet,
+        template: PromptTemplate,
+        answers: Sequence[Answer],
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """What the job measured on a task set under one condition, as prompts/<key>.json (a run
+        taken into a store later brings it along)."""
+        from .prompts import write_group
+
+        write_group(self.folder, relation, condition, ts, template, answers, detail)
 
     def vector(self, fv: FunctionVector, path: str | Path, source: Source | None = None) -> str:
         """Saves the vector at `path`; returns the path (the reference later jobs read it by)."""
@@ -325,14 +355,44 @@ class StoreSink:
         }
 
     def aie_result(
-        self, relation: str, aie: np.ndarray, mean: np.ndarray, meta: dict[str, Any], summary: dict[str, Any]
+        self,
+        relation: str,
+        aie: np.ndarray,
+        mean: np.ndarray,
+        meta: dict[str, Any],
+        summary: dict[str, Any],
+        prompt_effects: PromptEffectsIn | None = None,
     ) -> str:
+        from mfv_desktop.store.prompts import add_prompt_effects
         from mfv_desktop.store.results import add_aie_result
 
         meta = json.loads(json.dumps(meta, default=str))
-        return aie_ref(
-            add_aie_result(self.store, self.run_id, np.asarray(aie, np.float32), np.asarray(mean, np.float32), meta)
+        aie_id = add_aie_result(
+            self.store, self.run_id, np.asarray(aie, np.float32), np.asarray(mean, np.float32), meta
         )
+        if prompt_effects is not None:
+            digest, idx, effects = prompt_effects
+            add_prompt_effects(self.store, aie_id, digest, idx.tolist(), effects)
+        return aie_ref(aie_id)
+
+    def prompt_group(
+        self,
+        relation: str,
+        condition: str,
+        ts: TaskSet,
+        template: PromptTemplate,
+        answers: Sequence[Answer],
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """What the job measured on a task set under one condition, as a prompt group of this run
+        (the task set alone when there is no run)."""
+        from mfv_desktop.store.prompts import add_prompt_group, add_task_set
+
+        if self.run_id is None:
+            add_task_set(self.store, ts)
+            return
+        detail = json.loads(json.dumps(detail or {}, default=str))
+        add_prompt_group(self.store, self.run_id, relation, condition, ts, template, answers, detail)
 
     def vector(self, fv: FunctionVector, path: str | Path, source: Source | None = None) -> str:
         """Adds the vector (a composite's parts read from files are added first); returns `vector:ID`."""

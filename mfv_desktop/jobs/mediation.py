@@ -102,6 +102,7 @@ def run_aie(spec: AIESpec, io: JobIO | None = None) -> Gen[AIEJobResult]:
                 f"{rel}: mean activations",
                 {"relation": rel},
             )
+        _record_clean(io, backend, rel, clean, mean)
         # the same prompts when a run resumes: the clean answers are checkpointed with the mean
         sel = matched_prompts(clean.tasks, corrupted.tasks, mean.correct, spec.matched_only)
         ie = aie_fn(backend, sel.prompts, mean.mean, spec.batch_size, start=start)
@@ -128,9 +129,46 @@ def run_aie(spec: AIESpec, io: JobIO | None = None) -> Gen[AIEJobResult]:
             "method": method,
             "provenance": provenance,
         }
-        io.sink.aie_result(rel, res.aie, mean.mean.numpy(), meta, res.to_json())
+        effects = _record_corrupted(io, backend, rel, corrupted, sel, res, spec)
+        io.sink.aie_result(rel, res.aie, mean.mean.numpy(), meta, res.to_json(), effects)
         summary["relations"][rel] = {**res.to_json(), "clean_accuracy": mean.clean_accuracy, **_averaged_over(sel)}
     return AIEJobResult(summary["relations"])
+
+
+def _record_clean(io: JobIO, backend, rel: str, clean: TaskSet, mean) -> None:
+    """The clean prompts' group: the model's word on each, right or not, P(answer)."""
+    from .prompts import answers
+
+    words = [backend.decode_token(int(t)) for t in mean.predicted]
+    io.sink.prompt_group(
+        rel,
+        "clean",
+        clean,
+        backend.template,
+        answers(words, mean.correct, mean.answer_probs),
+        {"k": clean.spec.k, "mean_over": mean.n_used, "only_correct": mean.only_correct},
+    )
+
+
+def _record_corrupted(io: JobIO, backend, rel: str, corrupted: TaskSet, sel, res, spec: AIESpec):
+    """The group of corrupted prompts the AIE averages over (the model's word on each, right or not
+    against the true answer, P(answer) = the baseline); returns their per-prompt effects for the sink
+    (None for a result resumed from sums kept without them)."""
+    from .prompts import answers
+
+    if res.prompt_effects is None:
+        return None
+    idx = np.asarray(sel.indices[: res.n_prompts], np.int64)
+    words = [backend.decode_token(int(t)) for t in res.predicted]
+    io.sink.prompt_group(
+        rel,
+        "corrupted",
+        corrupted,
+        backend.template,
+        answers(words, res.correct, res.base_probs, idx.tolist()),
+        {"k": spec.k, "corruption": spec.corruption, **_averaged_over(sel)},
+    )
+    return corrupted.hash, idx, res.prompt_effects
 
 
 #: provenance that must match for saved work to be reused
@@ -147,15 +185,18 @@ def _partial_aie(path: Path, key: dict[str, Any]):
 
     from mfv_desktop.fv.mediation import AIEResult, MeanActivations
 
-    try:
+    try:  # a checkpoint written before prompts were kept one by one starts the relation over
         with safe_open(str(path), framework="numpy") as f:
             meta = json.loads(f.metadata()["meta"])
             ie_sum, mean = f.get_tensor("ie_sum").astype(np.float64), f.get_tensor("mean")
+            prompts = [f.get_tensor(k) for k in PROMPT_ARRAYS]
+        m = meta["mean"]
+        clean = np.array(m["predicted"], np.int64), np.array(m["answer_probs"], np.float32)
     except Exception:  # noqa: BLE001 - no checkpoint, or a damaged one: start the relation over
         return None, None
     if meta.get("key") != json.loads(json.dumps(key, default=str)):
         return None, None
-    n, m = meta["n_prompts"], meta["mean"]
+    n = meta["n_prompts"]
     means = MeanActivations(
         torch.from_numpy(mean).float(),
         m["n_used"],
@@ -164,12 +205,24 @@ def _partial_aie(path: Path, key: dict[str, Any]):
         m["only_correct"],
         m["notes"],
         np.array(m["correct"], bool),
+        *clean,
     )
-    return means, AIEResult(ie_sum / n, n, meta["base_sum"] / n, ie_sum)
+    effects, probs, predicted, correct = prompts
+    if len(effects) != n:
+        return None, None
+    return means, AIEResult(
+        ie_sum / n, n, meta["base_sum"] / n, ie_sum, effects, probs, predicted, correct.astype(bool)
+    )
+
+
+#: a checkpoint's per-prompt arrays, in the order of fv.mediation.join_prompts
+PROMPT_ARRAYS = ("prompt_effects", "base_probs", "predicted", "correct")
 
 
 def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
-    """Pass a running AIE computation through, saving its running sums every few seconds."""
+    """Pass a running AIE computation through, saving its running sums (and what each prompt gave)
+    every few seconds."""
+    from mfv_desktop.fv.mediation import join_prompts
 
     last = 0.0  # the first batch is saved at once, then every few seconds
     about_mean = {
@@ -179,6 +232,8 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
         "only_correct": mean.only_correct,
         "notes": mean.notes,
         "correct": mean.correct.tolist(),
+        "predicted": mean.predicted.tolist(),
+        "answer_probs": mean.answer_probs.tolist(),
     }
     while True:
         try:
@@ -186,17 +241,22 @@ def _checkpointing(gen, path: Path, mean, key: dict[str, Any]):
         except StopIteration as stop:
             path.unlink(missing_ok=True)
             return stop.value
-        if time.time() - last >= CHECKPOINT_EVERY_S:
+        if time.time() - last >= CHECKPOINT_EVERY_S and "prompts" in p.partial:
+            effects, probs, predicted, correct = join_prompts(*p.partial["prompts"])
             save_arrays(
                 path,
-                {"ie_sum": p.partial["ie_sum"], "mean": mean.mean.double().numpy()},
+                {
+                    "ie_sum": p.partial["ie_sum"],
+                    "mean": mean.mean.double().numpy(),
+                    **dict(zip(PROMPT_ARRAYS, (effects, probs, predicted, correct.astype(np.uint8)))),
+                },
                 {
                     "key": key,
                     "n_prompts": p.partial["n_prompts"],
                     "base_sum": p.partial["base_sum"],
                     "mean": about_mean,
                 },
-                dtype=np.float64,
+                dtype=None,
             )
             last = time.time()
         yield p

@@ -269,7 +269,8 @@ def _analogies(spec: ReportSpec, backend, scenes: str, fvs: dict[str, str], ffvs
         "composite FFV": _parts(list(ffvs.values()), backend)[1],
     }
     res = yield from analogy_conditions(backend, zs, composites, (1, spec.k), spec.seed, spec.batch_size)
-    return {"split": spec.diagonal_split, **res}
+    # the prompts' answers are recorded by an analogy run, not kept in a report's table
+    return {"split": spec.diagonal_split, **{k: v for k, v in res.items() if k != "answered"}}
 
 
 # -- writing it down -------------------------------------------------------------------------------

@@ -151,17 +151,21 @@ def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> Gen[LayerSweepResult]
     from mfv_desktop.fv import evaluate, layer_sweep, within
     from mfv_desktop.fv.fast import fast_layer_sweep, supports_fast
 
+    from .prompts import record_eval
+
     io = io or folder_io(spec)
     backend = _backend(spec)
-    fv = _read_vector(io, spec.vector, backend).fv
+    loaded = _read_vector(io, spec.vector, backend)
+    fv = loaded.fv
     check_layers(backend, spec.layers or ())
     scenes = io.source.scenes(spec.scenes)
-    tasks = build_tasks(
+    zero = build_tasks(
         scenes,
         TaskSpec(
             relations=(fv.relation,), kind="zeroshot", seed=spec.seed, split=spec.split, max_per_relation=spec.n_prompts
         ),
-    ).tasks
+    )
+    tasks = zero.tasks
     check_answers(backend, tasks)
     if spec.method not in ("fast", "reference"):
         raise ValueError(f"unknown sweep method {spec.method!r}: use fast or reference")
@@ -179,7 +183,7 @@ def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> Gen[LayerSweepResult]
                     split=spec.split,
                     max_per_relation=spec.n_prompts,
                 ),
-            ).tasks,
+            ),
         )
         for k in spec.ks
     ]
@@ -188,9 +192,18 @@ def run_sweep(spec: SweepSpec, io: JobIO | None = None) -> Gen[LayerSweepResult]
         sweep(backend, tasks, fv.vector, spec.layers, spec.strengths, spec.batch_size), 0, total, "layer sweep"
     )
     baselines = {"0-shot": res.baseline.accuracy}
-    for i, (k, k_tasks) in enumerate(icl):
-        r = yield from within(evaluate(backend, k_tasks, spec.batch_size), len(tasks) * (1 + i), total, f"{k}-shot ICL")
+    rel, about = fv.relation, {"vector": spec.vector, "vector_sha256": loaded.sha256, "vector_id": io.vector_id(loaded)}
+    record_eval(io, backend, rel, "0-shot", zero, res.baseline, {"k": 0})
+    for strength, row in zip(res.strengths, res.conditions):
+        for layer, r in zip(res.layers, row):
+            detail = {"layer": layer, "strength": strength, **about}
+            record_eval(io, backend, rel, f"L{layer} ×{strength:g}", zero, r, detail)
+    for i, (k, k_set) in enumerate(icl):
+        r = yield from within(
+            evaluate(backend, k_set.tasks, spec.batch_size), len(tasks) * (1 + i), total, f"{k}-shot ICL"
+        )
         baselines[f"{k}-shot ICL"] = r.accuracy
+        record_eval(io, backend, rel, f"{k}-shot ICL", k_set, r, {"k": k})
     summary = LayerSweepResult(**res.to_json(), baselines=baselines, relation=fv.relation).summary()
     out = io.sink.folder
     write_csv(out / "sweep.csv", ["strength", "layer", "accuracy", "mean_answer_prob"], res.rows())
@@ -206,12 +219,15 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> Gen[EvaluationR
     """Accuracy rows go through the sink, each row with a vector naming it (`vector_id` in a store)."""
     from mfv_desktop.fv import evaluate, injection, within
 
+    from .prompts import record_eval
+
     io = io or folder_io(spec)
     backend = _backend(spec)
     check_layers(backend, [spec.layer])
     loaded = [_read_vector(io, p, backend) for p in spec.vectors]
     scenes = io.source.scenes(spec.scenes)
-    jobs: list[tuple[str, str, list[Task], Any]] = []
+    #: (relation, condition, task set, intervention, what the prompt group records of the condition)
+    jobs: list[tuple[str, str, TaskSet, Any, dict[str, Any]]] = []
     vector_of: dict[tuple[str, str], LoadedVector] = {}
     for rel in spec.relations:
         for k in spec.ks:
@@ -226,7 +242,7 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> Gen[EvaluationR
                     max_per_relation=spec.n_prompts,
                 ),
             )
-            jobs.append((rel, "0-shot" if k == 0 else f"{k}-shot ICL", ts.tasks, None))
+            jobs.append((rel, "0-shot" if k == 0 else f"{k}-shot ICL", ts, None, {"k": k}))
         for lv in (v for v in loaded if v.fv.relation == rel):
             fv = lv.fv
             ts = build_tasks(
@@ -239,16 +255,26 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> Gen[EvaluationR
             strength = fv.strength if spec.strength is None else spec.strength
             cond = f"0-shot + FV '{fv.label}' @L{layer}"
             vector_of[(rel, cond)] = lv
-            jobs.append((rel, cond, ts.tasks, injection(backend, fv.vector, layer, strength)))
-    for _, _, tasks, _ in jobs:
-        check_answers(backend, tasks)
-    total = sum(len(t) for _, _, t, _ in jobs)
+            about = {"vector": lv.ref, "vector_sha256": lv.sha256, "vector_id": io.vector_id(lv)}
+            jobs.append(
+                (
+                    rel,
+                    cond,
+                    ts,
+                    injection(backend, fv.vector, layer, strength),
+                    {"layer": layer, "strength": strength, **about},
+                )
+            )
+    for _, _, ts, _, _ in jobs:
+        check_answers(backend, ts.tasks)
+    total = sum(len(ts.tasks) for _, _, ts, _, _ in jobs)
     rows: list[list[Any]] = []
     done = 0
-    for rel, cond, tasks, interv in jobs:
+    for rel, cond, ts, interv, detail in jobs:
         kw = {"intervention": interv} if interv else {}
-        r = yield from within(evaluate(backend, tasks, spec.batch_size, **kw), done, total, f"{rel}: {cond}")
-        done += len(tasks)
+        r = yield from within(evaluate(backend, ts.tasks, spec.batch_size, **kw), done, total, f"{rel}: {cond}")
+        done += len(ts.tasks)
+        record_eval(io, backend, rel, cond, ts, r, detail)
         rows.append([rel, cond, r.n, round(r.accuracy, 4), round(r.mean_answer_prob, 4)])
         yield Progress(done, total, f"{rel}: {cond}", {"rows": list(rows)})
     out = io.sink.folder

@@ -243,6 +243,9 @@ def ingest(store: Store, run_id: int, folder: Path, spec: JobSpec, dataset: str 
         )
     if spec.kind in SINK_KINDS:  # its sink stored its results (its files are checkpoints)
         return
+    from .prompts import ingest_groups
+
+    ingest_groups(store, run_id, folder)  # first: the AIE results' task sets then have their tasks
     for aie_json in sorted(folder.rglob("aie.json")):
         _ingest_aie(store, run_id, aie_json)
     _ingest_vectors(store, run_id, folder)
@@ -266,7 +269,15 @@ def _ingest_aie(store: Store, run_id: int, aie_json: Path) -> None:
     meta = json.loads(aie_json.read_text())
     aie = load_file(str(aie_json.parent / "aie.safetensors"))["aie"]
     mean = load_file(str(aie_json.parent / "mean_activations.safetensors"))["mean"]
-    results.add_aie_result(store, run_id, aie, mean, meta)
+    aie_id = results.add_aie_result(store, run_id, aie, mean, meta)
+    from mfv_desktop.store.prompts import add_prompt_effects
+
+    from .prompts import read_effects
+
+    effects = read_effects(aie_json.parent)
+    if effects is not None:
+        digest, idx, arr = effects
+        add_prompt_effects(store, aie_id, digest, idx.tolist(), arr)
 
 
 def _ingest_vector(

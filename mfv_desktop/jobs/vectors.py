@@ -139,7 +139,7 @@ def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
     fvs = [_read_vector(io, p, backend).fv for p in spec.vectors]
     if not fvs:
         raise ValueError("pick at least one function vector to apply")
-    task = Task("apply", "zeroshot", (), _image_shot(spec.image, spec.anchor, "", "query"))
+    task = Task("apply", "zeroshot", (), _image_shot(spec.image, spec.anchor, spec.expected or "", "query"))
     check_answers(backend, [task])
     layer = (
         composite_layer([_base(f) for f in fvs], np.full(len(fvs), 1 / len(fvs))) if spec.layer is None else spec.layer
@@ -170,6 +170,8 @@ def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
         ),
         key=lambda b: -max(b["with"], b["without"]),
     )
+    # right or wrong only where the expected answer is known (its first token, as accuracy counts it)
+    right = {name: _right(p, batch, spec.expected) for name, p in (("without", plain), ("with", steered))}
     result = {
         "image": spec.image,
         "anchor": spec.anchor,
@@ -179,11 +181,21 @@ def run_apply(spec: ApplySpec, io: JobIO | None = None) -> JobGen:
         "without": backend.decode_token(int(plain.argmax())).strip(),
         "with": backend.decode_token(int(steered.argmax())).strip(),
         "bars": bars,
+        "expected": spec.expected or None,
+        "correct": right,
     }
-    if spec.out:
+    if spec.out:  # a store run (its run folder) or a headless one with --out: what it measured, kept
         io.sink.result_file("apply.json", {**result, "provenance": backend.provenance()})
+        about = {"layer": layer, "strength": spec.strength, "vectors": result["vectors"]}
+        for condition, probs in (("0-shot", plain), ("with vectors", steered)):
+            _record_one(io, backend, "+".join(f.relation for f in fvs), condition, task, spec.expected, probs, about)
     yield Progress(2, 2, f"{spec.anchor}: {result['without']} -> {result['with']}")
     return result
+
+
+def _right(probs, batch, expected: str | None) -> bool | None:
+    """Whether the top-1 token is the expected answer's first token (None: no expected answer)."""
+    return bool(int(probs.argmax()) == int(batch.answer_ids[0])) if expected else None
 
 
 # -- analogies -----------------------------------------------------------------------------------
@@ -216,10 +228,27 @@ def _one_analogy(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
     r = solve(backend, item, parts, weighting=spec.weighting, temperature=spec.temperature, layer=spec.layer)
     yield Progress(1, 2, "in-context baselines")
     baselines = {}
+    expected = spec.target_answer or None
+    about = {
+        "layer": r.layer,
+        "weighting": spec.weighting,
+        "source": {"image": spec.source_image, "anchor": spec.source_anchor, "answer": spec.source_answer},
+    }
+    relation = "analogy"
     for name, task in (("0-shot", item.target), ("1-shot ICL", item.one_shot())):
         with torch.no_grad():
-            top = top_predictions(backend, backend.run(backend.encode([task])))[0]
-        baselines[name] = {"answer": top[0][0], "prob": top[0][1], "top": top}
+            batch = backend.encode([task])
+            logits = backend.run(batch)
+        top = top_predictions(backend, logits)[0]
+        probs = logits[0].float().softmax(-1)
+        baselines[name] = {
+            "answer": top[0][0],
+            "prob": top[0][1],
+            "top": top,
+            "correct": _right(probs, batch, expected),
+        }
+        _record_one(io, backend, relation, name, task, expected, probs, about)
+    _record_one(io, backend, relation, "composite", item.target, expected, None, about, r)
     result = {
         "weights": {p.relation or str(i): float(w) for i, (p, w) in enumerate(zip(parts, r.weights))},
         "probs": {p.relation or str(i): float(q) for i, (p, q) in enumerate(zip(parts, r.probs))},
@@ -232,10 +261,38 @@ def _one_analogy(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
             "answer_prob": r.answer_prob,
         },
         **baselines,
+        "expected": expected,
     }
     write_json(io.sink.folder / "analogy.json", result)
     yield Progress(2, 2, f"D = {r.prediction_text}")
     return result
+
+
+def _record_one(io: JobIO, backend, relation: str, condition: str, task: Task, expected, probs, about, r=None):
+    """One question as a one-task group (an Apply image; an Analogy's target, with the source pair
+    as its demonstration for ICL): the model's answer from its answer probabilities `probs`, or the
+    composite's AnalogyResult `r`. With no expected answer the task's answer is "" and the answer
+    is not counted right."""
+    import dataclasses
+
+    from mfv_desktop.store.prompts import Answer
+
+    from .prompts import one_task_set
+
+    known = bool(expected)
+    t = Task(relation, task.kind, task.demos, dataclasses.replace(task.query, answer=expected or ""))
+    if r is not None:
+        got = Answer(0, r.prediction_text.strip(), bool(known and r.correct), r.answer_prob if known else None)
+    else:
+        top, answer_id = int(probs.argmax()), backend.answer_token(expected) if known else None
+        got = Answer(
+            0,
+            backend.decode_token(top).strip(),
+            known and top == answer_id,
+            None if answer_id is None else float(probs[answer_id]),
+        )
+    ts = one_task_set(t, "clean" if t.demos else "zeroshot")
+    io.sink.prompt_group(relation, condition, ts, backend.template, [got], {**about, "expected_known": known})
 
 
 def analogy_conditions(
@@ -265,11 +322,14 @@ def analogy_conditions(
         )
     conds += [(name, None, parts) for name, parts in composites.items()]
     rows, mean_weights = [], {}
+    #: per condition, what each item's question was (the target's, or its K-shot prompt) and the answers
+    answered: dict[str, tuple[list[Task], list[str], np.ndarray, list[float | None]]] = {}
     n = len(conds)
     for j, (name, tasks, parts) in enumerate(conds):
         if tasks is not None:
             r = yield from as_part(evaluate(backend, tasks, batch_size), j / n, 1 / n, name)
             correct = r.correct
+            answered[name] = (list(tasks), r.predictions, correct, [float(x) for x in r.answer_probs])
         else:
             res = yield from as_part(
                 solve_all(
@@ -286,6 +346,12 @@ def analogy_conditions(
                 name,
             )
             correct = np.array([x.correct for x in res])
+            answered[name] = (
+                [i.target for i in items],
+                [x.prediction_text for x in res],
+                correct,
+                [x.answer_prob for x in res],
+            )
             w = np.array([x.weights for x in res])
             mean_weights[name] = {
                 rel: dict(
@@ -299,7 +365,23 @@ def analogy_conditions(
         for rel in dict.fromkeys(i.target.relation for i in items):
             sel = np.array([i.target.relation == rel for i in items])
             rows.append([rel, name, int(sel.sum()), round(float(np.mean(correct[sel])), 4)])
-    return {"rows": rows, "mean_weights": mean_weights, "n": len(items)}
+    return {"rows": rows, "mean_weights": mean_weights, "n": len(items), "answered": answered}
+
+
+def _record_table(io: JobIO, backend, answered) -> None:
+    """An analogy table's conditions as groups, one per relation and condition: each item's question
+    (the target, or its K-shot prompt) with the answer it got."""
+    from mfv_desktop.tasks import TaskSet
+
+    from .prompts import answers
+
+    for name, (tasks, words, correct, probs) in answered.items():
+        for rel in dict.fromkeys(t.relation for t in tasks):
+            idx = [i for i, t in enumerate(tasks) if t.relation == rel]
+            sel = [tasks[i] for i in idx]
+            spec = TaskSpec(relations=(rel,), k=sel[0].k, kind="clean" if sel[0].k else "zeroshot")
+            got = answers([words[i] for i in idx], [bool(correct[i]) for i in idx], [probs[i] for i in idx])
+            io.sink.prompt_group(rel, name, TaskSet(spec, sel), backend.template, got, {"analogy": True})
 
 
 def _analogy_table(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
@@ -320,6 +402,7 @@ def _analogy_table(spec: AnalogySpec, backend, parts, io: JobIO) -> JobGen:
         spec.temperature,
         spec.layer,
     )
+    _record_table(io, backend, res["answered"])
     header = ["relation", "condition", "n", "accuracy"]
     out = io.sink.folder
     write_csv(out / "evaluation.csv", header, res["rows"])
