@@ -268,8 +268,8 @@ class AIEPanel(QWidget):
         the run picked to compare."""
         if run_id is None:
             return
-        if self.live_job is not None and self.live_job.run_id != run_id:
-            self.live_job = None  # another run is shown: the maps no longer follow the running one
+        if self.live_run != run_id:  # another run is shown: the maps no longer follow the running one
+            self.live_job, self.live_run = None, None
         self.shown_run = run_id
         other_id = self.compare.currentData()
         try:
@@ -363,7 +363,7 @@ class AIEPanel(QWidget):
 
     def _follows(self, job: Job) -> bool:
         """Is this the job of the run the maps show (started here, or a resumed run of the shown run)?"""
-        return job is self.live_job or (job.run_id is not None and job.run_id == self.shown_run)
+        return job is self.live_job or (job.run_id is not None and job.run_id in (self.shown_run, self.live_run))
 
     def _job_changed(self, job: Job) -> None:
         """A followed job was queued, started or ended: say so, and show the finished run from the store."""
@@ -372,7 +372,7 @@ class AIEPanel(QWidget):
         if job is not self.live_job and job.status in ("queued", "running"):
             self.live_job = job  # a resumed run of the shown run
         if job.run_id is not None:
-            self.live_run = self.shown_run = job.run_id
+            self.live_run = job.run_id
         run = f"run {job.run_id}" if job.run_id is not None else "AIE"
         if job.status == "queued":
             self.status.setText(f"{run} queued: it starts when the job before it ends")

@@ -301,6 +301,7 @@ class ApplyPanel(QWidget):
                 ("with the vector", [b["with"] for b in bars], WITH_BRUSH),
             ],
         )
+        style_plot_widget(self.plot)  # the legend's entries in the theme's text colour
 
     def _mark_predictions(self, result: dict[str, Any]) -> None:
         view = self.pane.view

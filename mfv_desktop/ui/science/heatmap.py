@@ -85,6 +85,7 @@ class AIEHeatmap(QWidget):
         #: what the outlines mean
         self.legend = QLabel()
         self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
         self._legend_text()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -142,7 +142,9 @@ class SweepPanel(QWidget):
             layout.addLayout(row)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.readout)
-        layout.addLayout(row_of(self.best, self.use_button))
+        best_row = row_of(self.use_button)
+        best_row.insertWidget(1, self.best, 1)  # the sentence takes the width
+        layout.addLayout(best_row)
         layout.addLayout(
             row_of(
                 QLabel("The vector on this data set:"),
