@@ -63,6 +63,35 @@ def test_after_cancel_and_resume_the_aie_maps_fill_in_and_say_done(qtbot, window
         assert panel.maps[rel].message_text() == ""
 
 
+def test_a_new_window_shows_a_cancelled_aie_run_as_it_was_left(qtbot, window, tmp_path):
+    """A run cancelled during its second relation (from the CLI, say): a new window's AIE tab shows
+    the first map, and the second says it was not measured and how to finish it."""
+    from mfv_desktop.jobs import AIESpec
+    from mfv_desktop.jobs.stored import run_in_store
+    from mfv_desktop.progress import Cancelled, drive
+    from mfv_desktop.ui import MainWindow
+    from mfv_desktop.ui.shell.settings import app_settings
+
+    add_scenes(window.store)
+    seen: list[str] = []
+    spec = AIESpec(scenes="dataset:sample", relations=("above", "below"), n_prompts=6)
+    with pytest.raises(Cancelled):
+        drive(run_in_store(window.store, spec), lambda p: seen.append(p.message), lambda: seen[-1].startswith("below"))
+    run = run_repo.list_runs(window.store, kind="aie")[0]
+    assert run.status == "cancelled"
+
+    again = MainWindow(data_dir=window.store.data_dir, settings=app_settings(tmp_path / "again.ini"))
+    qtbot.addWidget(again)
+    again.show()
+    panel = again.show_tab("aie")
+    assert panel.shown_run == run.id and set(panel.maps) == {"above", "below"}
+    assert panel.maps["above"].aie is not None
+    assert panel.maps["below"].aie is None
+    assert "not measured" in panel.maps["below"].message_text() and "cancelled" in panel.maps["below"].message_text()
+    assert "cancelled: 1 of 2 relations measured" in panel.status.text()
+    again.close()
+
+
 def test_a_map_says_it_waits_while_mean_activations_are_computed(qtbot, window):
     add_scenes(window.store)
     panel = aie_panel_for(qtbot, window)
