@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoCommand
-from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.stats import BEST_RULE, best_point, count_of, wilson_interval
@@ -142,8 +142,9 @@ class SweepPanel(QWidget):
             layout.addLayout(row)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.readout)
-        best_row = row_of(self.use_button)
-        best_row.insertWidget(1, self.best, 1)  # the sentence takes the width
+        best_row = QHBoxLayout()
+        best_row.addWidget(self.use_button)
+        best_row.addWidget(self.best, 1)  # the sentence takes the width
         layout.addLayout(best_row)
         layout.addLayout(
             row_of(
