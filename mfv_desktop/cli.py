@@ -194,10 +194,13 @@ def _store_commands(sub) -> None:
     w = what.add_parser("images", help="image files or folders (searched recursively)")
     w.add_argument("paths", nargs="+")
     w.add_argument("--dataset", default="imported")
-    w = what.add_parser("gqa", help="GQA scene graphs (JSON) with their images folder")
-    w.add_argument("scene_graphs")
-    w.add_argument("--images", required=True)
-    w.add_argument("--dataset", default="gqa")
+    from mfv_desktop.import_specs import GQAImportSpec
+
+    w = what.add_parser(
+        "gqa",
+        help="GQA scene graphs (JSON) with their images folder; prints what was kept and why the rest was dropped",
+    )
+    _add_fields(w, GQAImportSpec, GQAImportSpec())
     w = what.add_parser("metadata", help="the paper authors' synthetic metadata.csv with its images")
     w.add_argument("csv")
     w.add_argument("--images", help="images folder (default: the CSV's folder)")
@@ -443,7 +446,14 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
         if a.what == "images":
             res = drive(exchange.import_images(store, a.paths, a.dataset), bar)
         elif a.what == "gqa":
-            res = drive(exchange.import_gqa(store, a.scene_graphs, a.images, a.dataset), bar)
+            from mfv_desktop.import_specs import GQAImportSpec
+            from mfv_desktop.scenes.importers import GQAReport
+
+            gqa = _spec_from_args(a, GQAImportSpec)
+            gqa.validate()
+            res = drive(exchange.import_gqa(store, gqa.scene_graphs, gqa.images, gqa.dataset, gqa.options()), bar)
+            print("\n".join(GQAReport.from_dict(res["report"]).lines()))
+            res = {k: v for k, v in res.items() if k != "report"}  # the report's lines above; in full in the run
         elif a.what == "metadata":
             res = drive(exchange.import_synthetic_metadata(store, a.csv, a.dataset, a.images), bar)
         elif a.what == "dataset":

@@ -344,21 +344,36 @@ def _import_images(
     )
 
 
+class ImportedGQA(AddedScenes):
+    """What `import_gqa` did: `add_scenes`'s counts and the importer's report (`GQAReport.to_dict`):
+    scenes read and kept, why the rest were dropped, which relations were dropped and why."""
+
+    report: dict[str, Any]
+
+
 def import_gqa(
     store: Store, scene_graphs: str | Path, images: str | Path, dataset: str, options: GQAOptions | None = None
-) -> Generator[Progress, None, AddedScenes]:
-    """GQA scene graphs with their images, all or nothing (see `read_gqa_scene_graphs`)."""
-    from mfv_desktop.scenes.importers import GQAOptions, read_gqa_scene_graphs
+) -> Generator[Progress, None, ImportedGQA]:
+    """GQA scene graphs with their images, all or nothing (see `read_gqa`); the result carries the
+    importer's report, which the CLI and the app show (`GQAReport.from_dict(...).lines()`)."""
+    from mfv_desktop.scenes.importers import GQAOptions, read_gqa
 
-    def work() -> Generator[Progress, None, AddedScenes]:
-        scenes = read_gqa_scene_graphs(scene_graphs, images, options or GQAOptions())
-        return (yield from _adding(store, scene_graphs, dataset, scenes, origin="imported"))
+    opt = options or GQAOptions()
+
+    def work() -> Generator[Progress, None, ImportedGQA]:
+        yield Progress(0, 1, "reading the scene graphs")
+        scenes, report = read_gqa(scene_graphs, images, opt)
+        added = yield from _adding(store, scene_graphs, dataset, scenes, origin="imported")
+        return ImportedGQA(
+            dataset=added["dataset"], added=added["added"], skipped=added["skipped"], report=report.to_dict()
+        )
 
     spec = {
         "what": "gqa",
         "scene_graphs": str(Path(scene_graphs).absolute()),
         "images": str(Path(images).absolute()),
         "dataset": dataset,
+        "options": json.loads(json.dumps(dataclasses.asdict(opt), default=sorted)),
     }
     return (yield from _recorded(store, spec, work()))
 

@@ -194,3 +194,59 @@ def set_label_relation(store: Store, label_id: int, relation: str) -> None:
             raise StoreError(f"there is no label with id {label_id}")
         ensure_relation(s, relation)
         lb.relation = relation
+
+
+# -- what the labels say a task's answer is ----------------------------------------------------------
+def _confirmed(s: Session, scene_id: int) -> list[m.RelationLabel] | None:
+    """The scene's confirmed labels (in the order they were made), None if it has none at all;
+    StoreError if there is no such scene."""
+    if s.get(m.Scene, scene_id) is None:
+        raise StoreError(f"there is no scene {scene_id} in the store")
+    rows = list(
+        s.scalars(
+            select(m.RelationLabel)
+            .where(m.RelationLabel.scene_id == scene_id, m.RelationLabel.status == "confirmed")
+            .order_by(m.RelationLabel.id)
+        )
+    )
+    return rows or None
+
+
+def _object(s: Session, scene_id: int, obj: str | int) -> int:
+    """An object of the scene by name or id; StoreError naming it if the scene has no such object."""
+    if isinstance(obj, str):
+        return _object_id(s, scene_id, obj)
+    row = s.get(m.SceneObject, obj)
+    if row is None or row.scene_id != scene_id:
+        raise StoreError(f"scene {scene_id} has no object with id {obj}")
+    return row.id
+
+
+def expected_answers(store: Store, scene_id: int, anchor: str | int, relation: str) -> list[str] | None:
+    """What a task on this scene expects for `anchor` (a name or an object id) and `relation`: the
+    names of the objects that are in `relation` to the anchor by the scene's confirmed labels, in
+    the order they were labelled. A label reads (subject, relation, object) "the subject is
+    <relation> of the object", and a task's anchor is the object and its answer the subject
+    (`Scene.target`, which tasks/sampling.py builds tasks with). A composite relation (below_left)
+    is a relation name of its own there, so it is here: its labels, not its parts'.
+
+    [] when the scene has confirmed labels but none of them has the anchor in `relation`; None when
+    the scene has no confirmed label at all. StoreError: no such scene, or no such object in it."""
+    with store.session() as s:
+        labels = _confirmed(s, scene_id)
+        anchor_id = _object(s, scene_id, anchor)
+        if labels is None:
+            return None
+        return [lb.subject.name for lb in labels if lb.object_id == anchor_id and lb.relation == relation]
+
+
+def relations_between(store: Store, scene_id: int, subject: str | int, object: str | int) -> list[str] | None:
+    """The relations the confirmed labels give `subject` to `object` (each a name or an object id):
+    what an A -> B pair shows is relations_between(scene, B, A), the answer B being the subject.
+    [] when the scene has confirmed labels but none for this pair; None when it has none at all."""
+    with store.session() as s:
+        labels = _confirmed(s, scene_id)
+        sid, oid = _object(s, scene_id, subject), _object(s, scene_id, object)
+        if labels is None:
+            return None
+        return [lb.relation for lb in labels if lb.subject_id == sid and lb.object_id == oid]

@@ -149,6 +149,9 @@ class TaskSetRow(Base):
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     n_tasks: Mapped[int]
     created: Mapped[float] = mapped_column(default=now)
+    #: the tasks themselves (Task.to_json each; revision 0003), so that a run's prompts can be shown
+    #: after a restart; None for a set recorded before
+    tasks: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Run(Base):
@@ -241,3 +244,36 @@ class EvaluationRow(Base):
     split: Mapped[str] = mapped_column(default="")
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created: Mapped[float] = mapped_column(default=now)
+
+
+# -- what was measured, prompt by prompt (revision 0003) -------------------------------------------
+class PromptGroup(Base):
+    """The prompts of one task set that a run measured under one condition ("clean", "0-shot",
+    "L3 x1.0", ...), with the template that wrote them as text."""
+
+    __tablename__ = "prompt_groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    relation: Mapped[str]
+    condition: Mapped[str]
+    task_set_hash: Mapped[str] = mapped_column(String(64), index=True)
+    #: PromptTemplate fields (id, demo, query, image_token)
+    template: Mapped[dict[str, Any]]
+    #: what else the condition fixes (layer, strength, vector id, ...)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    n: Mapped[int]
+    n_correct: Mapped[int]
+    created: Mapped[float] = mapped_column(default=now)
+    __table_args__ = (UniqueConstraint("run_id", "relation", "condition", name="uq_prompt_groups_run_condition"),)
+
+
+class PromptAnswer(Base):
+    """The model's answer to one prompt of a group: the task is `task_index` of the group's task set."""
+
+    __tablename__ = "prompt_answers"
+    group_id: Mapped[int] = mapped_column(ForeignKey("prompt_groups.id", ondelete="CASCADE"), primary_key=True)
+    task_index: Mapped[int] = mapped_column(primary_key=True)
+    predicted: Mapped[str]
+    correct: Mapped[bool]
+    #: P(the expected answer's first token)
+    answer_prob: Mapped[float | None]

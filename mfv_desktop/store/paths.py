@@ -20,7 +20,7 @@ DB_FILE = "store.sqlite"
 
 #: the schema revisions this app knows, oldest first (database/versions/; a test keeps them in step),
 #: so that opening a store at the newest revision does not need to import Alembic
-REVISIONS: tuple[str, ...] = ("0001", "0002")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 
 
 def default_data_dir() -> Path:

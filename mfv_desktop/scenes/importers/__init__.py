@@ -32,11 +32,15 @@ gqa.py, synthetic.py.
 """
 
 from .gqa import (
+    ANCHOR_RULES,
     GQA_EXCLUDED_NAMES,
     GQA_RELATIONS,
     MAX_JSON_BYTES,
     RELATION_INVERSE,
     GQAOptions,
+    GQAReport,
+    Tally,
+    read_gqa,
     read_gqa_scene_graphs,
 )
 from .images import (
@@ -61,6 +65,7 @@ from .synthetic import (
 )
 
 __all__ = [
+    "ANCHOR_RULES",
     "AUTHOR_NAME_FIXES",
     "AUTHOR_SPLITS",
     "GQA_EXCLUDED_NAMES",
@@ -74,10 +79,13 @@ __all__ = [
     "RELATION_INVERSE",
     "BadImport",
     "GQAOptions",
+    "GQAReport",
     "ImageInfo",
     "StrPath",
+    "Tally",
     "check_image",
     "find_images",
+    "read_gqa",
     "read_gqa_scene_graphs",
     "read_synthetic_metadata",
     "safe_child",

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from PIL import Image
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QGraphicsPathItem,
@@ -174,6 +174,12 @@ class SceneCanvas(QGraphicsView):
 
     def box_items(self) -> dict[int, BoxItem]:
         return dict(self.boxes)
+
+    def global_rect(self, box: Box) -> QRect:
+        """Where a box (image pixels) is on the screen: for a dialog to stand beside it."""
+        shown = self.mapFromScene(QRectF(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0)).boundingRect()
+        shown = shown.intersected(self.viewport().rect())  # the part that is in view
+        return QRect(self.viewport().mapToGlobal(shown.topLeft()), shown.size())
 
     # -- zoom ------------------------------------------------------------------------------------
     def zoom(self, factor: float) -> None:
@@ -346,11 +352,14 @@ class SceneCanvas(QGraphicsView):
         if d is None or event.button() != Qt.MouseButton.LeftButton:
             return super().mouseReleaseEvent(event)
         if d.kind == "draw" and self.rubber is not None:
-            r = self._clip(self.rubber.rect())
-            self.scene().removeItem(self.rubber)
-            self.rubber = None
+            rubber = self.rubber
+            r = self._clip(rubber.rect())
+            rubber.setRect(r)  # the box as it is stored stays in view while its name is asked
             if r.width() > MIN_BOX and r.height() > MIN_BOX:
                 self.boxDrawn.emit(_box(r))
+            if self.rubber is rubber:  # not gone with a redraw of the scene meanwhile
+                self.scene().removeItem(rubber)
+                self.rubber = None
         elif d.kind in ("move", "resize") and d.oid in self.boxes:
             item = self.boxes[d.oid]
             r = self._clip(item.rect())

@@ -28,6 +28,8 @@ class Edit(QUndoCommand):
         raise KeyError(name)
 
     def redo(self) -> None:
+        if self.isObsolete():  # its scene is gone (an empty drawing dropped): the stack drops it
+            return
         if self._pushed:  # the first redo: `apply` has done it already
             self._pushed = False
         else:
@@ -35,6 +37,8 @@ class Edit(QUndoCommand):
         self.changed(self.scene_id)
 
     def undo(self) -> None:
+        if self.isObsolete():
+            return
         self.undo_it()
         self.changed(self.scene_id)
 

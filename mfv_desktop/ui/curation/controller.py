@@ -1,7 +1,9 @@
 """The curation controller: what the Scene tab's widgets ask for (a box drawn, moved, renamed or
 deleted, a stamp placed, relations suggested, confirmed or relabelled, a drawing begun, a scene
 deleted) becomes an undoable edit of the store (commands.py), and after every edit, its undo and its
-redo the scene is shown again. The widgets only emit intents; the window only lays them out."""
+redo the scene is shown again; a label change is also said in the status bar. A drawn scene left
+empty (no objects) is dropped when the user leaves it: another scene, another tab, quitting. The
+widgets only emit intents; the window only lays them out."""
 
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ class CurationController(QObject):
         self.store = ctx.store
         #: replaceable by tests and scripts: ask for an object's name (known names, the current one)
         self.ask_name = ask_name
+        #: the box whose name is asked (just drawn, or renamed): the name dialog stands beside it
+        self.naming_box: Box | None = None
+        #: the scene shown when it is a drawing without objects (dropped when the user leaves it)
+        self.empty_drawing: int | None = None
         library.sceneActivated.connect(self.show_scene)
         canvas.boxDrawn.connect(self.add_box)
         canvas.boxChanged.connect(self.move_box)
@@ -52,8 +58,8 @@ class CurationController(QObject):
         canvas.renameRequested.connect(self.rename_object)
         canvas.stampPlaced.connect(self.place_stamp)
         palette.stampChosen.connect(self.arm_stamp)
-        relations.statusRequested.connect(lambda t, status: self.edit(cmd.SetLabel, *t, status))
-        relations.relabelRequested.connect(lambda t, new: self.edit(cmd.Relabel, t[0], t[1], t[2], new))
+        relations.statusRequested.connect(self.set_status)
+        relations.relabelRequested.connect(self.relabel)
         relations.addRequested.connect(lambda s, r, o: self.edit(cmd.SetLabel, s, r, o, "confirmed"))
         relations.suggestRequested.connect(self.suggest)
 
@@ -64,11 +70,13 @@ class CurationController(QObject):
     # -- showing -------------------------------------------------------------------------------
     def show_scene(self, scene_id: int | None) -> SceneData | None:
         """Show a scene (None: none) on the canvas with its relations; returns it."""
+        left, self.empty_drawing = self.empty_drawing, None
         if scene_id is None:
             self.ctx.set_scene(None)
             self.canvas.clear()
             self.relations.show_labels([], [])
             self.sceneShown.emit("")
+            self._left(left)
             return None
         try:
             data, labels, objects = repo.scene_for_editing(self.store, scene_id)
@@ -79,7 +87,66 @@ class CurationController(QObject):
         self.canvas.show_scene(image, data.width, data.height, objects, labels)
         self.relations.show_labels(labels, [o.name for o in objects])
         self.sceneShown.emit(data.id)
+        if data.meta.get("drawn") and not objects:
+            self.empty_drawing = scene_id
+        self._left(left)
         return data
+
+    def reveal(self, scene_id: int) -> None:
+        """Show a scene and make it current in the library, clearing filters that hide it."""
+        if not self.library.select_scene(scene_id):
+            self.library.set_filters(**dict.fromkeys(("dataset", "relation", "status", "split", "object_name")))
+            self.library.select_scene(scene_id)
+        if self.scene_id != scene_id:
+            self.show_scene(scene_id)
+
+    # -- an empty drawing is not kept ----------------------------------------------------------
+    def is_empty_drawing(self, scene_id: int | None) -> bool:
+        if scene_id is None:
+            return False
+        try:
+            data, _ = repo.get_scene(self.store, scene_id)
+        except StoreError:
+            return False
+        return bool(data.meta.get("drawn")) and not data.objects
+
+    @property
+    def showing_empty_drawing(self) -> bool:
+        return self.empty_drawing is not None and self.empty_drawing == self.scene_id
+
+    def leave(self) -> None:
+        """The user leaves the Scene tab or quits: a drawing left empty is dropped."""
+        if self.showing_empty_drawing and self._drop_if_empty(self.scene_id or 0):
+            self.show_scene(self.library.current_scene_id())
+
+    def _left(self, scene_id: int | None) -> None:
+        """A scene was left for another: dropped if it was an empty drawing."""
+        if scene_id is not None and scene_id != self.scene_id:
+            self._drop_if_empty(scene_id)
+
+    def drop_empty_drawings(self) -> int:
+        """Drop the empty drawings a start that ended without quitting (a crash) left; returns how many."""
+        if self.store.read_only:
+            return 0
+        drawn = repo.page_scenes(self.store, 0, 1000, split="drawn")
+        return sum(self._drop_if_empty(s.id) for s in drawn if s.n_objects == 0)
+
+    def _drop_if_empty(self, scene_id: int) -> bool:
+        """Delete a drawn scene without objects (an accidental "New drawn scene"), without asking;
+        the edits on it that the undo stack holds are dropped too (undo brings no junk back)."""
+        if self.store.read_only or not self.is_empty_drawing(scene_id):
+            return False
+        repo.delete_scene(self.store, scene_id)
+        if self.empty_drawing == scene_id:
+            self.empty_drawing = None
+        stack = self.ctx.undo
+        for i in range(stack.count()):
+            c = stack.command(i)
+            if isinstance(c, cmd.Edit) and c.scene_id == scene_id:
+                c.setObsolete(True)
+        self.library.refresh()
+        self.ctx.scenesChanged.emit()
+        return True
 
     def refresh_vocabulary(self) -> None:
         self.relations.set_vocabulary([r.name for r in repo.relations(self.store)])
@@ -103,6 +170,15 @@ class CurationController(QObject):
             self.ctx.notify(error, error=True)
         return error is None
 
+    def set_status(self, t: tuple[str, str, str], status: str) -> None:
+        """Confirm or reject a label (a key, the toolbar, the menu); the status bar says what changed."""
+        if self.edit(cmd.SetLabel, *t, status):
+            self.ctx.notify(f"{status}: {' '.join(t)}")
+
+    def relabel(self, t: tuple[str, str, str], new: str) -> None:
+        if self.edit(cmd.Relabel, t[0], t[1], t[2], new):
+            self.ctx.notify(f"relabelled: {' '.join(t)} → {t[0]} {new} {t[2]} (confirmed)")
+
     def _object(self, object_id: int) -> repo.ObjectView | None:
         return (
             next((o for o in repo.objects(self.store, self.scene_id) if o.id == object_id), None)
@@ -116,6 +192,7 @@ class CurationController(QObject):
             fn(oid)
 
     def add_box(self, box: Box) -> None:
+        self.naming_box = box
         name = self.ask_name(repo.object_names(self.store), "")
         if name:
             self.edit(cmd.AddObject, name, box)
@@ -129,6 +206,7 @@ class CurationController(QObject):
         o = self._object(object_id)
         if o is None:
             return
+        self.naming_box = o.box
         name = self.ask_name(repo.object_names(self.store), o.name)
         if name and name != o.name:
             self.edit(cmd.RenameObject, o.name, name)
@@ -154,6 +232,7 @@ class CurationController(QObject):
 
     # -- scenes --------------------------------------------------------------------------------
     def new_drawing(self) -> None:
+        """A blank drawing, shown (dropped again if the user leaves it empty)."""
         if self.store.read_only:
             return self.ctx.notify("the store is open read-only", error=True)
         sid = repo.create_drawn_scene(self.store, "drawn")

@@ -222,6 +222,7 @@ class SceneLibrary(QWidget):
         self.store = store
         self.model = SceneListModel(store, self)
         self._shown: int | None = None  # the scene sceneActivated last named
+        self._incoming = ""  # scenes on their way in (an import, the sample data set), said beside the count
         self.dataset = QComboBox(self)
         self.relation = QComboBox(self)
         self.status = QComboBox(self)
@@ -240,6 +241,7 @@ class SceneLibrary(QWidget):
         self.grid.setToolTip("Thumbnail grid / list")
         self.grid.setCheckable(True)
         self.count = QLabel(self)
+        self.count.setWordWrap(True)
         self.view = _SceneView(self)
         self.view.setModel(self.model)
         self.view.setUniformItemSizes(True)
@@ -331,10 +333,19 @@ class SceneLibrary(QWidget):
         current = self.current_scene_id()
         self.model.reload(filters)
         n = self.model.total
-        self.count.setText(f"{n:,} scene{'' if n == 1 else 's'}")
+        self._show_count()
         self.countChanged.emit(n)
         if not (current is not None and self.select_scene(current)) and n:
             self.view.setCurrentIndex(self.model.index(0))
+
+    def _show_count(self) -> None:
+        n = self.model.total
+        self.count.setText(f"{n:,} scene{'' if n == 1 else 's'}" + (f" · {self._incoming}" if self._incoming else ""))
+
+    def set_incoming(self, text: str) -> None:
+        """Say what is on its way in beside the count ("adding sample scenes… 40/200"; "": nothing)."""
+        self._incoming = text
+        self._show_count()
 
     def refresh(self) -> None:
         """After edits and jobs: new data sets, relations, counts; the current scene stays current."""

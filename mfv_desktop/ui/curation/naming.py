@@ -29,6 +29,38 @@ def _tokenizer(path: str):
     return Tokenizer.from_file(path)
 
 
+def _unknown_id(tok) -> int | None:
+    unk = tok.token_to_id("<unk>")
+    return unk if unk is not None else tok.token_to_id("[UNK]")
+
+
+@lru_cache(maxsize=4)
+def single_token_words(model: str) -> list[str]:
+    """The words the model knows as one answer token, sorted: every vocabulary entry that reads as
+    a usable name (`validate_name`) and passes `check_name`'s rule. From the model's tokenizer file,
+    as check_name reads it (no torch); [] when the model has none."""
+    path = tokenizer_file(model)
+    if path is None:
+        return []
+    tok = _tokenizer(str(path))
+    prefix, unk = family_of(model).answer_prefix, _unknown_id(tok)
+    candidates = set()
+    for token_id in tok.get_vocab(with_added_tokens=False).values():  # special tokens are added ones
+        word = tok.decode([token_id]).strip()
+        try:
+            candidates.add(validate_name(word))
+        except SceneError:
+            continue
+    words = sorted(candidates)
+    head = tok.encode(prefix.rstrip(), add_special_tokens=False).ids
+    encoded = tok.encode_batch([prefix + w for w in words], add_special_tokens=False)
+    return [
+        w
+        for w, e in zip(words, encoded)
+        if e.ids[: len(head)] == head and len(e.ids) == len(head) + 1 and (unk is None or unk not in e.ids)
+    ]
+
+
 def check_name(name: str, model: str) -> tuple[bool, str]:
     """(usable, message): the message says why not, or how many tokens the name takes."""
     try:
@@ -39,7 +71,7 @@ def check_name(name: str, model: str) -> tuple[bool, str]:
     if path is None:
         return True, "one word (no tokenizer to check single tokens for this model)"
     tok = _tokenizer(str(path))
-    unk = tok.token_to_id("<unk>") if tok.token_to_id("<unk>") is not None else tok.token_to_id("[UNK]")
+    unk = _unknown_id(tok)
     try:
         ids = answer_ids(
             lambda text: tok.encode(text, add_special_tokens=False).ids, name, family_of(model).answer_prefix, unk

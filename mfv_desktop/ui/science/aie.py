@@ -32,6 +32,7 @@ from mfv_desktop.store import StoreError
 from mfv_desktop.store import runs as run_repo
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.science.heatmap import AIEHeatmap
+from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.jobs import Job
 
@@ -160,6 +161,7 @@ class AIEPanel(QWidget):
         self.ask_export_path = lambda: QFileDialog.getSaveFileName(
             self, "Export the AIE map", f"aie-{self.active or 'map'}.png", "PNG (*.png);;CSV (*.csv);;NumPy (*.npy)"
         )[0]
+        self._prompt_hooks()
         self.refresh()
 
     # -- what is in the store ----------------------------------------------------------------------
@@ -249,6 +251,7 @@ class AIEPanel(QWidget):
         for i, rel in enumerate(relations):
             mp = self._new_map(rel)
             mp.selection_changed.connect(lambda heads, rel=rel: self._selected(rel, heads))
+            mp.head_activated.connect(lambda layer, head, rel=rel: self.drill_down(rel, layer, head))
             self.maps[rel] = mp
             if beside:
                 other = self._new_map(f"{rel} (run {self.compare.currentData()})")
@@ -465,3 +468,24 @@ class AIEPanel(QWidget):
                 mp.export(path)
             except (OSError, ValueError) as e:
                 self.ctx.notify(str(e), True)
+
+    # -- the prompts behind the maps (the viewer and the drill-down are built on first use) ---------
+    def _prompt_hooks(self) -> None:
+        self.prompts_button = prompts_button(
+            self.compare, "the prompts of the shown run, of the relation whose map was clicked last"
+        )
+        self.prompts_button.clicked.connect(self.show_prompts)
+        self.selection.setText(f"{self.selection.text()}; double-click a head to see its effect on each prompt")
+
+    def show_prompts(self):
+        return show_prompts(self.ctx, self.shown_run, self.active, parent=self)
+
+    def drill_down(self, relation: str, layer: int, head: int):
+        """A head's effect on each prompt (its map was double-clicked)."""
+        if self.shown_run is None:
+            self.ctx.notify("the run is still going: drill into a head once it is done", True)
+            return None
+        from mfv_desktop.ui.science.drilldown import open_drilldown
+
+        self.active = relation
+        return open_drilldown(self.ctx, self.shown_run, relation, layer, head, parent=self)

@@ -4,10 +4,13 @@ the target image a click picks C. The base vectors (by default the newest of eac
 are weighted by how well each explains the source pair, w_r = P(B | source, v_r) / sum, and their
 composite answers for C (the engine's AnalogySpec job, `mfv analogy`). The weights, the answer D
 (outlined on the target when it names one of its objects) and, for comparison, what 0-shot and
-1-shot ICL answer are shown."""
+1-shot ICL answer are shown. Each answer is marked right or wrong where the labels say what D is:
+the relation A → B shows by the source scene's confirmed labels, and the object in that relation to
+C by the target scene's (verdicts.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -33,7 +36,9 @@ from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
 from mfv_desktop.ui.plot_theme import colours
 from mfv_desktop.ui.science.apply import new_plot
+from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.science.vector_picker import COLUMNS, VectorPicker, newest_per_relation
+from mfv_desktop.ui.science.verdicts import Expected, VerdictLines, expected_for, judge, pair_relation
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.jobs import submit_reporting
 
@@ -59,6 +64,8 @@ class AnalogyPanel(QWidget):
         self.solved: tuple[str | None, str, str, str | None, str] = (None, "", "", None, "")
         self.weight_bars: pg.BarGraphItem | None = None
         self.weight_labels: list[str] = []
+        #: what the shown result's answers were judged against
+        self.expected: Expected | None = None
 
         # -- the two images and what was picked on them
         self.source = ScenePane(ctx)
@@ -136,6 +143,8 @@ class AnalogyPanel(QWidget):
         lv.addWidget(images, 1)
         lv.addWidget(self.answer)
         lv.addWidget(self.table)
+        self.verdicts = VerdictLines()
+        lv.addWidget(self.verdicts)
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
@@ -156,6 +165,7 @@ class AnalogyPanel(QWidget):
         self.target.imageChanged.connect(lambda: self._image_changed(self.target, (self.c_edit,)))
         self.vectors.checkedChanged.connect(self._update)
         self.solve_button.clicked.connect(self.solve)
+        self._prompt_hooks()
         self.refresh()
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -228,6 +238,13 @@ class AnalogyPanel(QWidget):
             d = _tok(self.result["composite"]["answer"])
             self.target.view.mark(d, f"D = {d}", D_COLOUR)
             self.d_label.setText(f"→ <b style='color:{D_COLOUR}'>D = {escape(d)}</b>")
+        judged = self.expected is not None and self.expected.about == self._about()
+        self.verdicts.setVisible(judged)
+        composite = self.verdicts.verdicts[0] if judged and self.verdicts.verdicts else None
+        if composite is not None and composite.right is not None:  # D right or wrong, beside it
+            self.d_label.setText(
+                self.d_label.text() + (" ✓" if composite.right else f" ✗ ({escape(composite.expected)})")
+            )
         todo = self.missing()
         self.solve_button.setEnabled(not todo)
         self.hint.setText(
@@ -261,18 +278,58 @@ class AnalogyPanel(QWidget):
         spec = self.spec()
         if spec is None:
             return None
-        return submit_reporting(self.ctx, self.message, spec, "analogy", lambda out: self._done(out, spec))
+        expected = self.expected_now()
+        return submit_reporting(self.ctx, self.message, spec, "analogy", lambda out: self._done(out, spec, expected))
 
-    def _done(self, outcome: tuple[int, dict], spec) -> None:
+    def _done(self, outcome: tuple[int, dict], spec, expected: Expected | None = None) -> None:
         self.run_id, result = outcome
+        self.prompts_button.setEnabled(True)
         self.show_result(
-            result, (spec.source_image, spec.source_anchor, spec.source_answer, spec.target_image, spec.target_anchor)
+            result,
+            (spec.source_image, spec.source_anchor, spec.source_answer, spec.target_image, spec.target_anchor),
+            expected,
         )
 
+    def _asked(self) -> tuple[str | None, str, str, str | None, str]:
+        """What is picked now: source image, A, B, target image, C."""
+        i = self._inputs()
+        return self.source.image_path, i["A"], i["B"], self.target.image_path, i["C"]
+
+    def expected_now(self) -> Expected:
+        """What D should be by the labels: the object in the relation A → B shows (the source scene's
+        confirmed labels) to C (the target scene's); why none is known otherwise."""
+        i = self._inputs()
+        relation, why = pair_relation(self.ctx.store, self.source.scene_id, i["A"], i["B"])
+        found = expected_for(
+            self.ctx.store,
+            self.target.scene_id,
+            i["C"],
+            relation,
+            self.target.view.object_names(),
+            no_relation=why,
+        )
+        return replace(found, about=self._about())
+
+    def _about(self) -> tuple[object, ...]:
+        """What the verdicts are for: the two scenes (scenes may share an image), images and A, B, C."""
+        return self.source.scene_id, self.target.scene_id, *self._asked()
+
     # -- the answer --------------------------------------------------------------------------------
-    def show_result(self, result: dict[str, Any], solved: tuple[str | None, str, str, str | None, str]) -> None:
-        """A job's result for `solved` (source image, A, B, target image, C)."""
+    def show_result(
+        self,
+        result: dict[str, Any],
+        solved: tuple[str | None, str, str, str | None, str],
+        expected: Expected | None = None,
+    ) -> None:
+        """A job's result for `solved` (source image, A, B, target image, C), its answers judged
+        against `expected` (by default what the labels of the scenes shown now say, if they are
+        what was solved)."""
         self.result, self.solved = result, solved
+        if expected is None:
+            expected = (
+                self.expected_now() if solved == self._asked() else Expected(unknown="the images or A, B, C changed")
+            )
+        self.expected = expected
         weights, probs = result.get("weights", {}), result.get("probs", {})
         order = sorted(weights, key=lambda r: (BASE_RELATIONS.index(r) if r in BASE_RELATIONS else 99, r))
         self.weight_labels = order
@@ -315,6 +372,9 @@ class AnalogyPanel(QWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(top)
                 self.table.setItem(i, col, item)
+        self.verdicts.show_verdicts(
+            [judge(name, _tok(rows[name].get("answer", "")), expected) for name in CONDITIONS], expected
+        )
         self._update()
 
     def shown_weights(self) -> dict[str, float]:
@@ -327,3 +387,11 @@ class AnalogyPanel(QWidget):
         """condition -> answer, as the table shows them."""
         items = [self.table.item(i, 1) for i in range(len(CONDITIONS))]
         return {name: (item.text() if item is not None else "") for name, item in zip(CONDITIONS, items)}
+
+    # -- the prompts behind the answer (the viewer is built on first use) -----------------------------
+    def _prompt_hooks(self) -> None:
+        self.prompts_button = prompts_button(
+            self.solve_button, "the prompts this run's answers came from, and their images"
+        )
+        self.prompts_button.setEnabled(False)  # until a result is shown
+        self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.run_id, parent=self))

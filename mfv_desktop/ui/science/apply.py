@@ -2,11 +2,13 @@
 model's first-token answer without and with them (the engine's `mfv apply`, an ApplySpec job run
 through the window's queue and recorded in the store). The answer's likeliest tokens are drawn as
 pairs of bars (without: grey, with: colour); a predicted token that names an object of the image is
-outlined on it."""
+outlined on it. Each answer is marked right or wrong where the scene's confirmed labels say what is
+in the vectors' relation to the anchor (verdicts.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -29,7 +31,9 @@ from superqt import QLabeledDoubleSlider
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
 from mfv_desktop.ui.plot_theme import colours, follow_theme, style_plot_widget
+from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.science.vector_picker import VectorPicker
+from mfv_desktop.ui.science.verdicts import Expected, VerdictLines, expected_for, judge, relation_of
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.jobs import submit_reporting
 
@@ -101,6 +105,8 @@ class ApplyPanel(QWidget):
         self.run_id: int | None = None
         self.bars: list[pg.BarGraphItem] = []
         self.bar_tokens: list[str] = []
+        #: what the shown result's answers were judged against
+        self.expected: Expected | None = None
 
         self.pane = ScenePane(ctx, "Image")
         self.anchor = NameEdit("anchor: click its box, or type its name")
@@ -158,6 +164,8 @@ class ApplyPanel(QWidget):
         rv.setContentsMargins(0, 0, 0, 0)
         rv.addWidget(controls)
         rv.addWidget(self.summary)
+        self.verdicts = VerdictLines()
+        rv.addWidget(self.verdicts)
         rv.addWidget(self.plot, 1)
 
         fill_with_split(self, left, right, (3, 2))
@@ -170,6 +178,9 @@ class ApplyPanel(QWidget):
         self.vectors.checkedChanged.connect(self._vectors_changed)
         self.own_strength.toggled.connect(self._vectors_changed)
         self.apply_button.clicked.connect(self.apply)
+        self._prompt_hooks()
+        self.pane.imageChanged.connect(self._verdicts_follow)
+        self.anchor.textChanged.connect(lambda _: self._verdicts_follow())
         self._vectors_changed()
         self.refresh()
 
@@ -262,17 +273,40 @@ class ApplyPanel(QWidget):
         spec = self.spec()
         if spec is None:
             return None
-        return submit_reporting(self.ctx, self.message, spec, "apply", self._done)
+        expected = self.expected_now()
+        return submit_reporting(self.ctx, self.message, spec, "apply", lambda out: self._done(out, expected))
 
-    def _done(self, outcome: tuple[int, dict]) -> None:
+    def _done(self, outcome: tuple[int, dict], expected: Expected | None = None) -> None:
         self.run_id, result = outcome
-        self.show_result(result)
+        self.prompts_button.setEnabled(True)
+        self.show_result(result, expected)
+
+    def expected_now(self) -> Expected:
+        """What the scene's confirmed labels say the answer is for the image, anchor and checked
+        vectors' relation shown now (an opened image has no labels)."""
+        rels = sorted({v["relation"] for v in self.vectors.checked_rows()})
+        found = expected_for(
+            self.ctx.store,
+            self.pane.scene_id,
+            self.anchor.name(),
+            relation_of(rels),
+            self.pane.view.object_names(),
+            no_relation=f"the checked vectors' relations ({', '.join(rels)}) make no one relation",
+        )
+        return replace(found, about=self._about())
+
+    def _about(self) -> tuple[object, ...]:
+        """What the verdicts are for: the scene (two scenes may share an image), image and anchor."""
+        return self.pane.scene_id, self.pane.view.path, self.anchor.name()
 
     # -- the answer --------------------------------------------------------------------------------
-    def show_result(self, result: dict[str, Any]) -> None:
+    def show_result(self, result: dict[str, Any], expected: Expected | None = None) -> None:
+        """A job's result; its answers are judged against `expected` (by default what the labels of
+        the scene shown now say, if the result is for its image and anchor)."""
         self.result = result
         self._draw_answer(result)
         self._mark_anchor()
+        self._judge(result, expected)
 
     def _redraw(self) -> None:
         if self.result is not None and self._answer_is_shown_here():
@@ -310,12 +344,38 @@ class ApplyPanel(QWidget):
             view.mark(before, "0-shot", ZERO_SHOT)
         view.mark(after, "predicted", PREDICTED)
 
+    def _judge(self, result: dict[str, Any], expected: Expected | None) -> None:
+        if expected is None:  # judged by what is shown now, if the result is for it
+            shown = result.get("image") == self.pane.view.path and result.get("anchor") == self.anchor.name()
+            expected = self.expected_now() if shown else Expected(unknown="the image or anchor changed")
+        self.expected = expected
+        self.verdicts.show_verdicts(
+            [
+                judge("0-shot", result.get("without", ""), expected),
+                judge("with vectors", result.get("with", ""), expected),
+            ],
+            expected,
+        )
+        self._verdicts_follow()
+
+    def _verdicts_follow(self) -> None:
+        """The verdicts are shown only beside the image and anchor they were made for."""
+        self.verdicts.setVisible(self.expected is not None and self.expected.about == self._about())
+
     def shown_bars(self) -> list[dict[str, Any]]:
         """What the chart shows: token, without, with (for checks and scripts)."""
         if len(self.bars) != 2:
             return []
         h0, h1 = self.bars[0].opts["height"], self.bars[1].opts["height"]
         return [{"token": t, "without": float(a), "with": float(b)} for t, a, b in zip(self.bar_tokens, h0, h1)]
+
+    # -- the prompts behind the answer (the viewer is built on first use) -----------------------------
+    def _prompt_hooks(self) -> None:
+        self.prompts_button = prompts_button(
+            self.apply_button, "the prompts this run's answers came from, and their images"
+        )
+        self.prompts_button.setEnabled(False)  # until a result is shown
+        self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.run_id, parent=self))
 
 
 def _p(p: float | None) -> str:

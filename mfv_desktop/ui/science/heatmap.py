@@ -45,6 +45,9 @@ class _BlockSelect(pg.ViewBox):
 class AIEHeatmap(QWidget):
     #: the selected heads changed: list of (layer, head)
     selection_changed = Signal(list)
+    #: a head was double-clicked (layer, head): the AIE tab drills down into it; the selection
+    #: follows the clicks as before
+    head_activated = Signal(int, int)
 
     def __init__(self, title: str = "", top_k: int = 10, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -211,6 +214,9 @@ class AIEHeatmap(QWidget):
     def _click(self, event) -> None:
         at = self.head_at(event.scenePos())
         if at is None:
+            return
+        if event.double():  # its first click selected (or dropped) the head already
+            self.head_activated.emit(*at)
             return
         self.select([h for h in self.selected if h != at] if at in self.selected else [*self.selected, at])
 

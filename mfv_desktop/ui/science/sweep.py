@@ -13,58 +13,19 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from mfv_desktop.progress import Progress
 from mfv_desktop.stats import BEST_RULE, best_point, count_of, wilson_interval
-from mfv_desktop.store import StoreError
 from mfv_desktop.store import runs as run_repo
 from mfv_desktop.store import vectors as vrepo
 from mfv_desktop.ui.plot_theme import colours, follow_theme, style_plot_widget
 from mfv_desktop.ui.science.aie import dataset_combo, row_of
+from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
+from mfv_desktop.ui.science.sweep_points import SetVectorDefaults, point_text
 from mfv_desktop.ui.shell.context import AppContext
 from mfv_desktop.ui.shell.jobs import Job
-
-
-def strength_text(s: float) -> str:
-    return f"{s:.1f}" if float(s).is_integer() else f"{s:g}"
-
-
-def point_text(layer: int, strength: float, accuracy: float, n: int | None) -> str:
-    """A sweep point in words: "layer 3, strength 1.0: 14/20 = 70% (48–85%)" (the 95% Wilson interval)."""
-    head = f"layer {layer}, strength {strength_text(strength)}: "
-    if not n:
-        return head + f"{accuracy:.0%}"
-    k = count_of(accuracy, n)
-    lo, hi = wilson_interval(k, n)
-    return head + f"{k}/{n} = {accuracy:.0%} ({lo:.0%}–{hi:.0%})".replace("%–", "–")
-
-
-class SetVectorDefaults(QUndoCommand):
-    """Make a layer and strength a vector's defaults; undo puts the old ones back (through the store)."""
-
-    def __init__(self, ctx: AppContext, vector_id: int, new: tuple[int, float]) -> None:
-        super().__init__(f"vector {vector_id}: layer {new[0]}, strength {new[1]:g}")
-        self.ctx, self.vector_id, self.new = ctx, vector_id, new
-        self.old: tuple[int, float] | None = None
-
-    def redo(self) -> None:
-        self.old = self._set(self.new) or self.old
-
-    def undo(self) -> None:
-        if self.old is not None:
-            self._set(self.old)
-
-    def _set(self, value: tuple[int, float]) -> tuple[int, float] | None:
-        try:
-            old = vrepo.set_defaults(self.ctx.store, self.vector_id, *value)
-        except StoreError as e:  # deleted meanwhile, or a read-only store
-            self.ctx.notify(str(e), error=True)
-            return None
-        self.ctx.vectorsChanged.emit()
-        return old
 
 
 class SweepPanel(QWidget):
@@ -166,6 +127,7 @@ class SweepPanel(QWidget):
         ctx.jobs.progressed.connect(self._job_progressed)
         self.shown: dict[str, Any] | None = None
         follow_theme(self.plot, self._restyle)
+        self._prompt_hooks()
         self.refresh()
 
     def refresh(self) -> None:
@@ -468,3 +430,34 @@ class SweepPanel(QWidget):
         self.status.setText(p.message)
         if "accuracy" in p.partial:
             self.draw({k: p.partial[k] for k in ("layers", "strengths", "accuracy", "n") if k in p.partial})
+
+    # -- the prompts behind the curves (the viewer is built on first use) --------------------------
+    def _prompt_hooks(self) -> None:
+        self.prompts_button = prompts_button(
+            self.results, "the prompts of the shown run; click a point of a curve for the prompts behind it"
+        )
+        self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.results.currentData(), parent=self))
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.plot.setToolTip("click a point to see the prompts behind it")
+
+    def point_at(self, scene_pos, reach: float = 10.0) -> tuple[int, float] | None:
+        """The (layer, strength) of the drawn point nearest a scene position, within `reach` pixels."""
+        vb = self.plot.getPlotItem().vb
+        if self.shown is None or not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        layers, strengths = self.shown.get("layers", []), self.shown.get("strengths", [])
+        best: tuple[float, int, float] | None = None
+        for s, row in zip(strengths, self.shown.get("accuracy", [])):
+            for layer, acc in zip(layers, row):
+                d = (vb.mapViewToScene(QPointF(layer, acc)) - scene_pos).manhattanLength()
+                if d <= reach and (best is None or d < best[0]):
+                    best = (d, int(layer), float(s))
+        return None if best is None else (best[1], best[2])
+
+    def _clicked(self, event) -> None:
+        at = self.point_at(event.scenePos())
+        if at is not None and self.shown is not None:
+            layer, s = at
+            show_prompts(
+                self.ctx, self.results.currentData(), self.shown.get("relation"), f"L{layer} ×{s:g}", parent=self
+            )

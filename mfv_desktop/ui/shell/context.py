@@ -76,14 +76,26 @@ class AppContext(QObject):
             self.notify("the store is open read-only: jobs cannot record their results", error=True)
         return not self.store.read_only
 
-    def run(self, work: Callable, what: str, on_done: Callable[[Any], None], recorded: bool = False) -> Job | None:
+    def run(
+        self,
+        work: Callable,
+        what: str,
+        on_done: Callable[[Any], None],
+        recorded: bool = False,
+        on_failed: Callable[[str], None] | None = None,
+    ) -> Job | None:
         """Queue plain work (an import) in the background; the jobs panel and status bar show it
-        (`recorded`: as the run it records, see `JobQueue.submit`)."""
+        (`recorded`: as the run it records, see `JobQueue.submit`); a failure is told in the status
+        bar, and to `on_failed`."""
         if not self._writable():
             return None
-        return self.jobs.submit(
-            work, what, on_done, on_failed=lambda msg: self.notify(f"{what} failed: {msg}", True), recorded=recorded
-        )
+
+        def failed(msg: str) -> None:
+            self.notify(f"{what} failed: {msg}", True)
+            if on_failed:
+                on_failed(msg)
+
+        return self.jobs.submit(work, what, on_done, on_failed=failed, recorded=recorded)
 
     def submit_spec(
         self,

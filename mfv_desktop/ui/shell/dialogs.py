@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QFontDatabase, QTextCursor
+import html
+
+from PySide6.QtCore import QEvent, QObject, QRect, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QCompleter,
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -21,44 +24,155 @@ from PySide6.QtWidgets import (
 from mfv_desktop.jobs import GenerateSpec
 from mfv_desktop.logs import log_file, tail
 from mfv_desktop.ui.curation.naming import check_name
+from mfv_desktop.ui.curation.vocabulary import VocabularyList
+
+#: the single-token check's width: its longest message wraps to a few lines, never cut off
+CHECK_WIDTH = 380
 
 
 class NameDialog(QDialog):
-    """An object's name, completed from the names the store knows, checked as you type."""
+    """An object's name, completed from the names the store knows, checked as you type, with the words
+    the model knows as one token beside it. Return is OK: it takes the text as typed, or the
+    completion the user moved to in the completer's popup. Placed beside `near` (a global screen
+    rectangle: the box just drawn) when given."""
 
-    def __init__(self, known: list[str], model: str, current: str = "", parent: QWidget | None = None):
+    def __init__(
+        self,
+        known: list[str],
+        model: str,
+        current: str = "",
+        parent: QWidget | None = None,
+        near: QRect | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Name the object")
         self.model = model
+        self.near = near
         self.edit = QLineEdit(current, self)
+        self.edit.setPlaceholderText("one word, e.g. cup")
         completer = QCompleter(sorted(set(known)), self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.edit.setCompleter(completer)
+        popup = completer.popup()
+        assert popup is not None  # a completer makes its popup when asked
+        self.popup = popup
+        popup.installEventFilter(self)  # after the completer's own filter: this one runs first
         self.check = QLabel(self)
         self.check.setWordWrap(True)
+        self.check.setMinimumWidth(CHECK_WIDTH)
+        self.check.setTextFormat(Qt.TextFormat.RichText)
+        self.vocabulary = VocabularyList(model, self)
+        self.vocabulary.wordChosen.connect(self._word_chosen)
+        words = QLabel(f"Words the model knows as one token ({len(self.vocabulary.words)}):", self)
+        words.setWordWrap(True)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        form = QFormLayout(self)
-        form.addRow("name", self.edit)
-        form.addRow(self.check)
-        form.addRow(self.buttons)
+        column = QVBoxLayout(self)
+        column.addWidget(QLabel("Name", self))
+        column.addWidget(self.edit)
+        column.addWidget(self.check)
+        column.addSpacing(6)
+        column.addWidget(words)
+        column.addWidget(self.vocabulary, 1)
+        column.addWidget(self.buttons)
         self.edit.textChanged.connect(self._checked)
         self._checked(current)
+        self.resize(self.sizeHint().width(), 420)
+        self.edit.setFocus()
+
+    def name(self) -> str:
+        return self.edit.text().strip()
+
+    def _ok(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
     def _checked(self, text: str) -> None:
         ok, msg = check_name(text.strip(), self.model) if text.strip() else (False, "type a one-word name")
         one_word = ok or "token" in msg or "vocabulary" in msg
-        colour = "#1b7a2f" if ok else ("#b36b00" if one_word else "#b00020")
-        self.check.setText(f"<span style='color:{colour}'>{msg}</span>")
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(one_word)
+        dark = self.palette().window().color().lightness() < 128  # the dark theme: lighter colours read
+        good, warn, bad = ("#6fd58a", "#f0b050", "#ff7a8a") if dark else ("#1b7a2f", "#b36b00", "#b00020")
+        colour = good if ok else (warn if one_word else bad)
+        self.check.setText(f"<span style='color:{colour}'>{html.escape(msg)}</span>")
+        self._ok().setEnabled(one_word)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Grow the dialog when the message wraps to more lines than it has room for (a top-level
+        window does not follow its label's height-for-width by itself)."""
+        layout = self.layout()
+        if layout is None or not self.isVisible():
+            return
+        layout.activate()
+        short = self.check.heightForWidth(self.check.width()) - self.check.height()
+        if short > 0:
+            self.resize(self.width(), self.height() + short)
+            layout.activate()
+
+    def _word_chosen(self, word: str) -> None:
+        self.edit.setText(word)
+        self.edit.setFocus()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Return or Enter in the completer's popup is OK, not only "close the popup"."""
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            popup = self.popup
+            if watched is popup:
+                index = popup.currentIndex()
+                if index.isValid():  # the user moved into the popup: that completion
+                    self.edit.setText(str(index.data()))
+                popup.hide()
+                if self._ok().isEnabled():
+                    self.accept()
+                return True
+        return super().eventFilter(watched, event)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.near is not None:
+            place_beside(self, self.near)
+        self._fit()
 
     @classmethod
-    def ask(cls, parent: QWidget, known: list[str], model: str, current: str = "") -> str | None:
-        d = cls(known, model, current, parent)
-        return d.edit.text().strip() if d.exec() == QDialog.DialogCode.Accepted else None
+    def ask(
+        cls, parent: QWidget, known: list[str], model: str, current: str = "", near: QRect | None = None
+    ) -> str | None:
+        d = cls(known, model, current, parent, near)
+        return d.name() if d.exec() == QDialog.DialogCode.Accepted else None
+
+
+def place_beside(window: QWidget, rect: QRect, gap: int = 12) -> None:
+    """Move a top-level window beside `rect` (global coordinates): on its right, else its left, else
+    below or above it, always on the screen that shows the rectangle."""
+    screen = QGuiApplication.screenAt(rect.center()) or window.screen() or QGuiApplication.primaryScreen()
+    area = screen.availableGeometry()
+    frame = window.frameGeometry()  # move() places the frame
+    w, h = frame.width(), frame.height()
+
+    def clamp(v: int, lo: int, hi: int) -> int:
+        return max(lo, min(v, max(lo, hi)))
+
+    top = clamp(rect.top(), area.top(), area.bottom() + 1 - h)
+    left = clamp(rect.left(), area.left(), area.right() + 1 - w)
+    spots = [
+        (rect.right() + 1 + gap, top),
+        (rect.left() - gap - w, top),
+        (left, rect.bottom() + 1 + gap),
+        (left, rect.top() - gap - h),
+    ]
+    fits = [(x, y) for x, y in spots if area.contains(QRect(x, y, w, h))]
+    if fits:
+        x, y = fits[0]
+    else:  # no room anywhere: the side with more of it, on the screen
+        x, y = spots[0] if area.right() - rect.right() >= rect.left() - area.left() else spots[1]
+        x = clamp(x, area.left(), area.right() + 1 - w)
+    window.move(x, y)
 
 
 class GenerateDialog(QDialog):

@@ -69,6 +69,8 @@ class LazyTab(QWidget):
         self.built: QWidget | None = None
         self.column = QVBoxLayout(self)
         self.column.setContentsMargins(0, 0, 0, 0)
+        # a click anywhere in a science tab takes the keyboard focus from the curation widgets
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
 
     def panel(self) -> QWidget:
         if self.built is None:
@@ -100,7 +102,7 @@ class MainWindow(QMainWindow):
         self.acts = Actions(self, settings)
         self.canvas = SceneCanvas(self)
         self.banner = self._make_banner()
-        scene_tab = QWidget(self)
+        self.scene_tab = scene_tab = QWidget(self)
         column = QVBoxLayout(scene_tab)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.banner)
@@ -131,9 +133,9 @@ class MainWindow(QMainWindow):
             self.library,
             self.relations,
             self.stamp_palette,
-            lambda known, current: NameDialog.ask(self, known, ctx.model, current),
+            self._ask_name,
         )
-        self.imports = Imports(ctx, self)
+        self.imports = Imports(ctx, self, show_scene=self.curation.reveal)
         self._make_panels()
         #: the store, the model, messages and the running job
         self.status = StatusBar(ctx, self)
@@ -150,10 +152,12 @@ class MainWindow(QMainWindow):
         else:  # the first start: the workbench gets the height, the jobs list a strip below it
             self.resizeDocks([self.docks["jobs"]], [170], Qt.Orientation.Vertical)
         self.curation.refresh_vocabulary()
+        self.curation.drop_empty_drawings()  # left by a start that ended without quitting
         self._update_banner()
         first = self.library.current_scene_id()
         if first is not None:
             self.show_scene(first)
+        self.canvas.setFocus()  # the Scene tab is in front: its keys work from the start
 
     # -- what tests and scripts reach through the window ------------------------------------------
     vectorsChanged = property(lambda self: self.ctx.vectorsChanged)
@@ -161,6 +165,25 @@ class MainWindow(QMainWindow):
     model = property(lambda self: self.ctx.model)
     confirm = property(lambda self: self.ctx.confirm, lambda self, fn: setattr(self.ctx, "confirm", fn))
     ask_name = property(lambda self: self.curation.ask_name, lambda self, fn: setattr(self.curation, "ask_name", fn))
+
+    def _ask_name(self, known: list[str], current: str) -> str | None:
+        """The name dialog, beside the box being named."""
+        box = self.curation.naming_box
+        near = self.canvas.global_rect(box) if box is not None else None
+        return NameDialog.ask(self, known, self.ctx.model, current, near)
+
+    def show_vocabulary(self) -> None:
+        """The words the current model knows as one token (built when first asked, again for another model)."""
+        from mfv_desktop.ui.curation.vocabulary import VocabularyDialog
+
+        d = getattr(self, "vocabulary_dialog", None)
+        if d is None or d.model != self.ctx.model:
+            if d is not None:
+                d.deleteLater()
+            d = self.vocabulary_dialog = VocabularyDialog(self.ctx.model, self)
+        d.show()
+        d.raise_()
+        d.activateWindow()
 
     def model_ref(self) -> ModelRef:
         return self.ctx.model_ref()
@@ -213,8 +236,15 @@ class MainWindow(QMainWindow):
         return self.lazy_tabs[key].panel()
 
     def _tab_shown(self, index: int) -> None:
-        """A tab shows what the store holds now (data sets, runs, vectors made since it was last seen)."""
+        """A tab shows what the store holds now (data sets, runs, vectors made since it was last seen).
+        The keyboard focus goes with the tab: curation keys act on the Scene tab, not on a science tab
+        (a drawing left empty is dropped)."""
         page = self.tabs.widget(index)
+        if page is self.scene_tab:
+            self.canvas.setFocus(Qt.FocusReason.TabFocusReason)
+        elif page is not None:
+            self.curation.leave()
+            page.setFocus(Qt.FocusReason.TabFocusReason)
         if isinstance(page, LazyTab):
             if page.built is None:
                 page.panel()  # a new panel reads the store as it is built
@@ -235,12 +265,16 @@ class MainWindow(QMainWindow):
 
     def _make_menus(self) -> None:
         menus: dict[str, Any] = {}
-        for spec in SPECS:
-            if spec.menu not in menus:
-                menus[spec.menu] = self.menuBar().addMenu(spec.menu)
+        for spec in SPECS:  # "&File/&Import": a submenu, in its menu where its first action is
+            path = spec.menu.split("/")
+            for depth in range(len(path)):
+                key = "/".join(path[: depth + 1])
+                if key not in menus:
+                    parent = menus["/".join(path[:depth])] if depth else self.menuBar()
+                    menus[key] = parent.addMenu(path[depth])
             menus[spec.menu].addAction(self.acts[spec.id])
-        for spec in SPECS:  # window-wide shortcuts, also with the menus closed
-            self.addAction(self.acts[spec.id])
+        # shortcuts also with the menus closed: curation keys where curation is, the rest window-wide
+        self.acts.bind(self, (self.scene_tab, self.library, self.relations, self.stamp_palette))
         tb = self.addToolBar("Tools")
         tb.setObjectName("toolbar.tools")
         for action_id in TOOLBAR:
@@ -251,12 +285,13 @@ class MainWindow(QMainWindow):
         handlers: dict[str, Callable[[], Any]] = {
             "file.import_images": im.ask_import_images,
             "file.import_folder": im.ask_import_folder,
+            "file.import_gqa": im.ask_import_gqa,
             "file.generate": im.ask_generate,
             "file.new_drawing": c.new_drawing,
             "file.settings": self.open_settings,
             "file.quit": self.close,
-            "edit.undo": self.undo.undo,
-            "edit.redo": self.undo.redo,
+            "edit.undo": lambda: self._undo_redo("undo"),
+            "edit.redo": lambda: self._undo_redo("redo"),
             "edit.select": lambda: self.canvas.set_mode("select"),
             "edit.new_box": lambda: self.canvas.set_mode("box"),
             "edit.stamp": lambda: self.canvas.set_mode("stamp"),
@@ -265,6 +300,7 @@ class MainWindow(QMainWindow):
             "scene.next": self.library.next_scene,
             "scene.previous": self.library.previous_scene,
             "scene.delete": c.delete_scene,
+            "scene.vocabulary": self.show_vocabulary,
             "label.suggest": c.suggest,
             "label.confirm": self.relations.confirm,
             "label.reject": self.relations.reject,
@@ -288,22 +324,46 @@ class MainWindow(QMainWindow):
         self.library.countChanged.connect(lambda _: self._update_banner())
         c.sceneShown.connect(lambda name: self.setWindowTitle(f"{name} — mfv_desktop {__version__}") if name else None)
         c.drawingStarted.connect(self.docks["stamps"].raise_)
+        c.drawingStarted.connect(lambda: self.tabs.setCurrentWidget(self.scene_tab))
+        self.imports.incoming.connect(self.library.set_incoming)
+        self.imports.incoming.connect(lambda _: self._update_banner())
         self.ctx.scenesChanged.connect(self._scenes_changed)
 
     # -- the status bar and the banner -----------------------------------------------------------
     def notify(self, message: str, error: bool = False) -> None:
         self.status.notify(message, error)
 
+    def _undo_redo(self, which: str) -> None:
+        """Undo or redo, said in the status bar (it may change a scene of a tab not in view)."""
+        stack = self.undo
+        while True:  # edits of a dropped empty drawing are obsolete: Qt drops them without a word
+            i = stack.index() - 1 if which == "undo" else stack.index()
+            cmd = stack.command(i) if 0 <= i < stack.count() else None
+            if cmd is None or not cmd.isObsolete():
+                break
+            getattr(stack, which)()
+        text = stack.undoText() if which == "undo" else stack.redoText()
+        getattr(stack, which)()
+        if text:
+            self.notify(f"{which}: {text}")
+
     def _update_banner(self) -> None:
-        empty = repo.count_scenes(self.store) == 0
+        # an empty drawing (dropped when the user leaves it) does not count
+        n = repo.count_scenes(self.store) - self.curation.showing_empty_drawing
+        job = self.imports.sample_job
         if self.read_only_reason:
             self.banner_text.setText(self.read_only_reason)
+        elif job is not None:
+            doing = self.imports.describe(job)
+            self.banner_text.setText(
+                f"{doing[:1].upper()}{doing[1:]}. They appear in the library when they are all in."
+            )
         else:
             self.banner_text.setText(
                 "No scenes yet. Add the sample data set, import images (drop them here), or draw a scene."
             )
-        self.sample_button.setVisible(empty and not self.store.read_only)
-        self.banner.setVisible(empty or bool(self.read_only_reason))
+        self.sample_button.setVisible(n <= 0 and job is None and not self.store.read_only)
+        self.banner.setVisible(n <= 0 or job is not None or bool(self.read_only_reason))
 
     def _scenes_changed(self) -> None:
         self.curation.scenes_added()
@@ -332,6 +392,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event) -> None:
+        self.curation.leave()  # a drawing left empty is not kept
         self.jobs.wait_all(30000)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())

@@ -128,7 +128,9 @@ class SettingsDialog(QDialog):
         self.keys.setHorizontalHeaderLabels(["action", "keys"])
         self.editors: dict[str, QKeySequenceEdit] = {}
         for row, spec in enumerate(SPECS):
-            self.keys.setItem(row, 0, QTableWidgetItem(f"{spec.menu.replace('&', '')}: {spec.text}"))
+            self.keys.setItem(
+                row, 0, QTableWidgetItem(f"{spec.menu.replace('&', '').replace('/', ' > ')}: {spec.text}")
+            )
             ed = QKeySequenceEdit(QKeySequence(actions.shortcut(spec.id)))
             self.keys.setCellWidget(row, 1, ed)
             self.editors[spec.id] = ed
