@@ -148,7 +148,10 @@ def fast_layer_sweep(
         done += len(chunk)
         acc = correct[:, :done].mean(1).reshape(len(strengths), len(layers))
         yield Progress(
-            done, len(tasks), "layer sweep", {"layers": layers, "strengths": strengths, "accuracy": acc.tolist()}
+            done,
+            len(tasks),
+            "layer sweep",
+            {"layers": layers, "strengths": strengths, "accuracy": acc.tolist(), "n": done},  # n: prompts so far
         )
     n = len(tasks)
     baseline = EvalResult(

@@ -79,12 +79,11 @@ class SweepResult:
 
     @property
     def best(self) -> tuple[int, float]:
-        """(layer, strength) with the highest accuracy (the earliest layer, smallest strength on ties)."""
-        if not self.layers:
-            return 0, 1.0
-        acc = np.asarray(self.accuracy)
-        s, layer = np.unravel_index(int(np.argmax(acc)), acc.shape)
-        return self.layers[int(layer)], self.strengths[int(s)]
+        """(layer, strength) by stats.BEST_RULE: the highest accuracy; on a tie the smaller strength,
+        then the earlier layer."""
+        from mfv_desktop.stats import best_point
+
+        return best_point(self.layers, self.strengths, self.accuracy)
 
     @property
     def best_layer(self) -> int:
@@ -149,6 +148,6 @@ def layer_sweep(
                 done,
                 total,
                 f"layer {layer} x{strength:g}",
-                {"layers": layers, "strengths": strengths, "accuracy": [list(a) for a in acc]},
+                {"layers": layers, "strengths": strengths, "accuracy": [list(a) for a in acc], "n": n},
             )
     return SweepResult(layers, strengths, acc, prob, baseline, conditions)

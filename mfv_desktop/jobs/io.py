@@ -159,8 +159,15 @@ class Source:
             from mfv_desktop.store.results import read_vector_bytes
 
             assert r.id is not None
-            data, digest = read_vector_bytes(self._need_store(r), r.id)
+            from mfv_desktop.store.vectors import get_vector
+
+            store = self._need_store(r)
+            data, digest = read_vector_bytes(store, r.id)
             fv, store_id = FunctionVector.from_bytes(data, str(r)), r.id
+            # the store's row holds the vector's defaults (a user can set them: the Layer sweep tab's
+            # "Use this layer and strength"); the file keeps those it was made with
+            row = get_vector(store, r.id)
+            fv.layer, fv.strength = int(row["layer"]), float(row["strength"])
         elif r.kind == PATH:
             fv = FunctionVector.load(r.value)  # checks the file whole; BackendError names it
             data = Path(r.value).read_bytes()

@@ -22,7 +22,7 @@ from .io import JobIO, Scenes, folder_io, save_arrays
 from .results import AIEJobResult
 from .science import _backend, build_tasks, check_answers, load_arrays, write_csv
 
-__all__ = ["AVERAGING", "averaging_text", "run_aie", "run_preview"]
+__all__ = ["AVERAGING", "averaging_text", "measured_text", "run_aie", "run_preview"]
 
 
 def _mediation_tasks(spec: MediationSpec, scenes: Scenes, rel: str) -> tuple[TaskSet, TaskSet]:
@@ -49,6 +49,31 @@ def averaging_text(info: dict[str, Any]) -> str:
     if not info.get("n_matched"):
         return f"all {n} corrupted prompts (none matched)"
     return f"{info['n_matched']} of {n} matched prompts"
+
+
+def measured_text(info: dict[str, Any]) -> str:
+    """What an AIE map was measured on, in a sentence for its caption: the corrupted prompts kept and
+    why, the clean prompts the mean activations are over, the clean accuracy and the corrupted
+    baseline (mean P(answer | corrupted)). `info`: an AIE result's stored metadata (the artifact's
+    meta with the row's clean_accuracy and averaging fields); absent fields are left out."""
+    n = info.get("n_corrupted", info.get("n_prompts"))
+    if not info.get("matched_only"):
+        kept = f"averaged over all {n} corrupted prompts"
+    elif not info.get("n_matched"):
+        kept = f"averaged over all {n} corrupted prompts (no clean prompt was answered, so none could be matched)"
+    else:
+        kept = f"averaged over {info['n_matched']} of {n} corrupted prompts whose clean prompt was answered"
+    parts = [kept]
+    if info.get("mean_over") is not None:
+        which = "answered clean prompts" if info.get("only_correct") else "clean prompts (all of them)"
+        parts.append(f"mean activations over {info['mean_over']} {which}")
+    acc = info.get("clean_accuracy")
+    if acc is not None:
+        answered = f" ({round(acc * n)} of {n})" if isinstance(n, int) and n else ""
+        parts.append(f"clean accuracy {acc:.0%}{answered}")
+    if info.get("base_prob") is not None:
+        parts.append(f"corrupted baseline P(answer) {info['base_prob']:.3f}")
+    return "; ".join(parts)
 
 
 def _mediation(method: str, backend):

@@ -143,3 +143,23 @@ def delete_vectors(store: Store, vector_ids: Iterable[int]) -> list[int]:
 def delete_vector(store: Store, vector_id: int) -> None:
     """Delete one vector; refused, naming the composites, when it is a part of one."""
     delete_vectors(store, [vector_id])
+
+
+def set_defaults(store: Store, vector_id: int, layer: int, strength: float) -> tuple[int, float]:
+    """Set the layer a vector is added at and its strength when a job does not name them (what the
+    Layer sweep tab found best); jobs that read the vector from the store use these. Returns the old
+    (layer, strength)."""
+    if strength <= 0:
+        raise StoreError(f"vector {vector_id}: a strength must be above 0, not {strength:g}")
+    with store.session() as s:
+        row = s.get(m.VectorRow, vector_id)
+        if row is None:
+            raise StoreError(f"there is no vector {vector_id} in the store (see `mfv vectors`)")
+        if not 0 <= layer < row.n_layers:
+            raise StoreError(
+                f"vector {vector_id}: layer {layer} is not a layer of {row.model_id}, "
+                f"which has layers 0-{row.n_layers - 1}"
+            )
+        old = (row.layer, row.strength)
+        row.layer, row.strength = int(layer), float(strength)
+        return old

@@ -170,3 +170,27 @@ def test_listings_say_what_an_aie_was_averaged_over():
         == "all 8 corrupted prompts"
     )
     assert averaging_text({"n_prompts": 24}) == "all 24 corrupted prompts"  # recorded before the choice existed
+
+
+def test_a_map_caption_says_what_was_measured():
+    from mfv_desktop.jobs.mediation import measured_text
+
+    info = {
+        "matched_only": True,
+        "n_matched": 37,
+        "n_corrupted": 50,
+        "n_prompts": 37,
+        "mean_over": 37,
+        "only_correct": True,
+        "clean_accuracy": 0.74,
+        "base_prob": 0.0312,
+    }
+    assert measured_text(info) == (
+        "averaged over 37 of 50 corrupted prompts whose clean prompt was answered; "
+        "mean activations over 37 answered clean prompts; clean accuracy 74% (37 of 50); "
+        "corrupted baseline P(answer) 0.031"
+    )
+    none = {**info, "n_matched": 0, "n_prompts": 50, "mean_over": 50, "only_correct": False, "clean_accuracy": 0.0}
+    assert measured_text(none).startswith("averaged over all 50 corrupted prompts (no clean prompt was answered")
+    assert "mean activations over 50 clean prompts (all of them)" in measured_text(none)
+    assert measured_text({"n_prompts": 24}) == "averaged over all 24 corrupted prompts"  # an old record

@@ -34,6 +34,7 @@ from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.science.heatmap import AIEHeatmap
 from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.shell.context import AppContext
+from mfv_desktop.ui.shell.jobs import Job
 
 log = logging.getLogger("mfv_desktop")
 
@@ -67,7 +68,8 @@ class AIEPanel(QWidget):
         self.maps: dict[str, AIEHeatmap] = {}
         self.other_maps: dict[str, AIEHeatmap] = {}
         self.shown_run: int | None = None  # the run whose maps are on the left
-        self.live_run: int | None = None  # the AIE job running now
+        self.live_run: int | None = None  # the AIE run being measured now (that this panel follows)
+        self.live_job: Job | None = None  # the job measuring it (a resumed run's job too)
         self.active: str | None = None  # the relation whose map was clicked last
 
         self.dataset = QComboBox()
@@ -153,6 +155,9 @@ class AIEPanel(QWidget):
         self.build_button.clicked.connect(self.build_vector)
         self.export_button.clicked.connect(self.ask_export)
         self.top_k.valueChanged.connect(self._set_top_k)
+        # the maps follow the run they show, whoever started its job (Run AIE, or Resume in the Jobs panel)
+        ctx.jobs.changed.connect(self._job_changed)
+        ctx.jobs.progressed.connect(self._job_progressed)
         self.ask_export_path = lambda: QFileDialog.getSaveFileName(
             self, "Export the AIE map", f"aie-{self.active or 'map'}.png", "PNG (*.png);;CSV (*.csv);;NumPy (*.npy)"
         )[0]
@@ -171,6 +176,7 @@ class AIEPanel(QWidget):
             for r in run_repo.list_aie_results(self.ctx.store, with_run=True)
             if r.run_id is not None
         ]
+        status = {r.id: r.status for r in run_repo.list_runs(self.ctx.store, kind="aie")}
         runs: dict[int, dict[str, Any]] = {}
         for run_id, rel, model_id, n, prov in rows:
             r = runs.setdefault(
@@ -183,6 +189,7 @@ class AIEPanel(QWidget):
                     "n_corrupted": 0,
                     "matched_only": bool(prov.get("matched_only")),
                     "averaged_over": [],
+                    "status": status.get(run_id, ""),
                 },
             )
             r["relations"].append(rel)
@@ -195,6 +202,21 @@ class AIEPanel(QWidget):
         """relation -> (AIE matrix, prompts) of a finished run."""
         found = [(r.relation, r.aie_artifact, r.n_prompts) for r in run_repo.list_aie_results(self.ctx.store, run_id)]
         return {rel: (self.ctx.store.artifacts.get(digest)["aie"], n) for rel, digest, n in found}
+
+    def measured(self, run_id: int) -> dict[str, str]:
+        """relation -> what its map was measured on (the prompts kept and why, the clean accuracy, the
+        corrupted baseline), from the stored AIE results of a run."""
+        from mfv_desktop.jobs.mediation import measured_text
+
+        out = {}
+        for r in run_repo.list_aie_results(self.ctx.store, run_id):
+            try:
+                meta = self.ctx.store.artifacts.meta(r.aie_artifact)
+            except StoreError:
+                meta = {}
+            info = {"n_prompts": r.n_prompts, **meta, **r.provenance, "clean_accuracy": r.clean_accuracy}
+            out[r.relation] = measured_text(info)
+        return out
 
     def refresh(self) -> None:
         dataset_combo(self.ctx, self.dataset)
@@ -209,11 +231,14 @@ class AIEPanel(QWidget):
                     if r["matched_only"]
                     else f"all corrupted · {r['n_prompts']} prompts"
                 )
-                combo.addItem(f"run {r['id']}: {', '.join(r['relations'])} · {prompts} · {r['model_id']}", r["id"])
+                state = "" if r["status"] == "done" else f" · {r['status']}"
+                combo.addItem(
+                    f"run {r['id']}{state}: {', '.join(r['relations'])} · {prompts} · {r['model_id']}", r["id"]
+                )
                 combo.setItemData(combo.count() - 1, "\n".join(r["averaged_over"]), Qt.ItemDataRole.ToolTipRole)
             if keep is not None and combo.findData(keep) >= 0:
                 combo.setCurrentIndex(combo.findData(keep))
-        if self.shown_run is None and self.results.count():
+        if self.shown_run is None and self.live_job is None and self.results.count():
             self.show_run(self.results.currentData())
 
     # -- the maps --------------------------------------------------------------------------------
@@ -242,20 +267,26 @@ class AIEPanel(QWidget):
         return mp
 
     def show_run(self, run_id: int | None) -> None:
-        """A finished run's maps; beside them (one colour range per relation) the run picked to compare."""
+        """A run's maps (those not measured yet say why); beside them (one colour range per relation)
+        the run picked to compare."""
         if run_id is None:
             return
+        if self.live_run != run_id:  # another run is shown: the maps no longer follow the running one
+            self.live_job, self.live_run = None, None
         self.shown_run = run_id
         other_id = self.compare.currentData()
         try:
             mine = self.load_aie(run_id)
+            measured = self.measured(run_id)
             other = self.load_aie(other_id) if other_id is not None and other_id != run_id else {}
         except StoreError as e:  # a damaged or missing artifact: say which, and what to do
             log.error("AIE run %s cannot be shown: %s", run_id, e)
             self.status.setText(f"run {run_id} cannot be shown: {e}")
             self.ctx.notify(f"run {run_id} cannot be shown: {e}", error=True)
             return
-        self._layout_maps(list(mine), beside=bool(other))
+        run = run_repo.get_run(self.ctx.store, run_id)
+        planned = [r for r in run.spec.get("relations", []) if r not in mine]
+        self._layout_maps([*mine, *planned], beside=bool(other))
         if mine:
             self.layer.setMaximum(next(iter(mine.values()))[0].shape[0] - 1)
         for rel, (aie, n) in mine.items():
@@ -266,8 +297,23 @@ class AIEPanel(QWidget):
                 self.other_maps[rel].set_aie(other[rel][0], other[rel][1], levels)
                 self.maps[rel].bar.hide()  # one colour bar for the pair: the right map's
             self.maps[rel].set_aie(aie, n, levels)
+            self.maps[rel].set_measured(measured.get(rel, ""))
+        job = self.ctx.jobs.for_run(run_id)
+        live = job is not None and job.status in ("queued", "running")
+        for rel in planned:
+            self.maps[rel].set_message(
+                "waiting: measured after the relations before it"
+                if live
+                else f"not measured: the run is {run.status}"
+                + (" (Resume it in the Jobs panel)" if run.status != "done" else "")
+            )
         self.active = next(iter(mine), None)
-        self.status.setText(f"run {run_id}" + (f" beside run {other_id}" if other else ""))
+        state = (
+            ""
+            if run.status == "done"
+            else f" ({run.status}: {len(mine)} of {len(mine) + len(planned)} relations measured)"
+        )
+        self.status.setText(f"run {run_id}{state}" + (f" beside run {other_id}" if other else ""))
 
     def _set_top_k(self, k: int) -> None:
         for mp in [*self.maps.values(), *self.other_maps.values()]:
@@ -308,28 +354,70 @@ class AIEPanel(QWidget):
             return None
         self.live_run, self.shown_run = None, None
         self._layout_maps(list(spec.relations), beside=False)
-        self.status.setText("AIE queued")
-        return self.ctx.submit_spec(
-            spec,
-            "AIE",
-            on_done=self._aie_done,
-            on_progress=self._aie_progress,
-            on_failed=lambda msg: self.status.setText(f"AIE failed: {msg}"),
-        )
+        for i, mp in enumerate(self.maps.values()):
+            mp.set_message(
+                "waiting for the job to start" if i == 0 else "waiting: measured after the relations before it"
+            )
+        job = self.ctx.submit_spec(spec, "AIE")
+        self.live_job = job
+        if job is not None:
+            self._job_changed(job)
+        return job
 
-    def _aie_progress(self, p: Progress) -> None:
-        """Partial results: the running sums of the relation being measured, drawn as they come."""
+    def _follows(self, job: Job) -> bool:
+        """Is this the job of the run the maps show (started here, or a resumed run of the shown run)?"""
+        return job is self.live_job or (job.run_id is not None and job.run_id in (self.shown_run, self.live_run))
+
+    def _job_changed(self, job: Job) -> None:
+        """A followed job was queued, started or ended: say so, and show the finished run from the store."""
+        if not self._follows(job):
+            return
+        if job is not self.live_job and job.status in ("queued", "running"):
+            self.live_job = job  # a resumed run of the shown run
+        if job.run_id is not None:
+            self.live_run = job.run_id
+        run = f"run {job.run_id}" if job.run_id is not None else "AIE"
+        if job.status == "queued":
+            self.status.setText(f"{run} queued: it starts when the job before it ends")
+        elif job.status == "running":
+            p = job.progress
+            self.status.setText(f"{run} running: " + (p.message if p is not None else "loading the model…"))
+        else:  # ended: the job started here, or one for the shown run (a resumed run may end without progress)
+            self.live_job = None
+            if job.status == "done" and job.run_id is not None:
+                self.refresh()
+                self.results.setCurrentIndex(max(self.results.findData(job.run_id), 0))
+                self.show_run(job.run_id)
+                self.status.setText(f"{run} done: every relation measured")
+            else:
+                why = f"failed: {job.error}" if job.status == "failed" else job.status
+                at = job.progress.partial.get("relation") if job.progress else None
+                for rel, mp in self.maps.items():
+                    if mp.aie is None:
+                        mp.set_message(f"not measured: the run was {job.status}")
+                    elif rel == at:
+                        mp.set_measured(f"not finished: the run was {job.status} while this relation was measured")
+                self.status.setText(f"{run} {why} (Resume it in the Jobs panel)")
+
+    def _job_progressed(self, job: Job, p: Progress) -> None:
+        """Partial results of the followed job: the running sums of the relation being measured."""
+        if not self._follows(job):
+            return
+        if job is not self.live_job:
+            self._job_changed(job)  # a resumed run of the shown run: follow it
         rel = p.partial.get("relation")
-        self.status.setText(p.message)
-        if rel in self.maps and "ie_sum" in p.partial and p.partial.get("n_prompts"):
+        self.status.setText(f"run {job.run_id} running: {p.message}")
+        mp = self.maps.get(rel or "")
+        if mp is None:
+            return
+        if "ie_sum" in p.partial and p.partial.get("n_prompts"):
             n = int(p.partial["n_prompts"])
-            self.maps[rel].set_aie(np.asarray(p.partial["ie_sum"]) / n, n)
-
-    def _aie_done(self, result: tuple[int, dict]) -> None:
-        run_id, _ = result
-        self.refresh()
-        self.results.setCurrentIndex(self.results.findData(run_id))
-        self.show_run(run_id)
+            mp.set_aie(np.asarray(p.partial["ie_sum"]) / n, n)
+            mp.set_measured(f"measuring: {n} corrupted prompts so far")
+        elif mp.aie is None or "mean activations" in p.message:
+            if mp.aie is not None:  # measured again from the start (a resumed relation)
+                mp.clear_aie()
+            mp.set_message(f"computing mean activations… ({p.done} of {p.total} steps of the run)")
 
     def select_top(self) -> None:
         mp = self.maps.get(self.active or "")

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop.scenes import BASE_RELATIONS
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
+from mfv_desktop.ui.plot_theme import colours
 from mfv_desktop.ui.science.apply import new_plot
 from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.science.vector_picker import COLUMNS, VectorPicker, newest_per_relation
@@ -111,7 +112,10 @@ class AnalogyPanel(QWidget):
         bv.addLayout(row)
 
         # -- the answer
-        self.plot = new_plot("composite weight w_r")
+        self.plot = new_plot(
+            "composite weight w_r",
+            redraw=lambda: self.show_result(self.result, self.solved) if self.result is not None else None,
+        )
         self.plot.setTitle("w_r = P(B | source, v_r) / Σ P", size="9pt")
         self.answer = QLabel("A → B :: C → ?")
         self.answer.setTextFormat(Qt.TextFormat.RichText)
@@ -340,7 +344,9 @@ class AnalogyPanel(QWidget):
         font.setPointSizeF(7.5)
         for x, r in zip(xs, order):
             t = pg.TextItem(
-                f"w {weights[r]:.2f}\nP(B) {probs.get(r, float('nan')):.3f}", color="#222222", anchor=(0.5, 1.0)
+                f"w {weights[r]:.2f}\nP(B) {probs.get(r, float('nan')):.3f}",
+                color=colours().foreground,
+                anchor=(0.5, 1.0),
             )
             t.setFont(font)
             t.setPos(x, weights[r])

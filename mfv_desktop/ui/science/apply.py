@@ -7,6 +7,7 @@ in the vectors' relation to the anchor (verdicts.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 from typing import Any
@@ -29,6 +30,7 @@ from superqt import QLabeledDoubleSlider
 
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.curation.scene_view import NameEdit, ScenePane, fill_with_split
+from mfv_desktop.ui.plot_theme import colours, follow_theme, style_plot_widget
 from mfv_desktop.ui.science.prompt_hooks import prompts_button, show_prompts
 from mfv_desktop.ui.science.vector_picker import VectorPicker
 from mfv_desktop.ui.science.verdicts import Expected, VerdictLines, expected_for, judge, relation_of
@@ -60,7 +62,7 @@ def token_bars(
         items.append(item)
         for x, h in zip(xs, heights):
             if h >= label_min:
-                t = pg.TextItem(f"{h:.2f}", color="#333333", anchor=(0.5, 1.0))
+                t = pg.TextItem(f"{h:.2f}", color=colours().foreground, anchor=(0.5, 1.0))
                 t.setFont(font)
                 t.setPos(x, h)
                 plot.addItem(t)
@@ -69,9 +71,10 @@ def token_bars(
     return items
 
 
-def new_plot(y_label: str) -> pg.PlotWidget:
+def new_plot(y_label: str, redraw: Callable[[], None] | None = None) -> pg.PlotWidget:
+    """A bar chart's plot in the theme's colours; `redraw` draws its contents again when the theme
+    changes (labels written in the old text colour)."""
     plot = pg.PlotWidget()
-    plot.setBackground("w")
     plot.setMenuEnabled(False)
     plot.setMouseEnabled(x=False, y=False)
     plot.hideButtons()
@@ -79,11 +82,21 @@ def new_plot(y_label: str) -> pg.PlotWidget:
     plot.setYRange(0, 1.08, padding=0)
     plot.showGrid(y=True, alpha=0.25)
     plot.setMinimumHeight(110)
+
+    def restyle() -> None:
+        style_plot_widget(plot)
+        if redraw is not None:
+            redraw()
+
+    follow_theme(plot, restyle)
     return plot
 
 
 class ApplyPanel(QWidget):
-    """Image and anchor, vectors, layer and strength; the answer without and with the vectors."""
+    """Image and anchor, vectors, layer and strength; the answer without and with the vectors. The
+    answer and its chart are shown only beside the image and anchor they are about."""
+
+    NO_ANSWER = "Pick an anchor and a vector, then Apply."
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -140,11 +153,11 @@ class ApplyPanel(QWidget):
         buttons.addWidget(self.message, 1)
         cv.addLayout(buttons)
 
-        self.summary = QLabel("Pick an anchor and a vector, then Apply.")
+        self.summary = QLabel(self.NO_ANSWER)
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setStyleSheet("font-size: 13pt; padding: 2px;")
-        self.plot = new_plot("P(first answer token)")
+        self.plot = new_plot("P(first answer token)", redraw=self._redraw)
         self.plot.addLegend(offset=(-8, 6), labelTextSize="8pt")
         right = QWidget()
         rv = QVBoxLayout(right)
@@ -160,6 +173,8 @@ class ApplyPanel(QWidget):
         self.pane.view.objectClicked.connect(self.anchor.setText)
         self.anchor.textChanged.connect(lambda _: self._mark_anchor())
         self.pane.imageChanged.connect(self._image_changed)
+        # the pane follows the Scene tab's scene while this tab is on screen too (the Scenes list is a dock)
+        ctx.sceneChanged.connect(lambda _: self.pane.refresh() if self.isVisible() else None)
         self.vectors.checkedChanged.connect(self._vectors_changed)
         self.own_strength.toggled.connect(self._vectors_changed)
         self.apply_button.clicked.connect(self.apply)
@@ -182,17 +197,27 @@ class ApplyPanel(QWidget):
             self.anchor.clear()
         self._mark_anchor()
 
+    def _answer_is_shown_here(self) -> bool:
+        """Is the last answer about the image and anchor on screen?"""
+        return (
+            self.result is not None
+            and self.result.get("image") == self.pane.view.path
+            and self.result.get("anchor") == self.anchor.name()
+        )
+
     def _mark_anchor(self) -> None:
         view = self.pane.view
         view.clear_marks()
         if self.anchor.name():
             view.mark(self.anchor.name(), "anchor", ANCHOR)
-        if (
-            self.result is not None
-            and self.result.get("image") == view.path
-            and self.result.get("anchor") == self.anchor.name()
-        ):
+        if self.result is not None and self._answer_is_shown_here():
             self._mark_predictions(self.result)
+            if not self.bars:  # back to the image and anchor the answer is about
+                self._draw_answer(self.result)
+        elif self.bars or self.summary.text() != self.NO_ANSWER:  # another image or anchor: not its answer
+            self.plot.clear()
+            self.bars, self.bar_tokens = [], []
+            self.summary.setText(self.NO_ANSWER)
 
     def _vectors_changed(self) -> None:
         rows = self.vectors.checked_rows()
@@ -279,6 +304,15 @@ class ApplyPanel(QWidget):
         """A job's result; its answers are judged against `expected` (by default what the labels of
         the scene shown now say, if the result is for its image and anchor)."""
         self.result = result
+        self._draw_answer(result)
+        self._mark_anchor()
+        self._judge(result, expected)
+
+    def _redraw(self) -> None:
+        if self.result is not None and self._answer_is_shown_here():
+            self._draw_answer(self.result)
+
+    def _draw_answer(self, result: dict[str, Any]) -> None:
         bars = result.get("bars", [])
         by_token = {b["token"]: b for b in bars}
         before, after = result.get("without", ""), result.get("with", "")
@@ -301,8 +335,7 @@ class ApplyPanel(QWidget):
                 ("with the vector", [b["with"] for b in bars], WITH_BRUSH),
             ],
         )
-        self._mark_anchor()
-        self._judge(result, expected)
+        style_plot_widget(self.plot)  # the legend's entries in the theme's text colour
 
     def _mark_predictions(self, result: dict[str, Any]) -> None:
         view = self.pane.view

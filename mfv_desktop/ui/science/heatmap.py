@@ -3,6 +3,9 @@
 Rows are layers (0 at the top), columns heads. The top-k heads are outlined; clicked heads are
 the selection (click again to drop one; drag a rectangle to add a block of heads), which the
 vector builder reads. `set_aie` may be called again and again while a job fills the matrix in.
+Until there is a matrix the map says what it waits for (`set_message`); below it, what was measured
+(`set_measured`: the prompts kept and why, the clean accuracy, the corrupted baseline) and a legend
+of the outlines. Plot colours follow the app's theme (ui/plot_theme.py).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from mfv_desktop.ui.plot_theme import follow_theme, style_plot_widget
 
 
 class _BlockSelect(pg.ViewBox):
@@ -68,14 +73,69 @@ class AIEHeatmap(QWidget):
         self.sel_marks = pg.ScatterPlotItem(symbol="s", size=10, pen=pg.mkPen("r", width=2.5), brush=None, pxMode=True)
         self.plot.addItem(self.top_marks)
         self.plot.addItem(self.sel_marks)
+        #: what the map waits for while it has no matrix ("computing mean activations…"), in its middle
+        self.message = pg.TextItem("", anchor=(0.5, 0.5))
+        self.message.setZValue(10)
+        self.plot.addItem(self.message, ignoreBounds=True)
+        self.message.hide()
         self.readout = QLabel("move over a head to read its AIE; click heads to select them")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        #: what was measured: the prompts kept and why, clean accuracy, corrupted baseline
+        self.measured = QLabel()
+        self.measured.setWordWrap(True)
+        self.measured.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.measured.hide()
+        #: what the outlines mean
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self._legend_text()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.readout)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.measured)
+        follow_theme(self.view, self._restyle)
         self.plot.scene().sigMouseMoved.connect(self._hover)
         self.plot.scene().sigMouseClicked.connect(self._click)
+
+    # -- theme, messages, what was measured ---------------------------------------------------
+    def _restyle(self) -> None:
+        c = style_plot_widget(self.view)
+        self.message.setColor(c.foreground)
+
+    def _legend_text(self) -> None:
+        self.legend.setText(
+            f"outlines: <span style='color:#8a8a8a'>&#9633;</span> white = top {self.top_k} heads by AIE, "
+            "<span style='color:#e00000'>&#9633;</span> red = selected"
+        )
+
+    def set_message(self, text: str) -> None:
+        """Say what the map waits for (in its middle, while it has no matrix); "" hides the message."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text) and self.aie is None)
+        if text and self.aie is None:
+            self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self.message.setPos(0.5, 0.5)
+
+    def message_text(self) -> str:
+        """The message shown on the map ("" when none is shown)."""
+        return self.message.toPlainText() if self.message.isVisible() else ""
+
+    def set_measured(self, text: str) -> None:
+        """What the matrix was measured on (shown below the map); "" hides it."""
+        self.measured.setText(text)
+        self.measured.setVisible(bool(text))
+
+    def clear_aie(self, message: str = "") -> None:
+        """Back to an empty map (no matrix, no outlines), with a message."""
+        self.aie = None
+        self.image.clear()
+        self.top_marks.setData([], [])
+        for axis in ("left", "bottom"):
+            self.plot.hideAxis(axis)
+        self.set_message(message)
 
     # -- data ---------------------------------------------------------------------------------
     def set_aie(self, aie: np.ndarray, n_prompts: int | None = None, levels: tuple[float, float] | None = None) -> None:
@@ -83,6 +143,8 @@ class AIEHeatmap(QWidget):
         aie = np.asarray(aie, dtype=np.float64)
         first = self.aie is None or self.aie.shape != aie.shape
         self.aie = aie
+        self.message.hide()
+        self._legend_text()
         lo, hi = levels if levels is not None else (float(min(aie.min(), 0.0)), float(max(aie.max(), 1e-9)))
         self.image.setImage(aie.astype(np.float32), levels=(lo, hi))
         self.image.setRect(QRectF(-0.5, -0.5, aie.shape[1], aie.shape[0]))

@@ -42,30 +42,48 @@ def get(settings: QSettings, key: str) -> str:
     return str(settings.value(key, DEFAULTS[key]))
 
 
+#: the dark theme: (role, active colour, disabled colour). Disabled text is dimmed, not hidden: a
+#: disabled button must look disabled, and placeholder text must stay readable on a text field
+DARK = (
+    (QPalette.ColorRole.Window, "#2b2b2b", "#2b2b2b"),
+    (QPalette.ColorRole.WindowText, "#e6e6e6", "#7a7a7a"),
+    (QPalette.ColorRole.Base, "#1f1f1f", "#262626"),
+    (QPalette.ColorRole.AlternateBase, "#2b2b2b", "#2b2b2b"),
+    (QPalette.ColorRole.Text, "#e6e6e6", "#7a7a7a"),
+    (QPalette.ColorRole.Button, "#353535", "#2e2e2e"),
+    (QPalette.ColorRole.ButtonText, "#e6e6e6", "#7a7a7a"),
+    (QPalette.ColorRole.BrightText, "#ff6b6b", "#ff6b6b"),
+    (QPalette.ColorRole.Highlight, "#3d6fb4", "#3a3a3a"),
+    (QPalette.ColorRole.HighlightedText, "#ffffff", "#9a9a9a"),
+    (QPalette.ColorRole.ToolTipBase, "#353535", "#353535"),
+    (QPalette.ColorRole.ToolTipText, "#e6e6e6", "#e6e6e6"),
+    (QPalette.ColorRole.PlaceholderText, "#9a9a9a", "#6a6a6a"),
+    (QPalette.ColorRole.Link, "#7fb0ff", "#6a6a6a"),
+    (QPalette.ColorRole.LinkVisited, "#c39bff", "#6a6a6a"),
+    (QPalette.ColorRole.Light, "#4a4a4a", "#4a4a4a"),
+    (QPalette.ColorRole.Midlight, "#3f3f3f", "#3f3f3f"),
+    (QPalette.ColorRole.Mid, "#2f2f2f", "#2f2f2f"),
+    (QPalette.ColorRole.Dark, "#1a1a1a", "#1a1a1a"),
+    (QPalette.ColorRole.Shadow, "#0f0f0f", "#0f0f0f"),
+)
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    for role, active, disabled in DARK:
+        for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+            p.setColor(group, role, QColor(active))
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(disabled))
+    return p
+
+
 def apply_theme(theme: str) -> None:
+    """The app's palette for a theme; widgets and plots (ui/plot_theme.py) follow it at once."""
     app = QApplication.instance()
     if not isinstance(app, QApplication):  # none yet (or a console application: no style to set)
         return
     app.setStyle("Fusion")
-    if theme != "dark":
-        app.setPalette(app.style().standardPalette())
-        return
-    p = QPalette()
-    for role, colour in (
-        (QPalette.ColorRole.Window, "#2b2b2b"),
-        (QPalette.ColorRole.WindowText, "#e6e6e6"),
-        (QPalette.ColorRole.Base, "#1f1f1f"),
-        (QPalette.ColorRole.AlternateBase, "#2b2b2b"),
-        (QPalette.ColorRole.Text, "#e6e6e6"),
-        (QPalette.ColorRole.Button, "#353535"),
-        (QPalette.ColorRole.ButtonText, "#e6e6e6"),
-        (QPalette.ColorRole.Highlight, "#3d6fb4"),
-        (QPalette.ColorRole.HighlightedText, "#ffffff"),
-        (QPalette.ColorRole.ToolTipBase, "#353535"),
-        (QPalette.ColorRole.ToolTipText, "#e6e6e6"),
-    ):
-        p.setColor(role, QColor(colour))
-    app.setPalette(p)
+    app.setPalette(dark_palette() if theme == "dark" else app.style().standardPalette())
 
 
 class SettingsDialog(QDialog):
