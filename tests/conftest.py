@@ -235,7 +235,8 @@ def window(qtbot, tmp_path):
     w.show()
     qtbot.waitExposed(w)
     yield w
-    w.close()
+    w.close()  # a job in a long step: the window goes when it has stopped
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=60000)
 
 
 @pytest.fixture

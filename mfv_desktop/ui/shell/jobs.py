@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -86,11 +86,15 @@ class JobQueue(QObject):
     changed = Signal(object)
     #: a running job reported progress (the Job, the Progress)
     progressed = Signal(object, object)
+    #: the job running when `stop` was asked has ended (the window may close now)
+    stopped = Signal()
 
     def __init__(self, store: Store, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.store = store
         self.jobs: list[Job] = []
+        #: `stop` was asked (the window closes): no job starts any more
+        self.stopping = False
 
     # -- submitting --------------------------------------------------------------------------
     def submit(
@@ -171,6 +175,10 @@ class JobQueue(QObject):
             job.worker.quit()
 
     def _next(self) -> None:
+        if self.stopping:
+            if self.running is None:
+                self.stopped.emit()
+            return
         if self.running is not None or any(j.worker is not None and j.worker.is_running for j in self.jobs):
             return
         job = next((j for j in self.jobs if j.status == "queued"), None)
@@ -225,15 +233,22 @@ class JobQueue(QObject):
         elif status == "failed" and job.on_failed:
             job.on_failed(error)
 
-    def wait_all(self, ms: int = 30000) -> None:
-        """Cancel what is queued, stop what runs (closing the window)."""
+    def stop(self, ms: int = 500) -> bool:
+        """Stop for the window to close: nothing more starts, what is queued is dropped, what runs
+        is cancelled (closed at its next yield, where its run records itself cancelled), waited for
+        at most `ms`. True when no job runs any more, its last signals delivered (the panel and the
+        job show it cancelled); else `stopped` is emitted once it has ended."""
+        self.stopping = True
         for j in self.jobs:
             if j.status == "queued":
-                j.status = "cancelled"
+                self.cancel(j)
         job = self.running
         if job is not None and job.worker is not None:
             job.worker.quit()
-            job.worker.wait(ms)
+            if not job.worker.wait(ms):
+                return False
+            QCoreApplication.sendPostedEvents()  # its `aborted` and `finished`, while the store is open
+        return True
 
 
 def submit_reporting(ctx, label: QLabel, spec, what: str, on_done: Callable[[Any], None]) -> Job | None:
