@@ -226,17 +226,24 @@ def bundled_vectors(tmp_path_factory) -> dict:
 @pytest.fixture
 def window(qtbot, tmp_path):
     """The main window on a fresh store and settings file in tmp_path, shown (closed after the test)."""
+    from shiboken6 import isValid
+
     from mfv_desktop.ui import MainWindow
     from mfv_desktop.ui.shell.settings import app_settings
 
     w = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "settings.ini"))
     w.confirm = lambda question: True
-    qtbot.addWidget(w)
+
+    def close(w) -> None:  # a job in a long step: the window goes when it has stopped (not deleted before)
+        w.close()
+        qtbot.waitUntil(lambda: not w.isVisible(), timeout=60000)
+
+    qtbot.addWidget(w, before_close_func=close)
     w.show()
     qtbot.waitExposed(w)
     yield w
-    w.close()  # a job in a long step: the window goes when it has stopped
-    qtbot.waitUntil(lambda: not w.isVisible(), timeout=60000)
+    if isValid(w):
+        close(w)
 
 
 @pytest.fixture

@@ -44,6 +44,9 @@ from mfv_desktop.ui.shell.settings import SettingsDialog, app_settings, apply_th
 from mfv_desktop.ui.shell.startup import open_window_store
 from mfv_desktop.ui.shell.status import StatusBar
 
+#: the Jobs dock's height on the first start: several runs in view beside the selected one's details
+JOBS_HEIGHT = 210
+
 #: how long closing the window waits for a running job to stop before it says "stopping…"
 STOP_WAIT_MS = 500
 
@@ -99,6 +102,7 @@ class MainWindow(QMainWindow):
         self.read_only_reason = reason
         #: closing: waiting for the running job to stop (`_close_when_stopped`), then closed
         self._close_when_stopped = self._closed = False
+        self._first_layout = False
         ctx.confirm = lambda q: QMessageBox.question(self, "mfv_desktop", q) == QMessageBox.StandardButton.Yes
 
         self.setWindowTitle(f"mfv_desktop {__version__}")
@@ -152,8 +156,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        else:  # the first start: the workbench gets the height, the jobs list a strip below it
-            self.resizeDocks([self.docks["jobs"]], [170], Qt.Orientation.Vertical)
+        else:  # the first start: the workbench gets the height, the jobs list a strip below it (once
+            # the window has its size: docks sized before are laid out again when it is shown)
+            self._first_layout = True
         self.curation.refresh_vocabulary()
         self._update_banner()
         first = self.library.current_scene_id()
@@ -324,6 +329,12 @@ class MainWindow(QMainWindow):
 
     def show_log(self) -> None:
         LogDialog(self).show()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._first_layout:
+            self._first_layout = False
+            self.resizeDocks([self.docks["jobs"]], [JOBS_HEIGHT], Qt.Orientation.Vertical)
 
     # -- drag and drop, closing ---------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
