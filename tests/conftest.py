@@ -114,8 +114,26 @@ def add_family(monkeypatch):
                     "files": {"weights": ", ".join(w.name for w in weights)},
                 }
 
+            @staticmethod
+            def from_folder(folder: Path, device: str | None = "cpu", dtype: str = "fp32") -> types.SimpleNamespace:
+                """Loads as a model of 2 layers of 2 heads (nothing to run)."""
+                Backend.check_files(folder)
+                g = {"n_layers": 2, "n_heads": 2, "d_head": 4, "d_model": 8}
+                return types.SimpleNamespace(
+                    model_id=f"{name}-from-{folder.name}", geometry=types.SimpleNamespace(to_json=lambda: g)
+                )
+
+        def build(folder: Path, seed: int) -> Path:
+            """The family's tiny model: a folder it recognises."""
+            folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "config.json").write_text(json.dumps({"model_type": model_type}))
+            (folder / "model.safetensors").write_bytes(b"")
+            return folder
+
         module = types.ModuleType(f"mfv_desktop.backends.test_{name}")
         module.Backend = Backend
+        module.build = build  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, module.__name__, module)
         fam = registry.Family(
             name=name,
@@ -208,16 +226,24 @@ def bundled_vectors(tmp_path_factory) -> dict:
 @pytest.fixture
 def window(qtbot, tmp_path):
     """The main window on a fresh store and settings file in tmp_path, shown (closed after the test)."""
+    from shiboken6 import isValid
+
     from mfv_desktop.ui import MainWindow
     from mfv_desktop.ui.shell.settings import app_settings
 
     w = MainWindow(data_dir=tmp_path / "data", settings=app_settings(tmp_path / "settings.ini"))
     w.confirm = lambda question: True
-    qtbot.addWidget(w)
+
+    def close(w) -> None:  # a job in a long step: the window goes when it has stopped (not deleted before)
+        w.close()
+        qtbot.waitUntil(lambda: not w.isVisible(), timeout=60000)
+
+    qtbot.addWidget(w, before_close_func=close)
     w.show()
     qtbot.waitExposed(w)
     yield w
-    w.close()
+    if isValid(w):
+        close(w)
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.no_samples and not args.quit_after_show:
         win.add_samples_on_first_start()
+    _quit_on_signals(win)
     if args.quit_after_show:
         import time
 
@@ -81,7 +82,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             win.close()
 
         QTimer.singleShot(0, shown)
-    return app.exec()
+    code = app.exec()
+    return _ended(code)
+
+
+def _quit_on_signals(win) -> None:
+    """SIGTERM (a logout, `kill`) and SIGINT (Ctrl+C in the terminal) trigger the quit action, as the
+    menu does: the running job is cancelled and recorded so, the store closed. Python runs a signal
+    handler only between its own instructions: a timer lets it in while Qt waits for events."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def quit_(_signum, _frame) -> None:
+        QTimer.singleShot(0, win.acts["file.quit"].trigger)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, quit_)
+    wake = QTimer(win)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+
+
+#: how long the app waits, once its window closed, for worker threads still running
+THREADS_WAIT_MS = 10000
+
+
+def _ended(code: int) -> int:
+    """After the event loop: no worker thread may still run Python while the interpreter ends (that
+    ends in a fatal error), and no signal of one may wait undelivered."""
+    import logging
+    import os
+
+    from PySide6.QtCore import QCoreApplication, QThreadPool
+
+    if not QThreadPool.globalInstance().waitForDone(THREADS_WAIT_MS):
+        logging.getLogger("mfv_desktop").error("a worker thread did not end: leaving without cleaning up")
+        logging.shutdown()
+        os._exit(code)
+    QCoreApplication.sendPostedEvents()
+    return code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The model manager, driven through its buttons (offscreen): checking a folder that misses files
-names them; checking the bundled model shows its geometry; "Use this model" saves the choice;
+names them; checking the bundled model shows its geometry; "Use this model" saves the choice once it loaded
+(a choice whose check fails is not used, and the dialog says why);
 a folder's family is shown as it is chosen; every registered family's tiny model is offered; a
 listed model downloads (from a fake Hub) into the folder chosen; without a network it says what to
 do instead."""
@@ -82,16 +83,18 @@ def test_check_the_bundled_model_shows_its_geometry(qtbot, window):
     assert not d.progress.isVisible()
 
 
-def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, window, tmp_path):
+def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, window, tmp_path, tiny_folder):
     d = manager(qtbot, window)
     d.choose("folder", str(tmp_path / "missing"))
     press(qtbot, d.use_button)  # a folder that is not there is refused
-    assert "does not exist" in d.last_error and get(window.settings, "model") == "bundled"
+    wait(qtbot, d)
+    assert "does not exist" in d.last_error and get(window.settings, "model") == "bundled" and d.isVisible()
 
     d.radios["tiny"].click()
     d.dtype.setCurrentText("bf16")
-    press(qtbot, d.use_button)
-    assert d.result() == d.DialogCode.Accepted and not d.isVisible()
+    press(qtbot, d.use_button)  # checked (built and loaded) first, then used
+    qtbot.waitUntil(lambda: not d.isVisible(), timeout=120000)
+    assert d.result() == d.DialogCode.Accepted
     assert (get(window.settings, "model"), get(window.settings, "device"), get(window.settings, "dtype")) == (
         "tiny",
         "cpu",
@@ -100,14 +103,47 @@ def test_use_this_model_saves_the_settings_and_updates_the_status_bar(qtbot, win
     assert window.model_ref() == ModelRef("tiny", "cpu", "bf16")
     assert window.status.model_label.text() == "model: tiny · cpu · bf16"
 
-    folder = tmp_path / "of4b"
-    folder.mkdir()
     again = manager(qtbot, window)  # opens on what is in use
     assert again.ref() == "tiny" and again.dtype.currentText() == "bf16"
-    again.choose("folder", str(folder))
-    press(qtbot, again.use_button)
-    assert get(window.settings, "model") == str(folder) and str(folder) in window.status.model_label.text()
-    assert manager(qtbot, window).ref() == str(folder)
+    again.choose("folder", str(tiny_folder))
+    again.dtype.setCurrentText("fp32")
+    press(qtbot, again.check_button)
+    wait(qtbot, again)
+    assert again.last_error == "" and get(window.settings, "model") == "tiny"  # a check alone changes nothing
+    press(qtbot, again.use_button)  # the passing check stands for this choice: used at once
+    assert not again.isVisible() and again.result() == again.DialogCode.Accepted
+    assert get(window.settings, "model") == str(tiny_folder) and str(tiny_folder) in window.status.model_label.text()
+    assert manager(qtbot, window).ref() == str(tiny_folder)
+
+
+def test_use_refuses_a_folder_whose_check_fails_and_says_why(qtbot, window, tmp_path):
+    d = manager(qtbot, window)
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    d.choose("folder", str(folder))
+    press(qtbot, d.use_button)
+    wait(qtbot, d)
+    # the model jobs run on is unchanged, the dialog stays open and says what is missing and why
+    assert window.ctx.model == "bundled" and get(window.settings, "model") == "bundled"
+    assert window.status.model_label.text() == "model: bundled · cpu · fp32"
+    assert d.isVisible() and d.result() != d.DialogCode.Accepted
+    assert "not used" in d.status.text() and "checkpoint.pt" in d.output.toPlainText()
+    assert str(folder) in d.last_error
+
+
+def test_a_passing_check_stands_only_for_the_choice_it_checked(qtbot, window, tiny_folder):
+    d = manager(qtbot, window)
+    d.choose("folder", str(tiny_folder))
+    press(qtbot, d.check_button)
+    wait(qtbot, d)
+    assert d.last_error == ""
+    d.device.setCurrentText("cuda")  # another device: the check no longer stands for it
+    d.device.setCurrentText("cpu")
+    jobs_before = len(window.jobs.jobs)
+    press(qtbot, d.use_button)  # checked again before it is used
+    assert len(window.jobs.jobs) == jobs_before + 1 and window.jobs.jobs[-1].what.startswith("check model")
+    qtbot.waitUntil(lambda: not d.isVisible(), timeout=120000)
+    assert get(window.settings, "model") == str(tiny_folder)
 
 
 def test_download_without_a_network_says_to_copy_the_files(qtbot, window, tmp_path, monkeypatch):
@@ -161,7 +197,8 @@ def test_the_tiny_model_of_every_family_is_offered(qtbot, window, add_family):
     assert "tiny-othervl" in [d.tiny.itemData(i) for i in range(d.tiny.count())] and not d.tiny.isEnabled()
     d.radios["tiny"].click()
     d.tiny.setCurrentIndex(d.tiny.findData("tiny-othervl"))
-    press(qtbot, d.use_button)
+    press(qtbot, d.use_button)  # built, checked and loaded, then used
+    qtbot.waitUntil(lambda: not d.isVisible(), timeout=30000)
     assert get(window.settings, "model") == "tiny-othervl"
     again = manager(qtbot, window)  # opens on it
     assert again.kind() == "tiny" and again.ref() == "tiny-othervl" and again.tiny.isEnabled()

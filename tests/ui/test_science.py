@@ -180,7 +180,7 @@ def test_cancel_a_running_job_from_the_jobs_panel(qtbot, window):
     qtbot.waitUntil(lambda: job.progress is not None and job.progress.done > 0, timeout=60000)
     panel = window.jobs_panel
     panel.select_run(job.run_id)
-    assert panel.cancel_button.isEnabled() and "aie" in panel.log.toPlainText()
+    assert panel.cancel_button.isEnabled() and "AIE" in panel.log.toPlainText()
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: job.status == "cancelled", timeout=60000)
     assert _runs(window.store, "aie")[-1].status == "cancelled"
@@ -277,8 +277,9 @@ def test_closing_the_window_during_a_job_stops_it_at_once(qtbot, window):
     job = window.submit_spec(AIESpec(scenes="dataset:sample", n_prompts=200, method="reference"), "AIE")
     qtbot.waitUntil(lambda: job.progress is not None and job.progress.done > 0, timeout=60000)
     t0 = time.perf_counter()
-    window.close()
-    assert time.perf_counter() - t0 < 10 and not job.worker.is_running
+    window.close()  # at once, or "stopping…" until the job's step under way ends
+    qtbot.waitUntil(lambda: not window.isVisible() and not job.worker.is_running, timeout=10000)
+    assert time.perf_counter() - t0 < 10 and job.status == "cancelled"
 
 
 def test_while_a_job_runs_garbage_is_collected_on_the_gui_thread_only(qtbot, window):

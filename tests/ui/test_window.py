@@ -331,6 +331,6 @@ def test_a_failed_job_is_in_the_log_shown_from_the_help_menu(qtbot, window):
     window.acts["help.log"].trigger()
     dialog = next(w for w in window.findChildren(LogDialog))
     text = dialog.text.toPlainText()
-    assert f"job {job.ticket} failed" in text and "Traceback (most recent call last)" in text
+    assert f"run {job.run_id} failed" in text and "Traceback (most recent call last)" in text
     assert "run `mfv aie` first" in text
     dialog.close()

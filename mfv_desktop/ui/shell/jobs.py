@@ -12,7 +12,6 @@ to whoever submitted the job.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
 import traceback
@@ -21,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -41,6 +39,7 @@ from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store
 from mfv_desktop.store import runs as run_repo
 from mfv_desktop.store.runs import RunView
+from mfv_desktop.ui.shell.run_details import RunDetails, error_text
 from mfv_desktop.ui.shell.workers import JobWorker, Work
 
 log = logging.getLogger("mfv_desktop.jobs")
@@ -86,11 +85,15 @@ class JobQueue(QObject):
     changed = Signal(object)
     #: a running job reported progress (the Job, the Progress)
     progressed = Signal(object, object)
+    #: the job running when `stop` was asked has ended (the window may close now)
+    stopped = Signal()
 
     def __init__(self, store: Store, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.store = store
         self.jobs: list[Job] = []
+        #: `stop` was asked (the window closes): no job starts any more
+        self.stopping = False
 
     # -- submitting --------------------------------------------------------------------------
     def submit(
@@ -171,6 +174,10 @@ class JobQueue(QObject):
             job.worker.quit()
 
     def _next(self) -> None:
+        if self.stopping:
+            if self.running is None:
+                self.stopped.emit()
+            return
         if self.running is not None or any(j.worker is not None and j.worker.is_running for j in self.jobs):
             return
         job = next((j for j in self.jobs if j.status == "queued"), None)
@@ -194,7 +201,8 @@ class JobQueue(QObject):
         w.aborted.connect(cancelled)  # type: ignore[arg-type]
         w.finished.connect(self._next)  # type: ignore[arg-type]  # the next job starts when this worker has ended
         self.changed.emit(job)
-        log.info("job %d started: %s", job.ticket, job.what)
+        if not job.recorded:  # a recorded job is logged as its run, once it has one (`_on_progress`)
+            log.info("started: %s (not recorded in the store)", job.what)
         w.start()
 
     def _on_progress(self, job: Job, p: Any) -> None:
@@ -204,6 +212,7 @@ class JobQueue(QObject):
             job.run_id = p.run_id
             self.changed.emit(job)
         if p.is_run_start:
+            log.info("run %s started: %s", p.run_id, job.what)
             return
         job.progress = p
         if job.on_progress:
@@ -213,27 +222,40 @@ class JobQueue(QObject):
     def _end(self, job: Job, status: str, result: Any = None, error: str = "", tb: str = "") -> None:
         job.status, job.finished, job.result, job.error, job.traceback = status, time.time(), result, error, tb
         took = job.finished - (job.started or job.finished)
-        if status == "failed":
-            log.error(
-                "job %d failed after %.1f s: %s (run %s): %s\n%s", job.ticket, took, job.what, job.run_id, error, tb
-            )
+        # named by the run's id, as the Jobs panel lists it; a plain job, or one that failed before
+        # its run row existed, has none
+        if job.run_id is not None:
+            head = f"run {job.run_id} {status} after {took:.1f} s: {job.what}"
+        elif job.recorded:
+            head = f"{job.what} {status} before its run was recorded, after {took:.1f} s"
         else:
-            log.info("job %d %s after %.1f s: %s (run %s)", job.ticket, status, took, job.what, job.run_id)
+            head = f"{job.what} {status} after {took:.1f} s (not recorded in the store)"
+        if status == "failed":
+            log.error("%s: %s\n%s", head, error, tb)
+        else:
+            log.info("%s", head)
         self.changed.emit(job)
         if status == "done" and job.on_done:
             job.on_done(result)
         elif status == "failed" and job.on_failed:
             job.on_failed(error)
 
-    def wait_all(self, ms: int = 30000) -> None:
-        """Cancel what is queued, stop what runs (closing the window)."""
+    def stop(self, ms: int = 500) -> bool:
+        """Stop for the window to close: nothing more starts, what is queued is dropped, what runs
+        is cancelled (closed at its next yield, where its run records itself cancelled), waited for
+        at most `ms`. True when no job runs any more, its last signals delivered (the panel and the
+        job show it cancelled); else `stopped` is emitted once it has ended."""
+        self.stopping = True
         for j in self.jobs:
             if j.status == "queued":
-                j.status = "cancelled"
+                self.cancel(j)
         job = self.running
         if job is not None and job.worker is not None:
             job.worker.quit()
-            job.worker.wait(ms)
+            if not job.worker.wait(ms):
+                return False
+            QCoreApplication.sendPostedEvents()  # its `aborted` and `finished`, while the store is open
+        return True
 
 
 def submit_reporting(ctx, label: QLabel, spec, what: str, on_done: Callable[[Any], None]) -> Job | None:
@@ -268,7 +290,8 @@ def _eta(seconds: float | None) -> str:
 
 
 class JobsPanel(QWidget):
-    """Every run of the store, newest first, with this session's queued and plain jobs on top."""
+    """Every run of the store, newest first, with this session's queued and plain jobs on top; the
+    selected one's details beside the list. A new run comes into view as it is queued."""
 
     COLUMNS = ("run", "job", "status", "progress", "ETA", "message")
     MAX_RUNS = 300
@@ -282,29 +305,33 @@ class JobsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)  # compact rows
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.log = QPlainTextEdit(self)
-        self.log.setReadOnly(True)
-        self.log.setPlaceholderText("select a job to see its spec, its result or its error with the traceback")
+        self.details = RunDetails(self)
+        #: the details' form (what tests and scripts read)
+        self.log = self.details.form
         self.cancel_button = QPushButton("Cancel")
         self.resume_button = QPushButton("Resume")
         self.folder_button = QPushButton("Open folder")
         self.summary = QLabel()
-        buttons = QHBoxLayout()
+        corner = QWidget(self)  # the buttons beside the details' tabs: no row of their own
+        buttons = QHBoxLayout(corner)
+        buttons.setContentsMargins(6, 0, 0, 2)
+        buttons.addWidget(self.summary)
         for b in (self.cancel_button, self.resume_button, self.folder_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
-        buttons.addWidget(self.summary)
-        split = QSplitter(Qt.Orientation.Vertical, self)
+        self.details.tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
+        split = QSplitter(Qt.Orientation.Horizontal, self)  # the list its full height, the details beside it
         split.addWidget(self.table)
-        split.addWidget(self.log)
-        split.setStretchFactor(0, 3)  # the list first; the log below it
-        split.setStretchFactor(1, 1)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(buttons)
         layout.addWidget(split)
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.resume_button.clicked.connect(self.resume_selected)
@@ -316,6 +343,11 @@ class JobsPanel(QWidget):
         self.refresh()
 
     # -- the list ----------------------------------------------------------------------------
+    @staticmethod
+    def _keys(row: tuple[Job | None, RunView | None]) -> set[tuple[str, int]]:
+        job, run = row
+        return ({("run", run.id)} if run is not None else set()) | ({("job", id(job))} if job is not None else set())
+
     def refresh(self) -> None:
         keep = self.selected()
         runs = run_repo.list_runs(self.queue.store, limit=self.MAX_RUNS)
@@ -327,6 +359,8 @@ class JobsPanel(QWidget):
             if j.run_id not in listed and (j.status in ("queued", "running") or not j.recorded)
         ]
         rows += [(self.queue.for_run(r.id), r) for r in runs]
+        seen = {k for r in self._rows for k in self._keys(r)}
+        new = bool(rows) and not seen & self._keys(rows[0])  # a job listed before it had its run is not new
         self._rows = rows
         self.table.setRowCount(len(rows))
         for i, (job, run) in enumerate(rows):
@@ -340,6 +374,8 @@ class JobsPanel(QWidget):
                 ):
                     self.table.selectRow(i)
                     break
+        if new:  # the newest run on top, in view (the selection stays where the user put it)
+            self.table.scrollToTop()
         self._selected_changed()
 
     def _fill(self, i: int, job: Job | None, run: RunView | None) -> None:
@@ -401,34 +437,27 @@ class JobsPanel(QWidget):
             not active and run is not None and run.status in ("interrupted", "cancelled", "failed")
         )
         self.folder_button.setEnabled(self._folder(run) is not None)
-        self.log.setPlainText(self.describe(job, run) if sel else "")
+        if sel is None:
+            self.details.clear()
+            return
+        self.details.show_run(
+            run,
+            job.what if job is not None else "",
+            job.status if active and job is not None else "",
+            error_text(run, self._folder(run), *((job.error, job.traceback) if job is not None else ())),
+            self._notes(run),
+        )
 
-    def describe(self, job: Job | None, run: RunView | None) -> str:
-        """What the log view shows for a row: the error with its traceback first, then the spec and result."""
-        parts = []
-        if job is not None and job.error:
-            parts.append(f"Error: {job.error}\n\n{job.traceback}".rstrip())
-        elif run is not None and run.error:
-            parts.append(f"Error: {run.error}")
+    def _notes(self, run: RunView | None) -> tuple[str, ...]:
+        if run is None:
+            return ()
+        notes = []
+        if run.status == "interrupted":
+            notes.append("The process running this job ended before it did. Resume goes on where it stopped.")
+        if run.seconds:
             folder = self._folder(run)
-            try:
-                tb = json.loads((folder / "run.json").read_text()).get("traceback", "") if folder else ""
-            except (OSError, ValueError):
-                tb = ""
-            if tb:
-                parts.append(tb.rstrip())
-        if run is not None:
-            if run.status == "interrupted":
-                parts.append("The process running this job ended before it did. Resume goes on where it stopped.")
-            parts.append("spec: " + json.dumps(run.spec, indent=1, default=str))
-            if run.result:
-                parts.append("result: " + json.dumps(run.result, indent=1, default=str)[:4000])
-            if run.seconds:
-                folder = self._folder(run)
-                parts.append(
-                    f"{run.seconds:.1f} s · " + (f"folder: {folder}" if folder else "results in the store only")
-                )
-        return "\n\n".join(parts)
+            notes.append(f"folder: {folder}" if folder else "results in the store only")
+        return tuple(notes)
 
     def cancel_selected(self) -> None:
         sel = self.selected()

@@ -11,7 +11,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -43,6 +43,12 @@ from mfv_desktop.ui.shell.models import install_menu
 from mfv_desktop.ui.shell.settings import SettingsDialog, app_settings, apply_theme, get
 from mfv_desktop.ui.shell.startup import open_window_store
 from mfv_desktop.ui.shell.status import StatusBar
+
+#: the Jobs dock's height on the first start: several runs in view beside the selected one's details
+JOBS_HEIGHT = 210
+
+#: how long closing the window waits for a running job to stop before it says "stopping…"
+STOP_WAIT_MS = 500
 
 #: the science tabs, in the order of the work: (key, title, module, panel class), built when first shown
 SCIENCE_TABS = (
@@ -96,6 +102,9 @@ class MainWindow(QMainWindow):
         self.ctx = ctx = AppContext(opened, settings, self, reason)
         self.store, self.settings, self.jobs, self.undo = ctx.store, settings, ctx.jobs, ctx.undo
         self.read_only_reason = reason
+        #: closing: waiting for the running job to stop (`_close_when_stopped`), then closed
+        self._close_when_stopped = self._closed = False
+        self._first_layout = False
         ctx.confirm = lambda q: QMessageBox.question(self, "mfv_desktop", q) == QMessageBox.StandardButton.Yes
 
         self.setWindowTitle(f"mfv_desktop {__version__}")
@@ -149,8 +158,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        else:  # the first start: the workbench gets the height, the jobs list a strip below it
-            self.resizeDocks([self.docks["jobs"]], [170], Qt.Orientation.Vertical)
+        else:  # the first start: the workbench gets the height, the jobs list a strip below it (once
+            # the window has its size: docks sized before are laid out again when it is shown)
+            self._first_layout = True
         self.curation.refresh_vocabulary()
         self.curation.drop_empty_drawings()  # left by a start that ended without quitting
         self._update_banner()
@@ -380,6 +390,12 @@ class MainWindow(QMainWindow):
     def show_log(self) -> None:
         LogDialog(self).show()
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._first_layout:
+            self._first_layout = False
+            self.resizeDocks([self.docks["jobs"]], [JOBS_HEIGHT], Qt.Orientation.Vertical)
+
     # -- drag and drop, closing ---------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -392,8 +408,20 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event) -> None:
+        """Quit: the running job is cancelled and waited for a moment (STOP_WAIT_MS); a job in a long
+        step (a model loading) gets "stopping…" in the status bar, and the window closes when it has
+        stopped. Then the layout is saved and the store closed."""
+        if self._closed:
+            return super().closeEvent(event)
+        if not self.jobs.stop(STOP_WAIT_MS):
+            event.ignore()
+            self.status.show_stopping(self.jobs.running)
+            if not self._close_when_stopped:
+                self._close_when_stopped = True
+                self.jobs.stopped.connect(lambda: QTimer.singleShot(0, self.close))
+            return
+        self._closed = True
         self.curation.leave()  # a drawing left empty is not kept
-        self.jobs.wait_all(30000)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()

@@ -93,6 +93,8 @@ class ModelManager(QDialog):
         self.job: Job | None = None
         self.last_result: dict[str, Any] | None = None
         self.last_error = ""
+        #: the (model, device, dtype) the last passing check loaded: "Use" takes it without checking again
+        self.passed: tuple[str, str, str] | None = None
 
         current = get(ctx.settings, "model")
         box = QGroupBox("Model", self)
@@ -203,6 +205,14 @@ class ModelManager(QDialog):
         self.download_button.clicked.connect(lambda: self.download())
         self.use_button.clicked.connect(self.use)
         self.close_button.clicked.connect(self.reject)
+        for changed in (
+            self.folder.textChanged,
+            self.tiny.currentIndexChanged,
+            self.device.currentTextChanged,
+            self.dtype.currentTextChanged,
+            self.choice.idToggled,
+        ):  # another model, device or precision: the last check does not stand for it
+            changed.connect(self._forget_check)
         self._choice_changed()
         self._show_family()
         self._show_download()
@@ -229,11 +239,19 @@ class ModelManager(QDialog):
         except BackendError:  # "tiny:x": not a seed, so a folder's name
             return "folder", ref
 
+    def chosen(self) -> tuple[str, str, str]:
+        """(model reference, device, dtype) of the choice on screen."""
+        return self.ref(), self.device.currentText(), self.dtype.currentText()
+
+    def _forget_check(self, *_: Any) -> None:
+        self.passed = None
+
     def choose(self, kind: str, value: str = "") -> None:
         """Select a kind of model, with its folder or (for a tiny model) its reference."""
         if kind == "folder" and value:
             self.folder.setText(value)
             self._show_family()  # the same folder chosen again may hold other files now
+            self.passed = None
         if kind == "tiny" and value:
             if self.tiny.findData(value) < 0:  # another seed: offered as it is
                 self.tiny.addItem(value, value)
@@ -300,7 +318,9 @@ class ModelManager(QDialog):
         return ref
 
     # -- jobs ------------------------------------------------------------------------------------
-    def _submit(self, work, what: str, on_done: Callable[[dict], None]) -> Job:
+    def _submit(
+        self, work, what: str, on_done: Callable[[dict], None], on_failed: Callable[[str], None] | None = None
+    ) -> Job:
         self._busy(True)
         self.progress.setRange(0, 0)
         self.last_error = ""
@@ -322,19 +342,25 @@ class ModelManager(QDialog):
                 f"{what} failed: "
                 + ("no network" if msg.startswith("no network") else "what is missing and where it comes from:"),
             )
+            if on_failed is not None:
+                on_failed(msg)
 
         if self.ctx.jobs.busy():
             self.show_status("waiting for the running job to finish…")
         self.job = self.ctx.jobs.submit(work, what, done, on_progress=progressed, on_failed=failed)
         return self.job
 
-    def check(self, load: bool = True) -> Job | None:
-        """Check the chosen model's files and (with `load`) load it, in a worker job."""
+    def check(
+        self, load: bool = True, then: Callable[[], None] | None = None, failed: Callable[[str], None] | None = None
+    ) -> Job | None:
+        """Check the chosen model's files and (with `load`) load it, in a worker job; `then` is
+        called when it passed, `failed` with the message when it did not."""
         ref = self._ref_or_error()
         if ref is None:
             return None
         device, dtype = self.device.currentText(), self.dtype.currentText()
         self.output.clear()
+        self.passed = None
 
         def work():
             from mfv_desktop.backends.download import check_model
@@ -344,8 +370,12 @@ class ModelManager(QDialog):
         def done(result: dict) -> None:
             self.show_status(f"{result['model_id']} is ready: “Use this model” makes every job run on it")
             self.output.setPlainText(describe_check(result))
+            if load and self.chosen() == (ref, device, dtype):  # nothing changed while it ran
+                self.passed = (ref, device, dtype)
+                if then is not None:
+                    then()
 
-        return self._submit(work, f"check model {ref}", done)
+        return self._submit(work, f"check model {ref}", done, failed)
 
     def download(self, folder: str | None = None) -> Job | None:
         """Fetch the model chosen in the download list into a folder (asked for), then check it, in a
@@ -371,7 +401,9 @@ class ModelManager(QDialog):
 
     # -- using it -------------------------------------------------------------------------------
     def use(self) -> bool:
-        """Save the choice in the settings; every job from now on runs on it."""
+        """Use the choice: every job from now on runs on it. A model is used only once it loaded: a
+        choice without a passing check is checked (files, then loading) first, and used when that
+        passes; when it fails the dialog stays open and says why. True when used at once."""
         ref = self._ref_or_error()
         if ref is None:
             return False
@@ -380,10 +412,23 @@ class ModelManager(QDialog):
                 f"model folder {ref} does not exist: choose a model folder (Browse…), or download a model into one"
             )
             return False
-        self.ctx.use_model(ref, self.device.currentText(), self.dtype.currentText())
-        self.ctx.notify(f"jobs now run on {ref} · {self.device.currentText()} · {self.dtype.currentText()}")
+        if self.passed == self.chosen():
+            self._use_checked()
+            return True
+        self.check(then=self._use_checked, failed=lambda msg: self._not_used(ref, msg))
+        return False
+
+    def _not_used(self, ref: str, message: str) -> None:
+        self.status.setText(
+            f"⚠ {ref} is not used (jobs still run on {self.ctx.model}): its check failed, "
+            "below is what is missing and where it comes from"
+        )
+
+    def _use_checked(self) -> None:
+        ref, device, dtype = self.chosen()
+        self.ctx.use_model(ref, device, dtype)
+        self.ctx.notify(f"jobs now run on {ref} · {device} · {dtype}")
         self.accept()
-        return True
 
 
 def install_menu(ctx: AppContext, window: QMainWindow) -> tuple[QMenu, QAction]:

@@ -41,7 +41,19 @@ class StatusBar(QStatusBar):
         s = self.ctx.settings
         self.model_label.setText(f"model: {self.ctx.model} · {get(s, 'device')} · {get(s, 'dtype')}")
 
+    def show_stopping(self, job: Job | None) -> None:
+        """The window is closing and waits for the running job to stop at its next step."""
+        what = job.what if job is not None else "the job"
+        self.job_label.setText(f"stopping {what}… the app closes when it has stopped")
+        self.job_label.setStyleSheet("font-weight: bold;")
+        self.job_label.show()
+        self.job_bar.setRange(0, 0)  # busy: the step under way has no end we know of
+        self.job_bar.show()
+        self.job_cancel.hide()
+
     def _job_changed(self, job: Job) -> None:
+        if self.ctx.jobs.stopping:
+            return
         running = self.ctx.jobs.running
         for widget in (self.job_label, self.job_bar, self.job_cancel):
             widget.setVisible(running is not None)
@@ -51,6 +63,8 @@ class StatusBar(QStatusBar):
             self.notify(f"{job.what} cancelled")
 
     def _job_progress(self, job: Job, p: Progress) -> None:
+        if self.ctx.jobs.stopping:
+            return
         self.job_bar.setMaximum(max(p.total, 1))
         self.job_bar.setValue(p.done)
         self.job_label.setText(f"{job.what}: {p.message[:60]}")

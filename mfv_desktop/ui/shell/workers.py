@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QTimer
 from superqt.utils import GeneratorWorker
 
 from mfv_desktop.progress import Progress
@@ -37,7 +37,7 @@ class _CollectOnGuiThread:
 
     def worker_started(self) -> None:
         if self.timer is None:
-            self.timer = QTimer()
+            self.timer = QTimer(QCoreApplication.instance())  # goes with the app, not after it
             self.timer.timeout.connect(self.collect)
         if self.running == 0:
             gc.disable()
@@ -87,7 +87,7 @@ class JobWorker(GeneratorWorker):
     - an exception of the job is `errored` whatever its type (superqt turns a RuntimeError, what
       torch raises, into a warning);
     - a job that returned before it saw the cancel keeps its result (`returned`, not dropped);
-    - `wait(ms)` blocks until the worker has ended, for closing the window;
+    - `wait(ms)` blocks until the worker has ended, at most `ms` (closing the window);
     - the job runs under the GC guard (`_CollectOnGuiThread`) from `start()` to `finished`;
     - warnings are logged (superqt sends them to `warned` only). No pause, no send."""
 
