@@ -103,7 +103,7 @@ def test_a_run_recorded_before_prompts_were_kept_says_so(qtbot, window, made):
     assert "run it again" in OLD_RUN and not v.table.isVisible() and not v.chooser.isVisible()
 
 
-def test_clicking_a_sweep_point_opens_the_prompts_of_that_layer_and_strength(qtbot, window, made):
+def test_double_clicking_a_sweep_point_opens_the_prompts_of_that_layer_and_strength(qtbot, window, made):
     panel = window.show_tab("sweep")
     panel.refresh()
     panel.results.setCurrentIndex(panel.results.findData(made.sweep_run))
@@ -112,6 +112,10 @@ def test_clicking_a_sweep_point_opens_the_prompts_of_that_layer_and_strength(qtb
     vb = panel.plot.getPlotItem().vb
     point = panel.plot.mapFromScene(vb.mapViewToScene(QPointF(1, 0.8)))  # layer 1, × 2
     qtbot.mouseClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    from mfv_desktop.ui.science.prompts import PromptViewer
+
+    assert not [v for v in window.findChildren(PromptViewer) if v.isVisible()]  # one click chooses the point
+    qtbot.mouseDClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     v = viewer_of(window, made.sweep_run)
     assert (v.group.relation, v.group.condition) == ("above", "L1 ×2")
     assert v.chooser.currentText() == "above · L1 ×2 · 4/5 = 0.80"
@@ -160,3 +164,12 @@ def test_the_viewer_and_the_drill_down_are_built_on_first_use_only(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_the_jobs_panel_opens_the_prompts_of_the_selected_run(qtbot, window, made):
+    panel = window.jobs_panel
+    panel.refresh()
+    panel.select_run(made.sweep_run)
+    assert panel.prompts_button.isEnabled()
+    qtbot.mouseClick(panel.prompts_button, Qt.MouseButton.LeftButton)
+    assert viewer_of(window, made.sweep_run).chooser.count() > 0

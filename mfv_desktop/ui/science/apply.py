@@ -260,7 +260,16 @@ class ApplyPanel(QWidget):
             layer=self.layer.currentData(),
             strength=None if self.own_strength.isChecked() else round(self.strength.value(), 3),
             model=self.ctx.model_ref(),
+            expected=self._expected_token(),
         )
+
+    def _expected_token(self) -> str | None:
+        """The labels' answer for the run to record (right or wrong, in the prompt viewer), where the
+        model can answer it in one token as its accuracy counts it."""
+        from mfv_desktop.ui.curation.naming import check_name
+
+        answer = self.expected_now().answer
+        return answer if answer and check_name(answer, self.ctx.model)[0] else None
 
     def _refuse(self, message: str) -> None:
         self.message.setText(f"<span style='color:#b00020'>{escape(message)}</span>")

@@ -434,11 +434,11 @@ class SweepPanel(QWidget):
     # -- the prompts behind the curves (the viewer is built on first use) --------------------------
     def _prompt_hooks(self) -> None:
         self.prompts_button = prompts_button(
-            self.results, "the prompts of the shown run; click a point of a curve for the prompts behind it"
+            self.results, "the prompts of the shown run; double-click a point of a curve for the prompts behind it"
         )
         self.prompts_button.clicked.connect(lambda: show_prompts(self.ctx, self.results.currentData(), parent=self))
         self.plot.scene().sigMouseClicked.connect(self._clicked)
-        self.plot.setToolTip("click a point to see the prompts behind it")
+        self.plot.setToolTip("click a point to choose it; double-click it to see the prompts behind it")
 
     def point_at(self, scene_pos, reach: float = 10.0) -> tuple[int, float] | None:
         """The (layer, strength) of the drawn point nearest a scene position, within `reach` pixels."""
@@ -455,6 +455,9 @@ class SweepPanel(QWidget):
         return None if best is None else (best[1], best[2])
 
     def _clicked(self, event) -> None:
+        """A double click on a point opens its prompts (a single click chooses the point)."""
+        if not event.double():
+            return
         at = self.point_at(event.scenePos())
         if at is not None and self.shown is not None:
             layer, s = at

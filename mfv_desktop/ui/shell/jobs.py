@@ -295,6 +295,10 @@ class JobsPanel(QWidget):
 
     COLUMNS = ("run", "job", "status", "progress", "ETA", "message")
     MAX_RUNS = 300
+    #: the kinds of run that keep the prompts they measured (the prompt viewer shows them)
+    PROMPT_KINDS = frozenset({"aie", "sweep", "evaluate", "chain", "apply", "analogy"})
+    #: the prompt viewer of a run is asked for (the window opens it: the panel knows no science view)
+    promptsRequested = Signal(int)
 
     def __init__(self, queue: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -316,12 +320,14 @@ class JobsPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.resume_button = QPushButton("Resume")
         self.folder_button = QPushButton("Open folder")
+        self.prompts_button = QPushButton("Prompts…")
+        self.prompts_button.setToolTip("the prompts this run measured: images, text, expected and given answers")
         self.summary = QLabel()
         corner = QWidget(self)  # the buttons beside the details' tabs: no row of their own
         buttons = QHBoxLayout(corner)
         buttons.setContentsMargins(6, 0, 0, 2)
         buttons.addWidget(self.summary)
-        for b in (self.cancel_button, self.resume_button, self.folder_button):
+        for b in (self.cancel_button, self.resume_button, self.folder_button, self.prompts_button):
             buttons.addWidget(b)
         self.details.tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
         split = QSplitter(Qt.Orientation.Horizontal, self)  # the list its full height, the details beside it
@@ -336,6 +342,7 @@ class JobsPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.resume_button.clicked.connect(self.resume_selected)
         self.folder_button.clicked.connect(self.open_selected_folder)
+        self.prompts_button.clicked.connect(self._prompts_of_selected)
         self.table.itemSelectionChanged.connect(self._selected_changed)
         queue.changed.connect(lambda _: self.refresh())
         queue.progressed.connect(self._progressed)
@@ -437,6 +444,7 @@ class JobsPanel(QWidget):
             not active and run is not None and run.status in ("interrupted", "cancelled", "failed")
         )
         self.folder_button.setEnabled(self._folder(run) is not None)
+        self.prompts_button.setEnabled(run is not None and run.kind in self.PROMPT_KINDS)
         if sel is None:
             self.details.clear()
             return
@@ -469,6 +477,11 @@ class JobsPanel(QWidget):
         if not sel or sel[1] is None:
             return None
         return self.queue.resume(sel[1].id)
+
+    def _prompts_of_selected(self) -> None:
+        sel = self.selected()
+        if sel and sel[1] is not None:
+            self.promptsRequested.emit(sel[1].id)
 
     def open_selected_folder(self) -> None:
         sel = self.selected()

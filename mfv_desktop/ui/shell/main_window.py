@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         data = self.store.data_dir
         self.stamp_palette = StampPalette(data / "stamps", data / "cache" / "stamps", self)
         self.jobs_panel = JobsPanel(self.jobs, self)
+        self.jobs_panel.promptsRequested.connect(self._show_prompts)
         self.docks = {
             name: self._dock(name, title, w, area)
             for name, title, w, area in (
@@ -406,6 +407,11 @@ class MainWindow(QMainWindow):
         if paths:
             self.imports.import_paths(paths)
             event.acceptProposedAction()
+
+    def _show_prompts(self, run_id: int) -> None:
+        from mfv_desktop.ui.science.prompt_hooks import show_prompts
+
+        show_prompts(self.ctx, run_id, parent=self)
 
     def closeEvent(self, event) -> None:
         """Quit: the running job is cancelled and waited for a moment (STOP_WAIT_MS); a job in a long
