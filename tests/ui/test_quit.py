@@ -121,3 +121,12 @@ def test_the_app_quit_while_its_first_job_runs_exits_cleanly(tmp_path):
     assert p.returncode == 0, err
     assert _status(data, run_id) == "cancelled"
     print(f"the app quit {took:.2f} s after the signal")
+
+
+def test_the_windows_a_user_opened_close_with_the_main_window(qtbot, window):
+    window.imports.ask_import_gqa()
+    dialog = window.imports.gqa_dialog
+    assert dialog is not None and dialog.isVisible()
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible())
+    assert not dialog.isVisible()

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
+    QDialog,
     QDockWidget,
     QHBoxLayout,
     QLabel,
@@ -428,6 +429,8 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.curation.leave()  # a drawing left empty is not kept
+        for dialog in self.findChildren(QDialog):  # the viewers and dialogs it opened go with it
+            dialog.close()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()
