@@ -115,7 +115,9 @@ def test_double_clicking_a_sweep_point_opens_the_prompts_of_that_layer_and_stren
     from mfv_desktop.ui.science.prompts import PromptViewer
 
     assert not [v for v in window.findChildren(PromptViewer) if v.isVisible()]  # one click chooses the point
+    # what a widget gets from the second click of a double-click: double-click, release
     qtbot.mouseDClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.mouseRelease(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     v = viewer_of(window, made.sweep_run)
     assert (v.group.relation, v.group.condition) == ("above", "L1 ×2")
     assert v.chooser.currentText() == "above · L1 ×2 · 4/5 = 0.80"
