@@ -334,3 +334,17 @@ def test_a_failed_job_is_in_the_log_shown_from_the_help_menu(qtbot, window):
     assert f"run {job.run_id} failed" in text and "Traceback (most recent call last)" in text
     assert "run `mfv aie` first" in text
     dialog.close()
+
+
+def test_a_long_line_on_a_tab_does_not_widen_the_window_past_the_screen(qtbot, window):
+    """A status line on the AIE tab ("run 2 running: loading the model…") and the Analogy tab's
+    layout widened the window past a 1280 x 800 screen, hiding the right-hand docks."""
+    window.resize(1280, 800)
+    qtbot.wait(50)
+    for key in ("aie", "sweep", "apply", "analogy"):
+        panel = window.show_tab(key)
+        if key == "aie":
+            panel.status.setText("run 2 running: loading the model, then measuring every relation " * 4)
+        qtbot.wait(50)
+        assert window.width() <= 1280, (key, window.width())
+        assert window.minimumSizeHint().width() <= 1280, key

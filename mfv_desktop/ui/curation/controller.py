@@ -193,9 +193,17 @@ class CurationController(QObject):
 
     def add_box(self, box: Box) -> None:
         self.naming_box = box
-        name = self.ask_name(repo.object_names(self.store), "")
+        name = self._named(repo.object_names(self.store), "")
         if name:
             self.edit(cmd.AddObject, name, box)
+
+    def _named(self, known: list[str], current: str) -> str | None:
+        """Ask for a name; then the keys go back to the canvas (the next box, G, 1-9 work at once)."""
+        try:
+            return self.ask_name(known, current)
+        finally:
+            self.canvas.window().activateWindow()
+            self.canvas.setFocus()
 
     def move_box(self, object_id: int, box: Box) -> None:
         o = self._object(object_id)
@@ -207,7 +215,7 @@ class CurationController(QObject):
         if o is None:
             return
         self.naming_box = o.box
-        name = self.ask_name(repo.object_names(self.store), o.name)
+        name = self._named(repo.object_names(self.store), o.name)
         if name and name != o.name:
             self.edit(cmd.RenameObject, o.name, name)
 

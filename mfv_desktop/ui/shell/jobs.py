@@ -326,12 +326,17 @@ class JobsPanel(QWidget):
         corner = QWidget(self)  # the buttons beside the details' tabs: no row of their own
         buttons = QHBoxLayout(corner)
         buttons.setContentsMargins(6, 0, 0, 2)
-        buttons.addWidget(self.summary)
         for b in (self.cancel_button, self.resume_button, self.folder_button, self.prompts_button):
             buttons.addWidget(b)
         self.details.tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
         split = QSplitter(Qt.Orientation.Horizontal, self)  # the list its full height, the details beside it
-        split.addWidget(self.table)
+        runs = QWidget(self)  # the list, under how many jobs are queued or running
+        column = QVBoxLayout(runs)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.summary)
+        column.addWidget(self.table)
+        split.addWidget(runs)
         split.addWidget(self.details)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)

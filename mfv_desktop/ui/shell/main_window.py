@@ -15,11 +15,13 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -46,7 +48,7 @@ from mfv_desktop.ui.shell.startup import open_window_store
 from mfv_desktop.ui.shell.status import StatusBar
 
 #: the Jobs dock's height on the first start: several runs in view beside the selected one's details
-JOBS_HEIGHT = 210
+JOBS_HEIGHT = 170
 
 #: how long closing the window waits for a running job to stop before it says "stopping…"
 STOP_WAIT_MS = 500
@@ -82,7 +84,13 @@ class LazyTab(QWidget):
     def panel(self) -> QWidget:
         if self.built is None:
             self.built = self.make()
-            self.column.addWidget(self.built)
+            # in a scroll area: a panel wider or taller than the window scrolls, and the window never
+            # grows past the screen for it (a long status line on a tab used to widen the window)
+            scroll = QScrollArea(self)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(self.built)
+            self.column.addWidget(scroll)
         return self.built
 
 
@@ -397,6 +405,12 @@ class MainWindow(QMainWindow):
         if self._first_layout:
             self._first_layout = False
             self.resizeDocks([self.docks["jobs"]], [JOBS_HEIGHT], Qt.Orientation.Vertical)
+            # the relation list gets the height to show a scene's relations, the libraries the rest
+            self.resizeDocks(
+                [self.docks["relations"], self.docks["vectors"]],
+                [self.height() // 2, self.height() // 4],
+                Qt.Orientation.Vertical,
+            )
 
     # -- drag and drop, closing ---------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
