@@ -267,7 +267,9 @@ def add_scenes(
                     have.add(sc.id)
             added_ids += [r.id for r in rows]
             added += len(rows)
-            yield Progress(min(i + batch, len(todo)), len(todo), f"{added} scenes added to {dataset!r}")
+            yield Progress(
+                min(i + batch, len(todo)), len(todo), f"{added} scene{'' if added == 1 else 's'} added to {dataset!r}"
+            )
     except BaseException:
         _remove_added(store, dataset if made_dataset else None, added_ids, images, relations_before)
         raise

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop.errors import SpecError
 from mfv_desktop.import_specs import GQAImportSpec, gqa_relation_name
 from mfv_desktop.scenes.importers import ANCHOR_RULES, GQA_RELATIONS, GQAReport
+from mfv_desktop.ui.shell.imports import plural
 
 #: queues an import: (spec, on_done with the result, on_failed with the message) -> the job, None if refused
 Submit = Callable[[GQAImportSpec, Callable[[dict[str, Any]], None], Callable[[str], None]], object]
@@ -201,7 +202,7 @@ class GQAImportDialog(QDialog):
         self.result_ = result
         self.import_button.setEnabled(True)
         lines = GQAReport.from_dict(result["report"]).lines()
-        added = f"{result['added']} scenes added to the data set {result['dataset']!r}" + (
+        added = f"{plural(result['added'], 'scene')} added to the data set {result['dataset']!r}" + (
             f" ({result['skipped']} were there already)" if result.get("skipped") else ""
         )
         rest = "".join(
