@@ -141,17 +141,3 @@ def make_runs(store, tmp_path) -> Made:
     add_prompt_group(store, apply_run, "above", "0-shot", one, t, [Answer(0, "table", False, 0.4)], unknown)
     add_prompt_group(store, apply_run, "above", "with vectors", one, t, [Answer(0, "ball", False, 0.7)], unknown)
     return Made(aie_run, old_run, sweep_run, apply_run, aie)
-
-
-def close_dialogs() -> None:
-    """Close the prompt viewers and drill-downs a test left open (non-modal top-level windows that
-    would otherwise stay on screen over the next test's widgets)."""
-    from PySide6.QtWidgets import QApplication
-
-    from mfv_desktop.ui.science.drilldown import HeadDrillDown
-    from mfv_desktop.ui.science.prompts import PromptViewer
-
-    for w in QApplication.topLevelWidgets():
-        if isinstance(w, (PromptViewer, HeadDrillDown)):
-            w.close()
-            w.deleteLater()

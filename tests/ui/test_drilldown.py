@@ -7,15 +7,9 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from tests.ui.prompt_runs import HEAD, HEAD_EFFECTS, close_dialogs, make_runs
+from tests.ui.prompt_runs import HEAD, HEAD_EFFECTS, make_runs
 
 pytestmark = pytest.mark.usefixtures("qapp")
-
-
-@pytest.fixture(autouse=True)
-def _no_dialog_left_open():
-    yield
-    close_dialogs()
 
 
 @pytest.fixture

@@ -8,15 +8,9 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QLabel
 
-from tests.ui.prompt_runs import RIGHT, close_dialogs, make_runs
+from tests.ui.prompt_runs import RIGHT, make_runs
 
 pytestmark = pytest.mark.usefixtures("qapp")
-
-
-@pytest.fixture(autouse=True)
-def _no_dialog_left_open():
-    yield
-    close_dialogs()
 
 
 @pytest.fixture
