@@ -30,6 +30,11 @@ from mfv_desktop.ui.curation.vocabulary import VocabularyList
 CHECK_WIDTH = 380
 
 
+def plural(n: int, word: str) -> str:
+    """'1 scene', '2 scenes', '1,200 images'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 class NameDialog(QDialog):
     """An object's name, completed from the names the store knows, checked as you type, with the words
     the model knows as one token beside it. Return is OK: it takes the text as typed, or the

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from mfv_desktop.errors import SpecError
 from mfv_desktop.import_specs import GQAImportSpec, gqa_relation_name
 from mfv_desktop.scenes.importers import ANCHOR_RULES, GQA_RELATIONS, GQAReport
-from mfv_desktop.ui.shell.imports import plural
+from mfv_desktop.ui.shell.dialogs import plural
 
 #: queues an import: (spec, on_done with the result, on_failed with the message) -> the job, None if refused
 Submit = Callable[[GQAImportSpec, Callable[[dict[str, Any]], None], Callable[[str], None]], object]

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QWidget
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import scenes as repo
 from mfv_desktop.ui.shell.context import AppContext
-from mfv_desktop.ui.shell.dialogs import GenerateDialog
+from mfv_desktop.ui.shell.dialogs import GenerateDialog, plural
 from mfv_desktop.ui.shell.jobs import Job
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 
 SAMPLE_SCENES = 200
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 class Imports(QObject):
