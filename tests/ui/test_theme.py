@@ -120,3 +120,20 @@ def test_plots_follow_the_theme(qtbot, themed):
     choose_theme(qtbot, window, "light")
     for name, plot in plots.items():  # and light again (pyqtgraph's own default is black)
         assert luminance(background_of(plot)) > 0.6, name
+
+
+def test_the_big_answer_lines_follow_a_switch_to_the_dark_theme(qtbot, themed):
+    """Apply's summary and Analogy's "A → B :: C → D" line were set with a style sheet and stayed a
+    light box with black text on the dark window."""
+    window = themed
+    labels = [window.show_tab("apply").summary, window.show_tab("analogy").answer]
+    for label in labels:
+        label.setText("cup → spoon :: boat → D = ?")
+    choose_theme(qtbot, window, "dark")
+    for label in labels:
+        a = pixels(label).reshape(-1, 3).astype(int)
+        values, counts = np.unique(a, axis=0, return_counts=True)
+        bg = values[counts.argmax()]
+        drawn_bg, text = QColor(*map(int, bg)), QColor(*map(int, a[np.abs(a - bg).sum(1).argmax()]))
+        assert luminance(drawn_bg) < 0.1, (label.text(), drawn_bg.name())  # the dark window, not a light box
+        assert contrast(drawn_bg, text) >= 4.5, (drawn_bg.name(), text.name())

@@ -120,7 +120,12 @@ class AnalogyPanel(QWidget):
         self.answer = QLabel("A → B :: C → ?")
         self.answer.setTextFormat(Qt.TextFormat.RichText)
         self.answer.setWordWrap(True)
-        self.answer.setStyleSheet("font-size: 13pt; padding: 2px;")
+        # a font, not a style sheet: a label with a style sheet keeps the colours of the theme it
+        # was made under (dark text on a dark window after a switch to the dark theme)
+        big = self.answer.font()
+        big.setPointSizeF(13)
+        self.answer.setFont(big)
+        self.answer.setMargin(2)
         self.table = QTableWidget(len(CONDITIONS), 4)
         self.table.setHorizontalHeaderLabels(["condition", "answer", "p", "top 5"])
         self.table.verticalHeader().hide()

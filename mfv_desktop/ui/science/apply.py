@@ -156,7 +156,12 @@ class ApplyPanel(QWidget):
         self.summary = QLabel(self.NO_ANSWER)
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.summary.setStyleSheet("font-size: 13pt; padding: 2px;")
+        # a font, not a style sheet: a label with a style sheet keeps the colours of the theme it
+        # was made under (dark text on a dark window after a switch to the dark theme)
+        big = self.summary.font()
+        big.setPointSizeF(13)
+        self.summary.setFont(big)
+        self.summary.setMargin(2)
         self.plot = new_plot("P(first answer token)", redraw=self._redraw)
         self.plot.addLegend(offset=(-8, 6), labelTextSize="8pt")
         right = QWidget()
