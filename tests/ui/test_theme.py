@@ -10,6 +10,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QPushButton
 
+from mfv_desktop.store.labels import Label
+
 pytestmark = pytest.mark.usefixtures("qapp")
 
 
@@ -137,3 +139,19 @@ def test_the_big_answer_lines_follow_a_switch_to_the_dark_theme(qtbot, themed):
         drawn_bg, text = QColor(*map(int, bg)), QColor(*map(int, a[np.abs(a - bg).sum(1).argmax()]))
         assert luminance(drawn_bg) < 0.1, (label.text(), drawn_bg.name())  # the dark window, not a light box
         assert contrast(drawn_bg, text) >= 4.5, (drawn_bg.name(), text.name())
+
+
+def test_relation_status_colours_are_readable_in_both_themes(qtbot, themed):
+    """The green of "confirmed" (#1b7a2f) stood at 2.6:1 on the dark list."""
+    window = themed
+    rows = window.relations.table
+    window.relations.show_labels(
+        [Label(i, "cup", "above", "table", "user", s) for i, s in enumerate(("suggested", "confirmed", "rejected"))],
+        ["cup", "table"],
+    )
+    for theme in ("dark", "light"):
+        choose_theme(qtbot, window, theme)
+        base = rows.palette().base().color()
+        for row in range(3):
+            text = rows.item(row, 3).foreground().color()
+            assert contrast(text, base) >= 4.5, (theme, rows.item(row, 3).text(), text.name(), base.name())

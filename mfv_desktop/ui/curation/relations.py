@@ -3,7 +3,7 @@ current one with one key. It shows and asks; the window makes the edits (undoabl
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 from mfv_desktop.store.scenes import Label
 
 STATUS_ORDER = {"suggested": 0, "confirmed": 1, "rejected": 2}
-STATUS_COLOUR = {"suggested": "#b36b00", "confirmed": "#1b7a2f", "rejected": "#888888"}
+#: a label's status as its text colour, on a light and on a dark list (each at least 4.5:1 on it)
+STATUS_COLOUR = {"suggested": "#9a5c00", "confirmed": "#1b7a2f", "rejected": "#767676"}
+STATUS_COLOUR_DARK = {"suggested": "#f0a030", "confirmed": "#5cc977", "rejected": "#9a9a9a"}
 Triple = tuple[str, str, str]
 
 
@@ -78,6 +80,21 @@ class RelationPanel(QWidget):
             "<b>G</b> suggest · <b>A</b> add"
         )
 
+    def _colour_rows(self) -> None:
+        dark = self.palette().base().color().lightness() < 128
+        colours = STATUS_COLOUR_DARK if dark else STATUS_COLOUR
+        for row, lb in enumerate(self.labels):
+            brush = QBrush(QColor(colours.get(lb.status, "#808080")))
+            for col in range(self.table.columnCount()):
+                item = self.table.item(row, col)
+                if item is not None:
+                    item.setForeground(brush)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):  # a new theme
+            self._colour_rows()
+
     def show_labels(self, labels: list[Label], objects: list[str]) -> None:
         """Show a scene's labels (suggested first), keeping the current pair selected if it is still there."""
         current = self.current()
@@ -86,9 +103,8 @@ class RelationPanel(QWidget):
         self.table.setRowCount(len(self.labels))
         for row, lb in enumerate(self.labels):
             for col, text in enumerate((lb.subject, lb.relation, lb.object, lb.status)):
-                item = QTableWidgetItem(text)
-                item.setForeground(QBrush(QColor(STATUS_COLOUR.get(lb.status, "#000000"))))
-                self.table.setItem(row, col, item)
+                self.table.setItem(row, col, QTableWidgetItem(text))
+        self._colour_rows()
         pairs = [(lb.subject, lb.object) for lb in self.labels]
         advance, self._advance = self._advance, False
         if advance and any(lb.status == "suggested" for lb in self.labels):
