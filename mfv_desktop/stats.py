@@ -40,12 +40,12 @@ def best_point(
     """(layer, strength) of a sweep's accuracy[strength][layer] by BEST_RULE: the highest accuracy; on
     a tie the smaller strength, then the earlier layer (accuracies equal to 1e-9 are a tie)."""
     points = [
-        (-round(acc, 9), strengths[i], layers[j], j, i)
+        (-round(acc, 9), strengths[i], layers[j])
         for i, row in enumerate(accuracy)
         for j, acc in enumerate(row)
         if i < len(strengths) and j < len(layers)
     ]
     if not points:
         return (layers[0] if layers else 0), (strengths[0] if strengths else 1.0)
-    _, strength, layer, _, _ = min(points)
+    _, strength, layer = min(points)
     return layer, strength

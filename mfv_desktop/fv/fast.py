@@ -162,27 +162,20 @@ def fast_layer_sweep(
         base_correct,
         base_prob,
     )
-    shape = (len(strengths), len(layers))
+    if not n:
+        return SweepResult(layers, strengths, [], [], baseline, [])
     words = {int(t): backend.decode_token(int(t)) for t in np.unique(top)}
-    acc, mean_prob = correct.mean(1) if n else [], prob.mean(1) if n else []
-    conditions = (
+    acc, mean_prob = correct.mean(1), prob.mean(1)
+    conditions = [
         [
-            [
-                EvalResult(n, float(acc[c]), float(mean_prob[c]), [words[int(t)] for t in top[c]], correct[c], prob[c])
-                for c in range(i * len(layers), (i + 1) * len(layers))
-            ]
-            for i in range(len(strengths))
+            EvalResult(n, float(acc[c]), float(mean_prob[c]), [words[int(t)] for t in top[c]], correct[c], prob[c])
+            for c in range(i * len(layers), (i + 1) * len(layers))
         ]
-        if n
-        else []
-    )
+        for i in range(len(strengths))
+    ]
+    shape = (len(strengths), len(layers))
     return SweepResult(
-        layers,
-        strengths,
-        correct.mean(1).reshape(shape).tolist() if n else [],
-        prob.mean(1).reshape(shape).tolist() if n else [],
-        baseline,
-        conditions,
+        layers, strengths, acc.reshape(shape).tolist(), mean_prob.reshape(shape).tolist(), baseline, conditions
     )
 
 

@@ -23,6 +23,7 @@ from mfv_desktop.tasks import PromptTemplate, Task, TaskSet, TaskSpec
 
 from . import models as m
 from .db import Store
+from .scenes import image_rel_path
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ def shot_image(store: Store, scene_id: str, image: str) -> ShotImage:
         scenes = [(store.data_dir / r.image.path, {o.name: (o.x0, o.y0, o.x1, o.y1) for o in r.objects}) for r in rows]
     candidates: list[Path] = []
     if recorded is not None:
-        candidates += [recorded, store.data_dir / "images" / recorded.name[:2] / recorded.name]
+        candidates += [recorded, store.data_dir / image_rel_path(recorded.name)]
     candidates += [p for p, _ in scenes]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:

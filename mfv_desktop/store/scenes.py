@@ -103,6 +103,11 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def image_rel_path(file_name: str) -> Path:
+    """Where the data folder keeps an image file named by its content (`<sha256><suffix>`)."""
+    return Path("images") / file_name[:2] / file_name
+
+
 def add_image(store: Store, s: Session, path: str | Path, made: list[m.Image] | None = None) -> m.Image:
     """The image row for a file, copying the file into the data folder once (by content). A photo
     with an EXIF orientation is kept as an upright PNG copy (its size is the upright one). A new
@@ -114,7 +119,7 @@ def add_image(store: Store, s: Session, path: str | Path, made: list[m.Image] | 
     if found is not None:
         return found
     suffix = ".png" if upright is not None else Path(path).suffix.lower() or f".{info.format.lower()}"
-    rel = Path("images") / sha256[:2] / f"{sha256}{suffix}"
+    rel = image_rel_path(f"{sha256}{suffix}")
     dest = store.data_dir / rel
     if not dest.is_file():
         with atomic_path(dest) as tmp:  # e.g. a full disk: no half copy stays behind
