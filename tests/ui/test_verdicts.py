@@ -129,7 +129,7 @@ def test_apply_marks_each_answer_right_or_wrong_by_the_labels(qtbot, window, sto
 
 
 def test_apply_verdicts_are_readable_in_the_dark_theme(qtbot, window, stocked, bundled_vectors):
-    from mfv_desktop.ui.science.verdicts import RIGHT, WRONG
+    from mfv_desktop.ui.text_colours import RIGHT, WRONG, is_dark
     from mfv_desktop.ui.shell.settings import apply_theme
 
     vec, scenes = stocked
@@ -145,7 +145,7 @@ def test_apply_verdicts_are_readable_in_the_dark_theme(qtbot, window, stocked, b
     assert RIGHT[0] in panel.verdicts.text() and WRONG[0] in panel.verdicts.text()
     try:
         apply_theme("dark")
-        qtbot.waitUntil(lambda: panel.verdicts.dark())
+        qtbot.waitUntil(lambda: is_dark(panel.verdicts.palette()))
         assert RIGHT[1] in panel.verdicts.text() and WRONG[1] in panel.verdicts.text()
     finally:
         apply_theme("light")

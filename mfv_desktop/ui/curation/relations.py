@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from mfv_desktop.store.scenes import Label
+from mfv_desktop.ui.text_colours import MUTED, RIGHT, WARN, pick
 
 STATUS_ORDER = {"suggested": 0, "confirmed": 1, "rejected": 2}
-#: a label's status as its text colour, on a light and on a dark list (each at least 4.5:1 on it)
-STATUS_COLOUR = {"suggested": "#9a5c00", "confirmed": "#1b7a2f", "rejected": "#767676"}
-STATUS_COLOUR_DARK = {"suggested": "#f0a030", "confirmed": "#5cc977", "rejected": "#9a9a9a"}
+#: a label's status as its text colour: (light theme, dark theme)
+STATUS_COLOUR = {"suggested": WARN, "confirmed": RIGHT, "rejected": MUTED}
 Triple = tuple[str, str, str]
 
 
@@ -81,10 +81,8 @@ class RelationPanel(QWidget):
         )
 
     def _colour_rows(self) -> None:
-        dark = self.palette().base().color().lightness() < 128
-        colours = STATUS_COLOUR_DARK if dark else STATUS_COLOUR
         for row, lb in enumerate(self.labels):
-            brush = QBrush(QColor(colours.get(lb.status, "#808080")))
+            brush = QBrush(QColor(pick(STATUS_COLOUR.get(lb.status, MUTED), self.palette())))
             for col in range(self.table.columnCount()):
                 item = self.table.item(row, col)
                 if item is not None:

@@ -14,10 +14,9 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QPalette, QPixmap
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QComboBox,
     QDialog,
     QHBoxLayout,
@@ -37,6 +36,7 @@ from mfv_desktop.store.prompts import Group, Prompt, group_prompts, prompt_group
 from mfv_desktop.tasks import Shot
 from mfv_desktop.ui.science.prompt_images import ANCHOR_BOX, Images
 from mfv_desktop.ui.shell.context import AppContext
+from mfv_desktop.ui.text_colours import MUTED, RIGHT, WRONG, is_dark, pick
 
 OLD_RUN = "This run was recorded before prompts were kept; run it again to see them."
 _Index = QModelIndex | QPersistentModelIndex
@@ -44,11 +44,8 @@ _ROOT = QModelIndex()
 
 
 def verdict_colours() -> dict[str, QColor]:
-    """Right, wrong and unknown, readable on the palette's base colour (light or dark theme)."""
-    dark = QApplication.palette().color(QPalette.ColorRole.Base).lightness() < 128
-    if dark:
-        return {"right": QColor("#6fdc8c"), "wrong": QColor("#ff8080"), "unknown": QColor("#c8c8c8")}
-    return {"right": QColor("#12752f"), "wrong": QColor("#c0161d"), "unknown": QColor("#5c5c5c")}
+    """Right, wrong and unknown, for the theme on screen."""
+    return {v: QColor(pick(pair)) for v, pair in (("right", RIGHT), ("wrong", WRONG), ("unknown", MUTED))}
 
 
 def verdict(prompt: Prompt, known: bool) -> str:
@@ -57,8 +54,7 @@ def verdict(prompt: Prompt, known: bool) -> str:
 
 def anchor_colour() -> str:
     """The anchor's colour in text: the boxes' blue, lighter on a dark theme."""
-    dark = QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
-    return "#7fb0ff" if dark else ANCHOR_BOX
+    return "#7fb0ff" if is_dark() else ANCHOR_BOX
 
 
 VERDICT_TEXT = {"right": "✓ right", "wrong": "✗ wrong", "unknown": "? no expected answer"}

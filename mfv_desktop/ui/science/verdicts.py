@@ -13,18 +13,12 @@ from dataclasses import dataclass
 from html import escape
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QWidget
 
 from mfv_desktop.scenes import COMPOSITE_PARTS
 from mfv_desktop.store import Store, StoreError
 from mfv_desktop.store.labels import expected_answers, relations_between
-
-#: (light theme, dark theme) colours: each readable on its theme's window colour
-RIGHT = ("#0a7d32", "#5fd38a")
-WRONG = ("#b00020", "#ff7b7b")
-WARN = ("#9a5b00", "#f2b84b")
-MUTED = ("#555555", "#b8b8b8")
+from mfv_desktop.ui.text_colours import MUTED, RIGHT, WARN, WRONG, is_dark
 
 
 @dataclass(frozen=True)
@@ -162,9 +156,6 @@ class VerdictLines(QLabel):
         if event.type() == QEvent.Type.PaletteChange and self.expected is not None:
             self._render()
 
-    def dark(self) -> bool:
-        return self.palette().color(QPalette.ColorRole.Window).lightness() < 128
-
     def lines(self) -> list[str]:
         """What the lines say, as plain text (for checks and scripts)."""
         return [_plain(v) for v in self.verdicts] + (
@@ -174,7 +165,7 @@ class VerdictLines(QLabel):
         )
 
     def _render(self) -> None:
-        k = int(self.dark())
+        k = int(is_dark(self.palette()))
         right, wrong, warn, muted = RIGHT[k], WRONG[k], WARN[k], MUTED[k]
         rows = []
         for v in self.verdicts:

@@ -25,6 +25,7 @@ from mfv_desktop.jobs import GenerateSpec
 from mfv_desktop.logs import log_file, tail
 from mfv_desktop.ui.curation.naming import check_name
 from mfv_desktop.ui.curation.vocabulary import VocabularyList
+from mfv_desktop.ui.text_colours import RIGHT, WARN, WRONG, pick
 
 #: the single-token check's width: its longest message wraps to a few lines, never cut off
 CHECK_WIDTH = 380
@@ -97,9 +98,7 @@ class NameDialog(QDialog):
     def _checked(self, text: str) -> None:
         ok, msg = check_name(text.strip(), self.model) if text.strip() else (False, "type a one-word name")
         one_word = ok or "token" in msg or "vocabulary" in msg
-        dark = self.palette().window().color().lightness() < 128  # the dark theme: lighter colours read
-        good, warn, bad = ("#6fd58a", "#f0b050", "#ff7a8a") if dark else ("#1b7a2f", "#b36b00", "#b00020")
-        colour = good if ok else (warn if one_word else bad)
+        colour = pick(RIGHT if ok else (WARN if one_word else WRONG), self.palette())
         self.check.setText(f"<span style='color:{colour}'>{html.escape(msg)}</span>")
         self._ok().setEnabled(one_word)
         self._fit()
