@@ -129,8 +129,8 @@ def test_apply_marks_each_answer_right_or_wrong_by_the_labels(qtbot, window, sto
 
 
 def test_apply_verdicts_are_readable_in_the_dark_theme(qtbot, window, stocked, bundled_vectors):
-    from mfv_desktop.ui.text_colours import RIGHT, WRONG, is_dark
     from mfv_desktop.ui.shell.settings import apply_theme
+    from mfv_desktop.ui.text_colours import RIGHT, WRONG, is_dark
 
     vec, scenes = stocked
     sid, anchor, above, _ = fixed_by_above(window, scenes, bundled_vectors)
