@@ -12,12 +12,11 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mfv_desktop import __version__
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
+from mfv_desktop.compute import add_compute_options, compute_of, computed_on
+from mfv_desktop.progress import TextBar
 
 
 def _csv(s: str) -> tuple[str, ...]:
@@ -138,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenes may name a data set as dataset:NAME",
     )
     p.add_argument("--read-only", action="store_true", help="open the store read-only (beside a running app)")
+    add_compute_options(p)
     sub = p.add_subparsers(dest="command", required=True)
     for name, (kind, help) in COMMANDS.items():
         s = sub.add_parser(name, help=help)
@@ -280,40 +280,6 @@ def _info(a: argparse.Namespace) -> int:
     return 0
 
 
-class _Bar:
-    """A tqdm progress bar on stderr that draws a job's Progress: `drive(job, bar)` (progress.drive).
-    Ctrl+C while it draws is thrown into the job at its yield, as if pressed inside it: either way the
-    job records itself interrupted (a run of the store: `mfv --store resume ID` goes on)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar: tqdm | None = None
-
-    def __call__(self, p) -> None:
-        if self.quiet or p.is_run_start:
-            return
-        from tqdm import tqdm
-
-        bar = self.bar
-        if bar is None or bar.total != p.total:
-            if bar is not None:
-                bar.close()
-            bar = self.bar = tqdm(
-                total=p.total,
-                file=sys.stderr,
-                dynamic_ncols=True,
-                leave=True,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
-            )
-        bar.set_description_str(p.message[:48])
-        bar.n = p.done
-        bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from mfv_desktop.errors import BackendError
@@ -329,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mfv_desktop.backends.download import download_model
             from mfv_desktop.progress import drive
 
-            bar = _Bar(args.quiet)
+            bar = TextBar(args.quiet)
             try:
                 print(json.dumps(drive(download_model(args.name, args.folder), bar), indent=1, default=str))
             finally:
@@ -345,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mfv_desktop.store import open_store
 
             store = open_store(args.store or None, read_only=args.read_only)
-        bar = _Bar(args.quiet)
+        bar = TextBar(args.quiet)
         try:
             if args.command in STORE_COMMANDS:
                 return _store_command(store, args, bar)
@@ -395,12 +361,14 @@ def _run_job(store, args: argparse.Namespace, bar) -> tuple[dict, Path]:
     from mfv_desktop.jobs import JOBS, execute
     from mfv_desktop.progress import drive
 
-    spec = _spec_from_args(args)
+    spec, compute = _spec_from_args(args), compute_of(args)
     if store is None:
-        return drive(execute(spec, JOBS[spec.kind][1], _out_folder(spec)), bar), Path(getattr(spec, "out", "."))
+        job = execute(spec, JOBS[spec.kind][1], _out_folder(spec))
+        return drive(computed_on(job, compute), bar), Path(getattr(spec, "out", "."))
     from mfv_desktop.jobs.stored import run_in_store
 
-    run_id, summary = drive(run_in_store(store, spec, dataset=getattr(args, "dataset", None)), bar)
+    run = run_in_store(store, spec, dataset=getattr(args, "dataset", None))
+    run_id, summary = drive(computed_on(run, compute), bar)
     print(f"run {run_id} done", file=sys.stderr)
     return summary, store.runs_dir / str(run_id)
 
@@ -448,7 +416,7 @@ def _store_command(store, a: argparse.Namespace, bar) -> int:
     elif cmd == "resume":
         from mfv_desktop.jobs.stored import resume
 
-        run_id, summary = drive(resume(store, a.run), bar)
+        run_id, summary = drive(computed_on(resume(store, a.run), compute_of(a)), bar)
         print(json.dumps(summary, indent=1, default=str))
     elif cmd == "import":
         res: Mapping[str, Any]

@@ -10,6 +10,7 @@ needed from the one who stops it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,6 +29,8 @@ class Progress:
     #: `resume`, the store's imports) yields `Progress.run_started(id)` first, as soon as its row
     #: exists and before any work, and sets it on everything it yields after
     run_id: int | None = None
+    #: how many workers compute the job's batches (fv.shards.on_executor); None: this process alone
+    workers: int | None = None
 
     @property
     def fraction(self) -> float:
@@ -122,3 +125,37 @@ def as_part(gen: Generator[Progress, None, T], offset: float, width: float, labe
     return relay(
         gen, lambda p: Progress(int(1000 * (offset + width * p.fraction)), 1000, f"{label}: {p.message}", p.partial)
     )
+
+
+class TextBar:
+    """A tqdm progress bar on stderr that draws a job's Progress: `drive(job, bar)` (progress.drive).
+    Ctrl+C while it draws is thrown into the job at its yield, as if pressed inside it: either way the
+    job records itself interrupted (a run of the store: `mfv --store resume ID` goes on)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None  # a tqdm, made on the first step
+
+    def __call__(self, p: Progress) -> None:
+        if self.quiet or p.is_run_start:
+            return
+        from tqdm import tqdm
+
+        bar = self.bar
+        if bar is None or bar.total != p.total:
+            if bar is not None:
+                bar.close()
+            bar = self.bar = tqdm(
+                total=p.total,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+            )
+        bar.set_description_str(p.message[:48] + (f" ({p.workers} workers)" if p.workers else ""))
+        bar.n = p.done
+        bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -75,3 +75,10 @@ def _empty_device_caches() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def loaded_as(backend: Backend) -> tuple[str, str, str] | None:
+    """The (reference, device, dtype) `load_backend` loaded this backend from (None: loaded otherwise):
+    what another process (a worker of jobs/cluster.py) passes to `load_backend` for the same model."""
+    with _LOCK:
+        return next((key for key, b in _LOADED.items() if b is backend), None)

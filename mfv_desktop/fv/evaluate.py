@@ -10,15 +10,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mfv_desktop.backends import Backend, Batch, batches
+from mfv_desktop.backends import Backend, Batch
 from mfv_desktop.progress import Progress
 from mfv_desktop.tasks import Task
 
-#: something that, given a batch, returns a context in which the model runs with an intervention
-Intervention = Callable[[Batch], AbstractContextManager[None]]
+from .shards import Shard, map_batches
+
+#: something that, given the model and a batch, returns a context in which the model runs with an
+#: intervention (vectors.Injection adds a function vector)
+Intervention = Callable[[Backend, Batch], AbstractContextManager[None]]
 
 
-def no_intervention(_batch: Batch) -> AbstractContextManager[None]:
+def no_intervention(_backend: Backend, _batch: Batch) -> AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
@@ -35,7 +38,7 @@ class Scores:
 
 @torch.no_grad()
 def score(backend: Backend, batch: Batch, intervention: Intervention = no_intervention) -> Scores:
-    with intervention(batch):
+    with intervention(backend, batch):
         logits = backend.run(batch)
     probs = logits.softmax(-1)
     return Scores(batch.answer_ids, probs.gather(1, batch.answer_ids[:, None])[:, 0], logits.argmax(-1))
@@ -62,6 +65,17 @@ class EvalResult:
         return {"n": self.n, "accuracy": self.accuracy, "mean_answer_prob": self.mean_answer_prob}
 
 
+@torch.no_grad()
+def eval_batch(backend: Backend, tasks: list[Task], intervention: Intervention = no_intervention) -> Shard:
+    """One batch: each prompt's top-1 token, whether it is the answer, and P(answer)."""
+    s = score(backend, backend.encode(tasks), intervention)
+    return {
+        "correct": s.correct.cpu().numpy(),
+        "answer_prob": s.answer_prob.float().cpu().numpy(),
+        "predicted": s.predicted.cpu().numpy().astype(np.int64),
+    }
+
+
 def evaluate(
     backend: Backend,
     tasks: Sequence[Task],
@@ -69,16 +83,16 @@ def evaluate(
     intervention: Intervention = no_intervention,
     label: str = "evaluate",
 ) -> Generator[Progress, None, EvalResult]:
+    """Top-1 accuracy on `tasks` under an intervention (one that travels to the executor's workers:
+    `no_intervention`, or a module-level callable such as vectors.Injection)."""
     correct: list[np.ndarray] = []
     probs: list[np.ndarray] = []
     preds: list[str] = []
     done = 0
-    for chunk in batches(tasks, batch_size):
-        batch = backend.encode(chunk)
-        s = score(backend, batch, intervention)
-        correct.append(s.correct.cpu().numpy())
-        probs.append(s.answer_prob.float().cpu().numpy())
-        preds.extend(backend.decode_token(int(t)) for t in s.predicted)
+    for chunk, b in map_batches(backend, tasks, batch_size, eval_batch, intervention=intervention):
+        correct.append(b["correct"])
+        probs.append(b["answer_prob"])
+        preds.extend(backend.decode_token(int(t)) for t in b["predicted"])
         done += len(chunk)
         yield Progress(done, len(tasks), label)
     c = np.concatenate(correct) if correct else np.zeros(0, bool)

@@ -22,12 +22,13 @@ from collections.abc import Generator, Sequence
 import numpy as np
 import torch
 
-from mfv_desktop.backends import Backend, batches
+from mfv_desktop.backends import Backend
 from mfv_desktop.progress import Progress
 from mfv_desktop.tasks import Task
 
 from .evaluate import EvalResult
-from .mediation import AIEResult, BatchEffects, accumulate_effects
+from .mediation import AIEResult, accumulate_effects, effects_shard
+from .shards import Shard, map_batches, numpy_of
 from .vectors import SweepResult
 
 #: the most columns one recomputation takes at once
@@ -65,6 +66,33 @@ def _probs(logits: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def fast_effects(backend: Backend, tasks: list[Task], mean: np.ndarray, max_columns: int | None = None) -> Shard:
+    """One batch of corrupted prompts: the batch run once, then every head's column recomputed."""
+    g = backend.geometry
+    n_cols = g.n_layers * g.n_heads  # column j: layer j // n_heads, head j % n_heads (sorted by layer)
+    means = torch.from_numpy(mean).to(backend.device, backend.dtype)
+    batch = backend.encode(tasks)
+    last = backend.last_position(batch)
+    base = _probs(last.base_logits[:, None], batch.answer_ids)[:, 0]
+    step = _columns_per_run(backend, last, max_columns)
+    ie = torch.zeros(n_cols, dtype=torch.float64)
+    per = torch.zeros(len(base), n_cols, device=base.device, dtype=base.dtype)
+    for s in range(0, n_cols, step):
+        cols = torch.arange(s, min(s + step, n_cols))
+        layers, heads = cols // g.n_heads, cols % g.n_heads
+        p = _probs(last.patched_heads(layers, heads, means[layers, heads]), batch.answer_ids)
+        d = p - base[:, None]
+        ie[cols] = d.sum(0).double().cpu()
+        per[:, cols.to(per.device)] = d
+    return effects_shard(
+        ie.view(g.n_layers, g.n_heads).numpy(),
+        base,
+        per.view(-1, g.n_layers, g.n_heads),
+        last.base_logits.argmax(-1),
+        batch.answer_ids,
+    )
+
+
 def fast_average_indirect_effect(
     backend: Backend,
     corrupted: Sequence[Task],
@@ -74,32 +102,46 @@ def fast_average_indirect_effect(
     max_columns: int | None = None,
 ) -> Generator[Progress, None, AIEResult]:
     """The same AIE as mediation.average_indirect_effect (same arguments, same progress), fast."""
-    g = backend.geometry
-    n_cols = g.n_layers * g.n_heads  # column j: layer j // n_heads, head j % n_heads (sorted by layer)
-    mean = mean.to(backend.device, backend.dtype)
-
-    def effects(batch) -> BatchEffects:
-        last = backend.last_position(batch)
-        base = _probs(last.base_logits[:, None], batch.answer_ids)[:, 0]
-        step = _columns_per_run(backend, last, max_columns)
-        ie = torch.zeros(n_cols, dtype=torch.float64)
-        per = torch.zeros(len(base), n_cols, device=base.device, dtype=base.dtype)
-        for s in range(0, n_cols, step):
-            cols = torch.arange(s, min(s + step, n_cols))
-            layers, heads = cols // g.n_heads, cols % g.n_heads
-            p = _probs(last.patched_heads(layers, heads, mean[layers, heads]), batch.answer_ids)
-            d = p - base[:, None]
-            ie[cols] = d.sum(0).double().cpu()
-            per[:, cols.to(per.device)] = d
-        predicted = last.base_logits.argmax(-1)
-        return BatchEffects(
-            ie.view(g.n_layers, g.n_heads).numpy(), base, per.view(-1, g.n_layers, g.n_heads), predicted
+    return (
+        yield from accumulate_effects(
+            backend, corrupted, batch_size, start, fast_effects, mean=numpy_of(mean), max_columns=max_columns
         )
-
-    return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
+    )
 
 
 @torch.no_grad()
+def sweep_batch(
+    backend: Backend,
+    tasks: list[Task],
+    vector: np.ndarray,
+    c_layer: np.ndarray,
+    c_scale: np.ndarray,
+    max_columns: int | None = None,
+) -> Shard:
+    """One batch of a fast sweep: the prompts without the vector (top-1 token, P(answer)) and under
+    each column (the vector at layer c_layer[j] times c_scale[j]): (columns, B) top-1 tokens and P(answer)."""
+    batch = backend.encode(tasks)
+    last = backend.last_position(batch)
+    answers = batch.answer_ids
+    base = last.base_logits
+    layers, scales, v = torch.from_numpy(c_layer), torch.from_numpy(c_scale), torch.from_numpy(vector)
+    top = np.zeros((len(c_layer), len(tasks)), np.int64)
+    prob = np.zeros((len(c_layer), len(tasks)))
+    step = _columns_per_run(backend, last, max_columns)
+    for s in range(0, len(c_layer), step):
+        cols = slice(s, min(s + step, len(c_layer)))
+        logits = last.added(layers[cols], scales[cols], v)
+        top[cols] = logits.argmax(-1).T.cpu().numpy()
+        prob[cols] = _probs(logits, answers).T.cpu().numpy()
+    return {
+        "answers": answers.cpu().numpy().astype(np.int64),
+        "base_top": base.argmax(-1).cpu().numpy().astype(np.int64),
+        "base_prob": _probs(base[:, None], answers)[:, 0].cpu().numpy(),
+        "top": top,
+        "prob": prob,
+    }
+
+
 def fast_layer_sweep(
     backend: Backend,
     tasks: Sequence[Task],
@@ -119,8 +161,8 @@ def fast_layer_sweep(
     strengths = list(strengths)
     # columns sorted by layer; column (layer j, strength i) is condition i * len(layers) + j
     order = sorted((layer, j, i) for i in range(len(strengths)) for j, layer in enumerate(layers))
-    c_layer = torch.tensor([o[0] for o in order])
-    c_scale = torch.tensor([strengths[o[2]] for o in order], dtype=torch.float32)
+    c_layer = np.array([o[0] for o in order], np.int64)
+    c_scale = np.array([strengths[o[2]] for o in order], np.float32)
     c_cond = np.array([o[2] * len(layers) + o[1] for o in order])
     correct = np.zeros((len(order), len(tasks)), bool)
     prob = np.zeros((len(order), len(tasks)))
@@ -128,23 +170,17 @@ def fast_layer_sweep(
     base_correct, base_prob = np.zeros(len(tasks), bool), np.zeros(len(tasks))
     preds: list[str] = []
     done = 0
-    for chunk in batches(tasks, batch_size):
-        batch = backend.encode(chunk)
-        last = backend.last_position(batch)
-        answers = batch.answer_ids
+    vec = numpy_of(vector)
+    for chunk, b in map_batches(
+        backend, tasks, batch_size, sweep_batch, vector=vec, c_layer=c_layer, c_scale=c_scale, max_columns=max_columns
+    ):
         rows = slice(done, done + len(chunk))
-        base = last.base_logits
-        base_correct[rows] = (base.argmax(-1) == answers).cpu().numpy()
-        base_prob[rows] = _probs(base[:, None], answers)[:, 0].cpu().numpy()
-        preds.extend(backend.decode_token(int(t)) for t in base.argmax(-1))
-        step = _columns_per_run(backend, last, max_columns)
-        for s in range(0, len(order), step):
-            cols = slice(s, min(s + step, len(order)))
-            logits = last.added(c_layer[cols], c_scale[cols], vector.float())
-            best = logits.argmax(-1)
-            correct[c_cond[cols], rows] = (best == answers[:, None]).T.cpu().numpy()
-            top[c_cond[cols], rows] = best.T.cpu().numpy()
-            prob[c_cond[cols], rows] = _probs(logits, answers).T.cpu().numpy()
+        base_correct[rows] = b["base_top"] == b["answers"]
+        base_prob[rows] = b["base_prob"]
+        preds.extend(backend.decode_token(int(t)) for t in b["base_top"])
+        correct[c_cond, rows] = b["top"] == b["answers"][None]
+        top[c_cond, rows] = b["top"]
+        prob[c_cond, rows] = b["prob"]
         done += len(chunk)
         acc = correct[:, :done].mean(1).reshape(len(strengths), len(layers))
         yield Progress(
@@ -179,6 +215,40 @@ def fast_layer_sweep(
     )
 
 
+def attribution_batch(backend: Backend, tasks: list[Task], mean: np.ndarray) -> Shard:
+    """One batch of the preview: sum over its prompts of dP(answer)/dz(l, h) . (a(l, h) - z(l, h))
+    (n_layers, n_heads; float64) and the sum of P(answer)."""
+    g = backend.geometry
+    means = torch.from_numpy(mean).to(backend.device).float()
+    batch = backend.encode(tasks)
+    leaves: dict[int, torch.Tensor] = {}
+    z: dict[int, torch.Tensor] = {}
+    handles = []
+    for layer in range(g.n_layers):
+
+        def pre_hook(_mod, args, layer=layer, z=z, leaves=leaves):
+            x = args[0]
+            z[layer] = x[:, -1].detach().float().view(x.shape[0], g.n_heads, g.d_head)
+            # a zero that requires grad, added at the last position: its gradient is dP/dz
+            leaves[layer] = torch.zeros(x.shape[0], x.shape[-1], device=x.device, dtype=x.dtype, requires_grad=True)
+            x = torch.cat([x[:, :-1], (x[:, -1] + leaves[layer])[:, None]], 1)
+            return (x, *args[1:])
+
+        handles.append(backend.head_site(layer).register_forward_pre_hook(pre_hook))
+    try:
+        with torch.enable_grad():
+            p = _probs(backend.run(batch)[:, None], batch.answer_ids)[:, 0]
+            grads = torch.autograd.grad(p.sum(), [leaves[layer] for layer in range(g.n_layers)])
+    finally:
+        for h in handles:
+            h.remove()
+    est = np.zeros((g.n_layers, g.n_heads))
+    for layer, grad in enumerate(grads):
+        grad = grad.float().view(len(tasks), g.n_heads, g.d_head)
+        est[layer] = (grad * (means[layer][None] - z[layer])).sum(-1).sum(0).double().cpu().numpy()
+    return {"est": est, "base_sum": float(p.detach().sum())}
+
+
 def attribution_preview(
     backend: Backend, corrupted: Sequence[Task], mean: torch.Tensor, batch_size: int = 16
 ) -> Generator[Progress, None, AIEResult]:
@@ -186,37 +256,12 @@ def attribution_preview(
     dP(answer)/dz(l, h) . (a(l, h) - z(l, h)) at the last position, from one forward and one
     backward pass per batch (attribution patching). An AIEResult, as a preview of the exact one."""
     g = backend.geometry
-    mean = mean.to(backend.device).float()
     est = np.zeros((g.n_layers, g.n_heads))
     done, base_sum = 0, 0.0
-    for chunk in batches(corrupted, batch_size):
-        batch = backend.encode(chunk)
-        leaves: dict[int, torch.Tensor] = {}
-        z: dict[int, torch.Tensor] = {}
-        handles = []
-        for layer in range(g.n_layers):
-
-            def pre_hook(_mod, args, layer=layer, z=z, leaves=leaves):
-                x = args[0]
-                z[layer] = x[:, -1].detach().float().view(x.shape[0], g.n_heads, g.d_head)
-                # a zero that requires grad, added at the last position: its gradient is dP/dz
-                leaves[layer] = torch.zeros(x.shape[0], x.shape[-1], device=x.device, dtype=x.dtype, requires_grad=True)
-                x = torch.cat([x[:, :-1], (x[:, -1] + leaves[layer])[:, None]], 1)
-                return (x, *args[1:])
-
-            handles.append(backend.head_site(layer).register_forward_pre_hook(pre_hook))
-        try:
-            with torch.enable_grad():
-                p = _probs(backend.run(batch)[:, None], batch.answer_ids)[:, 0]
-                grads = torch.autograd.grad(p.sum(), [leaves[layer] for layer in range(g.n_layers)])
-        finally:
-            for h in handles:
-                h.remove()
-        for layer, grad in enumerate(grads):
-            grad = grad.float().view(len(chunk), g.n_heads, g.d_head)
-            est[layer] += (grad * (mean[layer][None] - z[layer])).sum(-1).sum(0).double().cpu().numpy()
+    for chunk, b in map_batches(backend, corrupted, batch_size, attribution_batch, mean=numpy_of(mean)):
+        est += b["est"]
         done += len(chunk)
-        base_sum += float(p.detach().sum())
+        base_sum += b["base_sum"]
         yield Progress(done, len(corrupted), "attribution preview", {"aie": est / done, "n_prompts": done})
     if done == 0:
         raise ValueError("no corrupted prompts to estimate indirect effects on")

@@ -29,6 +29,7 @@ from mfv_desktop.tasks import Task
 
 from .evaluate import evaluate
 from .hooks import add_vector
+from .shards import in_process
 from .vectors import injection
 
 Schedule = Literal["cosine", "constant"]
@@ -98,8 +99,10 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
 def _validate(
     backend: Backend, tasks: Sequence[Task], vector: torch.Tensor, layer: int, batch_size: int
 ) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) on the validation tasks with the vector injected."""
-    r = run_to_end(evaluate(backend, tasks, batch_size, injection(backend, vector, layer)))
+    """(accuracy, mean cross-entropy) on the validation tasks with the vector injected (in this
+    process: fine-tuning is not sharded)."""
+    with in_process():
+        r = run_to_end(evaluate(backend, tasks, batch_size, injection(vector, layer)))
     probs = torch.tensor(r.answer_probs).clamp_min(1e-12)
     return r.accuracy, float(-probs.log().mean())
 

@@ -8,19 +8,20 @@ whose clean prompt the model answers correctly), made before either runs, so bot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from mfv_desktop.backends import Backend, Batch, batches
+from mfv_desktop.backends import Backend
 from mfv_desktop.progress import Progress
 from mfv_desktop.tasks import Task, check_paired
 
 from .evaluate import score
 from .hooks import patch_heads, record_heads
+from .shards import BatchFn, Shard, map_batches, numpy_of
 
 
 @dataclass
@@ -40,29 +41,44 @@ class MeanActivations:
     answer_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
+@torch.no_grad()
+def clean_batch(backend: Backend, tasks: list[Task]) -> Shard:
+    """One batch of clean prompts: each head's last-token output summed over the batch and over its
+    correctly answered prompts (n_layers, n_heads, d_head; float32), and each prompt's top-1 token,
+    P(answer) and whether it was right."""
+    g = backend.geometry
+    batch = backend.encode(tasks)
+    with record_heads(backend) as z:
+        s = score(backend, batch)
+    acts = torch.stack([z[layer] for layer in range(g.n_layers)], 1).cpu()  # (B, L, H, Dh)
+    ok = s.correct.cpu()
+    return {
+        "sum_all": acts.sum(0).numpy(),
+        "sum_correct": acts[ok].sum(0).numpy(),
+        "correct": ok.numpy(),
+        "predicted": s.predicted.cpu().numpy().astype(np.int64),
+        "answer_prob": s.answer_prob.float().cpu().numpy(),
+    }
+
+
 def mean_head_activations(
     backend: Backend, clean: Sequence[Task], batch_size: int = 16, only_correct: bool = True
 ) -> Generator[Progress, None, MeanActivations]:
     """a(l, h) = mean of z(l, h) at the last token over clean prompts the model answers correctly."""
     g = backend.geometry
-    sum_correct = torch.zeros(g.n_layers, g.n_heads, g.d_head)
-    sum_all = torch.zeros_like(sum_correct)
+    sum_correct = np.zeros((g.n_layers, g.n_heads, g.d_head), np.float32)
+    sum_all = np.zeros_like(sum_correct)
     n_correct = n = 0
     correct: list[np.ndarray] = []
     predicted: list[np.ndarray] = []
     probs: list[np.ndarray] = []
-    for chunk in batches(clean, batch_size):
-        batch = backend.encode(chunk)
-        with record_heads(backend) as z:
-            s = score(backend, batch)
-        acts = torch.stack([z[layer] for layer in range(g.n_layers)], 1).cpu()  # (B, L, H, Dh)
-        ok = s.correct.cpu()
-        sum_all += acts.sum(0)
-        sum_correct += acts[ok].sum(0)
-        n_correct += int(ok.sum())
-        correct.append(ok.numpy())
-        predicted.append(s.predicted.cpu().numpy().astype(np.int64))
-        probs.append(s.answer_prob.float().cpu().numpy())
+    for chunk, r in map_batches(backend, clean, batch_size, clean_batch):
+        sum_all += r["sum_all"]
+        sum_correct += r["sum_correct"]
+        n_correct += int(r["correct"].sum())
+        correct.append(r["correct"])
+        predicted.append(r["predicted"])
+        probs.append(r["answer_prob"])
         n += len(chunk)
         yield Progress(n, len(clean), "mean activations")
     if n == 0:
@@ -71,7 +87,7 @@ def mean_head_activations(
     use_correct = only_correct and n_correct > 0
     if only_correct and n_correct == 0:
         notes.append(f"no clean prompt was answered correctly (0 of {n}): the mean is over all {n} prompts")
-    mean = sum_correct / n_correct if use_correct else sum_all / n
+    mean = torch.from_numpy(sum_correct / np.float32(n_correct) if use_correct else sum_all / np.float32(n))
     return MeanActivations(
         mean,
         n_correct if use_correct else n,
@@ -150,19 +166,43 @@ class AIEResult:
         }
 
 
-@dataclass
-class BatchEffects:
-    """What one batch of corrupted prompts gave: the indirect effects summed over its prompts
-    (n_layers, n_heads; float64, summed as the AIE always was), P(answer) on each unpatched prompt,
-    each prompt's indirect effects (B, n_layers, n_heads) and its top-1 token id."""
-
-    ie: np.ndarray
-    base: torch.Tensor
-    per_prompt: torch.Tensor
-    predicted: torch.Tensor
+def effects_shard(
+    ie: np.ndarray, base: torch.Tensor, per_prompt: torch.Tensor, predicted: torch.Tensor, answer_ids: torch.Tensor
+) -> Shard:
+    """What one batch of corrupted prompts gave, as `accumulate_effects` adds it up: the indirect
+    effects summed over its prompts (n_layers, n_heads; float64, summed as the AIE always was), the
+    sum of P(answer) on the unpatched prompts, and per prompt: P(answer), each head's indirect effect
+    (B, n_layers, n_heads), the top-1 token id and whether it is the answer."""
+    return {
+        "ie": ie,
+        "base_sum": float(base.sum()),
+        "base": numpy_of(base),
+        "per_prompt": numpy_of(per_prompt),
+        "predicted": predicted.cpu().numpy().astype(np.int64),
+        "correct": (predicted == answer_ids.to(predicted.device)).cpu().numpy(),
+    }
 
 
 @torch.no_grad()
+def reference_effects(backend: Backend, tasks: list[Task], mean: np.ndarray) -> Shard:
+    """One batch of corrupted prompts, one forward pass per head with that head set to its mean."""
+    g = backend.geometry
+    batch = backend.encode(tasks)
+    means = torch.from_numpy(mean).to(backend.device)
+    s = score(backend, batch)
+    base = s.answer_prob
+    ie = np.zeros((g.n_layers, g.n_heads))
+    per = torch.zeros(len(base), g.n_layers, g.n_heads, device=base.device, dtype=base.dtype)
+    for layer in range(g.n_layers):
+        for head in range(g.n_heads):
+            with patch_heads(backend, {layer: [(head, means[layer, head])]}):
+                patched = score(backend, batch).answer_prob
+            d = patched - base
+            ie[layer, head] = float(d.sum())
+            per[:, layer, head] = d
+    return effects_shard(ie, base, per, s.predicted, batch.answer_ids)
+
+
 def average_indirect_effect(
     backend: Backend,
     corrupted: Sequence[Task],
@@ -175,24 +215,9 @@ def average_indirect_effect(
     Yields after each batch of prompts with the AIE so far in `partial["aie"]`. `start` continues
     a partial result over the prompts after its first `start.n_prompts`.
     """
-    g = backend.geometry
-    mean = mean.to(backend.device)
-
-    def effects(batch) -> BatchEffects:
-        s = score(backend, batch)
-        base = s.answer_prob
-        ie = np.zeros((g.n_layers, g.n_heads))
-        per = torch.zeros(len(base), g.n_layers, g.n_heads, device=base.device, dtype=base.dtype)
-        for layer in range(g.n_layers):
-            for head in range(g.n_heads):
-                with patch_heads(backend, {layer: [(head, mean[layer, head])]}):
-                    patched = score(backend, batch).answer_prob
-                d = patched - base
-                ie[layer, head] = float(d.sum())
-                per[:, layer, head] = d
-        return BatchEffects(ie, base, per, s.predicted)
-
-    return (yield from accumulate_effects(backend, corrupted, batch_size, start, effects))
+    return (
+        yield from accumulate_effects(backend, corrupted, batch_size, start, reference_effects, mean=numpy_of(mean))
+    )
 
 
 def accumulate_effects(
@@ -200,12 +225,13 @@ def accumulate_effects(
     corrupted: Sequence[Task],
     batch_size: int,
     start: AIEResult | None,
-    effects: Callable[[Batch], BatchEffects],
+    effects: BatchFn,
+    **args: Any,
 ) -> Generator[Progress, None, AIEResult]:
-    """The running sums of an AIE computation: `effects(batch)` gives a batch's summed indirect
-    effects (n_layers, n_heads), its base probabilities and each prompt's effects; `start` continues
-    a partial result. Each yield's `partial` carries the sums and, as lists of per-batch arrays
-    (joined by `join_prompts`), each prompt's effects, base probability and top-1 token."""
+    """The running sums of an AIE computation: `effects(backend, tasks, **args)` gives a batch's
+    `effects_shard`; `start` continues a partial result. Each yield's `partial` carries the sums and,
+    as lists of per-batch arrays (joined by `join_prompts`), each prompt's effects, base probability
+    and top-1 token."""
     g = backend.geometry
     ie_sum = np.zeros((g.n_layers, g.n_heads)) if start is None else start.ie_sum.copy()
     done = 0 if start is None else start.n_prompts
@@ -220,16 +246,14 @@ def accumulate_effects(
         probs.append(np.asarray(start.base_probs, np.float32))
         preds.append(np.asarray(start.predicted, np.int64))
         oks.append(np.asarray(start.correct, bool))
-    for chunk in batches(corrupted[done:], batch_size):
-        batch = backend.encode(chunk)
-        b = effects(batch)
-        ie_sum += b.ie
+    for chunk, b in map_batches(backend, corrupted[done:], batch_size, effects, **args):
+        ie_sum += b["ie"]
         done += len(chunk)
-        base_sum += float(b.base.sum())
-        per.append(b.per_prompt.float().cpu().numpy())
-        probs.append(b.base.float().cpu().numpy())
-        preds.append(b.predicted.cpu().numpy().astype(np.int64))
-        oks.append((b.predicted == batch.answer_ids.to(b.predicted.device)).cpu().numpy())
+        base_sum += b["base_sum"]
+        per.append(b["per_prompt"])
+        probs.append(b["base"])
+        preds.append(b["predicted"])
+        oks.append(b["correct"])
         yield Progress(
             done,
             len(corrupted),

@@ -56,15 +56,24 @@ def default_layer(n_layers: int) -> int:
     return min(n_layers - 1, round(18 / 32 * n_layers))
 
 
-def injection(backend: Backend, vector: torch.Tensor | None, layer: int, strength: float = 1.0):
-    """An intervention (for fv.evaluate) that adds the vector at `layer`, or nothing if vector is None."""
+@dataclass(frozen=True)
+class Injection:
+    """An intervention (for fv.evaluate) that adds `vector` at `layer`, times `strength`; nothing
+    when vector is None. Plain data: it travels to an executor's workers with the batches."""
 
-    def make(_batch: Batch) -> AbstractContextManager[None]:
-        if vector is None:
+    vector: torch.Tensor | None
+    layer: int
+    strength: float = 1.0
+
+    def __call__(self, backend: Backend, _batch: Batch) -> AbstractContextManager[None]:
+        if self.vector is None:
             return contextlib.nullcontext()
-        return add_vector(backend, layer, vector, strength)
+        return add_vector(backend, self.layer, self.vector, self.strength)
 
-    return make
+
+def injection(vector: torch.Tensor | None, layer: int, strength: float = 1.0) -> Injection:
+    """The intervention that adds a vector at a layer (the vector detached, on the CPU: it travels)."""
+    return Injection(None if vector is None else vector.detach().cpu(), layer, strength)
 
 
 @dataclass
@@ -135,7 +144,7 @@ def layer_sweep(
         conditions.append([])
         for layer in layers:
             r = yield from within(
-                evaluate(backend, tasks, batch_size, injection(backend, vector, layer, strength)),
+                evaluate(backend, tasks, batch_size, injection(vector, layer, strength)),
                 done,
                 total,
                 f"layer {layer} x{strength:g}",

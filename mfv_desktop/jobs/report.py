@@ -216,9 +216,9 @@ def _accuracies(
     spec: ReportSpec, backend, scenes: str, split: str, ks, fvs: dict[str, str], ffvs: dict[str, str]
 ) -> JobGen:
     """Per relation: 0-shot and K-shot ICL, 0-shot + FV, 0-shot + FFV."""
-    from mfv_desktop.fv import evaluate, injection, no_intervention
+    from mfv_desktop.fv import Intervention, evaluate, injection, no_intervention
 
-    conds = []
+    conds: list[tuple[str, str, Any, Intervention | None]] = []
     for rel in BASE_RELATIONS:
 
         def tasks(k: int, rel=rel):
@@ -238,7 +238,7 @@ def _accuracies(
             conds.append((rel, "0-shot" if k == 0 else f"{k}-shot ICL", tasks(k), None))
         for name, path in (("0-shot + FV", fvs[rel]), ("0-shot + FFV", ffvs[rel])):
             fv = _load_vector(path, backend)
-            conds.append((rel, name, tasks(0), injection(backend, fv.vector, fv.layer, fv.strength)))
+            conds.append((rel, name, tasks(0), injection(fv.vector, fv.layer, fv.strength)))
     for *_, ts, _ in conds:
         check_answers(backend, ts)
     rows = []

@@ -261,7 +261,7 @@ def run_evaluate(spec: EvaluateSpec, io: JobIO | None = None) -> Gen[EvaluationR
                     rel,
                     cond,
                     ts,
-                    injection(backend, fv.vector, layer, strength),
+                    injection(fv.vector, layer, strength),
                     {"layer": layer, "strength": strength, **about},
                 )
             )

@@ -211,7 +211,7 @@ def test_injection_and_layer_sweep(tiny, scenes, scene_folder):
     zs = build_task_set(scenes, scene_folder, TaskSpec(relations=("left",), kind="zeroshot", split="b")).tasks
     v = torch.randn(tiny.geometry.d_model) * 20
     base = run_to_end(evaluate(tiny, zs))
-    pushed = run_to_end(evaluate(tiny, zs, intervention=injection(tiny, v, 2)))
+    pushed = run_to_end(evaluate(tiny, zs, intervention=injection(v, 2)))
     assert base.n == pushed.n == len(zs)
     assert pushed.predictions != base.predictions
     sweep = run_to_end(layer_sweep(tiny, zs, v, layers=[1, 2], strengths=[0.5, 1.0]))
