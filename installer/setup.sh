@@ -20,7 +20,8 @@ if "$venv/bin/python" -m pip show -q pyside6 pyside6-addons pyside6-webengine py
   "$venv/bin/python" -m pip uninstall -y -q pyside6 pyside6-essentials pyside6-addons pyside6-pdf \
     pyside6-webengine shiboken6
 fi
-"${pip[@]}" "${c[@]}" -e "$root[test]"
+# cluster: Ray, for the Ray executor (optional for users; installed here so that its tests run)
+"${pip[@]}" "${c[@]}" -e "$root[test,cluster]"
 # last, so that pip never checks open_flamingo's stale pins against what is installed
 "${pip[@]}" --no-deps "${c[@]}" open_flamingo
 echo "mfv_desktop is set up in $venv" >&2

@@ -83,7 +83,8 @@ def test_the_constraints_pin_every_dependency_within_its_range():
             name, version = line.split("==")
             pins[canonicalize_name(name)] = version.strip()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for dep in map(Requirement, [*project["dependencies"], *project["optional-dependencies"]["test"]]):
+    extras = project["optional-dependencies"]
+    for dep in map(Requirement, [*project["dependencies"], *extras["test"], *extras["cluster"]]):
         name = canonicalize_name(dep.name)
         assert name in pins, f"pin {dep.name} in installer/constraints.txt"
         assert pins[name] in dep.specifier, f"{dep.name}=={pins[name]} is outside {dep}"
