@@ -15,7 +15,7 @@ from mfv_desktop.progress import Progress
 from mfv_desktop.specs import ModelRef
 from mfv_desktop.store import Store
 from mfv_desktop.ui.shell.jobs import Job, JobQueue
-from mfv_desktop.ui.shell.settings import get
+from mfv_desktop.ui.shell.settings import compute_of, get
 
 
 class AppContext(QObject):
@@ -36,6 +36,7 @@ class AppContext(QObject):
         super().__init__(parent)
         self.store, self.settings, self.read_only_reason = store, settings, read_only_reason
         self.jobs = JobQueue(store, self)
+        self.jobs.compute = lambda: compute_of(self.settings)
         self.undo = QUndoStack(self)
         self._scene_id: int | None = None
         #: replaceable by tests and scripts (the window sets a dialog): answer a yes/no question

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mfv_desktop.compute import Compute, computed_on
 from mfv_desktop.progress import Progress
 from mfv_desktop.store import Store
 from mfv_desktop.store import runs as run_repo
@@ -94,6 +95,8 @@ class JobQueue(QObject):
         self.jobs: list[Job] = []
         #: `stop` was asked (the window closes): no job starts any more
         self.stopping = False
+        #: where the jobs submitted from now on compute (the window sets Settings > Compute)
+        self.compute: Callable[[], Compute | None] = lambda: None
 
     # -- submitting --------------------------------------------------------------------------
     def submit(
@@ -129,8 +132,9 @@ class JobQueue(QObject):
         """Queue a job spec, recorded in the store as a run; on_done gets (run id, summary)."""
         from mfv_desktop.jobs.stored import run_in_store
 
+        compute = self.compute()
         return self.submit(
-            lambda: run_in_store(self.store, spec, dataset=dataset),
+            lambda: computed_on(run_in_store(self.store, spec, dataset=dataset), compute),
             what or spec.kind,
             on_done,
             on_progress,
@@ -147,8 +151,9 @@ class JobQueue(QObject):
         """Queue an interrupted, cancelled or failed run to go on in its own folder."""
         from mfv_desktop.jobs.stored import resume
 
-        kind = run_repo.get_run(self.store, run_id).kind
-        job = self.submit(lambda: resume(self.store, run_id), f"{kind} (resumed)", on_done, on_progress, recorded=True)
+        kind, compute = run_repo.get_run(self.store, run_id).kind, self.compute()
+        work = lambda: computed_on(resume(self.store, run_id), compute)  # noqa: E731
+        job = self.submit(work, f"{kind} (resumed)", on_done, on_progress, recorded=True)
         job.run_id = run_id
         return job
 
@@ -281,12 +286,8 @@ def submit_reporting(ctx, label: QLabel, spec, what: str, on_done: Callable[[Any
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    seconds = int(round(seconds))
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class JobsPanel(QWidget):
@@ -407,7 +408,7 @@ class JobsPanel(QWidget):
             str(run.id) if run else "",
             job.what if job and run is None else (run.kind if run else ""),
             status,
-            f"{100 * done / total:.0f}%" if total else "",
+            (f"{100 * done / total:.0f}%" if total else "") + (f" · {p.workers} workers" if p and p.workers else ""),
             _eta(job.eta_s) if job else "",
             message,
         )

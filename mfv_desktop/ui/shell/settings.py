@@ -1,4 +1,4 @@
-"""Settings: data folder, model, device, dtype, theme and shortcuts, kept in QSettings."""
+"""Settings: data folder, model, device, dtype, theme, where jobs compute and shortcuts, kept in QSettings."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QKeySequenceEdit,
+    QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -26,9 +28,25 @@ from PySide6.QtWidgets import (
 )
 
 from mfv_desktop.backends.registry import FAMILIES
+from mfv_desktop.compute import RAY_MISSING, Compute, ray_available
 from mfv_desktop.ui.shell.actions import SPECS, Actions
 
-DEFAULTS = {"data_dir": "", "model": "bundled", "device": "cpu", "dtype": "fp32", "theme": "system"}
+DEFAULTS = {
+    "data_dir": "",
+    "model": "bundled",
+    "device": "cpu",
+    "dtype": "fp32",
+    "theme": "system",
+    "compute/executor": "local",
+    "compute/address": "",
+    "compute/workers": "0",
+}
+#: Settings > Compute: (what the user picks, the executor, whether it joins a cluster at an address)
+COMPUTE_CHOICES = (
+    ("This process", "local", False),
+    ("Ray on this machine: a worker per GPU (or per CPU for a model on the CPU)", "ray", False),
+    ("Ray cluster at an address", "ray", True),
+)
 
 
 def app_settings(path: str | Path | None = None) -> QSettings:
@@ -40,6 +58,16 @@ def app_settings(path: str | Path | None = None) -> QSettings:
 
 def get(settings: QSettings, key: str) -> str:
     return str(settings.value(key, DEFAULTS[key]))
+
+
+def compute_of(settings: QSettings) -> Compute:
+    """Where the app's long jobs compute (Settings > Compute); a damaged setting: this process."""
+    address = get(settings, "compute/address").strip() or None
+    try:
+        workers = int(get(settings, "compute/workers")) or None
+        return Compute(get(settings, "compute/executor"), address, workers)  # type: ignore[arg-type]
+    except ValueError:
+        return Compute()
 
 
 #: the dark theme: (role, active colour, disabled colour). Disabled text is dimmed, not hidden: a
@@ -123,6 +151,7 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentText(get(settings, "theme"))
         form.addRow("Theme", self.theme)
         tabs.addTab(general, "General")
+        tabs.addTab(self._compute_tab(), "Compute")
 
         self.keys = QTableWidget(len(SPECS), 2)
         self.keys.setHorizontalHeaderLabels(["action", "keys"])
@@ -146,6 +175,46 @@ class SettingsDialog(QDialog):
         layout.addWidget(box)
         self.resize(560, 520)
 
+    def _compute_tab(self) -> QWidget:
+        """Where AIE, previews, sweeps, evaluations and reports compute; fine-tuning stays here."""
+        tab = QWidget()
+        form = QFormLayout(tab)
+        current = compute_of(self.settings)
+        self.executor = QComboBox()
+        for text, *_ in COMPUTE_CHOICES:
+            self.executor.addItem(text)
+        self.executor.setCurrentIndex(2 if current.address else (1 if current.executor == "ray" else 0))
+        form.addRow("Long jobs run in", self.executor)
+        self.address = QLineEdit(current.address or "")
+        self.address.setPlaceholderText("auto, or HOST:PORT of the Ray head (e.g. 10.0.0.5:6379)")
+        form.addRow("Cluster address", self.address)
+        self.workers = QSpinBox()
+        self.workers.setRange(0, 1024)
+        self.workers.setSpecialValueText("one per GPU or CPU")
+        self.workers.setValue(current.workers or 0)
+        form.addRow("Workers", self.workers)
+        self.compute_note = QLabel()
+        self.compute_note.setWordWrap(True)
+        form.addRow(self.compute_note)
+        self.executor.currentIndexChanged.connect(self._compute_changed)
+        self._compute_changed()
+        return tab
+
+    def _compute_changed(self) -> None:
+        _, executor, at_address = COMPUTE_CHOICES[self.executor.currentIndex()]
+        self.address.setEnabled(at_address)
+        self.workers.setEnabled(executor == "ray")
+        if executor == "ray" and not ray_available():
+            note = RAY_MISSING[0].upper() + RAY_MISSING[1:] + "."
+        elif executor == "ray":
+            note = (
+                "Each worker loads the model from the same path as here (a shared folder on a cluster) and checks "
+                "its files by hash. Results are the same as in this process; fine-tuning always runs here."
+            )
+        else:
+            note = "Jobs run in this process, one batch after another."
+        self.compute_note.setText(note)
+
     def _with_browse(self, edit: QLineEdit, folder: bool) -> QWidget:
         w = QWidget()
         row = QHBoxLayout(w)
@@ -165,6 +234,12 @@ class SettingsDialog(QDialog):
             ("device", self.device.currentText()),
             ("dtype", self.dtype.currentText()),
             ("theme", self.theme.currentText()),
+            ("compute/executor", COMPUTE_CHOICES[self.executor.currentIndex()][1]),
+            (
+                "compute/address",
+                self.address.text().strip() if COMPUTE_CHOICES[self.executor.currentIndex()][2] else "",
+            ),
+            ("compute/workers", str(self.workers.value())),
         ):
             self.settings.setValue(key, value)
         for action_id, ed in self.editors.items():
