@@ -207,3 +207,19 @@ def test_without_ray_choosing_it_says_how_to_install_it(monkeypatch):
     with pytest.raises(BackendError, match=r"pip install 'mfv_desktop\[cluster\]'"):
         computed_on(job(), Compute("ray"))
     assert computed_on(job(), Compute()) is not None  # the local executor needs nothing
+
+
+def test_mfv_runs_a_job_on_ray_workers_with_the_same_result(ray_here, scene_folder, tmp_path, capsys):
+    from safetensors.numpy import load_file
+
+    from mfv_desktop.cli import main
+
+    common = ["aie", "--scenes", str(scene_folder), "--relations", "above", "--k", "1", "--n-prompts", "8"]
+    common += ["--model", "tiny", "--batch-size", "2", "--all-corrupted"]
+    assert main(["-q", *common, "--out", str(tmp_path / "local")]) == 0
+    assert main(["-q", "--executor", "ray", "--workers", "2", *common, "--out", str(tmp_path / "ray")]) == 0
+    a, b = (load_file(str(tmp_path / d / "above" / "aie.safetensors"))["aie"] for d in ("local", "ray"))
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+    capsys.readouterr()
+    assert main(["-q", "--workers", "2", *common, "--out", str(tmp_path / "x")]) == 2
+    assert "--ray-address and --workers are for --executor ray" in capsys.readouterr().err
