@@ -11,6 +11,8 @@ Compute both make a `Compute`; `computed_on` runs a job there.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -54,7 +56,13 @@ def ray_available() -> bool:
 
 
 def ray_module() -> Any:
-    """Ray, or BackendError saying how to install it."""
+    """Ray, or BackendError saying how to install it. Imported here first, it uses the Ray token at hand
+    (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) unless RAY_AUTH_MODE says otherwise: Ray
+    reads its mode once, on import, and looks for the token by itself only when joining `auto`."""
+    if "ray" not in sys.modules and "RAY_AUTH_MODE" not in os.environ:
+        path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+        if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(path):
+            os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:

@@ -47,7 +47,13 @@ def connect(address: str | None, num_cpus: int | None = None) -> Any:
         if address is None:
             ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **quiet)
         else:
-            ray.init(address=address, **quiet)
+            try:
+                ray.init(address=address, **quiet)
+            except ConnectionError as e:
+                raise BackendError(
+                    f"cannot join the Ray cluster at {address} ({e}): start it with `ray start --head` there, "
+                    "and give this machine the cluster's token (README: Scaling out on Ray)"
+                ) from None
         _connected[:] = [address or ""]
     return ray
 
