@@ -125,29 +125,36 @@ class RayExecutor:
 
     def _spawn(self, ray: Any) -> Any:
         assert self.key is not None
-        on_gpu = self.key[1].startswith("cuda")
+        on_gpu = self.key[1] == "cuda"
         actor = ray.remote(ShardWorker).options(num_cpus=1, num_gpus=1 if on_gpu else 0)
         return actor.remote(self.key, self.files)
 
     def start(self, backend: Any) -> None:
-        """Workers holding `backend`'s model (kept when they already do)."""
+        """Workers holding `backend`'s model (kept when they already do): on the device type and in the
+        precision it runs in here; a worker on a GPU uses the one Ray gives it."""
+        from mfv_desktop.backends import DTYPES
         from mfv_desktop.backends.loading import loaded_as
 
-        key = loaded_as(backend)
-        if key is None:
+        loaded = loaded_as(backend)
+        if loaded is None:
             raise BackendError(f"{backend.model_id} was not loaded by reference (load_backend): workers cannot load it")
+        dtype = next(name for name, dt in DTYPES.items() if dt == backend.dtype)
+        key = (loaded[0], "cuda" if backend.device.type == "cuda" else str(backend.device), dtype)
         if key == self.key and self.actors:
             return
         t = time.perf_counter()
         ray = connect(self.address, self.num_cpus)
         self.close()
         self.key, self.files = key, backend.provenance()["files"]
-        self.actors = [self._spawn(ray) for _ in range(self._count(ray, key[1].startswith("cuda")))]
+        self.actors = [self._spawn(ray) for _ in range(self._count(ray, key[1] == "cuda"))]
         try:
             where = ray.get([a.ready.remote() for a in self.actors])
-        except ray.exceptions.RayTaskError as e:
+        except ray.exceptions.RayTaskError as e:  # a worker refused (other files) or could not load the model
             self.close()
             raise (e.cause if isinstance(e.cause, Exception) else BackendError(str(e))) from None
+        except ray.exceptions.RayActorError as e:
+            self.close()
+            raise BackendError(f"a Ray worker died while loading {key[0]} (out of memory?): {e}") from None
         self.started_s = time.perf_counter() - t
         hosts = collections.Counter(w["host"] for w in where)
         log.info("%d Ray workers hold %s (%s)", len(where), key[0], ", ".join(f"{h}: {n}" for h, n in hosts.items()))
@@ -192,9 +199,12 @@ class RayExecutor:
                 while given in results:
                     yield results.pop(given)
                     given += 1
-        finally:
+        finally:  # stopped half-way: what is queued is dropped (close() stops what runs)
             for call in pending:
-                ray.cancel(call)
+                try:
+                    ray.cancel(call)
+                except Exception:  # noqa: BLE001 - Ray already shut down: nothing left to cancel
+                    pass
 
     def close(self) -> None:
         """Stop every worker (at once: a batch half-way is dropped)."""
