@@ -36,16 +36,16 @@ _connected: list[str] = []
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> Any:
-    """Ray, connected: to `address`, or to a Ray started in this process on this machine alone
-    (loopback, no dashboard). Connected to the same already, the connection is kept; to another
-    (the setting changed), it is closed first."""
+    """Ray, connected: to `address`, or to a Ray started in this process on this machine alone (never a
+    cluster already running here; loopback, no dashboard). Connected to the same already, the connection
+    is kept; to another (the setting changed), it is closed first."""
     ray = ray_module()
     if ray.is_initialized() and _connected and _connected[0] != (address or ""):
         ray.shutdown()
     if not ray.is_initialized():
         quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         if address is None:
-            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **quiet)
+            ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1", **quiet)
         else:
             try:
                 ray.init(address=address, **quiet)
