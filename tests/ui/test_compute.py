@@ -43,6 +43,12 @@ def test_settings_compute_chooses_where_jobs_run_and_says_how_to_get_ray(qtbot, 
     d.accept()
     assert settings.compute_of(window.settings) == Compute("ray", "10.0.0.5:6379", None)
 
+    d = _settings_dialog(window)
+    qtbot.addWidget(d)
+    d.address.clear()  # a cluster without an address: the one this machine belongs to
+    d.accept()
+    assert settings.compute_of(window.settings) == Compute("ray", "auto", None)
+
     monkeypatch.setattr(settings, "ray_available", lambda: False)
     d = _settings_dialog(window)
     qtbot.addWidget(d)

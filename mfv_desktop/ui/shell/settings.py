@@ -237,7 +237,7 @@ class SettingsDialog(QDialog):
             ("compute/executor", COMPUTE_CHOICES[self.executor.currentIndex()][1]),
             (
                 "compute/address",
-                self.address.text().strip() if COMPUTE_CHOICES[self.executor.currentIndex()][2] else "",
+                (self.address.text().strip() or "auto") if COMPUTE_CHOICES[self.executor.currentIndex()][2] else "",
             ),
             ("compute/workers", str(self.workers.value())),
         ):
